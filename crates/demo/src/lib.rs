@@ -1,0 +1,1 @@
+//! Demo orchestration: `cryptoutil demo kms|identity|all`.

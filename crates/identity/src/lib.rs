@@ -1,0 +1,1 @@
+//! Identity: OAuth 2.1 authorization server, OpenID Connect provider pages, sample resource server.

@@ -1,0 +1,1 @@
+//! The KMS: barrier, storage, elastic and material keys, and its HTTP API.
