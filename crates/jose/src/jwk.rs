@@ -868,13 +868,15 @@ impl Jwk {
     }
 
     /// Checks `alg`, `use` and `key_ops` against an intended operation.
-    pub(crate) fn check_usage(&self, alg_name: &str, op: Op) -> Result<()> {
+    /// `names` are the algorithm names the key's `alg` may carry (for `dir`, RFC 7520 §5.6
+    /// labels the key with the `enc` name, so both are accepted).
+    pub(crate) fn check_usage(&self, names: &[&str], op: Op) -> Result<()> {
         if let Some(a) = &self.alg
-            && a != alg_name
+            && !names.contains(&a.as_str())
         {
             return Err(JoseError::AlgorithmMismatch {
                 expected: crate::jwa::truncate(a),
-                found: alg_name.to_owned(),
+                found: names.first().copied().unwrap_or_default().to_owned(),
             });
         }
         let sig = matches!(op, Op::Sign | Op::Verify);

@@ -66,7 +66,7 @@ pub fn sign(
     payload: &[u8],
     extra_header: Option<&Map<String, Value>>,
 ) -> Result<String> {
-    key.check_usage(alg.name(), Op::Sign)?;
+    key.check_usage(&[alg.name()], Op::Sign)?;
     let mut header = Vec::with_capacity(64);
     write_header(&mut header, ("alg", alg.name()), extra_header, RESERVED)?;
     let sig_len = 512;
@@ -246,7 +246,7 @@ pub(crate) fn decode_header(b64_header: &str) -> Result<Header> {
 /// # Errors
 /// Malformed input, algorithm mismatch, `crit` violations, or [`JoseError::InvalidSignature`].
 pub fn verify(key: &Jwk, expected_alg: JwsAlgorithm, compact: &str) -> Result<Verified> {
-    key.check_usage(expected_alg.name(), Op::Verify)?;
+    key.check_usage(&[expected_alg.name()], Op::Verify)?;
     let [h, p, s] = split_compact::<3>(compact)?;
     let header = decode_header(h)?;
     match header.get("alg") {

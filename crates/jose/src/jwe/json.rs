@@ -72,7 +72,8 @@ pub fn encrypt_json(
     let mut out_recipients = Vec::with_capacity(recipients.len());
     let mut direct_cek = None;
     for r in recipients {
-        r.key.check_usage(r.alg.name(), Op::Encrypt)?;
+        r.key
+            .check_usage(&super::usage_names(r.alg, enc), Op::Encrypt)?;
         let mut header = Map::new();
         header.insert("alg".into(), r.alg.name().into());
         if let Some(kid) = r.key.kid()
@@ -179,7 +180,7 @@ pub fn decrypt_json(
     enc: ContentEncryption,
     json: &str,
 ) -> Result<Decrypted> {
-    key.check_usage(alg.name(), Op::Decrypt)?;
+    key.check_usage(&super::usage_names(alg, enc), Op::Decrypt)?;
     if json.len() > MAX_JSON_LEN {
         return Err(JoseError::TooLarge {
             what: "JWE JSON serialization",

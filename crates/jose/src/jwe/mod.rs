@@ -48,7 +48,7 @@ pub fn encrypt(
     plaintext: &[u8],
     extra_header: Option<&Map<String, Value>>,
 ) -> Result<String> {
-    key.check_usage(alg.name(), Op::Encrypt)?;
+    key.check_usage(&usage_names(alg, enc), Op::Encrypt)?;
     let wrapped = alg::wrap(key, alg, enc, None, extra_header)?;
     let mut header = Vec::with_capacity(96);
     write_header(&mut header, ("alg", alg.name()), None, &[])?;
@@ -102,6 +102,15 @@ pub fn encrypt(
     Ok(out)
 }
 
+/// Names a key's `alg` may carry for this `alg`/`enc` pair.
+pub(crate) fn usage_names(alg: JweAlgorithm, enc: ContentEncryption) -> [&'static str; 2] {
+    if alg == JweAlgorithm::Dir {
+        [alg.name(), enc.name()]
+    } else {
+        [alg.name(), alg.name()]
+    }
+}
+
 /// Checks the `alg`/`enc` members of a (joint) header against the caller's expectation.
 pub(crate) fn check_alg_enc(
     header: &Map<String, Value>,
@@ -146,7 +155,7 @@ pub fn decrypt(
     enc: ContentEncryption,
     compact: &str,
 ) -> Result<Decrypted> {
-    key.check_usage(alg.name(), Op::Decrypt)?;
+    key.check_usage(&usage_names(alg, enc), Op::Decrypt)?;
     let [h, ek, iv, ct, tag] = split_compact::<5>(compact)?;
     let header = decode_header(h)?;
     check_alg_enc(header.members(), alg, enc)?;
