@@ -648,6 +648,80 @@ impl Jwk {
         )?)))
     }
 
+    /// Imports an EC private key from its big-endian scalar (exactly the coordinate length);
+    /// the public point is computed.
+    ///
+    /// # Errors
+    /// Invalid scalar.
+    pub fn from_ec_private_bytes(crv: EcCurve, d: &[u8]) -> Result<Self> {
+        let (_, _, aalg) = ec_algs(crv);
+        let pk = agreement::PrivateKey::from_private_key(aalg, d)
+            .map_err(|_| JoseError::InvalidKey("EC private key"))?;
+        let point = pk
+            .compute_public_key()
+            .map_err(|_| JoseError::InvalidKey("EC private key"))?;
+        let point = point.as_ref();
+        let len = crv.coordinate_len();
+        if point.len() != 1 + 2 * len {
+            return Err(JoseError::InvalidKey("EC private key"));
+        }
+        let key = EcKey::from_parts(
+            crv,
+            &point[1..=len],
+            &point[1 + len..],
+            Some(Zeroizing::new(d.to_vec())),
+        )?;
+        Ok(Self::with_material(KeyMaterial::Ec(key)))
+    }
+
+    /// Imports an EC public key from an uncompressed SEC 1 point (`04 || x || y`).
+    ///
+    /// # Errors
+    /// Wrong encoding or a point not on the curve.
+    pub fn from_ec_public_point(crv: EcCurve, point: &[u8]) -> Result<Self> {
+        let len = crv.coordinate_len();
+        if point.len() != 1 + 2 * len || point[0] != 4 {
+            return Err(JoseError::InvalidKey("EC point must be uncompressed"));
+        }
+        let key = EcKey::from_parts(crv, &point[1..=len], &point[1 + len..], None)?;
+        Ok(Self::with_material(KeyMaterial::Ec(key)))
+    }
+
+    /// Imports an OKP private key (Ed25519 seed or X25519 scalar, 32 bytes); the public key is
+    /// computed.
+    ///
+    /// # Errors
+    /// Invalid key.
+    pub fn from_okp_private_bytes(crv: OkpCurve, d: &[u8]) -> Result<Self> {
+        let x = match crv {
+            OkpCurve::Ed25519 => {
+                let pair = signature::Ed25519KeyPair::from_seed_unchecked(d)
+                    .map_err(|_| JoseError::InvalidKey("Ed25519 private key"))?;
+                pair.public_key().as_ref().to_vec()
+            }
+            OkpCurve::X25519 => {
+                let pk = agreement::PrivateKey::from_private_key(&agreement::X25519, d)
+                    .map_err(|_| JoseError::InvalidKey("X25519 private key"))?;
+                pk.compute_public_key()
+                    .map_err(|_| JoseError::InvalidKey("X25519 private key"))?
+                    .as_ref()
+                    .to_vec()
+            }
+        };
+        let key = OkpKey::from_parts(crv, &x, Some(Zeroizing::new(d.to_vec())))?;
+        Ok(Self::with_material(KeyMaterial::Okp(key)))
+    }
+
+    /// Imports an OKP public key (32 bytes).
+    ///
+    /// # Errors
+    /// Invalid key.
+    pub fn from_okp_public_bytes(crv: OkpCurve, x: &[u8]) -> Result<Self> {
+        Ok(Self::with_material(KeyMaterial::Okp(OkpKey::from_parts(
+            crv, x, None,
+        )?)))
+    }
+
     /// Generates a random `oct` key of `len` bytes.
     ///
     /// # Errors

@@ -79,14 +79,19 @@ pub fn sign(
     b64::encode_into(&header, &mut out);
     out.push('.');
     b64::encode_into(payload, &mut out);
-    let sig = sign_bytes(key, alg, out.as_bytes())?;
+    let sig = sign_raw(key, alg, out.as_bytes())?;
     out.push('.');
     b64::encode_into(&sig, &mut out);
     Ok(out)
 }
 
-/// Raw signature over the JWS signing input.
-fn sign_bytes(key: &Jwk, alg: JwsAlgorithm, input: &[u8]) -> Result<Vec<u8>> {
+/// Raw signature (JWS encoding: fixed-size `r||s` for ECDSA) over arbitrary `input`, for
+/// detached use and for testing against published vectors. Applies no `alg`/`use`/`key_ops`
+/// checks; prefer [`sign`].
+///
+/// # Errors
+/// Key/algorithm mismatch or missing private key.
+pub fn sign_raw(key: &Jwk, alg: JwsAlgorithm, input: &[u8]) -> Result<Vec<u8>> {
     match (&key.material, alg) {
         (KeyMaterial::Oct(k), JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512) => {
             Ok(hmac::sign(k.hmac(alg)?, input).as_ref().to_vec())
@@ -156,8 +161,12 @@ fn sign_bytes(key: &Jwk, alg: JwsAlgorithm, input: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
-/// Verifies a raw signature over `input`.
-fn verify_bytes(key: &Jwk, alg: JwsAlgorithm, input: &[u8], sig: &[u8]) -> Result<()> {
+/// Verifies a raw signature (JWS encoding) over arbitrary `input`. Applies no
+/// `alg`/`use`/`key_ops` checks; prefer [`verify`].
+///
+/// # Errors
+/// Key/algorithm mismatch or [`JoseError::InvalidSignature`].
+pub fn verify_raw(key: &Jwk, alg: JwsAlgorithm, input: &[u8], sig: &[u8]) -> Result<()> {
     let ok = match (&key.material, alg) {
         (KeyMaterial::Oct(k), JwsAlgorithm::HS256 | JwsAlgorithm::HS384 | JwsAlgorithm::HS512) => {
             // Constant-time comparison inside aws-lc-rs.
@@ -269,7 +278,7 @@ pub fn verify(key: &Jwk, expected_alg: JwsAlgorithm, compact: &str) -> Result<Ve
     }
     let sig = b64::decode(s.as_bytes(), "signature")?;
     let input_len = h.len() + 1 + p.len();
-    verify_bytes(key, expected_alg, &compact.as_bytes()[..input_len], &sig)?;
+    verify_raw(key, expected_alg, &compact.as_bytes()[..input_len], &sig)?;
     let payload = b64::decode(p.as_bytes(), "payload")?;
     Ok(Verified { header, payload })
 }
