@@ -1,1 +1,40 @@
-fn main() {}
+//! `cryptoutil`: the one binary of the suite.
+//!
+//! Exit codes (SPEC §8): 0 success, 1 runtime failure, 2 usage or configuration error.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A command's failure, mapped to the exit code SPEC §8 gives it.
+#[derive(Debug)]
+pub enum Failure {
+    /// Usage or configuration error: exit 2.
+    Usage(String),
+    /// A feature that a later release builds: exit 2, with a clear message.
+    NotBuilt(&'static str),
+    /// Runtime failure: exit 1.
+    Runtime(String),
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::NotBuilt(what)) => {
+            eprintln!("error: {what} is not built yet in this version of cryptoutil");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

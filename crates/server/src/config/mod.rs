@@ -128,9 +128,16 @@ impl ConfigSources {
     /// The sources of a command line: the given files, or else the standard files that exist
     /// (`/etc/cryptoutil/<file>`, then `~/.config/cryptoutil/<file>`); the process environment;
     /// and the flag overrides.
-    pub fn from_process(files: Vec<PathBuf>, file_name: &str, overrides: Vec<(String, Value)>) -> Self {
+    pub fn from_process(
+        files: Vec<PathBuf>,
+        file_name: &str,
+        overrides: Vec<(String, Value)>,
+    ) -> Self {
         let files = if files.is_empty() {
-            standard_paths(file_name).into_iter().filter(|p| p.is_file()).collect()
+            standard_paths(file_name)
+                .into_iter()
+                .filter(|p| p.is_file())
+                .collect()
         } else {
             files
         };
@@ -179,7 +186,11 @@ pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
         .collect();
     env_entries.sort();
     for (name, rest, raw) in env_entries {
-        let key = rest.split("__").map(str::to_ascii_lowercase).collect::<Vec<_>>().join(".");
+        let key = rest
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join(".");
         match override_layer::<T>(&schema, &key, OverrideValue::Raw(raw)) {
             Ok(layer) => merge(&mut merged, layer),
             Err(message) => problems.push(Problem {
@@ -216,7 +227,10 @@ fn read_layer<T: Settings>(path: &Path) -> Result<Value, ConfigError> {
     let meta = std::fs::metadata(path)
         .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(ConfigError::one(&origin, format!("larger than {MAX_FILE_BYTES} bytes")));
+        return Err(ConfigError::one(
+            &origin,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
@@ -230,10 +244,13 @@ fn read_layer<T: Settings>(path: &Path) -> Result<Value, ConfigError> {
             .unwrap_or(origin);
         return Err(ConfigError::one(at, strip_location(&e.to_string())));
     }
-    let value: Value = serde_yaml_ng::from_str(&text)
-        .map_err(|e| ConfigError::one(&origin, e.to_string()))?;
+    let value: Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::one(&origin, e.to_string()))?;
     if !value.is_mapping() {
-        return Err(ConfigError::one(&origin, "the top level must be a mapping of settings"));
+        return Err(ConfigError::one(
+            &origin,
+            "the top level must be a mapping of settings",
+        ));
     }
     Ok(value)
 }
@@ -327,7 +344,11 @@ fn schema_at<'a>(root: &'a Json, segments: &[&str]) -> Result<&'a Json, String> 
                     let known: Vec<&str> = properties
                         .map(|p| p.keys().map(String::as_str).collect())
                         .unwrap_or_default();
-                    let place = if here.is_empty() { "the top level".to_owned() } else { here };
+                    let place = if here.is_empty() {
+                        "the top level".to_owned()
+                    } else {
+                        here
+                    };
                     return Err(if known.is_empty() {
                         format!("unknown key {segment:?}: {place} takes no nested keys")
                     } else {

@@ -33,7 +33,11 @@ impl Settings for Sample {
         self.server.validate(v);
         self.logging.validate(v);
         if let Some(issuer) = &self.issuer {
-            v.check("issuer", issuer.scheme() == "https", "must be an https:// URL");
+            v.check(
+                "issuer",
+                issuer.scheme() == "https",
+                "must be an https:// URL",
+            );
         }
     }
 }
@@ -62,19 +66,34 @@ fn defaults_apply_when_nothing_is_given() {
 #[test]
 fn later_files_win_and_nested_defaults_survive() {
     let dir = tempfile::tempdir().unwrap();
-    let a = write(&dir, "a.yml", "server:\n  public:\n    port: 1111\nname: first\n");
-    let b = write(&dir, "b.yml", "server:\n  public:\n    address: 127.0.0.1\nname: second\n");
+    let a = write(
+        &dir,
+        "a.yml",
+        "server:\n  public:\n    port: 1111\nname: first\n",
+    );
+    let b = write(
+        &dir,
+        "b.yml",
+        "server:\n  public:\n    address: 127.0.0.1\nname: second\n",
+    );
     let s: Sample = load(&sources(vec![a, b])).unwrap();
     assert_eq!(s.server.public.port, 1111);
     assert_eq!(s.server.public.address.to_string(), "127.0.0.1");
-    assert_eq!(s.server.admin.port, 9081, "a partial file keeps the product defaults");
+    assert_eq!(
+        s.server.admin.port, 9081,
+        "a partial file keeps the product defaults"
+    );
     assert_eq!(s.name, "second");
 }
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(&dir, "bad.yml", "name: x\nserver:\n  public:\n    prot: 1\n");
+    let f = write(
+        &dir,
+        "bad.yml",
+        "name: x\nserver:\n  public:\n    prot: 1\n",
+    );
     let err = load::<Sample>(&sources(vec![f.clone()])).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&format!("{}:4:", f.display())), "{text}");
@@ -85,18 +104,28 @@ fn unknown_key_names_file_line_and_key() {
 fn bad_values_are_reported_with_their_place() {
     let dir = tempfile::tempdir().unwrap();
     let port = write(&dir, "port.yml", "server:\n  public:\n    port: 70000\n");
-    let text = load::<Sample>(&sources(vec![port])).unwrap_err().to_string();
+    let text = load::<Sample>(&sources(vec![port]))
+        .unwrap_err()
+        .to_string();
     assert!(text.contains("port.yml:3:"), "{text}");
 
-    let duration = write(&dir, "d.yml", "server:\n  limits:\n    drain_timeout: soon\n");
-    let text = load::<Sample>(&sources(vec![duration])).unwrap_err().to_string();
+    let duration = write(
+        &dir,
+        "d.yml",
+        "server:\n  limits:\n    drain_timeout: soon\n",
+    );
+    let text = load::<Sample>(&sources(vec![duration]))
+        .unwrap_err()
+        .to_string();
     assert!(text.contains("invalid duration"), "{text}");
 
     let url = write(&dir, "u.yml", "issuer: not a url\n");
     assert!(load::<Sample>(&sources(vec![url])).is_err());
 
     let scheme = write(&dir, "s.yml", "issuer: http://plain.example\n");
-    let text = load::<Sample>(&sources(vec![scheme])).unwrap_err().to_string();
+    let text = load::<Sample>(&sources(vec![scheme]))
+        .unwrap_err()
+        .to_string();
     assert!(text.contains("issuer: must be an https:// URL"), "{text}");
 
     let broken = write(&dir, "broken.yml", "server: [unclosed\n");
@@ -106,7 +135,9 @@ fn bad_values_are_reported_with_their_place() {
     assert!(load::<Sample>(&sources(vec![scalar])).is_err());
 
     let missing = dir.path().join("missing.yml");
-    let text = load::<Sample>(&sources(vec![missing])).unwrap_err().to_string();
+    let text = load::<Sample>(&sources(vec![missing]))
+        .unwrap_err()
+        .to_string();
     assert!(text.contains("missing.yml: cannot read the file"), "{text}");
 }
 
@@ -125,7 +156,10 @@ fn environment_overrides_files_and_flags_override_environment() {
     let f = write(&dir, "a.yml", "server:\n  public:\n    port: 1111\n");
     let mut src = sources(vec![f]);
     src.env = vec![
-        ("CRYPTOUTIL_SAMPLE__SERVER__PUBLIC__PORT".into(), "2222".into()),
+        (
+            "CRYPTOUTIL_SAMPLE__SERVER__PUBLIC__PORT".into(),
+            "2222".into(),
+        ),
         ("CRYPTOUTIL_SAMPLE__NAME".into(), "12345".into()),
         ("CRYPTOUTIL_OTHER__WHATEVER".into(), "ignored".into()),
         ("PATH".into(), "/bin".into()),
@@ -144,10 +178,16 @@ fn environment_rejects_unknown_keys_bad_values_and_secrets() {
     let mut src = ConfigSources::default();
     src.env = vec![("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT".into(), "1".into())];
     let text = load::<Sample>(&src).unwrap_err().to_string();
-    assert!(text.contains("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT"), "{text}");
+    assert!(
+        text.contains("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT"),
+        "{text}"
+    );
     assert!(text.contains("publc"), "{text}");
 
-    src.env = vec![("CRYPTOUTIL_SAMPLE__SERVER__PUBLIC__PORT".into(), "http".into())];
+    src.env = vec![(
+        "CRYPTOUTIL_SAMPLE__SERVER__PUBLIC__PORT".into(),
+        "http".into(),
+    )];
     assert!(load::<Sample>(&src).is_err());
 
     src.env = vec![("CRYPTOUTIL_SAMPLE__PASSWORD".into(), "hunter2".into())];
@@ -160,14 +200,25 @@ fn environment_rejects_unknown_keys_bad_values_and_secrets() {
 fn secrets_come_from_files() {
     let dir = tempfile::tempdir().unwrap();
     let secret = write(&dir, "pw", "s3cret\n");
-    let f = write(&dir, "a.yml", &format!("password: file://{}\n", secret.display()));
+    let f = write(
+        &dir,
+        "a.yml",
+        &format!("password: file://{}\n", secret.display()),
+    );
     let s: Sample = load(&sources(vec![f])).unwrap();
     assert_eq!(s.password.unwrap().expose(), "s3cret");
 
-    let f = write(&dir, "b.yml", "password: file:///nonexistent/cryptoutil/pw\n");
+    let f = write(
+        &dir,
+        "b.yml",
+        "password: file:///nonexistent/cryptoutil/pw\n",
+    );
     let text = load::<Sample>(&sources(vec![f])).unwrap_err().to_string();
     assert!(text.contains("b.yml:1:"), "{text}");
-    assert!(text.contains("cannot read secret file /nonexistent/cryptoutil/pw"), "{text}");
+    assert!(
+        text.contains("cannot read secret file /nonexistent/cryptoutil/pw"),
+        "{text}"
+    );
 }
 
 #[test]

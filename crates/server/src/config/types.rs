@@ -223,7 +223,10 @@ impl LoggingSettings {
     /// Load-time checks.
     pub fn validate(&self, v: &mut Validator) {
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.level) {
-            v.problem("logging.level", &format!("invalid filter {:?}: {e}", self.level));
+            v.problem(
+                "logging.level",
+                &format!("invalid filter {:?}: {e}", self.level),
+            );
         }
     }
 }

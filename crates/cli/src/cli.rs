@@ -1,0 +1,274 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cryptoutil: a multi-tenant KMS and an OAuth 2.1 / OpenID Connect identity server.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cryptoutil",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The key management service.
+    Kms {
+        #[command(subcommand)]
+        command: KmsCommand,
+    },
+    /// The OAuth 2.1 authorization server and OpenID provider, and the sample resource server.
+    Identity {
+        #[command(subcommand)]
+        command: IdentityCommand,
+    },
+    /// One-command, fully verified demos.
+    Demo {
+        #[command(subcommand)]
+        demo: DemoCommand,
+    },
+    /// Demo certificate authority and certificates.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
+    },
+    /// Configuration: JSON Schemas and validation of configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+/// `cryptoutil kms …`
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// The KMS server.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+}
+
+/// `cryptoutil identity …`
+#[derive(Debug, Subcommand)]
+pub enum IdentityCommand {
+    /// The Identity server (authorization server and login/consent pages).
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+    /// The sample resource server and single-page client.
+    Rs {
+        #[command(subcommand)]
+        command: RsCommand,
+    },
+}
+
+/// `… server …`
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Start the server and run until SIGTERM, SIGINT or `POST /admin/v1/shutdown`.
+    Start(ServerStartArgs),
+}
+
+/// `cryptoutil identity rs …`
+#[derive(Debug, Subcommand)]
+pub enum RsCommand {
+    /// Start the sample resource server.
+    Start(ServerStartArgs),
+}
+
+/// Flags shared by every `… start` command (SPEC §8).
+#[derive(Debug, Args)]
+pub struct ServerStartArgs {
+    /// Configuration file (YAML); repeat to layer files, later ones win. Without it the standard
+    /// files are read if present: /etc/cryptoutil/<product>.yml, ~/.config/cryptoutil/<product>.yml.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Development mode: in-memory SQLite, dev unseal, a fresh demo CA in a temporary directory.
+    /// Never for production.
+    #[arg(long)]
+    pub dev: bool,
+    /// Seed the demo data (idempotent).
+    #[arg(long)]
+    pub demo: bool,
+    /// Delete the demo data and seed it again.
+    #[arg(long)]
+    pub reset_demo: bool,
+    /// Public listener port (0 = a free port).
+    #[arg(long, value_name = "N")]
+    pub public_port: Option<u16>,
+    /// Admin listener port (0 = a free port).
+    #[arg(long, value_name = "N")]
+    pub admin_port: Option<u16>,
+    /// Once ready, write {"public_url", "admin_url", "ca_cert"} to this file.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+    /// KMS only: trust access tokens from this Identity issuer (HTTPS URL).
+    #[arg(long, value_name = "URL")]
+    pub trust_issuer: Option<String>,
+    /// KMS only: the CA certificate to trust for the issuer given by --trust-issuer.
+    #[arg(long, value_name = "FILE", requires = "trust_issuer")]
+    pub trust_issuer_ca: Option<PathBuf>,
+}
+
+/// `cryptoutil demo …`
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// The KMS demo.
+    Kms(DemoArgs),
+    /// The Identity demo.
+    Identity(DemoArgs),
+    /// Both products, the KMS federated to Identity.
+    All(DemoArgs),
+}
+
+/// Output formats of the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Steps with a spinner on a terminal, plain lines otherwise.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+    /// logfmt lines.
+    Structured,
+}
+
+/// Flags of the demos (SPEC §6).
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Stop at the first failed step (default: continue and report).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Retries of a step that failed transiently.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retry: u32,
+    /// How long to wait for servers to become healthy (e.g. 30s).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub health_timeout: String,
+    /// More detail per step.
+    #[arg(long, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only the summary.
+    #[arg(long)]
+    pub quiet: bool,
+    /// No colour.
+    #[arg(long)]
+    pub no_color: bool,
+    /// Use a running KMS instead of starting one in-process.
+    #[arg(long, value_name = "URL")]
+    pub kms_url: Option<String>,
+    /// Use a running Identity server instead of starting one in-process.
+    #[arg(long, value_name = "URL")]
+    pub identity_url: Option<String>,
+    /// CA certificate of the running servers.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `cryptoutil tls …`
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Write a demo CA (Root → Policy → Issuing) and certificates for every service.
+    InitDemoCa(InitDemoCaArgs),
+    /// Issue one more certificate from an existing CA directory.
+    Issue(IssueArgs),
+}
+
+/// Key algorithms for certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CurveArg {
+    /// ECDSA P-256 with SHA-256 (default).
+    P256,
+    /// ECDSA P-384 with SHA-384.
+    P384,
+    /// ECDSA P-521 with SHA-512.
+    P521,
+}
+
+/// Flags of `tls init-demo-ca`.
+#[derive(Debug, Args)]
+pub struct InitDemoCaArgs {
+    /// Output directory (created if missing; must not already hold a CA).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of CA certificates in the chain, root included.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub chain_length: u8,
+    /// Key algorithm of every certificate.
+    #[arg(long, value_enum, default_value_t = CurveArg::P256)]
+    pub curve: CurveArg,
+}
+
+/// What kind of certificate to issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LeafKindArg {
+    /// A server certificate (EKU serverAuth).
+    Server,
+    /// A client certificate (EKU clientAuth).
+    Client,
+}
+
+/// Flags of `tls issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The CA directory written by `init-demo-ca` (its `ca/` subdirectory).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// Where to write cert.pem and key.pem.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Server or client certificate.
+    #[arg(long, value_enum, default_value_t = LeafKindArg::Server)]
+    pub kind: LeafKindArg,
+    /// DNS name (repeatable for servers; the first is the subject CN). For clients: the CN.
+    #[arg(long = "name", value_name = "FQDN", required = true)]
+    pub names: Vec<String>,
+    /// Validity in days (at most 398).
+    #[arg(long, default_value_t = 397, value_name = "DAYS")]
+    pub days: u32,
+}
+
+/// Products with a configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Product {
+    /// The KMS (`kms.yml`).
+    Kms,
+    /// The Identity server (`identity.yml`).
+    Identity,
+    /// The sample resource server (`rs.yml`).
+    Rs,
+}
+
+/// `cryptoutil config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of a product's configuration.
+    Schema {
+        /// The product.
+        #[arg(value_enum)]
+        product: Product,
+    },
+    /// Load and validate configuration files (and CRYPTOUTIL_<PRODUCT>__ variables) and print the
+    /// effective configuration, secrets redacted.
+    Check {
+        /// The product.
+        #[arg(value_enum)]
+        product: Product,
+        /// Configuration file; repeat to layer.
+        #[arg(long = "config", value_name = "FILE")]
+        config: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,86 @@
+//! `cryptoutil tls init-demo-ca` and `cryptoutil tls issue`.
+
+use cryptoutil_tls::ca::{
+    CaOptions, DemoCaOptions, KeyAlgorithm, LeafKind, MAX_LEAF_VALIDITY, init_demo_ca, issue_leaf,
+};
+
+use crate::Failure;
+use crate::cli::{CurveArg, InitDemoCaArgs, IssueArgs, LeafKindArg, TlsCommand};
+
+pub fn run(command: TlsCommand) -> Result<(), Failure> {
+    match command {
+        TlsCommand::InitDemoCa(args) => init(&args),
+        TlsCommand::Issue(args) => issue(&args),
+    }
+}
+
+fn init(args: &InitDemoCaArgs) -> Result<(), Failure> {
+    let chain_length = usize::from(args.chain_length);
+    if !(1..=cryptoutil_tls::ca::MAX_CHAIN_LENGTH).contains(&chain_length) {
+        return Err(Failure::Usage(format!(
+            "--chain-length must be between 1 and {}",
+            cryptoutil_tls::ca::MAX_CHAIN_LENGTH
+        )));
+    }
+    let opts = DemoCaOptions {
+        ca: CaOptions {
+            chain_length,
+            algorithm: match args.curve {
+                CurveArg::P256 => KeyAlgorithm::EcP256,
+                CurveArg::P384 => KeyAlgorithm::EcP384,
+                CurveArg::P521 => KeyAlgorithm::EcP521,
+            },
+            ..CaOptions::default()
+        },
+        ..DemoCaOptions::default()
+    };
+    let ca = init_demo_ca(&args.out, &opts).map_err(|e| classify(e.to_string()))?;
+    eprintln!("demo CA written to {}", args.out.display());
+    eprintln!("  trust anchor: {}", ca.root_path().display());
+    for leaf in ca.services.iter().chain(std::iter::once(&ca.client)) {
+        eprintln!(
+            "  {:<9} {} ({})",
+            leaf.name,
+            leaf.paths.cert.display(),
+            leaf.subject_name
+        );
+    }
+    Ok(())
+}
+
+fn issue(args: &IssueArgs) -> Result<(), Failure> {
+    let days = i64::from(args.days);
+    let validity = time::Duration::days(days);
+    if args.days == 0 || validity > MAX_LEAF_VALIDITY {
+        return Err(Failure::Usage(format!(
+            "--days must be between 1 and {}",
+            MAX_LEAF_VALIDITY.whole_days()
+        )));
+    }
+    let kind = match args.kind {
+        LeafKindArg::Server => LeafKind::Server {
+            names: args.names.clone(),
+        },
+        LeafKindArg::Client => match args.names.as_slice() {
+            [name] => LeafKind::Client { name: name.clone() },
+            _ => {
+                return Err(Failure::Usage(
+                    "a client certificate takes exactly one --name".into(),
+                ));
+            }
+        },
+    };
+    let paths = issue_leaf(&args.ca_dir, &args.out, &kind, validity)
+        .map_err(|e| classify(e.to_string()))?;
+    eprintln!(
+        "certificate written: {} and {}",
+        paths.cert.display(),
+        paths.key.display()
+    );
+    Ok(())
+}
+
+/// TLS errors from bad arguments (names, existing files, unreadable CA) are usage errors.
+fn classify(message: String) -> Failure {
+    Failure::Usage(message)
+}

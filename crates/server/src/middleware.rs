@@ -1,0 +1,159 @@
+//! Middleware shared by every listener: request IDs and access logs, limits, security headers,
+//! and problem+json for every error response that lacks a body of its own.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
+
+use crate::problem::Problem;
+
+/// The request ID header, echoed on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request ID of the current request (a request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+/// Wraps `router` with the layers every listener gets.
+pub fn common_layers(router: Router, max_body_bytes: usize, request_timeout: Duration) -> Router {
+    let headers = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ));
+    // `Router::layer` wraps what is already there, so the last layer added runs first.
+    router
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(headers)
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn(request_context))
+}
+
+/// Assigns the request ID (a caller's well-formed `X-Request-ID`, else a new UUIDv7), opens a
+/// tracing span for the request and writes one access-log line.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .filter(|v| is_acceptable_request_id(v.as_bytes()))
+        .cloned()
+        .unwrap_or_else(new_request_id);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %String::from_utf8_lossy(id.as_bytes()),
+        %method,
+        %path,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, elapsed_ms, "request handled"));
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+fn new_request_id() -> HeaderValue {
+    let mut buf = uuid::Uuid::encode_buffer();
+    let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn is_acceptable_request_id(raw: &[u8]) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Turns error responses produced without a body of their own (by routing, limits or timeouts)
+/// into problem documents. Responses that already carry JSON or HTML are left alone.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let bare = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(ct) => ct.as_bytes().starts_with(b"text/plain"),
+    };
+    if !bare {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .and_then(|b| String::from_utf8(b.to_vec()).ok())
+        .filter(|s| !s.trim().is_empty());
+    let mut problem = Problem::new(status);
+    if let Some(detail) = detail {
+        problem = problem.with_detail(detail.trim().to_owned());
+    }
+    let mut fresh = problem.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fresh.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fresh
+}
+
+/// A response with an empty body (helper for handlers).
+pub fn empty(status: StatusCode) -> Response {
+    (status, Body::empty()).into_response()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_bounded_and_plain() {
+        assert!(is_acceptable_request_id(
+            b"0193c1a0-aaaa-7bbb-8ccc-0123456789ab"
+        ));
+        assert!(!is_acceptable_request_id(b""));
+        assert!(!is_acceptable_request_id(&[b'a'; 65]));
+        assert!(!is_acceptable_request_id(b"bad id\n"));
+        let id = new_request_id();
+        let parsed = uuid::Uuid::parse_str(id.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.get_version_num(), 7);
+    }
+}
