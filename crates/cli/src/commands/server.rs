@@ -1,8 +1,18 @@
 //! `cryptoutil kms server start`, `identity server start`, `identity rs start`.
+//!
+//! The shared server plumbing runs for real (HTTPS listeners, admin API, signals, ready file).
+//! The product APIs are built in later releases; until then the public listener answers 404 and
+//! `/admin/v1/readyz` reports the server as not ready, so nothing pretends to work.
 
+use std::path::Path;
+
+use axum::Router;
 use cryptoutil_identity::config::{IdentitySettings, ResourceServerSettings};
 use cryptoutil_kms::config::KmsSettings;
-use cryptoutil_server::config::{ConfigSources, ServerSettings, Settings, Validator};
+use cryptoutil_server::config::{
+    ConfigSources, LoggingSettings, ServerSettings, Settings, Validator,
+};
+use cryptoutil_server::{DevPki, ReadinessCheck, ServerSpec};
 use serde_yaml_ng::Value;
 
 use super::config::load;
@@ -11,32 +21,52 @@ use crate::cli::ServerStartArgs;
 
 pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
     let settings: KmsSettings = load_for_start(args)?;
-    check_start_up(&settings.server)?;
-    Err(Failure::NotBuilt(
-        "the KMS service (`cryptoutil kms server start`)",
-    ))
+    serve(args, Product::KMS, settings.server, &settings.logging)
 }
 
 pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
     refuse_kms_only_flags(args, "identity server start")?;
     let settings: IdentitySettings = load_for_start(args)?;
-    check_start_up(&settings.server)?;
-    Err(Failure::NotBuilt(
-        "the Identity service (`cryptoutil identity server start`)",
-    ))
+    serve(args, Product::IDENTITY, settings.server, &settings.logging)
 }
 
 pub fn start_rs(args: &ServerStartArgs) -> Result<(), Failure> {
     refuse_kms_only_flags(args, "identity rs start")?;
     let settings: ResourceServerSettings = load_for_start(args)?;
-    check_start_up(&settings.server)?;
-    Err(Failure::NotBuilt(
-        "the sample resource server (`cryptoutil identity rs start`)",
-    ))
+    serve(args, Product::RS, settings.server, &settings.logging)
+}
+
+/// What differs between the three servers here.
+struct Product {
+    /// Log name and demo PKI directory (`kms`, `identity`, `rs`).
+    name: &'static str,
+    /// What is not built yet, for the log and readiness report.
+    missing: &'static str,
+}
+
+impl Product {
+    const KMS: Self = Self {
+        name: "kms",
+        missing: "the KMS API (elastic keys, encrypt, sign) is not built yet",
+    };
+    const IDENTITY: Self = Self {
+        name: "identity",
+        missing: "the OAuth 2.1 / OpenID Connect endpoints are not built yet",
+    };
+    const RS: Self = Self {
+        name: "rs",
+        missing: "the sample resource server API is not built yet",
+    };
 }
 
 /// Loads the product's settings from files, environment and the port flags.
 fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
+    if args.demo || args.reset_demo {
+        return Err(Failure::NotBuilt("demo seeding (--demo, --reset-demo)"));
+    }
+    if args.trust_issuer.is_some() {
+        return Err(Failure::NotBuilt("federation to Identity (--trust-issuer)"));
+    }
     let mut overrides = Vec::new();
     if let Some(port) = args.public_port {
         overrides.push(("server.public.port".to_owned(), Value::from(port)));
@@ -48,11 +78,74 @@ fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
     load(&sources)
 }
 
-/// The second validation pass, at start-up: the files the settings name can be read.
-fn check_start_up(server: &ServerSettings) -> Result<(), Failure> {
+fn serve(
+    args: &ServerStartArgs,
+    product: Product,
+    mut settings: ServerSettings,
+    logging: &LoggingSettings,
+) -> Result<(), Failure> {
+    cryptoutil_server::logging::init(logging);
+    let dev_pki = if args.dev && settings.tls.cert_file.is_none() {
+        let pki = DevPki::generate().map_err(Failure::Runtime)?;
+        pki.apply(&mut settings, product.name);
+        Some(pki)
+    } else {
+        None
+    };
     let mut v = Validator::default();
-    server.validate_files(&mut v);
-    v.finish().map_err(|e| Failure::Usage(e.to_string()))
+    settings.validate_files(&mut v);
+    v.finish().map_err(|e| Failure::Usage(e.to_string()))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let tls = cryptoutil_server::tls_setup::build(&settings, args.dev, dev_pki)
+            .map_err(Failure::Usage)?;
+        let missing = product.missing;
+        let server = cryptoutil_server::start(ServerSpec {
+            name: product.name,
+            settings,
+            public: Router::new(),
+            admin_extra: Router::new(),
+            checks: vec![ReadinessCheck::required("service", move || async move {
+                Err(missing.to_owned())
+            })],
+            tls: tls.setup.clone(),
+        })
+        .await
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+        tracing::warn!(
+            server = product.name,
+            "{missing}: only the admin API is served and readyz reports not ready"
+        );
+        if let Some(path) = &args.ready_file {
+            let ready = serde_json::json!({
+                "public_url": format!("https://127.0.0.1:{}", server.public_addr.port()),
+                "admin_url": format!("https://127.0.0.1:{}", server.admin_addr.port()),
+                "ca_cert": tls.ca_cert.as_ref().map(|p| p.display().to_string()),
+            });
+            if let Err(e) = write_atomically(path, &ready.to_string()) {
+                server.shutdown();
+                server.wait().await;
+                return Err(Failure::Runtime(format!(
+                    "cannot write the ready file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        server.run_until_signal().await;
+        drop(tls);
+        Ok(())
+    })
+}
+
+/// Writes via a temporary file and a rename, so readers never see a partial file.
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn refuse_kms_only_flags(args: &ServerStartArgs, command: &str) -> Result<(), Failure> {

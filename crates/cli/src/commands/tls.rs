@@ -4,6 +4,8 @@ use cryptoutil_tls::ca::{
     CaOptions, DemoCaOptions, KeyAlgorithm, LeafKind, MAX_LEAF_VALIDITY, init_demo_ca, issue_leaf,
 };
 
+use cryptoutil_tls::TlsError;
+
 use crate::Failure;
 use crate::cli::{CurveArg, InitDemoCaArgs, IssueArgs, LeafKindArg, TlsCommand};
 
@@ -34,7 +36,7 @@ fn init(args: &InitDemoCaArgs) -> Result<(), Failure> {
         },
         ..DemoCaOptions::default()
     };
-    let ca = init_demo_ca(&args.out, &opts).map_err(|e| classify(e.to_string()))?;
+    let ca = init_demo_ca(&args.out, &opts).map_err(classify)?;
     eprintln!("demo CA written to {}", args.out.display());
     eprintln!("  trust anchor: {}", ca.root_path().display());
     for leaf in ca.services.iter().chain(std::iter::once(&ca.client)) {
@@ -70,8 +72,7 @@ fn issue(args: &IssueArgs) -> Result<(), Failure> {
             }
         },
     };
-    let paths = issue_leaf(&args.ca_dir, &args.out, &kind, validity)
-        .map_err(|e| classify(e.to_string()))?;
+    let paths = issue_leaf(&args.ca_dir, &args.out, &kind, validity).map_err(classify)?;
     eprintln!(
         "certificate written: {} and {}",
         paths.cert.display(),
@@ -80,7 +81,13 @@ fn issue(args: &IssueArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// TLS errors from bad arguments (names, existing files, unreadable CA) are usage errors.
-fn classify(message: String) -> Failure {
-    Failure::Usage(message)
+/// Failures the user can fix by changing the command (names, an existing CA, a CA directory
+/// that is not one) exit 2; the rest (a disk that cannot be written, generation) exit 1.
+fn classify(error: TlsError) -> Failure {
+    match error {
+        TlsError::Io { .. } | TlsError::Generate { .. } | TlsError::Signing(_) => {
+            Failure::Runtime(error.to_string())
+        }
+        other => Failure::Usage(other.to_string()),
+    }
 }

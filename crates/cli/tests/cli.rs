@@ -1,0 +1,486 @@
+//! End-to-end tests of the `cryptoutil` binary, spawned as a process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn cryptoutil() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptoutil"));
+    // Keep the developer's own configuration and environment out of the tests.
+    cmd.env(
+        "HOME",
+        std::env::temp_dir().join("cryptoutil-cli-test-home"),
+    );
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CRYPTOUTIL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    cryptoutil().args(args).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A unique name for data this test creates (UUIDv7, so parallel runs never collide).
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7())
+}
+
+#[test]
+fn help_and_version_work_everywhere() {
+    for args in [
+        vec![],
+        vec!["kms"],
+        vec!["kms", "server"],
+        vec!["kms", "server", "start"],
+        vec!["identity"],
+        vec!["identity", "server", "start"],
+        vec!["identity", "rs", "start"],
+        vec!["demo"],
+        vec!["demo", "kms"],
+        vec!["demo", "identity"],
+        vec!["demo", "all"],
+        vec!["tls"],
+        vec!["tls", "init-demo-ca"],
+        vec!["tls", "issue"],
+        vec!["config", "schema"],
+        vec!["config", "check"],
+    ] {
+        let mut help = args.clone();
+        help.push("--help");
+        let out = run(&help);
+        assert!(out.status.success(), "{help:?}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: cryptoutil"),
+            "{help:?}"
+        );
+        let mut version = args.clone();
+        version.push("--version");
+        let out = run(&version);
+        assert!(out.status.success(), "{version:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")),
+            "{version:?}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_without_a_backtrace() {
+    for args in [
+        vec!["frobnicate"],
+        vec!["kms", "server", "start", "--public-port", "70000"],
+        vec!["kms", "server", "start", "--no-such-flag"],
+        vec![
+            "identity",
+            "server",
+            "start",
+            "--trust-issuer",
+            "https://x.example",
+        ],
+        vec!["demo", "kms", "--output", "xml"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn unbuilt_commands_say_so_and_exit_2() {
+    for args in [
+        vec!["demo", "kms"],
+        vec!["demo", "identity"],
+        vec!["demo", "all"],
+        vec!["kms", "server", "start", "--dev", "--demo"],
+        vec![
+            "kms",
+            "server",
+            "start",
+            "--dev",
+            "--trust-issuer",
+            "https://identity.example",
+        ],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("not built yet"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("kms.yml");
+    std::fs::write(
+        &bad,
+        "server:\n  public:\n    port: 8081\n    colour: blue\n",
+    )
+    .unwrap();
+    let out = run(&["kms", "server", "start", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{}:4:", bad.display())), "{err}");
+    assert!(err.contains("colour"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(&broken, "server: [\n").unwrap();
+    let out = run(&[
+        "config",
+        "check",
+        "kms",
+        "--config",
+        broken.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let missing = dir.path().join("missing.yml");
+    let out = run(&[
+        "identity",
+        "rs",
+        "start",
+        "--config",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.yml"), "{}", stderr(&out));
+
+    let unreadable_cert = dir.path().join("tls.yml");
+    std::fs::write(
+        &unreadable_cert,
+        "server:\n  tls:\n    cert_file: /nonexistent/cert.pem\n    key_file: /nonexistent/key.pem\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "kms",
+        "server",
+        "start",
+        "--config",
+        unreadable_cert.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent/cert.pem"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn environment_layer_is_strict() {
+    let out = cryptoutil()
+        .args(["config", "check", "kms"])
+        .env("CRYPTOUTIL_KMS__SERVER__PUBLIC__PORT", "18081")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("port: 18081"));
+
+    let out = cryptoutil()
+        .args(["config", "check", "kms"])
+        .env("CRYPTOUTIL_KMS__SERVER__PUBLIK__PORT", "18081")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("CRYPTOUTIL_KMS__SERVER__PUBLIK__PORT"));
+}
+
+#[test]
+fn config_schema_matches_the_shipped_file() {
+    let out = run(&["config", "schema", "kms"]);
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deployments/kms/config.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(printed, shipped);
+}
+
+#[test]
+fn tls_init_demo_ca_and_issue_write_the_spec_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join(unique("pki"));
+    let out = run(&["tls", "init-demo-ca", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in [
+        "ca/root.pem",
+        "kms/cert.pem",
+        "kms/key.pem",
+        "identity/cert.pem",
+        "rs/key.pem",
+        "demo/cert.pem",
+        "demo/key.pem",
+    ] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    // A second run refuses to overwrite the CA.
+    let again = run(&["tls", "init-demo-ca", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+
+    let leaf = dir.path().join("extra");
+    let out = run(&[
+        "tls",
+        "issue",
+        "--ca-dir",
+        out_dir.join("ca").to_str().unwrap(),
+        "--out",
+        leaf.to_str().unwrap(),
+        "--name",
+        "extra.cryptoutil.demo.local",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(leaf.join("cert.pem").is_file());
+
+    let bad_name = run(&[
+        "tls",
+        "issue",
+        "--ca-dir",
+        out_dir.join("ca").to_str().unwrap(),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+        "--name",
+        "-not-a-name-",
+    ]);
+    assert_eq!(bad_name.status.code(), Some(2));
+    let too_long = run(&[
+        "tls",
+        "issue",
+        "--ca-dir",
+        out_dir.join("ca").to_str().unwrap(),
+        "--out",
+        dir.path().join("long").to_str().unwrap(),
+        "--name",
+        "a.example",
+        "--days",
+        "400",
+    ]);
+    assert_eq!(too_long.status.code(), Some(2));
+}
+
+/// A server process started with `--ready-file`, killed on drop if still running.
+struct ServerProcess {
+    child: Child,
+    ready: Value,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
+    let ready_file = dir.join(unique("ready")).with_extension("json");
+    let mut child = cryptoutil()
+        .args(args)
+        .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
+        .arg(&ready_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&ready_file) {
+            let ready = serde_json::from_str(&text).unwrap();
+            return ServerProcess { child, ready };
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "server not ready within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn https_client(ca: &Path, identity: Option<(PathBuf, PathBuf)>) -> reqwest::blocking::Client {
+    let identity = identity.map(|(c, k)| cryptoutil_tls::ClientIdentity::load(&c, &k).unwrap());
+    let config = cryptoutil_tls::client_config(
+        cryptoutil_tls::TrustConfig::from_ca_files(&[ca]).unwrap(),
+        identity,
+    )
+    .unwrap();
+    reqwest::blocking::Client::builder()
+        .use_preconfigured_tls(config)
+        .build()
+        .unwrap()
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn dev_server_serves_the_admin_api_reports_not_ready_and_shuts_down_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(&["kms", "server", "start", "--dev"], dir.path());
+    let ca = PathBuf::from(server.ready["ca_cert"].as_str().unwrap());
+    let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
+    let public = server.ready["public_url"].as_str().unwrap().to_owned();
+    let client = https_client(&ca, None);
+
+    let live = client
+        .get(format!("{admin}/admin/v1/livez"))
+        .send()
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    let ready = client
+        .get(format!("{admin}/admin/v1/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(
+        ready.status(),
+        503,
+        "a server without its API must not claim to be ready"
+    );
+    let report: Value = ready.json().unwrap();
+    assert!(
+        report["checks"]["service"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not built yet")
+    );
+    let unknown = client
+        .get(format!("{public}/service/api/v1/elastickeys"))
+        .send()
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let stop = client
+        .post(format!("{admin}/admin/v1/shutdown"))
+        .send()
+        .unwrap();
+    assert_eq!(stop.status(), 202);
+    assert!(wait_for_exit(&mut server.child).success());
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(&["identity", "server", "start", "--dev"], dir.path());
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(wait_for_exit(&mut server.child).success());
+}
+
+#[test]
+fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    assert!(
+        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let config = dir.path().join("rs.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nlogging:\n  format: text\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    let server = start_server(
+        &[
+            "identity",
+            "rs",
+            "start",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
+    let ca = pki.join("ca/root.pem");
+    let anonymous = https_client(&ca, None);
+    assert!(
+        anonymous
+            .get(format!("{admin}/admin/v1/livez"))
+            .send()
+            .is_err()
+    );
+    let demo = https_client(
+        &ca,
+        Some((pki.join("demo/cert.pem"), pki.join("demo/key.pem"))),
+    );
+    assert_eq!(
+        demo.get(format!("{admin}/admin/v1/livez"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Port in use: a second server on the same public port fails with exit 2 and says why.
+    let port = server.ready["public_url"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = run(&[
+        "identity",
+        "rs",
+        "start",
+        "--config",
+        config.to_str().unwrap(),
+        "--public-port",
+        &port,
+        "--admin-port",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot listen on"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn without_certificates_and_without_dev_the_server_refuses_to_start() {
+    let out = run(&[
+        "kms",
+        "server",
+        "start",
+        "--public-port",
+        "0",
+        "--admin-port",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--dev"), "{}", stderr(&out));
+}
