@@ -296,6 +296,23 @@ fn other_curves_and_lengths_verify() {
             &demo.client.paths.cert,
             "sslclient",
         );
+        // More leaves can be issued from the written CA directory, whatever its length.
+        let extra = issue_leaf(
+            &demo.ca.dir,
+            &dir.path().join("extra"),
+            &LeafKind::Server {
+                names: vec!["extra.example".into()],
+            },
+            DEFAULT_LEAF_VALIDITY,
+        )
+        .unwrap();
+        assert_eq!(load_cert_chain(&extra.cert).unwrap().len(), len);
+        openssl_verify(
+            &demo.ca.root,
+            &demo.ca.intermediates_bundle,
+            &extra.cert,
+            "sslserver",
+        );
     }
 }
 
