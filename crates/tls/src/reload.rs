@@ -110,6 +110,7 @@ impl ReloadableCert {
             }
         };
         let info = leaf_info_checked(cert_path, &key.cert)?;
+        check_server_leaf(cert_path, &key.cert)?;
         Ok(Loaded {
             key,
             info: Arc::new(info),
@@ -261,6 +262,34 @@ impl ReloadableCert {
             watcher: Some(watcher),
             thread: Some(thread),
         })
+    }
+}
+
+/// A server certificate must not be a CA and, if it has an EKU extension, must allow serverAuth.
+fn check_server_leaf(
+    cert_path: &Path,
+    chain: &[rustls_pki_types::CertificateDer<'_>],
+) -> Result<()> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let invalid = |reason: String| TlsError::InvalidCertificate {
+        path: cert_path.to_path_buf(),
+        reason,
+    };
+    let leaf = chain
+        .first()
+        .ok_or_else(|| invalid("empty chain".to_owned()))?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).map_err(|e| invalid(e.to_string()))?;
+    if cert.is_ca() {
+        return Err(invalid(
+            "the first certificate is a CA, not a server certificate".to_owned(),
+        ));
+    }
+    match cert.extended_key_usage() {
+        Ok(Some(eku)) if !(eku.value.server_auth || eku.value.any) => Err(invalid(
+            "extendedKeyUsage does not allow serverAuth".to_owned(),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(invalid(format!("bad extendedKeyUsage: {e}"))),
     }
 }
 

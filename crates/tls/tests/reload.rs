@@ -92,7 +92,15 @@ async fn broken_new_cert_is_refused_and_old_kept() {
     assert!(e.to_string().contains("key.pem"), "{e}");
     assert_eq!(cert.info().serial, serial);
 
-    // 4. Missing key file.
+    // 4. A valid, matching pair that is a client certificate (no serverAuth).
+    let client_dir = dir.path().join("demo");
+    std::fs::copy(client_dir.join("cert.pem"), &kms.cert).unwrap();
+    std::fs::copy(client_dir.join("key.pem"), &kms.key).unwrap();
+    let e = cert.reload().unwrap_err();
+    assert!(e.to_string().contains("serverAuth"), "{e}");
+    assert_eq!(cert.info().serial, serial);
+
+    // 5. Missing key file.
     std::fs::remove_file(&kms.key).unwrap();
     assert!(matches!(cert.reload().unwrap_err(), TlsError::Io { .. }));
 
