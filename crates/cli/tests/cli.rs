@@ -484,3 +484,86 @@ fn without_certificates_and_without_dev_the_server_refuses_to_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--dev"), "{}", stderr(&out));
 }
+
+/// The serial number of the certificate a server presents to a new connection.
+fn presented_serial(ca: &Path, url: &str) -> String {
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let config = cryptoutil_tls::client_config(
+        cryptoutil_tls::TrustConfig::from_ca_files(&[ca]).unwrap(),
+        None,
+    )
+    .unwrap();
+    let name = cryptoutil_tls::rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn =
+        cryptoutil_tls::rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    let leaf = &conn.peer_certificates().unwrap()[0];
+    cryptoutil_tls::CertInfo::from_der(leaf).unwrap().serial
+}
+
+#[test]
+fn sighup_reloads_the_certificate_for_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    assert!(
+        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let config = dir.path().join("kms.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  public:\n    address: 127.0.0.1\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/kms/cert.pem\n    key_file: {p}/kms/key.pem\n    watch: false\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    let server = start_server(
+        &[
+            "kms",
+            "server",
+            "start",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let ca = pki.join("ca/root.pem");
+    let public = server.ready["public_url"].as_str().unwrap().to_owned();
+    let before = presented_serial(&ca, &public);
+
+    let out = run(&[
+        "tls",
+        "issue",
+        "--ca-dir",
+        pki.join("ca").to_str().unwrap(),
+        "--out",
+        pki.join("kms").to_str().unwrap(),
+        "--name",
+        "kms.cryptoutil.demo.local",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        presented_serial(&ca, &public),
+        before,
+        "no watcher: nothing changes yet"
+    );
+
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while presented_serial(&ca, &public) == before {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the certificate"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
