@@ -163,6 +163,30 @@ pub fn json_schema<T: Settings>() -> Json {
     serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Json::Null)
 }
 
+/// Checks that the schema file shipped at `path` is the one generated from `T`; with the
+/// environment variable `CRYPTOUTIL_UPDATE_SCHEMAS` set, rewrites it first (`cargo xtask schemas`).
+/// For the products' tests.
+pub fn check_shipped_schema<T: Settings>(path: &Path) -> Result<(), String> {
+    let generated = serde_json::to_string_pretty(&json_schema::<T>())
+        .map_err(|e| format!("cannot render the schema: {e}"))?
+        + "\n";
+    if std::env::var_os("CRYPTOUTIL_UPDATE_SCHEMAS").is_some() {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(path, &generated).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let shipped = std::fs::read_to_string(path).unwrap_or_default();
+    if shipped == generated {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is out of date: run `cargo xtask schemas`",
+            path.display()
+        ))
+    }
+}
+
 /// Loads, merges and validates settings from `sources`.
 pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
     let defaults = serde_yaml_ng::to_value(T::default())
