@@ -175,8 +175,10 @@ fn environment_overrides_files_and_flags_override_environment() {
 
 #[test]
 fn environment_rejects_unknown_keys_bad_values_and_secrets() {
-    let mut src = ConfigSources::default();
-    src.env = vec![("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT".into(), "1".into())];
+    let mut src = ConfigSources {
+        env: vec![("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT".into(), "1".into())],
+        ..ConfigSources::default()
+    };
     let text = load::<Sample>(&src).unwrap_err().to_string();
     assert!(
         text.contains("CRYPTOUTIL_SAMPLE__SERVER__PUBLC__PORT"),

@@ -180,10 +180,10 @@ impl ServerSettings {
             ("server.tls.client_ca_file", &t.client_ca_file),
             ("server.tls.ca_file", &t.ca_file),
         ] {
-            if let Some(path) = path {
-                if let Err(e) = std::fs::File::open(path) {
-                    v.problem(key, &format!("cannot read {}: {e}", path.display()));
-                }
+            if let Some(path) = path
+                && let Err(e) = std::fs::File::open(path)
+            {
+                v.problem(key, &format!("cannot read {}: {e}", path.display()));
             }
         }
     }
