@@ -218,7 +218,11 @@ pub fn verify_raw(key: &Jwk, alg: JwsAlgorithm, input: &[u8], sig: &[u8]) -> Res
     }
 }
 
-/// Splits a compact serialization into exactly `N` parts.
+/// Splits a compact serialization into exactly `N` parts (`N` ≥ 2).
+///
+/// Only the short leading parts are scanned from the front and the last part from the back, so
+/// a large payload/ciphertext in the second-to-last position is not scanned here; a stray `.`
+/// inside it is rejected by its base64url decoding.
 pub(crate) fn split_compact<const N: usize>(compact: &str) -> Result<[&str; N]> {
     if compact.len() > MAX_COMPACT_LEN {
         return Err(JoseError::TooLarge {
@@ -226,16 +230,20 @@ pub(crate) fn split_compact<const N: usize>(compact: &str) -> Result<[&str; N]> 
             limit: MAX_COMPACT_LEN,
         });
     }
+    const WRONG: JoseError = JoseError::Malformed("wrong number of parts");
     let mut parts = [""; N];
-    let mut it = compact.split('.');
-    for p in &mut parts {
-        *p = it
-            .next()
-            .ok_or(JoseError::Malformed("wrong number of parts"))?;
+    let (head, last) = compact.rsplit_once('.').ok_or(WRONG)?;
+    let mut rest = head;
+    for p in parts.iter_mut().take(N.saturating_sub(2)) {
+        let (part, tail) = rest.split_once('.').ok_or(WRONG)?;
+        *p = part;
+        rest = tail;
     }
-    if it.next().is_some() {
-        return Err(JoseError::Malformed("wrong number of parts"));
+    if N < 2 {
+        return Err(WRONG);
     }
+    parts[N - 2] = rest;
+    parts[N - 1] = last;
     Ok(parts)
 }
 

@@ -7,7 +7,6 @@ use aws_lc_rs::cipher::{
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::{aead, hmac, rand};
 use subtle::ConstantTimeEq as _;
-use zeroize::Zeroizing;
 
 use crate::error::{JoseError, Result};
 use crate::jwa::ContentEncryption;
@@ -233,7 +232,7 @@ pub fn decrypt_in_place(
     }
 }
 
-/// Decrypts to a new zeroizing buffer.
+/// Decrypts to a new buffer.
 ///
 /// # Errors
 /// As [`decrypt_in_place`].
@@ -244,8 +243,8 @@ pub fn decrypt(
     aad: &[u8],
     ciphertext: &[u8],
     tag: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
-    let mut buf = Zeroizing::new(Vec::with_capacity(ciphertext.len() + tag.len()));
+) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(ciphertext.len() + tag.len());
     buf.extend_from_slice(ciphertext);
     decrypt_in_place(enc, cek, None, iv, aad, &mut buf, tag)?;
     Ok(buf)

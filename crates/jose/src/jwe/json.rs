@@ -279,7 +279,7 @@ pub fn decrypt_json(
             None => Vec::new(),
         };
         let attempt = alg::unwrap(key, alg, enc, &joint, &ek).and_then(|cek| {
-            let mut buf = Zeroizing::new(Vec::with_capacity(ct_s.len() / 4 * 3 + 3 + tag.len()));
+            let mut buf = Vec::with_capacity(ct_s.len() / 4 * 3 + 3 + tag.len());
             b64::decode_into(ct_s.as_bytes(), &mut buf, "ciphertext")?;
             enc::decrypt_in_place(
                 enc,

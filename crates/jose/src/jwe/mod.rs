@@ -21,12 +21,24 @@ use crate::jwk::{Jwk, Op};
 use crate::jws::{decode_header, split_compact, write_header};
 
 /// A decrypted JWE.
-#[derive(Debug)]
+///
+/// The plaintext is a plain `Vec<u8>` (zeroizing 16 KiB byte by byte costs more than the
+/// decryption itself); callers holding secrets wrap it in [`zeroize::Zeroizing`]. Keys and CEKs
+/// are always zeroized by this crate. `Debug` shows only the plaintext length.
 pub struct Decrypted {
     /// The protected header (compact), or the joint header of the recipient that matched (JSON).
     pub header: Header,
-    /// The plaintext, zeroized on drop.
-    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+}
+
+impl core::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("header", &self.header)
+            .field("plaintext_len", &self.plaintext.len())
+            .finish()
+    }
 }
 
 /// Header names a caller may not set through the extra header (computed by this crate, or
@@ -49,7 +61,14 @@ pub fn encrypt(
     extra_header: Option<&Map<String, Value>>,
 ) -> Result<String> {
     key.check_usage(&usage_names(alg, enc), Op::Encrypt)?;
-    let wrapped = alg::wrap(key, alg, enc, None, extra_header)?;
+    // One RNG call for the CEK (when this side chooses it) and the content IV: aws-lc's
+    // RAND_bytes costs about as much per call as AES-GCM on a small message.
+    let cek_len = if alg.is_direct() { 0 } else { enc.key_len() };
+    let mut random = Zeroizing::new([0u8; 64 + 16]);
+    let random = &mut random[..cek_len + enc.iv_len()];
+    aws_lc_rs::rand::fill(random).map_err(|_| JoseError::Crypto("rng"))?;
+    let (cek, iv) = random.split_at(cek_len);
+    let wrapped = alg::wrap(key, alg, enc, (cek_len > 0).then_some(cek), extra_header)?;
     let mut header = Vec::with_capacity(96);
     write_header(&mut header, ("alg", alg.name()), None, &[])?;
     header.pop();
@@ -84,10 +103,11 @@ pub fn encrypt(
             + 4,
     );
     b64::encode_into(&header, &mut out);
-    let sealed = enc::encrypt(
+    let sealed = enc::encrypt_with_iv(
         enc,
         wrapped.cek.bytes(),
         wrapped.cek.gcm(enc)?,
+        iv,
         out.as_bytes(),
         plaintext,
     )?;
@@ -170,7 +190,7 @@ pub fn decrypt(
     let iv = decode_exact(iv, enc.iv_len(), "IV length does not match enc")?;
     let tag = decode_exact(tag, enc.tag_len(), "tag length does not match enc")?;
     let cek = alg::unwrap(key, alg, enc, header.members(), &encrypted_key)?;
-    let mut buf = Zeroizing::new(Vec::with_capacity(ct.len() / 4 * 3 + 3 + tag.len()));
+    let mut buf = Vec::with_capacity(ct.len() / 4 * 3 + 3 + tag.len());
     b64::decode_into(ct.as_bytes(), &mut buf, "ciphertext")?;
     enc::decrypt_in_place(
         enc,
