@@ -20,5 +20,3 @@ pub const MAX_JSON_DEPTH: usize = 16;
 pub const MAX_RSA_BITS: usize = 8192;
 /// Smallest accepted RSA modulus, in bits (FIPS 140-3).
 pub const MIN_RSA_BITS: usize = 2048;
-/// Smallest accepted HMAC key, in bytes, relative to the hash output (RFC 7518 §3.2 requires ≥ hash size).
-pub const MIN_HMAC_KEY_FACTOR: usize = 1;
