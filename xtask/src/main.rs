@@ -103,7 +103,14 @@ fn test(extra: &[String]) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.env("LLVM_COV", &tools.llvm_cov)
         .env("LLVM_PROFDATA", &tools.llvm_profdata)
-        .args(["llvm-cov", "--workspace", "--exclude", "xtask", "--locked"])
+        .args([
+            "llvm-cov",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--locked",
+            "--no-fail-fast",
+        ])
         .args(["--ignore-filename-regex", COVERAGE_IGNORE])
         .args(["--fail-under-lines", COVERAGE_FLOOR])
         .args(extra);

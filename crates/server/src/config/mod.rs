@@ -167,16 +167,21 @@ pub fn json_schema<T: Settings>() -> Json {
 /// environment variable `CRYPTOUTIL_UPDATE_SCHEMAS` set, rewrites it first (`cargo xtask schemas`).
 /// For the products' tests.
 pub fn check_shipped_schema<T: Settings>(path: &Path) -> Result<(), String> {
-    let generated = serde_json::to_string_pretty(&json_schema::<T>())
-        .map_err(|e| format!("cannot render the schema: {e}"))?
-        + "\n";
+    let generated = canonical(json_schema::<T>());
     if std::env::var_os("CRYPTOUTIL_UPDATE_SCHEMAS").is_some() {
+        let text = serde_json::to_string_pretty(&generated)
+            .map_err(|e| format!("cannot render the schema: {e}"))?
+            + "\n";
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        std::fs::write(path, &generated).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let shipped = std::fs::read_to_string(path).unwrap_or_default();
+    let shipped: Json = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Json::Null);
+    // Compared as JSON values: key order depends on serde_json features chosen by the build.
     if shipped == generated {
         Ok(())
     } else {
@@ -184,6 +189,19 @@ pub fn check_shipped_schema<T: Settings>(path: &Path) -> Result<(), String> {
             "{} is out of date: run `cargo xtask schemas`",
             path.display()
         ))
+    }
+}
+
+/// The same JSON with object keys in sorted order, so written files are stable.
+fn canonical(value: Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            let sorted: std::collections::BTreeMap<String, Json> =
+                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
+            Json::Object(sorted.into_iter().collect())
+        }
+        Json::Array(items) => Json::Array(items.into_iter().map(canonical).collect()),
+        other => other,
     }
 }
 
