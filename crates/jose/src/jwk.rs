@@ -988,8 +988,9 @@ impl Jwk {
         Jwk::from_value(self.to_value(false))
     }
 
-    /// The JWK as a JSON object. Private members are included only when `include_private`
-    /// is true (`oct` keys always include `k`).
+    /// The JWK as a JSON object. Private members (`d`, RSA CRT values, and `k` of `oct` keys)
+    /// are included only when `include_private` is true, so the non-private form never carries
+    /// a secret (for `oct` keys it is metadata only, not a usable JWK).
     #[must_use]
     pub fn to_value(&self, include_private: bool) -> Value {
         let mut m = Map::new();
@@ -997,7 +998,9 @@ impl Jwk {
         m.insert("kty".into(), self.kty().into());
         match &self.material {
             KeyMaterial::Oct(k) => {
-                m.insert("k".into(), s(&k.k));
+                if include_private {
+                    m.insert("k".into(), s(&k.k));
+                }
             }
             KeyMaterial::Rsa(k) => {
                 m.insert("n".into(), s(&k.n));

@@ -409,6 +409,10 @@ fn jwk_set_and_debug_hide_secrets() {
     assert!(back.find("a").unwrap().is_private());
     let public = JwkSet::from_json(&set.to_json(false)).unwrap();
     assert!(!public.find("a").unwrap().is_private());
+    let oct = Jwk::generate_oct(32).unwrap();
+    let k = oct.to_value(true)["k"].as_str().unwrap().to_owned();
+    assert!(!oct.to_json(false).contains(&k));
+    assert!(!format!("{oct:?}").contains(&k));
     let rsa = rsa(2048);
     let dbg = format!("{rsa:?}");
     assert!(!dbg.contains(rsa.to_value(true)["d"].as_str().unwrap()));
@@ -421,5 +425,43 @@ fn rsa_generation_every_size() {
         let json = k.to_json(true);
         let back = Jwk::from_json(&json).unwrap();
         assert_eq!(back.thumbprint(), k.thumbprint());
+    }
+}
+
+#[test]
+fn keys_and_results_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Jwk>();
+    assert_send_sync::<JwkSet>();
+    assert_send_sync::<jwe::Decrypted>();
+    assert_send_sync::<jws::Verified>();
+    assert_send_sync::<JoseError>();
+    // A key shared across threads keeps working (caches are filled concurrently).
+    let key = std::sync::Arc::new(Jwk::generate_oct(32).unwrap());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let key = key.clone();
+            std::thread::spawn(move || {
+                let t = jwe::encrypt(
+                    &key,
+                    JweAlgorithm::Dir,
+                    ContentEncryption::A256GCM,
+                    &[i; 10],
+                    None,
+                )
+                .unwrap();
+                let s = jws::sign(&key, JwsAlgorithm::HS256, &[i; 10], None).unwrap();
+                (t, s)
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (t, s) = h.join().unwrap();
+        let d = jwe::decrypt(&key, JweAlgorithm::Dir, ContentEncryption::A256GCM, &t).unwrap();
+        assert_eq!(d.plaintext, vec![i as u8; 10]);
+        assert_eq!(
+            jws::verify(&key, JwsAlgorithm::HS256, &s).unwrap().payload,
+            vec![i as u8; 10]
+        );
     }
 }
