@@ -465,3 +465,153 @@ fn keys_and_results_are_send_and_sync() {
         );
     }
 }
+
+#[test]
+fn key_usage_restrictions() {
+    let mut k = Jwk::generate_ec(EcCurve::P256).unwrap();
+    k.set_key_ops(Some(vec!["verify".into()]));
+    assert!(matches!(
+        jws::sign(&k, JwsAlgorithm::ES256, b"x", None),
+        Err(JoseError::KeyMismatch(_))
+    ));
+    k.set_key_ops(Some(vec!["sign".into(), "verify".into()]));
+    let t = jws::sign(&k, JwsAlgorithm::ES256, b"x", None).unwrap();
+    jws::verify(&k, JwsAlgorithm::ES256, &t).unwrap();
+    k.set_key_use(Some("enc".into()));
+    assert!(matches!(
+        jws::verify(&k, JwsAlgorithm::ES256, &t),
+        Err(JoseError::KeyMismatch(_))
+    ));
+    assert!(matches!(
+        jwe::encrypt(
+            &k,
+            JweAlgorithm::EcdhEs,
+            ContentEncryption::A128GCM,
+            b"x",
+            None
+        ),
+        Err(JoseError::KeyMismatch(_))
+    ));
+    k.set_key_ops(None);
+    let t = jwe::encrypt(
+        &k,
+        JweAlgorithm::EcdhEs,
+        ContentEncryption::A128GCM,
+        b"x",
+        None,
+    )
+    .unwrap();
+    jwe::decrypt(&k, JweAlgorithm::EcdhEs, ContentEncryption::A128GCM, &t).unwrap();
+    // A JWK parsed with key_ops enforces them too; duplicates are rejected.
+    let json =
+        r#"{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","key_ops":["decrypt"]}"#;
+    let k = Jwk::from_json(json).unwrap();
+    assert!(
+        jwe::encrypt(
+            &k,
+            JweAlgorithm::Dir,
+            ContentEncryption::A256GCM,
+            b"x",
+            None
+        )
+        .is_err()
+    );
+    assert!(Jwk::from_json(r#"{"kty":"oct","k":"AAAA","key_ops":["sign","sign"]}"#).is_err());
+}
+
+#[test]
+fn jwe_flattened_json_and_gcmkw_header_checks() {
+    let key = Jwk::generate_oct(16).unwrap();
+    let (alg, enc) = (JweAlgorithm::A128GCMKW, ContentEncryption::A128CbcHs256);
+    let token = jwe::encrypt(&key, alg, enc, b"flat", None).unwrap();
+    let p: Vec<&str> = token.split('.').collect();
+    let flat = json!({"protected": p[0], "encrypted_key": p[1], "iv": p[2], "ciphertext": p[3], "tag": p[4]});
+    assert_eq!(
+        &jwe::decrypt_json(&key, alg, enc, &flat.to_string())
+            .unwrap()
+            .plaintext[..],
+        b"flat"
+    );
+    // crit outside the protected header.
+    let mut bad = flat.clone();
+    bad["header"] = json!({"crit": ["x"], "x": 1});
+    assert!(matches!(
+        jwe::decrypt_json(&key, alg, enc, &bad.to_string()),
+        Err(JoseError::Crit(_))
+    ));
+    // Both general and flattened members.
+    let mut bad = flat.clone();
+    bad["recipients"] = json!([]);
+    assert!(jwe::decrypt_json(&key, alg, enc, &bad.to_string()).is_err());
+    // GCMKW iv/tag header of the wrong size.
+    let h = cryptoutil_jose::Header::parse(&b64::decode(p[0].as_bytes(), "h").unwrap()).unwrap();
+    for (name, value) in [
+        ("iv", b64::encode(&[0u8; 16])),
+        ("tag", b64::encode(&[0u8; 12])),
+        ("iv", "AA=".into()),
+    ] {
+        let mut m = h.clone().into_members();
+        m.insert(name.into(), value.into());
+        let hb = b64::encode(Value::Object(m).to_string().as_bytes());
+        let forged = [hb.as_str(), p[1], p[2], p[3], p[4]].join(".");
+        assert!(jwe::decrypt(&key, alg, enc, &forged).is_err(), "{name}");
+    }
+    // dir with a non-empty encrypted key, and a key-wrap alg with an empty one.
+    let dkey = Jwk::generate_oct(16).unwrap();
+    let t = jwe::encrypt(
+        &dkey,
+        JweAlgorithm::Dir,
+        ContentEncryption::A128GCM,
+        b"x",
+        None,
+    )
+    .unwrap();
+    let q: Vec<&str> = t.split('.').collect();
+    let forged = [q[0], "AAAAAAAAAAAAAAAAAAAAAA", q[2], q[3], q[4]].join(".");
+    assert!(matches!(
+        jwe::decrypt(
+            &dkey,
+            JweAlgorithm::Dir,
+            ContentEncryption::A128GCM,
+            &forged
+        ),
+        Err(JoseError::Malformed(_))
+    ));
+    let forged = [p[0], "", p[2], p[3], p[4]].join(".");
+    assert!(matches!(
+        jwe::decrypt(&key, alg, enc, &forged),
+        Err(JoseError::Malformed(_))
+    ));
+}
+
+#[test]
+fn key_algorithm_serde_and_generation_defaults() {
+    let a: KeyAlgorithm = serde_json::from_str("\"A256GCM/A256KW\"").unwrap();
+    assert_eq!(a, KeyAlgorithm::DEFAULT);
+    assert_eq!(serde_json::to_string(&a).unwrap(), "\"A256GCM/A256KW\"");
+    assert!(serde_json::from_str::<KeyAlgorithm>("\"A256GCM/RSA-OAEP\"").is_err());
+    let k = Jwk::generate_for(KeyAlgorithm::parse("A128CBC-HS256/dir").unwrap()).unwrap();
+    assert_eq!(
+        (k.kty(), k.alg(), k.key_use()),
+        ("oct", Some("dir"), Some("enc"))
+    );
+    assert_eq!(
+        b64::decode(k.to_value(true)["k"].as_str().unwrap().as_bytes(), "k")
+            .unwrap()
+            .len(),
+        32
+    );
+    let k = Jwk::generate_for(KeyAlgorithm::parse("A256GCM/ECDH-ES+A256KW").unwrap()).unwrap();
+    assert_eq!(k.to_value(false)["crv"], "P-521");
+    let k = Jwk::generate_for(KeyAlgorithm::parse("EdDSA").unwrap()).unwrap();
+    assert_eq!(k.to_value(false)["crv"], "Ed25519");
+    // Oversized JWK input.
+    let big = format!(
+        r#"{{"kty":"oct","k":"{}"}}"#,
+        "A".repeat(cryptoutil_jose::limits::MAX_JWK_LEN)
+    );
+    assert!(matches!(
+        Jwk::from_json(&big),
+        Err(JoseError::TooLarge { .. })
+    ));
+}
