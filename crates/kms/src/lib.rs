@@ -1,5 +1,8 @@
 //! The KMS: barrier, storage, elastic and material keys, and its HTTP API.
 //!
-//! Today this crate holds the KMS configuration; the service itself is built in the KMS core issue.
+//! - [`model`]: domain types (tenants, elastic and material keys, barrier keys, paging).
+//! - [`store`]: the storage traits the barrier and the key service are written against.
 
 pub mod config;
+pub mod model;
+pub mod store;
