@@ -3,7 +3,13 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use cryptoutil_server::config::{LoggingSettings, ServerSettings, Settings, Validator};
+use cryptoutil_server::config::{
+    HumanDuration, LoggingSettings, ServerSettings, Settings, Validator,
+};
+use cryptoutil_server::surface::{BrowserSettings, SurfaceSettings};
+
+use crate::barrier::BarrierSettings;
+use crate::storage::DatabaseSettings;
 
 /// Default public port (SPEC §2).
 pub const PUBLIC_PORT: u16 = 8081;
@@ -18,6 +24,71 @@ pub struct KmsSettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// Where keys are stored.
+    pub database: DatabaseSettings,
+    /// How the barrier is unsealed.
+    pub barrier: BarrierSettings,
+    /// Key lifecycle and caching.
+    pub keys: KeySettings,
+    /// The two API surfaces.
+    pub api: ApiSettings,
+}
+
+/// Key lifecycle and caching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// How long a deleted elastic key stays restorable before its material is destroyed.
+    pub purge_delay: HumanDuration,
+    /// How often due deletions are purged.
+    pub purge_interval: HumanDuration,
+    /// Unsealed material keys kept in memory (least recently used are evicted and zeroized).
+    pub material_cache_capacity: usize,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            purge_delay: HumanDuration::from_secs(7 * 24 * 3600),
+            purge_interval: HumanDuration::from_secs(60),
+            material_cache_capacity: 10_000,
+        }
+    }
+}
+
+impl KeySettings {
+    fn validate(&self, v: &mut Validator) {
+        v.check("keys.purge_interval", !self.purge_interval.get().is_zero(), "must be positive");
+        v.check(
+            "keys.purge_delay",
+            self.purge_delay.get().as_secs() <= 10 * 365 * 24 * 3600,
+            "must be at most 10 years",
+        );
+        v.check(
+            "keys.material_cache_capacity",
+            (1..=10_000_000).contains(&self.material_cache_capacity),
+            "must be between 1 and 10000000",
+        );
+    }
+}
+
+/// The `/service/api/v1` and `/browser/api/v1` surfaces (SPEC §3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// For services: rate limit (default 1000/s per client IP) and IP allowlist.
+    pub service: SurfaceSettings,
+    /// For browsers: rate limit (default 100/s per client IP), IP allowlist and CORS origins.
+    pub browser: BrowserSettings,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            service: SurfaceSettings::service_default(),
+            browser: BrowserSettings::default(),
+        }
+    }
 }
 
 impl Default for KmsSettings {
@@ -25,7 +96,34 @@ impl Default for KmsSettings {
         Self {
             server: ServerSettings::with_ports(PUBLIC_PORT, ADMIN_PORT),
             logging: LoggingSettings::default(),
+            database: DatabaseSettings::default(),
+            barrier: BarrierSettings::default(),
+            keys: KeySettings::default(),
+            api: ApiSettings::default(),
         }
+    }
+}
+
+impl KmsSettings {
+    /// What `--dev` means for the KMS (SPEC §8): an in-memory SQLite database and a random dev
+    /// unseal key, whatever the files say. Never for production.
+    pub fn apply_dev(&mut self) {
+        self.database = DatabaseSettings::with_url("sqlite::memory:");
+        self.barrier.unseal = crate::barrier::UnsealSettings::Dev;
+    }
+
+    /// Checks that the unseal mode fits the database: `dev` (a random key per process) would make
+    /// a persistent database unreadable after a restart, so it needs an in-memory one.
+    pub fn check_unseal_fits_database(&self) -> Result<(), String> {
+        if matches!(self.barrier.unseal, crate::barrier::UnsealSettings::Dev)
+            && !self.database.is_in_memory()
+        {
+            return Err("barrier.unseal.mode: dev (a random unseal key per process) needs an \
+                        in-memory database (database.url: sqlite::memory:); configure `shares` or \
+                        `jwk` unseal files to keep keys across restarts, or start with --dev"
+                .to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -36,6 +134,11 @@ impl Settings for KmsSettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        self.database.validate(v);
+        self.barrier.validate(v);
+        self.keys.validate(v);
+        self.api.service.validate(v, "api.service");
+        self.api.browser.validate(v, "api.browser");
     }
 }
 

@@ -20,8 +20,27 @@ use crate::Failure;
 use crate::cli::ServerStartArgs;
 
 pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
-    let settings: KmsSettings = load_for_start(args)?;
-    serve(args, Product::KMS, settings.server, &settings.logging)
+    let mut settings: KmsSettings = load_for_start(args)?;
+    cryptoutil_server::logging::init(&settings.logging);
+    let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
+    let runtime = runtime()?;
+    runtime.block_on(async move {
+        let kms = cryptoutil_kms::server::start(settings, args.dev, dev_pki)
+            .await
+            .map_err(|e| match e {
+                cryptoutil_kms::server::StartError::Config(m) => Failure::Usage(m),
+                other => Failure::Runtime(other.to_string()),
+            })?;
+        let ca_cert = kms.ca_cert().map(Path::to_path_buf);
+        if let Err(failure) =
+            write_ready_file(args, kms.server.public_addr, kms.server.admin_addr, ca_cert.as_deref())
+        {
+            kms.stop().await;
+            return Err(failure);
+        }
+        kms.run_until_signal().await;
+        Ok(())
+    })
 }
 
 pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
@@ -45,10 +64,6 @@ struct Product {
 }
 
 impl Product {
-    const KMS: Self = Self {
-        name: "kms",
-        missing: "the KMS API (elastic keys, encrypt, sign) is not built yet",
-    };
     const IDENTITY: Self = Self {
         name: "identity",
         missing: "the OAuth 2.1 / OpenID Connect endpoints are not built yet",
@@ -85,21 +100,8 @@ fn serve(
     logging: &LoggingSettings,
 ) -> Result<(), Failure> {
     cryptoutil_server::logging::init(logging);
-    let dev_pki = if args.dev && settings.tls.cert_file.is_none() {
-        let pki = DevPki::generate().map_err(Failure::Runtime)?;
-        pki.apply(&mut settings, product.name);
-        Some(pki)
-    } else {
-        None
-    };
-    let mut v = Validator::default();
-    settings.validate_files(&mut v);
-    v.finish().map_err(|e| Failure::Usage(e.to_string()))?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let dev_pki = dev_pki_for(args, &mut settings, product.name)?;
+    let runtime = runtime()?;
     runtime.block_on(async move {
         let tls = cryptoutil_server::tls_setup::build(&settings, args.dev, dev_pki)
             .map_err(Failure::Usage)?;
@@ -120,24 +122,66 @@ fn serve(
             server = product.name,
             "{missing}: only the admin API is served and readyz reports not ready"
         );
-        if let Some(path) = &args.ready_file {
-            let ready = serde_json::json!({
-                "public_url": format!("https://127.0.0.1:{}", server.public_addr.port()),
-                "admin_url": format!("https://127.0.0.1:{}", server.admin_addr.port()),
-                "ca_cert": tls.ca_cert.as_ref().map(|p| p.display().to_string()),
-            });
-            if let Err(e) = write_atomically(path, &ready.to_string()) {
-                server.shutdown();
-                server.wait().await;
-                return Err(Failure::Runtime(format!(
-                    "cannot write the ready file {}: {e}",
-                    path.display()
-                )));
-            }
+        if let Err(failure) = write_ready_file(
+            args,
+            server.public_addr,
+            server.admin_addr,
+            tls.ca_cert.as_deref(),
+        ) {
+            server.shutdown();
+            server.wait().await;
+            return Err(failure);
         }
         server.run_until_signal().await;
         drop(tls);
         Ok(())
+    })
+}
+
+/// In `--dev` mode without configured certificates: a fresh demo PKI for this run. Then the
+/// certificate files are checked (start-up validation).
+fn dev_pki_for(
+    args: &ServerStartArgs,
+    settings: &mut ServerSettings,
+    name: &str,
+) -> Result<Option<DevPki>, Failure> {
+    let dev_pki = if args.dev && settings.tls.cert_file.is_none() {
+        let pki = DevPki::generate().map_err(Failure::Runtime)?;
+        pki.apply(settings, name);
+        Some(pki)
+    } else {
+        None
+    };
+    let mut v = Validator::default();
+    settings.validate_files(&mut v);
+    v.finish().map_err(|e| Failure::Usage(e.to_string()))?;
+    Ok(dev_pki)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+/// Writes `{public_url, admin_url, ca_cert}` for scripts and tests (`--ready-file`).
+fn write_ready_file(
+    args: &ServerStartArgs,
+    public: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    ca_cert: Option<&Path>,
+) -> Result<(), Failure> {
+    let Some(path) = &args.ready_file else {
+        return Ok(());
+    };
+    let ready = serde_json::json!({
+        "public_url": format!("https://127.0.0.1:{}", public.port()),
+        "admin_url": format!("https://127.0.0.1:{}", admin.port()),
+        "ca_cert": ca_cert.map(|p| p.display().to_string()),
+    });
+    write_atomically(path, &ready.to_string()).map_err(|e| {
+        Failure::Runtime(format!("cannot write the ready file {}: {e}", path.display()))
     })
 }
 

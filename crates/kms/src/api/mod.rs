@@ -1,0 +1,137 @@
+//! The KMS HTTP API (SPEC §3.1–3.2): the same operations on `/service/api/v1` and
+//! `/browser/api/v1`, an OpenAPI 3.1 document generated from the handlers, and Swagger UI.
+//!
+//! Handlers are thin: they parse, call [`crate::keys::KeyService`] with the caller's
+//! [`Principal`], and shape the answer. Every error is `application/problem+json`.
+
+mod dto;
+mod errors;
+pub mod handlers;
+pub mod query;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use cryptoutil_server::Problem;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::keys::KeyService;
+use crate::model::Principal;
+use crate::storage::Store;
+
+/// Where the service surface is mounted.
+pub const SERVICE_PREFIX: &str = "/service/api/v1";
+/// Where the browser surface is mounted.
+pub const BROWSER_PREFIX: &str = "/browser/api/v1";
+
+/// The key service on the real store.
+pub type Keys = KeyService<Store>;
+
+/// Handler state: cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The business layer.
+    pub keys: Arc<Keys>,
+}
+
+/// The authenticated caller, put into request extensions by the authentication layer.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| {
+                Problem::new(StatusCode::UNAUTHORIZED)
+                    .with_detail("authentication is required")
+                    .with_www_authenticate("Basic realm=\"cryptoutil-kms\"")
+            })
+    }
+}
+
+/// Every operation, with paths relative to a surface.
+fn operations() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(handlers::create_elastic_key))
+        .routes(routes!(
+            handlers::get_elastic_key,
+            handlers::update_elastic_key,
+            handlers::delete_elastic_key
+        ))
+        .routes(routes!(handlers::list_elastic_keys))
+        .routes(routes!(handlers::rotate_material_key))
+        .routes(routes!(handlers::import_material_key))
+        .routes(routes!(handlers::get_material_key))
+        .routes(routes!(handlers::list_material_keys_of))
+        .routes(routes!(handlers::list_material_keys))
+        .routes(routes!(handlers::encrypt))
+        .routes(routes!(handlers::decrypt))
+        .routes(routes!(handlers::sign))
+        .routes(routes!(handlers::verify))
+        .routes(routes!(handlers::generate))
+}
+
+/// One surface's routes (under `prefix`) and their OpenAPI paths, with operation ids and tags
+/// made unique per surface.
+pub fn surface(prefix: &str, state: ApiState) -> (Router, OpenApi) {
+    let (router, mut api) = OpenApiRouter::new()
+        .nest(prefix, operations())
+        .with_state(state)
+        .split_for_parts();
+    let label = prefix.trim_start_matches('/').split('/').next().unwrap_or("api").to_owned();
+    for item in api.paths.paths.values_mut() {
+        for op in operations_of(item) {
+            if let Some(id) = &op.operation_id {
+                op.operation_id = Some(format!("{label}_{id}"));
+            }
+            if let Some(tags) = &mut op.tags {
+                for tag in tags.iter_mut() {
+                    *tag = format!("{label}: {tag}");
+                }
+            }
+        }
+    }
+    (router, api)
+}
+
+fn operations_of(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+        item.head.as_mut(),
+        item.options.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The OpenAPI document's frame: title, version, description.
+pub fn document_base() -> OpenApi {
+    let mut api = OpenApi::new(
+        utoipa::openapi::Info::new("cryptoutil KMS", env!("CARGO_PKG_VERSION")),
+        utoipa::openapi::Paths::new(),
+    );
+    api.info.description = Some(
+        "Elastic keys (key pools of versioned material keys): encrypt/decrypt (JWE), sign/verify \
+         (JWS), data keys. The same operations are served for services under /service/api/v1 and \
+         for browsers under /browser/api/v1 (CORS, CSRF double-submit token from \
+         GET /browser/api/v1/csrf-token in the X-CSRF-Token header)."
+            .to_owned(),
+    );
+    api
+}

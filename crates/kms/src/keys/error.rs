@@ -1,0 +1,44 @@
+//! Errors of the key service, each mapped to one HTTP status by the API layer.
+
+use crate::store::StoreError;
+
+/// Why a key operation failed. Messages are safe to show to the caller: they never contain key
+/// material, plaintext, or anything about another tenant.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Malformed or unacceptable input (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such elastic or material key in the caller's tenant (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The key exists but its state or flags forbid the operation (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The principal lacks the fine scope the operation names (403 `insufficient_scope`).
+    #[error("this operation needs the scope {0}")]
+    InsufficientScope(&'static str),
+    /// A JWE did not decrypt: wrong key, wrong context, or tampered (400).
+    #[error("{0}")]
+    DecryptionFailed(String),
+    /// A JWS did not verify (400 `invalid_signature`).
+    #[error("{0}")]
+    InvalidSignature(String),
+    /// Storage is unavailable (503); the request changed nothing.
+    #[error("the key store is unavailable, try again later")]
+    Unavailable,
+    /// A server-side fault (500): stored data or a barrier layer could not be used. Details go to
+    /// the log, not to the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for KeyError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::Unavailable,
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}

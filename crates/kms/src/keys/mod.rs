@@ -1,0 +1,714 @@
+//! The key service: elastic and material keys and the crypto operations on them (SPEC §3.2).
+//!
+//! Business rules live here, free of HTTP and SQL: status rules, flags, context binding, key
+//! selection by `kid`, scope checks. Every call takes the [`Principal`]; the tenant always comes
+//! from it. Unsealed material keys are cached (bounded, keyed by tenant and material key id), so a
+//! warm encrypt does no unwrapping at all; the barrier caches the layers above.
+
+pub mod algorithm;
+mod error;
+pub mod scopes;
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use cryptoutil_jose::{Jwk, jwe, jws};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::barrier::Barrier;
+use crate::model::{
+    ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, Page, PageRequest,
+    Principal, Sort, TenantId,
+};
+use crate::store::{BarrierStore, KeyStore};
+use algorithm::{DataKeyKind, Purpose};
+pub use error::KeyError;
+
+/// Longest elastic key name, in characters.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// Longest encryption context, in bytes.
+pub const MAX_CONTEXT_BYTES: usize = 1024;
+/// The protected header member that carries the encryption context.
+pub const CONTEXT_HEADER: &str = "context";
+
+/// A request to create an elastic key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewElasticKey {
+    /// Unique in the tenant, 1–128 characters, no control characters.
+    pub name: String,
+    /// Up to 1024 characters.
+    pub description: String,
+    /// `None` = `A256GCM/A256KW`.
+    pub algorithm: Option<String>,
+    /// See [`ElasticKey`].
+    pub versioning_allowed: bool,
+    /// See [`ElasticKey`].
+    pub import_allowed: bool,
+    /// See [`ElasticKey`].
+    pub export_allowed: bool,
+}
+
+/// A change to an elastic key; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ElasticKeyUpdate {
+    /// New description.
+    pub description: Option<String>,
+    /// `active` or `disabled` (also restores a `pending_delete` key).
+    pub status: Option<KeyStatus>,
+}
+
+/// A generated data key.
+pub struct GeneratedDataKey {
+    /// The data key's JWK (private form) encrypted under the elastic key: compact JWE.
+    pub encrypted_jwk: String,
+    /// The clear JWK, only when asked for.
+    pub jwk: Option<Zeroizing<String>>,
+}
+
+/// Settings the service needs.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyServiceOptions {
+    /// How long a deleted elastic key stays restorable before it is purged.
+    pub purge_delay: time::Duration,
+    /// Unsealed material keys kept in memory.
+    pub material_cache_capacity: NonZeroUsize,
+}
+
+/// Unsealed material keys by (tenant, elastic key, material key): a hit proves the material key
+/// belongs to the elastic key the caller named.
+type MaterialCache = hashlink::LruCache<(TenantId, Uuid, Uuid), Arc<Jwk>>;
+
+/// The KMS's business layer.
+pub struct KeyService<S> {
+    store: Arc<S>,
+    barrier: Arc<Barrier<S>>,
+    materials: Mutex<MaterialCache>,
+    options: KeyServiceOptions,
+}
+
+impl<S> std::fmt::Debug for KeyService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyService").field("options", &self.options).finish_non_exhaustive()
+    }
+}
+
+impl<S: KeyStore + BarrierStore> KeyService<S> {
+    /// A service over an opened barrier and its store.
+    pub fn new(store: Arc<S>, barrier: Arc<Barrier<S>>, options: KeyServiceOptions) -> Self {
+        Self {
+            store,
+            barrier,
+            materials: Mutex::new(MaterialCache::new(options.material_cache_capacity.get())),
+            options,
+        }
+    }
+
+    /// The barrier (for the admin API's rotations).
+    pub fn barrier(&self) -> &Arc<Barrier<S>> {
+        &self.barrier
+    }
+
+    /// The store (for readiness checks).
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Creates an elastic key and its first material key.
+    pub async fn create(&self, who: &Principal, new: NewElasticKey) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::POOL_CREATE)?;
+        let name = check_name(&new.name)?;
+        let description = check_description(&new.description)?;
+        let algorithm_text = new.algorithm.as_deref().unwrap_or("A256GCM/A256KW");
+        let (algorithm, _) = algorithm::parse(algorithm_text)?;
+        let tenant = who.tenant;
+        self.store.ensure_tenant(tenant).await?;
+        let now = now();
+        let key = ElasticKey {
+            id: Uuid::now_v7(),
+            name,
+            description,
+            algorithm: algorithm.to_string(),
+            versioning_allowed: new.versioning_allowed,
+            import_allowed: new.import_allowed,
+            export_allowed: new.export_allowed,
+            status: KeyStatus::Active,
+            created_at: now,
+            updated_at: now,
+            purge_after: None,
+        };
+        let content_key = self
+            .barrier
+            .new_content_key(tenant, key.id)
+            .await
+            .map_err(barrier_error)?;
+        let jwk = Jwk::generate_for(algorithm)
+            .map_err(|e| KeyError::Internal(format!("key generation failed: {e}")))?;
+        let (material, jwk) = self.material_from(&content_key, key.id, jwk, None)?;
+        self.store
+            .insert_elastic_key(tenant, &key, content_key.record(), &material)
+            .await?;
+        self.cache_material(tenant, key.id, material.id, jwk);
+        tracing::info!(target: "audit", tenant = %tenant, subject = %who.subject, elastic_key = %key.id,
+            operation = "create", algorithm = %key.algorithm, outcome = "ok");
+        Ok(key)
+    }
+
+    /// Reads one elastic key.
+    pub async fn get(&self, who: &Principal, id: Uuid) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::POOL_READ)?;
+        self.elastic_key(who.tenant, id).await
+    }
+
+    /// Lists elastic keys.
+    pub async fn list(
+        &self,
+        who: &Principal,
+        filter: &ElasticKeyFilter,
+        sort: Sort<ElasticKeySortField>,
+        page: PageRequest,
+    ) -> Result<Page<ElasticKey>, KeyError> {
+        need(who, scopes::POOL_READ)?;
+        self.store.ensure_tenant(who.tenant).await?;
+        Ok(self.store.list_elastic_keys(who.tenant, filter, sort, page).await?)
+    }
+
+    /// Changes the description and/or status (`active` ⇄ `disabled`; either restores a key
+    /// pending deletion).
+    pub async fn update(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        change: ElasticKeyUpdate,
+    ) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::POOL_UPDATE)?;
+        let mut key = self.elastic_key(who.tenant, id).await?;
+        if key.status == KeyStatus::Deleted {
+            return Err(KeyError::Conflict("the elastic key has been purged".to_owned()));
+        }
+        if let Some(description) = &change.description {
+            key.description = check_description(description)?;
+        }
+        match change.status {
+            None => {}
+            Some(status @ (KeyStatus::Active | KeyStatus::Disabled)) => {
+                key.status = status;
+                key.purge_after = None;
+            }
+            Some(_) => {
+                return Err(KeyError::Invalid(
+                    "status can be set to active or disabled; use DELETE to schedule deletion"
+                        .to_owned(),
+                ));
+            }
+        }
+        key.updated_at = now();
+        self.save(who, &key, "update").await?;
+        Ok(key)
+    }
+
+    /// Schedules deletion: the key becomes `pending_delete` and is purged after the configured
+    /// delay unless restored with [`Self::update`]. Idempotent.
+    pub async fn delete(&self, who: &Principal, id: Uuid) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::POOL_DELETE)?;
+        let mut key = self.elastic_key(who.tenant, id).await?;
+        if matches!(key.status, KeyStatus::PendingDelete | KeyStatus::Deleted) {
+            return Ok(key);
+        }
+        let now = now();
+        key.status = KeyStatus::PendingDelete;
+        key.purge_after = Some(now + self.options.purge_delay);
+        key.updated_at = now;
+        self.save(who, &key, "delete").await?;
+        Ok(key)
+    }
+
+    /// Adds a generated material key version (needs `versioning_allowed` and `active`).
+    pub async fn rotate(&self, who: &Principal, id: Uuid) -> Result<MaterialKey, KeyError> {
+        need(who, scopes::KEY_ROTATE)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        if !key.versioning_allowed {
+            return Err(KeyError::Conflict(
+                "this elastic key does not allow new versions (versioning_allowed is false)"
+                    .to_owned(),
+            ));
+        }
+        let (algorithm, _) = algorithm::parse(&key.algorithm)?;
+        let jwk = Jwk::generate_for(algorithm)
+            .map_err(|e| KeyError::Internal(format!("key generation failed: {e}")))?;
+        self.add_material(who, &key, jwk, None, "rotate").await
+    }
+
+    /// Imports caller-supplied material (a private JWK) as a new version (needs `import_allowed`
+    /// and `active`). The JWK must fit the elastic key's algorithm.
+    pub async fn import(&self, who: &Principal, id: Uuid, jwk_json: &str) -> Result<MaterialKey, KeyError> {
+        need(who, scopes::KEY_CREATE)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        if !key.import_allowed {
+            return Err(KeyError::Conflict(
+                "this elastic key does not allow imports (import_allowed is false)".to_owned(),
+            ));
+        }
+        let (algorithm, purpose) = algorithm::parse(&key.algorithm)?;
+        let mut jwk = Jwk::from_json(jwk_json)
+            .map_err(|e| KeyError::Invalid(format!("the body is not a usable JWK: {e}")))?;
+        // The KMS owns the key's identity and usage: a caller's kid, alg, use or key_ops are replaced.
+        jwk.set_kid(None);
+        jwk.set_key_ops(None);
+        set_usage(&mut jwk, algorithm);
+        algorithm::check_import(&jwk, purpose)?;
+        self.add_material(who, &key, jwk, Some(now()), "import").await
+    }
+
+    /// One material key: metadata and public JWK only.
+    pub async fn material_key(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        material_id: Uuid,
+    ) -> Result<MaterialKey, KeyError> {
+        need(who, scopes::KEY_READ)?;
+        self.elastic_key(who.tenant, id).await?;
+        self.store
+            .material_key(who.tenant, id, material_id)
+            .await?
+            .ok_or_else(|| KeyError::NotFound("no such material key".to_owned()))
+    }
+
+    /// Material keys of one elastic key, or of the tenant, newest first.
+    pub async fn material_keys(
+        &self,
+        who: &Principal,
+        id: Option<Uuid>,
+        page: PageRequest,
+    ) -> Result<Page<MaterialKey>, KeyError> {
+        need(who, scopes::KEY_READ)?;
+        match id {
+            Some(id) => {
+                self.elastic_key(who.tenant, id).await?;
+            }
+            None => self.store.ensure_tenant(who.tenant).await?,
+        }
+        Ok(self.store.list_material_keys(who.tenant, id, page).await?)
+    }
+
+    /// Encrypts with the newest material key: compact JWE, `kid` = material key id, the optional
+    /// context bound into the protected header.
+    pub async fn encrypt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, KeyError> {
+        need(who, scopes::ENCRYPT)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("encrypt", "a signing"));
+        };
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let header = header_for(material.id, context)?;
+        let out = jwe::encrypt(&public_for(&jwk)?, alg, enc, plaintext, Some(&header))
+            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        audit(who, key.id, "encrypt");
+        Ok(out)
+    }
+
+    /// Decrypts a compact JWE made with any non-revoked version of this elastic key. The context
+    /// must equal the one given at encryption (both absent is equal).
+    pub async fn decrypt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+        context: Option<&str>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        need(who, scopes::DECRYPT)?;
+        check_context(context)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_usable(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("decrypt", "a signing"));
+        };
+        let header = jwe::peek_header(token)
+            .map_err(|e| KeyError::Invalid(format!("not a compact JWE: {e}")))?;
+        let material_id = kid_of(header.kid())?;
+        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
+        let out = jwe::decrypt(&jwk, alg, enc, token).map_err(|e| {
+            KeyError::DecryptionFailed(format!("the JWE does not decrypt with this key: {e}"))
+        })?;
+        let plaintext = Zeroizing::new(out.plaintext);
+        let bound = out.header.get(CONTEXT_HEADER);
+        let matches = match (bound, context) {
+            (None, None) => true,
+            (Some(Value::String(bound)), Some(given)) => bound == given,
+            _ => false,
+        };
+        if !matches {
+            return Err(KeyError::DecryptionFailed(
+                "the context does not match the one bound at encryption".to_owned(),
+            ));
+        }
+        audit(who, key.id, "decrypt");
+        Ok(plaintext)
+    }
+
+    /// Signs with the newest material key: compact JWS, `kid` = material key id.
+    pub async fn sign(&self, who: &Principal, id: Uuid, payload: &[u8]) -> Result<String, KeyError> {
+        need(who, scopes::SIGN)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("sign", "an encryption"));
+        };
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let header = header_for(material.id, None)?;
+        let out = jws::sign(&jwk, alg, payload, Some(&header))
+            .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
+        audit(who, key.id, "sign");
+        Ok(out)
+    }
+
+    /// Verifies a compact JWS made with any non-revoked version; returns the payload.
+    pub async fn verify(&self, who: &Principal, id: Uuid, token: &str) -> Result<Vec<u8>, KeyError> {
+        need(who, scopes::VERIFY)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_usable(&key)?;
+        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("verify", "an encryption"));
+        };
+        let header = jws::peek_header(token)
+            .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
+        let material_id = kid_of(header.kid())?;
+        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
+        let verified = jws::verify(&public_for(&jwk)?, alg, token)
+            .map_err(|e| KeyError::InvalidSignature(format!("the signature does not verify: {e}")))?;
+        audit(who, key.id, "verify");
+        Ok(verified.payload)
+    }
+
+    /// Generates a data key and returns it encrypted under the elastic key (and in clear when
+    /// asked). The context, if any, is bound like [`Self::encrypt`]'s.
+    pub async fn generate(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        kind: &str,
+        context: Option<&str>,
+        include_plaintext: bool,
+    ) -> Result<GeneratedDataKey, KeyError> {
+        need(who, scopes::GENERATE)?;
+        let kind = DataKeyKind::parse(kind)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("generate data keys", "a signing"));
+        };
+        let mut data_key = kind.generate()?;
+        data_key.set_kid(Some(Uuid::now_v7().to_string()));
+        let clear = data_key.to_json(true);
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let mut header = header_for(material.id, context)?;
+        header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
+        let encrypted_jwk = jwe::encrypt(&public_for(&jwk)?, alg, enc, clear.as_bytes(), Some(&header))
+            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        audit(who, key.id, "generate");
+        Ok(GeneratedDataKey { encrypted_jwk, jwk: include_plaintext.then_some(clear) })
+    }
+
+    /// Purges every tenant's elastic keys whose deletion delay has passed. Returns how many.
+    pub async fn purge_due(&self) -> Result<usize, KeyError> {
+        let mut purged = 0;
+        for tenant in self.store.tenants().await? {
+            for id in self.store.purge_due(tenant, now()).await? {
+                self.barrier.forget_owner(tenant, id);
+                self.forget_materials_of(tenant, id);
+                tracing::info!(target: "audit", tenant = %tenant, elastic_key = %id,
+                    operation = "purge", outcome = "ok");
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn elastic_key(&self, tenant: TenantId, id: Uuid) -> Result<ElasticKey, KeyError> {
+        self.store.ensure_tenant(tenant).await?;
+        self.store
+            .elastic_key(tenant, id)
+            .await?
+            .ok_or_else(|| KeyError::NotFound("no such elastic key".to_owned()))
+    }
+
+    async fn save(&self, who: &Principal, key: &ElasticKey, operation: &str) -> Result<(), KeyError> {
+        if !self.store.update_elastic_key(who.tenant, key).await? {
+            return Err(KeyError::NotFound("no such elastic key".to_owned()));
+        }
+        audit(who, key.id, operation);
+        Ok(())
+    }
+
+    async fn add_material(
+        &self,
+        who: &Principal,
+        key: &ElasticKey,
+        jwk: Jwk,
+        import_date: Option<OffsetDateTime>,
+        operation: &str,
+    ) -> Result<MaterialKey, KeyError> {
+        let tenant = who.tenant;
+        let id = Uuid::now_v7();
+        let jwk = with_identity(jwk, id);
+        let sealed = self
+            .barrier
+            .seal(tenant, key.id, jwk.to_json(true).as_bytes())
+            .await
+            .map_err(barrier_error)?;
+        let material = MaterialKey {
+            id,
+            elastic_key_id: key.id,
+            generate_date: now(),
+            import_date,
+            revocation_date: None,
+            public_jwk: public_jwk_text(&jwk)?,
+            sealed_jwk: sealed,
+        };
+        self.store.insert_material_key(tenant, &material).await?;
+        self.cache_material(tenant, key.id, id, Arc::new(jwk));
+        audit(who, key.id, operation);
+        Ok(material)
+    }
+
+    /// Seals a new key's first material under a content key that is not stored yet.
+    fn material_from(
+        &self,
+        content_key: &crate::barrier::NewContentKey,
+        elastic_key_id: Uuid,
+        jwk: Jwk,
+        import_date: Option<OffsetDateTime>,
+    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
+        let id = Uuid::now_v7();
+        let jwk = with_identity(jwk, id);
+        let sealed = self
+            .barrier
+            .seal_with(content_key, jwk.to_json(true).as_bytes())
+            .map_err(barrier_error)?;
+        let material = MaterialKey {
+            id,
+            elastic_key_id,
+            generate_date: now(),
+            import_date,
+            revocation_date: None,
+            public_jwk: public_jwk_text(&jwk)?,
+            sealed_jwk: sealed,
+        };
+        Ok((material, Arc::new(jwk)))
+    }
+
+    async fn latest_material(
+        &self,
+        tenant: TenantId,
+        key: &ElasticKey,
+    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
+        let material = self
+            .store
+            .latest_material_key(tenant, key.id)
+            .await?
+            .ok_or_else(|| KeyError::Internal(format!("elastic key {} has no material key", key.id)))?;
+        let jwk = self.unsealed(tenant, &material).await?;
+        Ok((material, jwk))
+    }
+
+    async fn material_by_id(
+        &self,
+        tenant: TenantId,
+        key: &ElasticKey,
+        material_id: Uuid,
+    ) -> Result<Arc<Jwk>, KeyError> {
+        if let Some(jwk) = self.cached_material(tenant, key.id, material_id) {
+            return Ok(jwk);
+        }
+        let material = self
+            .store
+            .material_key(tenant, key.id, material_id)
+            .await?
+            .filter(|m| m.revocation_date.is_none())
+            .ok_or_else(|| {
+                KeyError::DecryptionFailed(
+                    "the token's kid names no usable material key of this elastic key".to_owned(),
+                )
+            })?;
+        self.unsealed(tenant, &material).await
+    }
+
+    async fn unsealed(&self, tenant: TenantId, material: &MaterialKey) -> Result<Arc<Jwk>, KeyError> {
+        if let Some(jwk) = self.cached_material(tenant, material.elastic_key_id, material.id) {
+            return Ok(jwk);
+        }
+        let clear = self
+            .barrier
+            .unseal(tenant, &material.sealed_jwk)
+            .await
+            .map_err(barrier_error)?;
+        let text = std::str::from_utf8(&clear)
+            .map_err(|_| KeyError::Internal(format!("material key {} is not UTF-8", material.id)))?;
+        let jwk = Jwk::from_json(text)
+            .map_err(|e| KeyError::Internal(format!("material key {} is unusable: {e}", material.id)))?;
+        let jwk = Arc::new(jwk);
+        self.cache_material(tenant, material.elastic_key_id, material.id, jwk.clone());
+        Ok(jwk)
+    }
+
+    fn cached_material(&self, tenant: TenantId, owner: Uuid, id: Uuid) -> Option<Arc<Jwk>> {
+        let mut cache = self.materials.lock().ok()?;
+        cache.get(&(tenant, owner, id)).cloned()
+    }
+
+    fn cache_material(&self, tenant: TenantId, owner: Uuid, id: Uuid, jwk: Arc<Jwk>) {
+        if let Ok(mut cache) = self.materials.lock() {
+            cache.insert((tenant, owner, id), jwk);
+        }
+    }
+
+    fn forget_materials_of(&self, tenant: TenantId, owner: Uuid) {
+        if let Ok(mut cache) = self.materials.lock() {
+            cache.retain(|(t, o, _), _| !(*t == tenant && *o == owner));
+        }
+    }
+}
+
+fn need(who: &Principal, scope: &'static str) -> Result<(), KeyError> {
+    if who.scopes.iter().any(|s| s == scope) {
+        Ok(())
+    } else {
+        Err(KeyError::InsufficientScope(scope))
+    }
+}
+
+fn require_active(key: &ElasticKey) -> Result<(), KeyError> {
+    match key.status {
+        KeyStatus::Active => Ok(()),
+        other => Err(KeyError::Conflict(format!(
+            "the elastic key is {}: only active keys encrypt, sign, generate or take new versions",
+            other.as_str()
+        ))),
+    }
+}
+
+fn require_usable(key: &ElasticKey) -> Result<(), KeyError> {
+    match key.status {
+        KeyStatus::Active | KeyStatus::Disabled => Ok(()),
+        other => Err(KeyError::Conflict(format!(
+            "the elastic key is {}: it can no longer decrypt or verify",
+            other.as_str()
+        ))),
+    }
+}
+
+fn wrong_purpose(operation: &str, kind: &str) -> KeyError {
+    KeyError::Conflict(format!("cannot {operation} with {kind} elastic key"))
+}
+
+fn check_name(name: &str) -> Result<String, KeyError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_NAME_CHARS {
+        return Err(KeyError::Invalid(format!("name must have 1 to {MAX_NAME_CHARS} characters")));
+    }
+    if name.chars().any(char::is_control) || name.trim() != name {
+        return Err(KeyError::Invalid(
+            "name must not contain control characters or leading/trailing spaces".to_owned(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_description(text: &str) -> Result<String, KeyError> {
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(KeyError::Invalid(format!(
+            "description must have at most {MAX_DESCRIPTION_CHARS} characters"
+        )));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(KeyError::Invalid("description must not contain control characters".to_owned()));
+    }
+    Ok(text.to_owned())
+}
+
+fn check_context(context: Option<&str>) -> Result<(), KeyError> {
+    match context {
+        Some(c) if c.len() > MAX_CONTEXT_BYTES => Err(KeyError::Invalid(format!(
+            "context must have at most {MAX_CONTEXT_BYTES} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn header_for(material_id: Uuid, context: Option<&str>) -> Result<Map<String, Value>, KeyError> {
+    check_context(context)?;
+    let mut header = Map::new();
+    header.insert("kid".to_owned(), Value::String(material_id.to_string()));
+    if let Some(context) = context {
+        header.insert(CONTEXT_HEADER.to_owned(), Value::String(context.to_owned()));
+    }
+    Ok(header)
+}
+
+fn kid_of(kid: Option<&str>) -> Result<Uuid, KeyError> {
+    let kid = kid.ok_or_else(|| KeyError::Invalid("the token has no kid header".to_owned()))?;
+    crate::ids::parse_uuid(kid)
+        .ok_or_else(|| KeyError::Invalid("the token's kid is not a material key id".to_owned()))
+}
+
+/// The key used for encrypting or verifying: the public half for asymmetric keys.
+fn public_for(jwk: &Jwk) -> Result<Jwk, KeyError> {
+    if algorithm::is_asymmetric(jwk) {
+        jwk.to_public().map_err(|e| KeyError::Internal(format!("no public key: {e}")))
+    } else {
+        Ok(jwk.clone())
+    }
+}
+
+fn public_jwk_text(jwk: &Jwk) -> Result<Option<String>, KeyError> {
+    if !algorithm::is_asymmetric(jwk) {
+        return Ok(None);
+    }
+    let public = public_for(jwk)?;
+    Ok(Some(public.to_json(false).to_string()))
+}
+
+fn with_identity(mut jwk: Jwk, material_id: Uuid) -> Jwk {
+    jwk.set_kid(Some(material_id.to_string()));
+    jwk
+}
+
+fn set_usage(jwk: &mut Jwk, algorithm: cryptoutil_jose::KeyAlgorithm) {
+    match algorithm {
+        cryptoutil_jose::KeyAlgorithm::Jws(a) => {
+            jwk.set_alg(Some(a.name().to_owned()));
+            jwk.set_key_use(Some("sig".to_owned()));
+        }
+        cryptoutil_jose::KeyAlgorithm::Jwe { alg, .. } => {
+            jwk.set_alg(Some(alg.name().to_owned()));
+            jwk.set_key_use(Some("enc".to_owned()));
+        }
+    }
+}
+
+fn audit(who: &Principal, elastic_key: Uuid, operation: &str) {
+    tracing::info!(target: "audit", tenant = %who.tenant, subject = %who.subject,
+        elastic_key = %elastic_key, operation, outcome = "ok");
+}
+
+fn barrier_error(e: crate::barrier::BarrierError) -> KeyError {
+    KeyError::Internal(format!("barrier: {e}"))
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}

@@ -1,0 +1,228 @@
+//! Assembles a running KMS: storage, barrier, key service, both API surfaces, Swagger UI, the
+//! admin routes for barrier rotation, readiness checks and the purge task.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use cryptoutil_server::{DevPki, Problem, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
+use serde_json::json;
+
+use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
+use crate::barrier::{Barrier, UnsealKeys};
+use crate::config::KmsSettings;
+use crate::keys::{KeyService, KeyServiceOptions, scopes};
+use crate::model::{Principal, TenantId};
+use crate::storage::Store;
+use crate::store::{BarrierStore, KeyStore};
+
+/// Why the KMS could not start. Each message tells the operator what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(String),
+    /// The barrier could not be unsealed (wrong shares, unreadable files).
+    #[error("barrier: {0}")]
+    Barrier(String),
+    /// The listeners could not start.
+    #[error("{0}")]
+    Server(String),
+}
+
+/// A running KMS.
+#[derive(Debug)]
+pub struct Kms {
+    /// The listeners.
+    pub server: RunningServer,
+    /// The key service, for in-process callers and tests.
+    pub keys: Arc<Keys>,
+    tenant: TenantId,
+    tls: TlsRuntime,
+    purge: tokio::task::JoinHandle<()>,
+}
+
+impl Kms {
+    /// The tenant requests act in (until authentication lands).
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The demo CA certificate clients should trust, when `--dev` generated the PKI.
+    pub fn ca_cert(&self) -> Option<&std::path::Path> {
+        self.tls.ca_cert.as_deref()
+    }
+
+    /// Stops the listeners and background tasks and waits for them; closes the pool.
+    pub async fn stop(self) {
+        self.server.shutdown();
+        self.purge.abort();
+        self.server.wait().await;
+        self.keys.store().close().await;
+    }
+
+    /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
+    pub async fn run_until_signal(self) {
+        self.purge.abort();
+        let store = self.keys.store().clone();
+        self.server.run_until_signal().await;
+        store.close().await;
+        drop(self.tls);
+    }
+}
+
+/// Opens storage and the barrier and starts both listeners.
+///
+/// `dev` is the CLI's `--dev`: a generated demo PKI when no certificate is configured, an
+/// in-memory database and a random unseal key when none are configured.
+pub async fn start(mut settings: KmsSettings, dev: bool, dev_pki: Option<DevPki>) -> Result<Kms, StartError> {
+    if dev {
+        settings.apply_dev();
+        tracing::warn!("--dev: in-memory database and a random unseal key; nothing survives a restart");
+    }
+    settings.check_unseal_fits_database().map_err(StartError::Config)?;
+    let tls = cryptoutil_server::tls_setup::build(&settings.server, dev, dev_pki)
+        .map_err(StartError::Config)?;
+    let store = Store::connect(&settings.database)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let store = Arc::new(store);
+    let unseal = UnsealKeys::load(&settings.barrier).map_err(|e| StartError::Barrier(e.to_string()))?;
+    let barrier = Barrier::open(store.clone(), unseal, settings.barrier.cache_capacity)
+        .await
+        .map_err(|e| StartError::Barrier(e.to_string()))?;
+    let keys = Arc::new(KeyService::new(
+        store.clone(),
+        Arc::new(barrier),
+        KeyServiceOptions {
+            purge_delay: time::Duration::try_from(settings.keys.purge_delay.get())
+                .map_err(|_| StartError::Config("keys.purge_delay is too large".to_owned()))?,
+            material_cache_capacity: NonZeroUsize::new(settings.keys.material_cache_capacity)
+                .unwrap_or(NonZeroUsize::MIN),
+        },
+    ));
+    let tenant = local_tenant(&store).await?;
+    tracing::warn!(tenant = %tenant,
+        "authentication is not built yet: every caller acts in this tenant with every KMS scope");
+
+    let state = ApiState { keys: keys.clone() };
+    let public = public_router(&settings, state, tenant);
+    let admin_extra = admin_router(keys.clone());
+    let checks = readiness_checks(keys.clone());
+    let server = cryptoutil_server::start(ServerSpec {
+        name: "kms",
+        settings: settings.server.clone(),
+        public,
+        admin_extra,
+        checks,
+        tls: tls.setup.clone(),
+    })
+    .await
+    .map_err(|e| StartError::Server(e.to_string()))?;
+    let purge = tokio::spawn(purge_loop(keys.clone(), settings.keys.purge_interval.get()));
+    Ok(Kms { server, keys, tenant, tls, purge })
+}
+
+/// The single tenant served until authentication lands: the oldest provisioned one, or a new
+/// UUIDv4 tenant on first start.
+async fn local_tenant(store: &Arc<Store>) -> Result<TenantId, StartError> {
+    // Under the start-up lock, so instances starting together pick the same tenant.
+    let chosen = store
+        .with_init_lock(|| async {
+            let tenant = match store.tenants().await?.first() {
+                Some(t) => *t,
+                None => TenantId(uuid::Uuid::new_v4()),
+            };
+            store.ensure_tenant(tenant).await?;
+            Ok(tenant)
+        })
+        .await;
+    chosen.map_err(|e| StartError::Database(e.to_string()))
+}
+
+/// Both surfaces, the OpenAPI document and Swagger UI.
+fn public_router(settings: &KmsSettings, state: ApiState, tenant: TenantId) -> Router {
+    let (service, service_api) = api::surface(SERVICE_PREFIX, state.clone());
+    let (browser, browser_api) = api::surface(BROWSER_PREFIX, state);
+    let mut document = api::document_base();
+    document.merge(service_api);
+    document.merge(browser_api);
+    let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let principal = Principal {
+        tenant,
+        subject: "local".to_owned(),
+        scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let authenticate = axum::middleware::from_fn(move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+        let principal = principal.clone();
+        async move {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+    });
+    let service = cryptoutil_server::surface::service_surface(service.layer(authenticate.clone()), &settings.api.service);
+    let browser = cryptoutil_server::surface::browser_surface(browser.layer(authenticate), &settings.api.browser);
+    Router::new()
+        .merge(service)
+        .merge(browser)
+        .merge(cryptoutil_server::swagger::swagger_router(document))
+}
+
+fn admin_router(keys: Arc<Keys>) -> Router {
+    Router::new()
+        .route("/admin/v1/barrier/rotate-root", post(rotate_root))
+        .route("/admin/v1/barrier/rotate-intermediate", post(rotate_intermediate))
+        .with_state(keys)
+}
+
+async fn rotate_root(State(keys): State<Arc<Keys>>) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let kid = keys.barrier().rotate_root().await.map_err(|e| {
+        tracing::error!(error = %e, "root key rotation failed");
+        Problem::unavailable("root key rotation failed; see the server log")
+    })?;
+    tracing::info!(target: "audit", operation = "rotate-root", kid = %kid, outcome = "ok");
+    Ok(axum::Json(json!({ "root_kid": kid })))
+}
+
+async fn rotate_intermediate(State(keys): State<Arc<Keys>>) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let kids = keys.barrier().rotate_intermediate(None).await.map_err(|e| {
+        tracing::error!(error = %e, "intermediate key rotation failed");
+        Problem::unavailable("intermediate key rotation failed; see the server log")
+    })?;
+    tracing::info!(target: "audit", operation = "rotate-intermediate", count = kids.len(), outcome = "ok");
+    Ok(axum::Json(json!({ "intermediate_kids": kids })))
+}
+
+fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {
+    let database = keys.clone();
+    vec![
+        ReadinessCheck::required("database", move || {
+            let keys = database.clone();
+            async move {
+                keys.store().ping().await.map(|()| "reachable".to_owned()).map_err(|e| e.to_string())
+            }
+        }),
+        ReadinessCheck::required("barrier", move || {
+            let keys = keys.clone();
+            async move { Ok(format!("unsealed; {}", keys.barrier().status())) }
+        }),
+    ]
+}
+
+async fn purge_loop(keys: Arc<Keys>, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match keys.purge_due().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged elastic keys past their deletion delay"),
+            Err(e) => tracing::warn!(error = %e, "purge of deleted elastic keys failed; will retry"),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Test harness: a real KMS on free ports over TLS with a fresh demo CA, and an HTTP client that
+//! trusts that CA (never an "accept invalid certificates" switch).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cryptoutil_kms::barrier::{UnsealSettings, encode_share, generate_shares};
+use cryptoutil_kms::config::KmsSettings;
+use cryptoutil_kms::model::TenantId;
+use cryptoutil_kms::storage::DatabaseSettings;
+use cryptoutil_server::DevPki;
+use cryptoutil_tls::{TrustConfig, client_config};
+use reqwest::Method;
+use serde_json::Value;
+
+/// Which API surface a client talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `/service/api/v1`
+    Service,
+    /// `/browser/api/v1` (sends the CSRF token on unsafe methods)
+    Browser,
+}
+
+/// A running KMS and what a client needs to reach it.
+pub struct Kms {
+    kms: cryptoutil_kms::server::Kms,
+    pki: Arc<DevPki>,
+    http: reqwest::Client,
+}
+
+fn test_settings(pki: &DevPki) -> KmsSettings {
+    let mut settings = KmsSettings::default();
+    settings.server.public.port = 0;
+    settings.server.admin.port = 0;
+    settings.server.admin.require_client_cert = Some(false);
+    settings.server.tls.watch = Some(false);
+    pki.apply(&mut settings.server, "kms");
+    settings
+}
+
+fn http_client(pki: &DevPki) -> reqwest::Client {
+    let config = client_config(TrustConfig::from_ca_files(&[pki.root()]).unwrap(), None).unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+impl Kms {
+    /// `--dev`: in-memory SQLite and a random unseal key.
+    pub async fn dev() -> Self {
+        let pki = DevPki::generate().unwrap();
+        let settings = test_settings(&pki);
+        let kms = cryptoutil_kms::server::start(settings, true, None).await.unwrap();
+        let http = http_client(&pki);
+        Self { kms, pki: Arc::new(pki), http }
+    }
+
+    /// A persistent database unsealed by `threshold`-of-N share files.
+    pub async fn with_shares(url: &str, threshold: usize, files: &[PathBuf]) -> Result<Self, String> {
+        let pki = DevPki::generate().unwrap();
+        let mut settings = test_settings(&pki);
+        settings.database = DatabaseSettings::with_url(url);
+        settings.barrier.unseal = UnsealSettings::Shares { threshold, files: files.to_vec() };
+        let kms = cryptoutil_kms::server::start(settings, false, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let http = http_client(&pki);
+        Ok(Self { kms, pki: Arc::new(pki), http })
+    }
+
+    /// The tenant requests act in.
+    pub fn tenant(&self) -> TenantId {
+        self.kms.tenant()
+    }
+
+    /// A client for one surface (fetches a CSRF token for the browser surface).
+    pub async fn api(&self, surface: Surface) -> Api {
+        let port = self.kms.server.public_addr.port();
+        let (prefix, csrf) = match surface {
+            Surface::Service => ("/service/api/v1", None),
+            Surface::Browser => {
+                let url = format!("https://localhost:{port}/browser/api/v1/csrf-token");
+                let response = self.http.get(url).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                ("/browser/api/v1", Some(body["csrf_token"].as_str().unwrap().to_owned()))
+            }
+        };
+        Api { http: self.http.clone(), base: format!("https://localhost:{port}{prefix}"), csrf }
+    }
+
+    /// GET on the public listener, outside the API surfaces.
+    pub async fn get_public(&self, path: &str) -> Reply {
+        let url = format!("https://localhost:{}{path}", self.kms.server.public_addr.port());
+        Reply::read(self.http.get(url).send().await.unwrap()).await
+    }
+
+    /// GET on the admin listener.
+    pub async fn get_admin(&self, path: &str) -> Reply {
+        let url = format!("https://localhost:{}{path}", self.kms.server.admin_addr.port());
+        Reply::read(self.http.get(url).send().await.unwrap()).await
+    }
+
+    /// POST on the admin listener.
+    pub async fn post_admin(&self, path: &str) -> Reply {
+        let url = format!("https://localhost:{}{path}", self.kms.server.admin_addr.port());
+        Reply::read(self.http.post(url).send().await.unwrap()).await
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(self) {
+        self.kms.stop().await;
+        drop(self.pki);
+    }
+}
+
+/// A client bound to one surface.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    csrf: Option<String>,
+}
+
+impl Api {
+    fn with_csrf(&self, request: reqwest::RequestBuilder, method: &Method) -> reqwest::RequestBuilder {
+        match (&self.csrf, method) {
+            (Some(token), m) if m != Method::GET && m != Method::HEAD => request.header("X-CSRF-Token", token),
+            _ => request,
+        }
+    }
+
+    /// Any method, empty body.
+    pub async fn request(&self, method: &str, path: &str) -> Reply {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let request = self.http.request(method.clone(), format!("{}{path}", self.base));
+        Reply::read(self.with_csrf(request, &method).send().await.unwrap()).await
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request("DELETE", path).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, "application/json", body.to_string().as_bytes()).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        let request = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        Reply::read(self.with_csrf(request, &Method::PUT).send().await.unwrap()).await
+    }
+
+    /// POST with raw bytes.
+    pub async fn post_bytes(&self, path: &str, body: &[u8]) -> Reply {
+        self.post_raw(path, "application/octet-stream", body).await
+    }
+
+    /// POST with a body of some media type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_vec());
+        Reply::read(self.with_csrf(request, &Method::POST).send().await.unwrap()).await
+    }
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        let location = header("location");
+        let body = response.bytes().await.unwrap().to_vec();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        Self { status, content_type, location, body, text }
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts a problem+json answer with this status whose text mentions `needle`.
+    pub fn assert_problem(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.content_type.as_deref(), Some("application/problem+json"), "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["status"], status, "{}", self.text);
+        assert!(self.text.contains(needle), "expected {needle:?} in {}", self.text);
+    }
+}
+
+/// `n` fresh share files named `<label>-<i>` in `dir`.
+pub fn shares(dir: &Path, label: &str, n: usize) -> (Vec<PathBuf>, ()) {
+    let shares = generate_shares(n, 32).unwrap();
+    let files = shares
+        .iter()
+        .enumerate()
+        .map(|(i, share)| {
+            let path = dir.join(format!("{label}-{i}"));
+            std::fs::write(&path, encode_share(share).as_bytes()).unwrap();
+            path
+        })
+        .collect();
+    (files, ())
+}
+
+/// A fresh PostgreSQL database for one test, dropped by [`PgDatabase::drop`].
+pub struct PgDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    /// Drops the database (after every pool on it has closed).
+    pub async fn drop(self) {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// A fresh database on the server named by `CRYPTOUTIL_TEST_POSTGRES_URL`, or `None` (with a
+/// loud message) when the variable is unset. CI sets it.
+pub async fn postgres_url() -> Option<PgDatabase> {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("CRYPTOUTIL_TEST_POSTGRES_URL") else {
+        eprintln!("SKIPPED (set CRYPTOUTIL_TEST_POSTGRES_URL): PostgreSQL test not run");
+        return None;
+    };
+    let name = format!("kms_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+    Some(PgDatabase { url: format!("{base}/{name}"), admin_url, name })
+}
