@@ -887,3 +887,31 @@ async fn postgres_instances_share_data_and_serialise_initialisation() {
         s.close().await;
     }
 }
+
+#[tokio::test]
+async fn postgres_pool_recovers_after_losing_its_connections() {
+    let Some(url) = pg_url() else { return };
+    let app = format!("kms-test-{}", Uuid::now_v7().simple());
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = Store::connect(&DatabaseSettings::with_url(format!(
+        "{url}{sep}application_name={app}"
+    )))
+    .await
+    .unwrap();
+    store.ping().await.unwrap();
+    // The database drops every session of this store (as on a restart).
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+    )
+    .bind(&app)
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty() && killed.iter().all(|k| *k));
+    admin.close().await;
+    // The pool notices the dead connection and opens a new one by itself.
+    store.ping().await.unwrap();
+    assert!(store.tenants().await.is_ok());
+    store.close().await;
+}

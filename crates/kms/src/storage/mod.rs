@@ -21,7 +21,8 @@
 //! Encoding, identical on both backends: UUIDs as canonical lowercase hyphenated text (whose
 //! order is the UUID order, so "newest UUIDv7" is `MAX(id)`; PostgreSQL text columns use
 //! `COLLATE "C"` so sorting matches SQLite), timestamps as `BIGINT` nanoseconds since the epoch
-//! (exact round trip for 1678..2262), booleans as `BOOLEAN`.
+//! (exact round trip for 1678..2262; other instants are refused with [`StoreError::Corrupt`]),
+//! booleans as `BOOLEAN`.
 //!
 //! # Migrations
 //!
@@ -41,7 +42,8 @@
 //! PostgreSQL: `pg_advisory_lock` held on a dedicated connection while the closure runs, released
 //! afterwards even when it fails; if the call is cancelled the connection is closed, which releases
 //! the lock. The closure's own queries use other pooled connections (hence `max_connections >= 2`).
-//! SQLite: an in-process mutex per database file; a SQLite file is owned by one process.
+//! SQLite: an in-process mutex per database file; a SQLite file is owned by one process. The lock
+//! is not reentrant: the closure must not call `with_init_lock` again.
 //!
 //! # Errors
 //!

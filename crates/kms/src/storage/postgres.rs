@@ -43,9 +43,11 @@ impl PgBackend {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|_| StoreError::Unavailable("invalid PostgreSQL URL".to_owned()))?
-            .application_name("cryptoutil-kms");
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::Unavailable("invalid PostgreSQL URL".to_owned()))?;
+        if options.get_application_name().is_none() {
+            options = options.application_name("cryptoutil-kms");
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)

@@ -23,6 +23,7 @@ pub struct DatabaseSettings {
     /// (shared by several instances; TLS as the URL's `sslmode` says). A secret because it may
     /// carry a password: prefer `file:///run/secrets/<name>`.
     #[schemars(extend("default" = DEFAULT_DATABASE_URL))]
+    #[serde(serialize_with = "serialize_url")]
     pub url: Secret,
     /// Largest number of pooled connections (PostgreSQL: per instance; SQLite: per database file).
     /// At least 2: the start-up lock holds one connection while initialisation uses another.
@@ -38,6 +39,16 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             acquire_timeout: HumanDuration::from_secs(5),
         }
+    }
+}
+
+/// SQLite URLs hold only a path and are shown as they are (so the schema's default reads
+/// `sqlite://kms.db`); anything else is serialized as a [`Secret`] (redacted or its file).
+fn serialize_url<S: serde::Serializer>(url: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+    if url.source().is_none() && url.expose().starts_with("sqlite:") {
+        serializer.serialize_str(url.expose())
+    } else {
+        url.serialize(serializer)
     }
 }
 
@@ -177,5 +188,16 @@ mod tests {
         assert!(serde_json::from_str::<DatabaseSettings>(r#"{"uri":"x"}"#).is_err());
         let schema = serde_json::to_string(&schemars::schema_for!(DatabaseSettings)).unwrap();
         assert!(schema.contains(DEFAULT_DATABASE_URL), "{schema}");
+        // Embedded with defaults (as in kms.yml), the default URL is shown, never "<redacted>".
+        #[derive(Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(default)]
+        struct Outer {
+            database: DatabaseSettings,
+        }
+        let schema = serde_json::to_string(&schemars::schema_for!(Outer)).unwrap();
+        assert!(schema.contains(DEFAULT_DATABASE_URL), "{schema}");
+        assert!(!schema.contains("redacted"), "{schema}");
+        let yaml = serde_json::to_string(&DatabaseSettings::with_url("sqlite::memory:")).unwrap();
+        assert!(yaml.contains("sqlite::memory:"), "{yaml}");
     }
 }
