@@ -621,6 +621,26 @@ async fn unstored_content_key_is_not_used_by_seal() {
     ));
 }
 
+fn assert_send<T: Send>(_: &T) {}
+
+/// The key service runs these inside axum handlers: the futures must be `Send`.
+#[tokio::test]
+async fn futures_are_send_and_barrier_is_sync() {
+    fn assert_sync<T: Send + Sync>() {}
+    assert_sync::<Barrier<MemStore>>();
+    let store = Arc::new(MemStore::default());
+    let open_fut = Barrier::open(Arc::clone(&store), UnsealKeys::dev().unwrap(), 10);
+    assert_send(&open_fut);
+    let b = open_fut.await.unwrap();
+    let t = tenant();
+    let owner = Uuid::now_v7();
+    assert_send(&b.new_content_key(t, owner));
+    assert_send(&b.seal(t, owner, b""));
+    assert_send(&b.unseal(t, ""));
+    assert_send(&b.rotate_root());
+    assert_send(&b.rotate_intermediate(None));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_open_creates_exactly_one_root_key() {
     let s = shares(3);

@@ -256,13 +256,8 @@ impl UnsealKeys {
         Ok(Self { keys, complete })
     }
 
-    /// Reads the unseal keys the settings name. `dev` makes a random key. Share and JWK files that
-    /// are missing, unreadable or invalid are skipped with a warning naming the path (never the
-    /// content), as long as enough remain (`threshold` shares, or one JWK file); the result is
-    /// then incomplete, which suffices to unseal but not to initialise or rotate the root key.
-    ///
-    /// Share files hold one share as base64url text (RFC 4648 §5, no padding; surrounding
-    /// whitespace ignored) decoding to 32–64 bytes. JWK files hold one JWK or a JWK set.
+    /// Reads the unseal keys the settings name: [`Self::dev`], [`Self::from_share_files`] or
+    /// [`Self::from_jwk_files`].
     ///
     /// # Errors
     /// [`BarrierError::InvalidUnsealKeys`] when too few usable files remain or the keys are invalid.
@@ -270,43 +265,67 @@ impl UnsealKeys {
         match &settings.unseal {
             UnsealSettings::Dev {} => Self::dev(),
             UnsealSettings::Shares { threshold, files } => {
-                let shares: Vec<Option<Vec<u8>>> = files
-                    .iter()
-                    .map(|path| match read_share(path) {
-                        Ok(share) => Some(share.to_vec()),
-                        Err(why) => {
-                            tracing::warn!(path = %path.display(), reason = why, "unseal share file skipped");
-                            None
-                        }
-                    })
-                    .collect();
-                let result = Self::from_shares(*threshold, &shares);
-                // `from_shares` copies what it needs; wipe the decoded shares.
-                for share in shares.into_iter().flatten() {
-                    drop(Zeroizing::new(share));
-                }
-                result
+                Self::from_share_files(*threshold, files)
             }
-            UnsealSettings::Jwk { files } => {
-                let mut jwks = Vec::new();
-                let mut complete = true;
-                for path in files {
-                    match read_jwks(path) {
-                        Ok(mut found) => jwks.append(&mut found),
-                        Err(why) => {
-                            tracing::warn!(path = %path.display(), reason = why, "unseal JWK file skipped");
-                            complete = false;
-                        }
-                    }
+            UnsealSettings::Jwk { files } => Self::from_jwk_files(files),
+        }
+    }
+
+    /// Reads N share files (in index order) and derives the unseal keys as
+    /// [`Self::from_shares`]. Each file holds one share as base64url text (RFC 4648 §5, no
+    /// padding; surrounding whitespace ignored) decoding to 32–64 bytes. Missing, unreadable or
+    /// invalid files are skipped with a warning naming the path (never the content) as long as
+    /// `threshold` remain; the result is then incomplete: enough to unseal, not to initialise or
+    /// rotate the root key.
+    ///
+    /// # Errors
+    /// [`BarrierError::InvalidUnsealKeys`] when fewer than `threshold` shares are usable.
+    pub fn from_share_files<P: AsRef<Path>>(
+        threshold: usize,
+        files: &[P],
+    ) -> Result<Self, BarrierError> {
+        let shares: Vec<Option<Vec<u8>>> = files
+            .iter()
+            .map(|path| match read_share(path.as_ref()) {
+                Ok(share) => Some(share.to_vec()),
+                Err(why) => {
+                    tracing::warn!(path = %path.as_ref().display(), reason = why, "unseal share file skipped");
+                    None
                 }
-                if jwks.is_empty() {
-                    return Err(BarrierError::InvalidUnsealKeys(
-                        "none of the unseal JWK files could be read".into(),
-                    ));
+            })
+            .collect();
+        let result = Self::from_shares(threshold, &shares);
+        // `from_shares` copies what it needs; wipe the decoded shares.
+        for share in shares.into_iter().flatten() {
+            drop(Zeroizing::new(share));
+        }
+        result
+    }
+
+    /// Reads JWK files (one JWK or a JWK set each) as [`Self::from_jwks`]. Unusable files are
+    /// skipped with a warning naming the path as long as one key remains; the result is then
+    /// incomplete.
+    ///
+    /// # Errors
+    /// [`BarrierError::InvalidUnsealKeys`] when no file is usable or a key is invalid.
+    pub fn from_jwk_files<P: AsRef<Path>>(files: &[P]) -> Result<Self, BarrierError> {
+        let mut jwks = Vec::new();
+        let mut complete = true;
+        for path in files {
+            match read_jwks(path.as_ref()) {
+                Ok(mut found) => jwks.append(&mut found),
+                Err(why) => {
+                    tracing::warn!(path = %path.as_ref().display(), reason = why, "unseal JWK file skipped");
+                    complete = false;
                 }
-                Self::from_jwks_inner(jwks, complete)
             }
         }
+        if jwks.is_empty() {
+            return Err(BarrierError::InvalidUnsealKeys(
+                "none of the unseal JWK files could be read".into(),
+            ));
+        }
+        Self::from_jwks_inner(jwks, complete)
     }
 
     /// The kids of the unseal keys, in derivation (combination) or file order.
