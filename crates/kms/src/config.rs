@@ -4,9 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::{
-    HumanDuration, LoggingSettings, ServerSettings, Settings, Validator,
+    HumanDuration, LoggingSettings, ServerSettings, Settings, SurfacesSettings, Validator,
 };
-use cryptoutil_server::surface::{BrowserSettings, SurfaceSettings};
 
 use crate::barrier::BarrierSettings;
 use crate::storage::DatabaseSettings;
@@ -30,8 +29,9 @@ pub struct KmsSettings {
     pub barrier: BarrierSettings,
     /// Key lifecycle and caching.
     pub keys: KeySettings,
-    /// The two API surfaces.
-    pub api: ApiSettings,
+    /// The two API surfaces: rate limits (defaults: service 1000/s, browser 100/s per client
+    /// IP), IP allowlists, and the browser surface's CORS origins.
+    pub api: SurfacesSettings,
 }
 
 /// Key lifecycle and caching.
@@ -72,50 +72,18 @@ impl KeySettings {
     }
 }
 
-/// The `/service/api/v1` and `/browser/api/v1` surfaces (SPEC §3.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSettings {
-    /// For services: rate limit (default 1000/s per client IP) and IP allowlist.
-    pub service: SurfaceSettings,
-    /// For browsers: rate limit (default 100/s per client IP), IP allowlist and CORS origins.
-    pub browser: BrowserSettings,
-}
-
-impl Default for ApiSettings {
-    fn default() -> Self {
-        Self {
-            service: SurfaceSettings::service_default(),
-            browser: BrowserSettings::default(),
-        }
-    }
-}
-
-impl Default for KmsSettings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::with_ports(PUBLIC_PORT, ADMIN_PORT),
-            logging: LoggingSettings::default(),
-            database: DatabaseSettings::default(),
-            barrier: BarrierSettings::default(),
-            keys: KeySettings::default(),
-            api: ApiSettings::default(),
-        }
-    }
-}
-
 impl KmsSettings {
     /// What `--dev` means for the KMS (SPEC §8): an in-memory SQLite database and a random dev
     /// unseal key, whatever the files say. Never for production.
     pub fn apply_dev(&mut self) {
         self.database = DatabaseSettings::with_url("sqlite::memory:");
-        self.barrier.unseal = crate::barrier::UnsealSettings::Dev;
+        self.barrier.unseal = crate::barrier::UnsealSettings::Dev {};
     }
 
     /// Checks that the unseal mode fits the database: `dev` (a random key per process) would make
     /// a persistent database unreadable after a restart, so it needs an in-memory one.
     pub fn check_unseal_fits_database(&self) -> Result<(), String> {
-        if matches!(self.barrier.unseal, crate::barrier::UnsealSettings::Dev)
+        if matches!(self.barrier.unseal, crate::barrier::UnsealSettings::Dev {})
             && !self.database.is_in_memory()
         {
             return Err("barrier.unseal.mode: dev (a random unseal key per process) needs an \
@@ -137,8 +105,7 @@ impl Settings for KmsSettings {
         self.database.validate(v);
         self.barrier.validate(v);
         self.keys.validate(v);
-        self.api.service.validate(v, "api.service");
-        self.api.browser.validate(v, "api.browser");
+        self.api.validate("api", v);
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use cryptoutil_server::{DevPki, Problem, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
+use cryptoutil_server::{
+    DevPki, Problem, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime, surface, swagger,
+};
 use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
@@ -147,30 +149,25 @@ async fn local_tenant(store: &Arc<Store>) -> Result<TenantId, StartError> {
 
 /// Both surfaces, the OpenAPI document and Swagger UI.
 fn public_router(settings: &KmsSettings, state: ApiState, tenant: TenantId) -> Router {
-    let (service, service_api) = api::surface(SERVICE_PREFIX, state.clone());
-    let (browser, browser_api) = api::surface(BROWSER_PREFIX, state);
-    let mut document = api::document_base();
-    document.merge(service_api);
-    document.merge(browser_api);
+    let (operations, document) =
+        api::operations_and_document(state, &[SERVICE_PREFIX, BROWSER_PREFIX]);
     let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
     let principal = Principal {
         tenant,
         subject: "local".to_owned(),
         scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let authenticate = axum::middleware::from_fn(move |mut request: axum::extract::Request, next: axum::middleware::Next| {
-        let principal = principal.clone();
-        async move {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-    });
-    let service = cryptoutil_server::surface::service_surface(service.layer(authenticate.clone()), &settings.api.service);
-    let browser = cryptoutil_server::surface::browser_surface(browser.layer(authenticate), &settings.api.browser);
+    // Until authentication lands (issue 6) every caller is this tenant's local principal.
+    let operations = operations.layer(axum::middleware::from_fn(
+        move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+            request.extensions_mut().insert(principal.clone());
+            next.run(request)
+        },
+    ));
     Router::new()
-        .merge(service)
-        .merge(browser)
-        .merge(cryptoutil_server::swagger::swagger_router(document))
+        .merge(surface::service_surface(operations.clone(), &settings.api.service))
+        .merge(surface::browser_surface(operations, &settings.api.browser))
+        .merge(swagger::swagger_router(document))
 }
 
 fn admin_router(keys: Arc<Keys>) -> Router {

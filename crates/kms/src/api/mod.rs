@@ -24,10 +24,7 @@ use crate::keys::KeyService;
 use crate::model::Principal;
 use crate::storage::Store;
 
-/// Where the service surface is mounted.
-pub const SERVICE_PREFIX: &str = "/service/api/v1";
-/// Where the browser surface is mounted.
-pub const BROWSER_PREFIX: &str = "/browser/api/v1";
+pub use cryptoutil_server::surface::{BROWSER_PREFIX, SERVICE_PREFIX};
 
 /// The key service on the real store.
 pub type Keys = KeyService<Store>;
@@ -82,14 +79,23 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(handlers::generate))
 }
 
-/// One surface's routes (under `prefix`) and their OpenAPI paths, with operation ids and tags
-/// made unique per surface.
-pub fn surface(prefix: &str, state: ApiState) -> (Router, OpenApi) {
-    let (router, mut api) = OpenApiRouter::new()
-        .nest(prefix, operations())
-        .with_state(state)
-        .split_for_parts();
+/// The operations' router (paths relative to a surface) and, for each surface prefix, the
+/// OpenAPI paths under that prefix with operation ids and tags made unique per surface.
+pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
+    let (router, relative) = operations().with_state(state).split_for_parts();
+    let mut document = document_base();
+    for prefix in prefixes {
+        let mut api = relative.clone();
+        label_surface(&mut api, prefix);
+        document.merge(api);
+    }
+    (router, document)
+}
+
+fn label_surface(api: &mut OpenApi, prefix: &str) {
     let label = prefix.trim_start_matches('/').split('/').next().unwrap_or("api").to_owned();
+    let paths = std::mem::take(&mut api.paths.paths);
+    api.paths.paths = paths.into_iter().map(|(path, item)| (format!("{prefix}{path}"), item)).collect();
     for item in api.paths.paths.values_mut() {
         for op in operations_of(item) {
             if let Some(id) = &op.operation_id {
@@ -102,7 +108,6 @@ pub fn surface(prefix: &str, state: ApiState) -> (Router, OpenApi) {
             }
         }
     }
-    (router, api)
 }
 
 fn operations_of(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
