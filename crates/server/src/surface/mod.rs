@@ -15,6 +15,10 @@
 //! 429 responses), double-submit CSRF on unsafe methods (innermost) and the route
 //! `GET <prefix>/csrf-token`.
 //!
+//! Each surface is mounted as one opaque service (`nest_service`), so every response under its
+//! prefix, 404 and 405 problems included, passes through its layers, and a CORS preflight or a
+//! CSRF check happens before method routing.
+//!
 //! The client address is the TCP peer (`ConnectInfo<SocketAddr>`, set by the HTTPS accept
 //! loop); forwarding headers are not trusted. A request without it is refused by a non-empty
 //! allowlist and shares the rate limiter's overflow bucket.
@@ -63,12 +67,13 @@ pub fn service_surface(operations: Router, settings: &SurfaceSettings) -> Router
 
 /// [`service_surface`] under another prefix (e.g. `/service/api/v2`).
 pub fn service_surface_at(prefix: &str, operations: Router, settings: &SurfaceSettings) -> Router {
-    guarded(
-        Router::new().nest(prefix, operations),
+    let inner = guarded(
+        with_problem_fallbacks(operations),
         &settings.allowed_ips,
         &settings.rate_limit,
         None,
-    )
+    );
+    Router::new().nest_service(prefix, inner)
 }
 
 /// Mounts `operations` under [`BROWSER_PREFIX`] with the browser layers (no-store, security
@@ -80,9 +85,9 @@ pub fn browser_surface(operations: Router, settings: &BrowserSettings) -> Router
 
 /// [`browser_surface`] under another prefix; the token route is `<prefix>/csrf-token`.
 pub fn browser_surface_at(prefix: &str, operations: Router, settings: &BrowserSettings) -> Router {
-    let operations = operations
-        .route(CSRF_TOKEN_PATH, get(csrf::issue_token))
-        .layer(axum::middleware::from_fn(csrf::require_token));
+    let operations =
+        with_problem_fallbacks(operations.route(CSRF_TOKEN_PATH, get(csrf::issue_token)))
+            .layer(axum::middleware::from_fn(csrf::require_token));
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -96,13 +101,23 @@ pub fn browser_surface_at(prefix: &str, operations: Router, settings: &BrowserSe
             CORP_HEADER,
             HeaderValue::from_static("same-origin"),
         ));
-    guarded(
-        Router::new().nest(prefix, operations),
+    let inner = guarded(
+        operations,
         &settings.allowed_ips,
         &settings.rate_limit,
         Some(cors::CorsOrigins::new(&settings.cors_origins)),
     )
-    .layer(security_headers)
+    .layer(security_headers);
+    Router::new().nest_service(prefix, inner)
+}
+
+/// 404 and 405 problems inside the surface, so they pass through its layers too. The surface
+/// is mounted as one service (`nest_service`): the product's router cannot reach inside it and
+/// replace these fallbacks with unlayered ones.
+fn with_problem_fallbacks(operations: Router) -> Router {
+    operations
+        .fallback(crate::problem::not_found)
+        .method_not_allowed_fallback(crate::problem::method_not_allowed)
 }
 
 /// The layers both surfaces share, with CORS between the allowlist and the rate limit when
