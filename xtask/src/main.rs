@@ -6,6 +6,8 @@
 
 #![allow(clippy::print_stdout)]
 
+mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("test") => test(&args[1..]),
         Some("schemas") => schemas(),
+        Some("setup-browser") => browser::setup_browser(),
         _ => {
             eprintln!(
                 "usage: cargo xtask <ci|test|schemas>\n\n  test     run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci       fmt check, clippy -D warnings, then test\n  schemas  regenerate deployments/*/*.schema.json"
@@ -95,6 +98,7 @@ fn ci() -> Result<(), String> {
 /// Runs every test of the workspace once, instrumented, and enforces the coverage floor.
 fn test(extra: &[String]) -> Result<(), String> {
     let tools = ensure_coverage_tools()?;
+    browser::setup_browser()?;
     if std::env::var_os("CRYPTOUTIL_TEST_POSTGRES_URL").is_none() {
         println!(
             "==> NOTE: CRYPTOUTIL_TEST_POSTGRES_URL is not set: PostgreSQL tests will skip (CI sets it; see .ci/run)"

@@ -11,6 +11,8 @@ pub mod logging;
 pub mod middleware;
 pub mod problem;
 mod serve;
+pub mod surface;
+pub mod swagger;
 pub mod tls_setup;
 
 use std::net::SocketAddr;
@@ -26,6 +28,8 @@ pub use config::ServerSettings;
 pub use health::{CheckResult, ReadinessCheck};
 pub use problem::{ApiJson, Problem};
 pub use serve::ClientCertificate;
+pub use surface::{browser_surface, service_surface};
+pub use swagger::swagger_router;
 pub use tls_setup::{DevPki, TlsRuntime};
 
 /// Most simultaneous connections per listener; further clients wait in the accept queue.

@@ -22,8 +22,8 @@ use serde_yaml_ng::{Mapping, Value};
 pub use duration::HumanDuration;
 pub use secret::{SECRET_SCHEMA_MARKER, Secret};
 pub use types::{
-    AdminSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings, ServerSettings,
-    TlsSettings,
+    AdminSettings, BrowserSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings,
+    RateLimitSettings, ServerSettings, SurfaceSettings, SurfacesSettings, TlsSettings,
 };
 
 /// Largest configuration file accepted (bounded like every other input).

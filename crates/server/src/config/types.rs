@@ -230,3 +230,138 @@ impl LoggingSettings {
         }
     }
 }
+
+/// A per-client-IP token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Sustained requests per second per client IP (IPv6: per /64).
+    pub per_second: u32,
+    /// Requests a client may send at once before the rate applies.
+    pub burst: u32,
+}
+
+impl RateLimitSettings {
+    /// The default of the service surface: 1000/s, burst 1000.
+    pub const SERVICE: Self = Self {
+        per_second: 1000,
+        burst: 1000,
+    };
+    /// The default of the browser surface: 100/s, burst 100.
+    pub const BROWSER: Self = Self {
+        per_second: 100,
+        burst: 100,
+    };
+
+    /// Load-time checks; `key` is where these settings sit, e.g. `api.browser.rate_limit`.
+    pub fn validate(&self, key: &str, v: &mut Validator) {
+        for (name, value) in [("per_second", self.per_second), ("burst", self.burst)] {
+            v.check(
+                &format!("{key}.{name}"),
+                (1..=1_000_000).contains(&value),
+                "must be between 1 and 1000000",
+            );
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self::SERVICE
+    }
+}
+
+/// The service API surface (`/service/api/v1`): no cookies, no CSRF, no CORS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurfaceSettings {
+    /// Per-client-IP rate limit (default 1000/s, burst 1000).
+    pub rate_limit: RateLimitSettings,
+    /// Client addresses or CIDR ranges allowed to call this surface; empty allows every address.
+    #[schemars(with = "Vec<String>")]
+    pub allowed_ips: Vec<ipnet::IpNet>,
+}
+
+impl Default for SurfaceSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit: RateLimitSettings::SERVICE,
+            allowed_ips: Vec::new(),
+        }
+    }
+}
+
+impl SurfaceSettings {
+    /// Load-time checks; `key` is where these settings sit, e.g. `api.service`.
+    pub fn validate(&self, key: &str, v: &mut Validator) {
+        self.rate_limit.validate(&format!("{key}.rate_limit"), v);
+    }
+}
+
+/// The browser API surface (`/browser/api/v1`): CORS for listed origins, double-submit CSRF,
+/// strict security headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrowserSettings {
+    /// Per-client-IP rate limit (default 100/s, burst 100).
+    pub rate_limit: RateLimitSettings,
+    /// Client addresses or CIDR ranges allowed to call this surface; empty allows every address.
+    #[schemars(with = "Vec<String>")]
+    pub allowed_ips: Vec<ipnet::IpNet>,
+    /// Exact `https://` origins (scheme, host, port; no path) that may call this surface
+    /// cross-origin with credentials. Empty: same-origin pages only.
+    pub cors_origins: Vec<url::Url>,
+}
+
+impl Default for BrowserSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit: RateLimitSettings::BROWSER,
+            allowed_ips: Vec::new(),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+impl BrowserSettings {
+    /// Load-time checks; `key` is where these settings sit, e.g. `api.browser`.
+    pub fn validate(&self, key: &str, v: &mut Validator) {
+        self.rate_limit.validate(&format!("{key}.rate_limit"), v);
+        for (i, origin) in self.cors_origins.iter().enumerate() {
+            v.check(
+                &format!("{key}.cors_origins[{i}]"),
+                is_plain_https_origin(origin),
+                "must be an https origin such as https://app.example.com (no path, query, fragment or user)",
+            );
+        }
+    }
+}
+
+/// `https://host[:port]` and nothing else (the URL parser adds the `/` path).
+fn is_plain_https_origin(url: &url::Url) -> bool {
+    url.scheme() == "https"
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+}
+
+/// Both API surfaces of a product, for its settings file (e.g. under `api:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurfacesSettings {
+    /// `/service/api/v1`.
+    pub service: SurfaceSettings,
+    /// `/browser/api/v1`.
+    pub browser: BrowserSettings,
+}
+
+impl SurfacesSettings {
+    /// Load-time checks; `key` is where these settings sit, e.g. `api`.
+    pub fn validate(&self, key: &str, v: &mut Validator) {
+        self.service.validate(&format!("{key}.service"), v);
+        self.browser.validate(&format!("{key}.browser"), v);
+    }
+}

@@ -1,0 +1,63 @@
+//! `cargo xtask setup-browser`: installs Debian's Chromium and the NSS tools (`certutil`) that
+//! the Swagger UI browser test (`crates/server/tests/swagger_ui.rs`) drives. `cargo xtask test`
+//! runs it first, so CI always runs that test; without Chromium the test skips loudly.
+
+use std::path::Path;
+use std::process::Command;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CERTUTIL: &str = "/usr/bin/certutil";
+const PACKAGES: [&str; 2] = ["chromium", "libnss3-tools"];
+
+/// Installs the packages unless both tools are already there.
+pub fn setup_browser() -> Result<(), String> {
+    if Path::new(CHROMIUM).is_file() && Path::new(CERTUTIL).is_file() {
+        println!("==> browser: {CHROMIUM} and {CERTUTIL} present");
+        return Ok(());
+    }
+    println!(
+        "==> installing {} from Debian's packages (Swagger UI browser test)",
+        PACKAGES.join(" ")
+    );
+    let install = || {
+        let mut args = vec!["install", "-y", "--no-install-recommends"];
+        args.extend(PACKAGES);
+        apt_get(&args)
+    };
+    if !install() {
+        // A fresh machine may not have package lists yet.
+        apt_get(&["update"]);
+        if !install() {
+            return Err(format!(
+                "cannot install {0}; install them (apt-get install --no-install-recommends {0}) and retry",
+                PACKAGES.join(" ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `apt-get`, through sudo only when not root (CI runs as root).
+fn apt_get(args: &[&str]) -> bool {
+    let mut cmd = if is_root() {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    } else {
+        let mut cmd = Command::new("sudo");
+        cmd.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+        cmd
+    };
+    cmd.args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
+}
