@@ -58,7 +58,11 @@ impl Default for KeySettings {
 
 impl KeySettings {
     fn validate(&self, v: &mut Validator) {
-        v.check("keys.purge_interval", !self.purge_interval.get().is_zero(), "must be positive");
+        v.check(
+            "keys.purge_interval",
+            !self.purge_interval.get().is_zero(),
+            "must be positive",
+        );
         v.check(
             "keys.purge_delay",
             self.purge_delay.get().as_secs() <= 10 * 365 * 24 * 3600,
@@ -69,6 +73,19 @@ impl KeySettings {
             (1..=10_000_000).contains(&self.material_cache_capacity),
             "must be between 1 and 10000000",
         );
+    }
+}
+
+impl Default for KmsSettings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::with_ports(PUBLIC_PORT, ADMIN_PORT),
+            logging: LoggingSettings::default(),
+            database: DatabaseSettings::default(),
+            barrier: BarrierSettings::default(),
+            keys: KeySettings::default(),
+            api: SurfacesSettings::default(),
+        }
     }
 }
 
@@ -86,10 +103,12 @@ impl KmsSettings {
         if matches!(self.barrier.unseal, crate::barrier::UnsealSettings::Dev {})
             && !self.database.is_in_memory()
         {
-            return Err("barrier.unseal.mode: dev (a random unseal key per process) needs an \
+            return Err(
+                "barrier.unseal.mode: dev (a random unseal key per process) needs an \
                         in-memory database (database.url: sqlite::memory:); configure `shares` or \
                         `jwk` unseal files to keep keys across restarts, or start with --dev"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Ok(())
     }

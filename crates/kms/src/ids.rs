@@ -10,7 +10,11 @@ pub fn parse_uuid(text: &str) -> Option<Uuid> {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
         });
-    if canonical { Uuid::parse_str(text).ok() } else { None }
+    if canonical {
+        Uuid::parse_str(text).ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -198,7 +198,10 @@ impl PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { page: 0, size: PAGE_SIZE_DEFAULT }
+        Self {
+            page: 0,
+            size: PAGE_SIZE_DEFAULT,
+        }
     }
 }
 

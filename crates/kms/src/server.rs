@@ -82,19 +82,28 @@ impl Kms {
 ///
 /// `dev` is the CLI's `--dev`: a generated demo PKI when no certificate is configured, an
 /// in-memory database and a random unseal key when none are configured.
-pub async fn start(mut settings: KmsSettings, dev: bool, dev_pki: Option<DevPki>) -> Result<Kms, StartError> {
+pub async fn start(
+    mut settings: KmsSettings,
+    dev: bool,
+    dev_pki: Option<DevPki>,
+) -> Result<Kms, StartError> {
     if dev {
         settings.apply_dev();
-        tracing::warn!("--dev: in-memory database and a random unseal key; nothing survives a restart");
+        tracing::warn!(
+            "--dev: in-memory database and a random unseal key; nothing survives a restart"
+        );
     }
-    settings.check_unseal_fits_database().map_err(StartError::Config)?;
+    settings
+        .check_unseal_fits_database()
+        .map_err(StartError::Config)?;
     let tls = cryptoutil_server::tls_setup::build(&settings.server, dev, dev_pki)
         .map_err(StartError::Config)?;
     let store = Store::connect(&settings.database)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
     let store = Arc::new(store);
-    let unseal = UnsealKeys::load(&settings.barrier).map_err(|e| StartError::Barrier(e.to_string()))?;
+    let unseal =
+        UnsealKeys::load(&settings.barrier).map_err(|e| StartError::Barrier(e.to_string()))?;
     let barrier = Barrier::open(store.clone(), unseal, settings.barrier.cache_capacity)
         .await
         .map_err(|e| StartError::Barrier(e.to_string()))?;
@@ -127,7 +136,13 @@ pub async fn start(mut settings: KmsSettings, dev: bool, dev_pki: Option<DevPki>
     .await
     .map_err(|e| StartError::Server(e.to_string()))?;
     let purge = tokio::spawn(purge_loop(keys.clone(), settings.keys.purge_interval.get()));
-    Ok(Kms { server, keys, tenant, tls, purge })
+    Ok(Kms {
+        server,
+        keys,
+        tenant,
+        tls,
+        purge,
+    })
 }
 
 /// The single tenant served until authentication lands: the oldest provisioned one, or a new
@@ -165,7 +180,10 @@ fn public_router(settings: &KmsSettings, state: ApiState, tenant: TenantId) -> R
         },
     ));
     Router::new()
-        .merge(surface::service_surface(operations.clone(), &settings.api.service))
+        .merge(surface::service_surface(
+            operations.clone(),
+            &settings.api.service,
+        ))
         .merge(surface::browser_surface(operations, &settings.api.browser))
         .merge(swagger::swagger_router(document))
 }
@@ -173,11 +191,16 @@ fn public_router(settings: &KmsSettings, state: ApiState, tenant: TenantId) -> R
 fn admin_router(keys: Arc<Keys>) -> Router {
     Router::new()
         .route("/admin/v1/barrier/rotate-root", post(rotate_root))
-        .route("/admin/v1/barrier/rotate-intermediate", post(rotate_intermediate))
+        .route(
+            "/admin/v1/barrier/rotate-intermediate",
+            post(rotate_intermediate),
+        )
         .with_state(keys)
 }
 
-async fn rotate_root(State(keys): State<Arc<Keys>>) -> Result<axum::Json<serde_json::Value>, Problem> {
+async fn rotate_root(
+    State(keys): State<Arc<Keys>>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
     let kid = keys.barrier().rotate_root().await.map_err(|e| {
         tracing::error!(error = %e, "root key rotation failed");
         Problem::unavailable("root key rotation failed; see the server log")
@@ -186,11 +209,17 @@ async fn rotate_root(State(keys): State<Arc<Keys>>) -> Result<axum::Json<serde_j
     Ok(axum::Json(json!({ "root_kid": kid })))
 }
 
-async fn rotate_intermediate(State(keys): State<Arc<Keys>>) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let kids = keys.barrier().rotate_intermediate(None).await.map_err(|e| {
-        tracing::error!(error = %e, "intermediate key rotation failed");
-        Problem::unavailable("intermediate key rotation failed; see the server log")
-    })?;
+async fn rotate_intermediate(
+    State(keys): State<Arc<Keys>>,
+) -> Result<axum::Json<serde_json::Value>, Problem> {
+    let kids = keys
+        .barrier()
+        .rotate_intermediate(None)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "intermediate key rotation failed");
+            Problem::unavailable("intermediate key rotation failed; see the server log")
+        })?;
     tracing::info!(target: "audit", operation = "rotate-intermediate", count = kids.len(), outcome = "ok");
     Ok(axum::Json(json!({ "intermediate_kids": kids })))
 }
@@ -201,12 +230,22 @@ fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {
         ReadinessCheck::required("database", move || {
             let keys = database.clone();
             async move {
-                keys.store().ping().await.map(|()| "reachable".to_owned()).map_err(|e| e.to_string())
+                keys.store()
+                    .ping()
+                    .await
+                    .map(|()| "reachable".to_owned())
+                    .map_err(|e| e.to_string())
             }
         }),
         ReadinessCheck::required("barrier", move || {
             let keys = keys.clone();
-            async move { Ok(format!("unsealed; {}", keys.barrier().status())) }
+            async move {
+                let status = keys.barrier().status();
+                Ok(format!(
+                    "unsealed; {} root key(s), current {}; {} of {} keys cached",
+                    status.root_keys, status.current_root_kid, status.cached_keys, status.cache_capacity
+                ))
+            }
         }),
     ]
 }
@@ -219,7 +258,9 @@ async fn purge_loop(keys: Arc<Keys>, every: std::time::Duration) {
         match keys.purge_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged elastic keys past their deletion delay"),
-            Err(e) => tracing::warn!(error = %e, "purge of deleted elastic keys failed; will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "purge of deleted elastic keys failed; will retry")
+            }
         }
     }
 }

@@ -41,7 +41,10 @@ pub trait BarrierStore: Send + Sync + 'static {
     /// All root keys, oldest first.
     fn root_keys(&self) -> impl Future<Output = Result<Vec<WrappedKey>, StoreError>> + Send;
     /// Stores a new root key.
-    fn insert_root_key(&self, key: &WrappedKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_root_key(
+        &self,
+        key: &WrappedKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Tenants that have been provisioned (have a schema or database).
     fn tenants(&self) -> impl Future<Output = Result<Vec<TenantId>, StoreError>> + Send;
@@ -74,7 +77,10 @@ pub trait BarrierStore: Send + Sync + 'static {
 pub trait KeyStore: Send + Sync + 'static {
     /// Creates the tenant's schema or database and runs its migrations; idempotent and cheap when
     /// already done (remembered in memory).
-    fn ensure_tenant(&self, tenant: TenantId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn ensure_tenant(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Inserts an elastic key with its content key and first material key in one transaction.
     /// A name already used in the tenant gives [`StoreError::Conflict`].

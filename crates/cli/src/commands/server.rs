@@ -32,9 +32,12 @@ pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
                 other => Failure::Runtime(other.to_string()),
             })?;
         let ca_cert = kms.ca_cert().map(Path::to_path_buf);
-        if let Err(failure) =
-            write_ready_file(args, kms.server.public_addr, kms.server.admin_addr, ca_cert.as_deref())
-        {
+        if let Err(failure) = write_ready_file(
+            args,
+            kms.server.public_addr,
+            kms.server.admin_addr,
+            ca_cert.as_deref(),
+        ) {
             kms.stop().await;
             return Err(failure);
         }
@@ -181,7 +184,10 @@ fn write_ready_file(
         "ca_cert": ca_cert.map(|p| p.display().to_string()),
     });
     write_atomically(path, &ready.to_string()).map_err(|e| {
-        Failure::Runtime(format!("cannot write the ready file {}: {e}", path.display()))
+        Failure::Runtime(format!(
+            "cannot write the ready file {}: {e}",
+            path.display()
+        ))
     })
 }
 

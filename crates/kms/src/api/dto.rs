@@ -157,7 +157,9 @@ impl From<MaterialKey> for MaterialKeyView {
             generate_date: rfc3339(m.generate_date),
             import_date: m.import_date.map(rfc3339),
             revocation_date: m.revocation_date.map(rfc3339),
-            public_jwk: m.public_jwk.and_then(|text| serde_json::from_str(&text).ok()),
+            public_jwk: m
+                .public_jwk
+                .and_then(|text| serde_json::from_str(&text).ok()),
         }
     }
 }

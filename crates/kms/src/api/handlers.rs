@@ -27,9 +27,8 @@ const TAG_MATERIAL: &str = "material keys";
 const TAG_CRYPTO: &str = "crypto";
 
 fn id(text: &str, what: &str) -> Result<Uuid, Problem> {
-    parse_uuid(text).ok_or_else(|| {
-        Problem::bad_request(format!("{what} must be a canonical lowercase UUID"))
-    })
+    parse_uuid(text)
+        .ok_or_else(|| Problem::bad_request(format!("{what} must be a canonical lowercase UUID")))
 }
 
 fn utf8(body: &Bytes, what: &str) -> Result<String, Problem> {
@@ -39,7 +38,11 @@ fn utf8(body: &Bytes, what: &str) -> Result<String, Problem> {
 }
 
 fn bytes(body: Vec<u8>, media_type: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(media_type))], body).into_response()
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(media_type))],
+        body,
+    )
+        .into_response()
 }
 
 fn created(location: String, body: impl IntoResponse) -> Response {
@@ -210,7 +213,10 @@ pub async fn list_material_keys_of(
     RawQuery(query): RawQuery,
 ) -> Result<ApiJson<List<MaterialKeyView>>, Problem> {
     let page = Params::parse(query.as_deref(), &["page", "size"])?.page()?;
-    let list = state.keys.material_keys(&who, Some(id(&key_id, "id")?), page).await?;
+    let list = state
+        .keys
+        .material_keys(&who, Some(id(&key_id, "id")?), page)
+        .await?;
     Ok(ApiJson(List::from_page(list)))
 }
 
@@ -328,14 +334,20 @@ pub async fn generate(
     let include = params.flag("include_plaintext")?.unwrap_or(false);
     let generated = state
         .keys
-        .generate(&who, id(&key_id, "id")?, kind, params.one("context")?, include)
+        .generate(
+            &who,
+            id(&key_id, "id")?,
+            kind,
+            params.one("context")?,
+            include,
+        )
         .await?;
     let jwk = match &generated.jwk {
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .map_err(|_| Problem::internal())?,
-        ),
+        Some(text) => Some(serde_json::from_str(text).map_err(|_| Problem::internal())?),
         None => None,
     };
-    Ok(ApiJson(GeneratedKeyView { encrypted_jwk: generated.encrypted_jwk, jwk }))
+    Ok(ApiJson(GeneratedKeyView {
+        encrypted_jwk: generated.encrypted_jwk,
+        jwk,
+    }))
 }

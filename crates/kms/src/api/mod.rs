@@ -89,13 +89,46 @@ pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, O
         label_surface(&mut api, prefix);
         document.merge(api);
     }
+    if prefixes.contains(&BROWSER_PREFIX) {
+        document_csrf_route(&mut document);
+    }
     (router, document)
 }
 
+/// The browser surface's own route (served by `cryptoutil_server::surface`).
+fn document_csrf_route(document: &mut OpenApi) {
+    use utoipa::openapi::ResponseBuilder;
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder};
+    let operation = OperationBuilder::new()
+        .operation_id(Some("browser_csrf_token"))
+        .tag("browser: csrf")
+        .summary(Some("Issue a CSRF token"))
+        .description(Some(
+            "Returns {\"csrf_token\": \"...\"} and sets the matching __Host-csrf cookie; send the \
+             token in the X-CSRF-Token header on every POST, PUT, PATCH and DELETE of the browser \
+             surface.",
+        ))
+        .response("200", ResponseBuilder::new().description("The token").build())
+        .build();
+    document.paths.add_path_operation(
+        format!("{BROWSER_PREFIX}{}", cryptoutil_server::surface::CSRF_TOKEN_PATH),
+        vec![HttpMethod::Get],
+        operation,
+    );
+}
+
 fn label_surface(api: &mut OpenApi, prefix: &str) {
-    let label = prefix.trim_start_matches('/').split('/').next().unwrap_or("api").to_owned();
+    let label = prefix
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("api")
+        .to_owned();
     let paths = std::mem::take(&mut api.paths.paths);
-    api.paths.paths = paths.into_iter().map(|(path, item)| (format!("{prefix}{path}"), item)).collect();
+    api.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (format!("{prefix}{path}"), item))
+        .collect();
     for item in api.paths.paths.values_mut() {
         for op in operations_of(item) {
             if let Some(id) = &op.operation_id {
@@ -110,7 +143,9 @@ fn label_surface(api: &mut OpenApi, prefix: &str) {
     }
 }
 
-fn operations_of(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+fn operations_of(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [
         item.get.as_mut(),
         item.put.as_mut(),

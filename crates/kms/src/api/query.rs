@@ -44,7 +44,12 @@ impl<'a> Params<'a> {
         let mut out = Vec::new();
         for (_, value) in self.0.iter().filter(|(n, _)| n == name) {
             if split {
-                out.extend(value.split(',').filter(|v| !v.is_empty()).map(str::to_owned));
+                out.extend(
+                    value
+                        .split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_owned),
+                );
             } else {
                 out.push(value.to_string());
             }
@@ -73,7 +78,9 @@ impl<'a> Params<'a> {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(_) => Err(Problem::bad_request(format!("{name} must be true or false"))),
+            Some(_) => Err(Problem::bad_request(format!(
+                "{name} must be true or false"
+            ))),
         }
     }
 
@@ -104,8 +111,16 @@ impl<'a> Params<'a> {
 
 /// Query parameters of `GET /elastickeys`.
 pub const ELASTIC_KEY_LIST_PARAMS: &[&str] = &[
-    "ids", "names", "algorithms", "status", "versioning_allowed", "import_allowed",
-    "export_allowed", "sort", "page", "size",
+    "ids",
+    "names",
+    "algorithms",
+    "status",
+    "versioning_allowed",
+    "import_allowed",
+    "export_allowed",
+    "sort",
+    "page",
+    "size",
 ];
 
 /// Parses the elastic key list query.
@@ -188,20 +203,38 @@ mod tests {
         assert_eq!(f.algorithms.len(), 2);
         assert_eq!(f.statuses, vec![KeyStatus::Active, KeyStatus::Disabled]);
         assert_eq!(f.versioning_allowed, Some(true));
-        assert_eq!(s, Sort { field: ElasticKeySortField::Name, descending: true });
+        assert_eq!(
+            s,
+            Sort {
+                field: ElasticKeySortField::Name,
+                descending: true
+            }
+        );
         assert_eq!((p.page, p.size), (2, 10));
     }
 
     #[test]
     fn bad_queries_are_refused() {
         for bad in [
-            "size=0", "size=1001", "page=-1", "page=x", "sort=secret", "sort=name:up", "ids=1",
-            "status=gone", "versioning_allowed=yes", "unknown=1", "page=1&page=2",
+            "size=0",
+            "size=1001",
+            "page=-1",
+            "page=x",
+            "sort=secret",
+            "sort=name:up",
+            "ids=1",
+            "status=gone",
+            "versioning_allowed=yes",
+            "unknown=1",
+            "page=1&page=2",
         ] {
             assert!(elastic_key_list(Some(bad)).is_err(), "{bad}");
         }
         assert!(elastic_key_list(Some(&"a".repeat(MAX_QUERY_BYTES + 1))).is_err());
-        let many = (0..=MAX_FILTER_VALUES).map(|i| format!("names=n{i}")).collect::<Vec<_>>().join("&");
+        let many = (0..=MAX_FILTER_VALUES)
+            .map(|i| format!("names=n{i}"))
+            .collect::<Vec<_>>()
+            .join("&");
         assert!(elastic_key_list(Some(&many)).is_err());
         assert!(elastic_key_list(None).is_ok());
     }

@@ -1,8 +1,6 @@
 //! Elastic key algorithms and data key kinds: parsing, key generation and import checks.
 
-use cryptoutil_jose::{
-    ContentEncryption, JweAlgorithm, Jwk, JwsAlgorithm, KeyAlgorithm, jwe, jws,
-};
+use cryptoutil_jose::{ContentEncryption, JweAlgorithm, Jwk, JwsAlgorithm, KeyAlgorithm, jwe, jws};
 
 use super::KeyError;
 
@@ -51,16 +49,26 @@ pub fn check_import(key: &Jwk, purpose: Purpose) -> Result<(), KeyError> {
     }
     const PROBE: &[u8] = b"cryptoutil import probe";
     let fail = |e: cryptoutil_jose::JoseError| {
-        KeyError::Invalid(format!("the JWK does not fit the elastic key's algorithm: {e}"))
+        KeyError::Invalid(format!(
+            "the JWK does not fit the elastic key's algorithm: {e}"
+        ))
     };
     match purpose {
         Purpose::Signing(alg) => {
             let token = jws::sign(key, alg, PROBE, None).map_err(fail)?;
-            let verifier = if is_asymmetric(key) { key.to_public().map_err(fail)? } else { key.clone() };
+            let verifier = if is_asymmetric(key) {
+                key.to_public().map_err(fail)?
+            } else {
+                key.clone()
+            };
             jws::verify(&verifier, alg, &token).map_err(fail)?;
         }
         Purpose::Encryption { enc, alg } => {
-            let public = if is_asymmetric(key) { key.to_public().map_err(fail)? } else { key.clone() };
+            let public = if is_asymmetric(key) {
+                key.to_public().map_err(fail)?
+            } else {
+                key.clone()
+            };
             let token = jwe::encrypt(&public, alg, enc, PROBE, None).map_err(fail)?;
             let out = jwe::decrypt(key, alg, enc, &token).map_err(fail)?;
             if out.plaintext != PROBE {
@@ -86,8 +94,18 @@ pub enum DataKeyKind {
 
 /// Every accepted `alg` value for data keys, for error messages and the API document.
 pub const DATA_KEY_KINDS: &[&str] = &[
-    "oct/128", "oct/192", "oct/256", "oct/384", "oct/512", "RSA/2048", "RSA/3072", "RSA/4096",
-    "EC/P256", "EC/P384", "EC/P521", "OKP/Ed25519",
+    "oct/128",
+    "oct/192",
+    "oct/256",
+    "oct/384",
+    "oct/512",
+    "RSA/2048",
+    "RSA/3072",
+    "RSA/4096",
+    "EC/P256",
+    "EC/P384",
+    "EC/P521",
+    "OKP/Ed25519",
 ];
 
 impl DataKeyKind {
@@ -141,8 +159,14 @@ mod tests {
 
     #[test]
     fn parses_both_kinds_and_refuses_banned_names() {
-        assert!(matches!(parse("A256GCM/A256KW").unwrap().1, Purpose::Encryption { .. }));
-        assert_eq!(parse("ES256").unwrap().1, Purpose::Signing(JwsAlgorithm::ES256));
+        assert!(matches!(
+            parse("A256GCM/A256KW").unwrap().1,
+            Purpose::Encryption { .. }
+        ));
+        assert_eq!(
+            parse("ES256").unwrap().1,
+            Purpose::Signing(JwsAlgorithm::ES256)
+        );
         for bad in ["none", "RSA1_5", "A256GCM/RSA-OAEP", "HS1", "", "A256GCM/"] {
             assert!(matches!(parse(bad), Err(KeyError::Invalid(_))), "{bad}");
         }
@@ -150,12 +174,22 @@ mod tests {
 
     #[test]
     fn import_check_accepts_fitting_keys_and_refuses_others() {
-        for name in ["A256GCM/A256KW", "A128GCM/dir", "ES384", "HS512", "EdDSA", "A256GCM/ECDH-ES"] {
+        for name in [
+            "A256GCM/A256KW",
+            "A128GCM/dir",
+            "ES384",
+            "HS512",
+            "EdDSA",
+            "A256GCM/ECDH-ES",
+        ] {
             let (alg, purpose) = parse(name).unwrap();
             let key = Jwk::generate_for(alg).unwrap();
             check_import(&key, purpose).unwrap();
             if is_asymmetric(&key) {
-                assert!(check_import(&key.to_public().unwrap(), purpose).is_err(), "{name}");
+                assert!(
+                    check_import(&key.to_public().unwrap(), purpose).is_err(),
+                    "{name}"
+                );
             }
         }
         let p256 = Jwk::generate_for(parse("ES256").unwrap().0).unwrap();

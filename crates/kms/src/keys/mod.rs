@@ -93,7 +93,9 @@ pub struct KeyService<S> {
 
 impl<S> std::fmt::Debug for KeyService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyService").field("options", &self.options).finish_non_exhaustive()
+        f.debug_struct("KeyService")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -119,7 +121,11 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     }
 
     /// Creates an elastic key and its first material key.
-    pub async fn create(&self, who: &Principal, new: NewElasticKey) -> Result<ElasticKey, KeyError> {
+    pub async fn create(
+        &self,
+        who: &Principal,
+        new: NewElasticKey,
+    ) -> Result<ElasticKey, KeyError> {
         need(who, scopes::POOL_CREATE)?;
         let name = check_name(&new.name)?;
         let description = check_description(&new.description)?;
@@ -174,7 +180,10 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     ) -> Result<Page<ElasticKey>, KeyError> {
         need(who, scopes::POOL_READ)?;
         self.store.ensure_tenant(who.tenant).await?;
-        Ok(self.store.list_elastic_keys(who.tenant, filter, sort, page).await?)
+        Ok(self
+            .store
+            .list_elastic_keys(who.tenant, filter, sort, page)
+            .await?)
     }
 
     /// Changes the description and/or status (`active` ⇄ `disabled`; either restores a key
@@ -188,7 +197,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         need(who, scopes::POOL_UPDATE)?;
         let mut key = self.elastic_key(who.tenant, id).await?;
         if key.status == KeyStatus::Deleted {
-            return Err(KeyError::Conflict("the elastic key has been purged".to_owned()));
+            return Err(KeyError::Conflict(
+                "the elastic key has been purged".to_owned(),
+            ));
         }
         if let Some(description) = &change.description {
             key.description = check_description(description)?;
@@ -246,7 +257,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
 
     /// Imports caller-supplied material (a private JWK) as a new version (needs `import_allowed`
     /// and `active`). The JWK must fit the elastic key's algorithm.
-    pub async fn import(&self, who: &Principal, id: Uuid, jwk_json: &str) -> Result<MaterialKey, KeyError> {
+    pub async fn import(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        jwk_json: &str,
+    ) -> Result<MaterialKey, KeyError> {
         need(who, scopes::KEY_CREATE)?;
         let key = self.elastic_key(who.tenant, id).await?;
         require_active(&key)?;
@@ -263,7 +279,8 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         jwk.set_key_ops(None);
         set_usage(&mut jwk, algorithm);
         algorithm::check_import(&jwk, purpose)?;
-        self.add_material(who, &key, jwk, Some(now()), "import").await
+        self.add_material(who, &key, jwk, Some(now()), "import")
+            .await
     }
 
     /// One material key: metadata and public JWK only.
@@ -361,7 +378,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     }
 
     /// Signs with the newest material key: compact JWS, `kid` = material key id.
-    pub async fn sign(&self, who: &Principal, id: Uuid, payload: &[u8]) -> Result<String, KeyError> {
+    pub async fn sign(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        payload: &[u8],
+    ) -> Result<String, KeyError> {
         need(who, scopes::SIGN)?;
         let key = self.elastic_key(who.tenant, id).await?;
         require_active(&key)?;
@@ -377,7 +399,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     }
 
     /// Verifies a compact JWS made with any non-revoked version; returns the payload.
-    pub async fn verify(&self, who: &Principal, id: Uuid, token: &str) -> Result<Vec<u8>, KeyError> {
+    pub async fn verify(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+    ) -> Result<Vec<u8>, KeyError> {
         need(who, scopes::VERIFY)?;
         let key = self.elastic_key(who.tenant, id).await?;
         require_usable(&key)?;
@@ -388,8 +415,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
         let material_id = kid_of(header.kid())?;
         let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let verified = jws::verify(&public_for(&jwk)?, alg, token)
-            .map_err(|e| KeyError::InvalidSignature(format!("the signature does not verify: {e}")))?;
+        let verified = jws::verify(&public_for(&jwk)?, alg, token).map_err(|e| {
+            KeyError::InvalidSignature(format!("the signature does not verify: {e}"))
+        })?;
         audit(who, key.id, "verify");
         Ok(verified.payload)
     }
@@ -417,10 +445,19 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;
         let mut header = header_for(material.id, context)?;
         header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
-        let encrypted_jwk = jwe::encrypt(&public_for(&jwk)?, alg, enc, clear.as_bytes(), Some(&header))
-            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        let encrypted_jwk = jwe::encrypt(
+            &public_for(&jwk)?,
+            alg,
+            enc,
+            clear.as_bytes(),
+            Some(&header),
+        )
+        .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
         audit(who, key.id, "generate");
-        Ok(GeneratedDataKey { encrypted_jwk, jwk: include_plaintext.then_some(clear) })
+        Ok(GeneratedDataKey {
+            encrypted_jwk,
+            jwk: include_plaintext.then_some(clear),
+        })
     }
 
     /// Purges every tenant's elastic keys whose deletion delay has passed. Returns how many.
@@ -446,7 +483,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .ok_or_else(|| KeyError::NotFound("no such elastic key".to_owned()))
     }
 
-    async fn save(&self, who: &Principal, key: &ElasticKey, operation: &str) -> Result<(), KeyError> {
+    async fn save(
+        &self,
+        who: &Principal,
+        key: &ElasticKey,
+        operation: &str,
+    ) -> Result<(), KeyError> {
         if !self.store.update_elastic_key(who.tenant, key).await? {
             return Err(KeyError::NotFound("no such elastic key".to_owned()));
         }
@@ -520,7 +562,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .store
             .latest_material_key(tenant, key.id)
             .await?
-            .ok_or_else(|| KeyError::Internal(format!("elastic key {} has no material key", key.id)))?;
+            .ok_or_else(|| {
+                KeyError::Internal(format!("elastic key {} has no material key", key.id))
+            })?;
         let jwk = self.unsealed(tenant, &material).await?;
         Ok((material, jwk))
     }
@@ -547,7 +591,11 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         self.unsealed(tenant, &material).await
     }
 
-    async fn unsealed(&self, tenant: TenantId, material: &MaterialKey) -> Result<Arc<Jwk>, KeyError> {
+    async fn unsealed(
+        &self,
+        tenant: TenantId,
+        material: &MaterialKey,
+    ) -> Result<Arc<Jwk>, KeyError> {
         if let Some(jwk) = self.cached_material(tenant, material.elastic_key_id, material.id) {
             return Ok(jwk);
         }
@@ -556,10 +604,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .unseal(tenant, &material.sealed_jwk)
             .await
             .map_err(barrier_error)?;
-        let text = std::str::from_utf8(&clear)
-            .map_err(|_| KeyError::Internal(format!("material key {} is not UTF-8", material.id)))?;
-        let jwk = Jwk::from_json(text)
-            .map_err(|e| KeyError::Internal(format!("material key {} is unusable: {e}", material.id)))?;
+        let text = std::str::from_utf8(&clear).map_err(|_| {
+            KeyError::Internal(format!("material key {} is not UTF-8", material.id))
+        })?;
+        let jwk = Jwk::from_json(text).map_err(|e| {
+            KeyError::Internal(format!("material key {} is unusable: {e}", material.id))
+        })?;
         let jwk = Arc::new(jwk);
         self.cache_material(tenant, material.elastic_key_id, material.id, jwk.clone());
         Ok(jwk)
@@ -618,7 +668,9 @@ fn wrong_purpose(operation: &str, kind: &str) -> KeyError {
 fn check_name(name: &str) -> Result<String, KeyError> {
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(KeyError::Invalid(format!("name must have 1 to {MAX_NAME_CHARS} characters")));
+        return Err(KeyError::Invalid(format!(
+            "name must have 1 to {MAX_NAME_CHARS} characters"
+        )));
     }
     if name.chars().any(char::is_control) || name.trim() != name {
         return Err(KeyError::Invalid(
@@ -634,8 +686,13 @@ fn check_description(text: &str) -> Result<String, KeyError> {
             "description must have at most {MAX_DESCRIPTION_CHARS} characters"
         )));
     }
-    if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(KeyError::Invalid("description must not contain control characters".to_owned()));
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(KeyError::Invalid(
+            "description must not contain control characters".to_owned(),
+        ));
     }
     Ok(text.to_owned())
 }
@@ -668,7 +725,8 @@ fn kid_of(kid: Option<&str>) -> Result<Uuid, KeyError> {
 /// The key used for encrypting or verifying: the public half for asymmetric keys.
 fn public_for(jwk: &Jwk) -> Result<Jwk, KeyError> {
     if algorithm::is_asymmetric(jwk) {
-        jwk.to_public().map_err(|e| KeyError::Internal(format!("no public key: {e}")))
+        jwk.to_public()
+            .map_err(|e| KeyError::Internal(format!("no public key: {e}")))
     } else {
         Ok(jwk.clone())
     }

@@ -28,6 +28,16 @@ pub const GENERATE: &str = "kms:generate";
 
 /// Every fine scope the key service checks.
 pub const ALL: &[&str] = &[
-    POOL_CREATE, POOL_READ, POOL_UPDATE, POOL_DELETE, KEY_CREATE, KEY_ROTATE, KEY_READ, ENCRYPT,
-    DECRYPT, SIGN, VERIFY, GENERATE,
+    POOL_CREATE,
+    POOL_READ,
+    POOL_UPDATE,
+    POOL_DELETE,
+    KEY_CREATE,
+    KEY_ROTATE,
+    KEY_READ,
+    ENCRYPT,
+    DECRYPT,
+    SIGN,
+    VERIFY,
+    GENERATE,
 ];

@@ -55,22 +55,39 @@ impl Kms {
     pub async fn dev() -> Self {
         let pki = DevPki::generate().unwrap();
         let settings = test_settings(&pki);
-        let kms = cryptoutil_kms::server::start(settings, true, None).await.unwrap();
+        let kms = cryptoutil_kms::server::start(settings, true, None)
+            .await
+            .unwrap();
         let http = http_client(&pki);
-        Self { kms, pki: Arc::new(pki), http }
+        Self {
+            kms,
+            pki: Arc::new(pki),
+            http,
+        }
     }
 
     /// A persistent database unsealed by `threshold`-of-N share files.
-    pub async fn with_shares(url: &str, threshold: usize, files: &[PathBuf]) -> Result<Self, String> {
+    pub async fn with_shares(
+        url: &str,
+        threshold: usize,
+        files: &[PathBuf],
+    ) -> Result<Self, String> {
         let pki = DevPki::generate().unwrap();
         let mut settings = test_settings(&pki);
         settings.database = DatabaseSettings::with_url(url);
-        settings.barrier.unseal = UnsealSettings::Shares { threshold, files: files.to_vec() };
+        settings.barrier.unseal = UnsealSettings::Shares {
+            threshold,
+            files: files.to_vec(),
+        };
         let kms = cryptoutil_kms::server::start(settings, false, None)
             .await
             .map_err(|e| e.to_string())?;
         let http = http_client(&pki);
-        Ok(Self { kms, pki: Arc::new(pki), http })
+        Ok(Self {
+            kms,
+            pki: Arc::new(pki),
+            http,
+        })
     }
 
     /// The tenant requests act in.
@@ -88,27 +105,43 @@ impl Kms {
                 let response = self.http.get(url).send().await.unwrap();
                 assert_eq!(response.status(), 200);
                 let body: Value = response.json().await.unwrap();
-                ("/browser/api/v1", Some(body["csrf_token"].as_str().unwrap().to_owned()))
+                (
+                    "/browser/api/v1",
+                    Some(body["csrf_token"].as_str().unwrap().to_owned()),
+                )
             }
         };
-        Api { http: self.http.clone(), base: format!("https://localhost:{port}{prefix}"), csrf }
+        Api {
+            http: self.http.clone(),
+            base: format!("https://localhost:{port}{prefix}"),
+            csrf,
+        }
     }
 
     /// GET on the public listener, outside the API surfaces.
     pub async fn get_public(&self, path: &str) -> Reply {
-        let url = format!("https://localhost:{}{path}", self.kms.server.public_addr.port());
+        let url = format!(
+            "https://localhost:{}{path}",
+            self.kms.server.public_addr.port()
+        );
         Reply::read(self.http.get(url).send().await.unwrap()).await
     }
 
     /// GET on the admin listener.
     pub async fn get_admin(&self, path: &str) -> Reply {
-        let url = format!("https://localhost:{}{path}", self.kms.server.admin_addr.port());
+        let url = format!(
+            "https://localhost:{}{path}",
+            self.kms.server.admin_addr.port()
+        );
         Reply::read(self.http.get(url).send().await.unwrap()).await
     }
 
     /// POST on the admin listener.
     pub async fn post_admin(&self, path: &str) -> Reply {
-        let url = format!("https://localhost:{}{path}", self.kms.server.admin_addr.port());
+        let url = format!(
+            "https://localhost:{}{path}",
+            self.kms.server.admin_addr.port()
+        );
         Reply::read(self.http.post(url).send().await.unwrap()).await
     }
 
@@ -127,9 +160,15 @@ pub struct Api {
 }
 
 impl Api {
-    fn with_csrf(&self, request: reqwest::RequestBuilder, method: &Method) -> reqwest::RequestBuilder {
+    fn with_csrf(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &Method,
+    ) -> reqwest::RequestBuilder {
         match (&self.csrf, method) {
-            (Some(token), m) if m != Method::GET && m != Method::HEAD => request.header("X-CSRF-Token", token),
+            (Some(token), m) if m != Method::GET && m != Method::HEAD => {
+                request.header("X-CSRF-Token", token)
+            }
             _ => request,
         }
     }
@@ -137,7 +176,9 @@ impl Api {
     /// Any method, empty body.
     pub async fn request(&self, method: &str, path: &str) -> Reply {
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let request = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         Reply::read(self.with_csrf(request, &method).send().await.unwrap()).await
     }
 
@@ -153,7 +194,8 @@ impl Api {
 
     /// POST with a JSON body.
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        self.post_raw(path, "application/json", body.to_string().as_bytes()).await
+        self.post_raw(path, "application/json", body.to_string().as_bytes())
+            .await
     }
 
     /// PUT with a JSON body.
@@ -195,27 +237,47 @@ impl Reply {
     async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let header = |name: &str| {
-            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
         };
         let content_type = header("content-type");
         let location = header("location");
         let body = response.bytes().await.unwrap().to_vec();
         let text = String::from_utf8_lossy(&body).into_owned();
-        Self { status, content_type, location, body, text }
+        Self {
+            status,
+            content_type,
+            location,
+            body,
+            text,
+        }
     }
 
     /// The body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
 
     /// Asserts a problem+json answer with this status whose text mentions `needle`.
     pub fn assert_problem(&self, status: u16, needle: &str) {
         assert_eq!(self.status, status, "{}", self.text);
-        assert_eq!(self.content_type.as_deref(), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.content_type.as_deref(),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         let body = self.json();
         assert_eq!(body["status"], status, "{}", self.text);
-        assert!(self.text.contains(needle), "expected {needle:?} in {}", self.text);
+        assert!(
+            self.text.contains(needle),
+            "expected {needle:?} in {}",
+            self.text
+        );
     }
 }
 
@@ -246,10 +308,13 @@ impl PgDatabase {
     pub async fn drop(self) {
         use sqlx::Connection;
         let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     }
 }
 
@@ -263,7 +328,17 @@ pub async fn postgres_url() -> Option<PgDatabase> {
     };
     let name = format!("kms_test_{}", uuid::Uuid::now_v7().simple());
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-    Some(PgDatabase { url: format!("{base}/{name}"), admin_url, name })
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap();
+    Some(PgDatabase {
+        url: format!("{base}/{name}"),
+        admin_url,
+        name,
+    })
 }
