@@ -264,8 +264,13 @@ fn interop() -> Result<(), String> {
         Ok((node_checked, rust_checked)) => {
             let _ = std::fs::remove_dir_all(&dir);
             println!("==> interop summary ({:.0?}):", started.elapsed());
-            println!("    rust -> node: {}", node_checked.trim());
-            println!("    node -> rust: {}", rust_checked.trim());
+            // "<who> checked <producer>: <counts>" → "<counts>".
+            let counts = |out: &str| {
+                let line = out.lines().next().unwrap_or_default();
+                line.split_once(": ").map_or(line, |(_, c)| c).to_owned()
+            };
+            println!("    rust -> node: {}", counts(&node_checked));
+            println!("    node -> rust: {}", counts(&rust_checked));
             Ok(())
         }
         Err(e) => Err(format!("{e}; vectors kept in {}", dir.display())),
