@@ -1,7 +1,8 @@
 //! Project automation, in Rust (no Makefiles, no shell scripts): `cargo xtask <task>`.
 //!
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
-//! - `ci`      — `fmt --check`, `clippy -D warnings`, then `test`: what `.ci/run` calls.
+//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, then `interop`: what `.ci/run` calls.
+//! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
 //! - `schemas` — regenerate the configuration JSON Schemas under `deployments/`.
 
 #![allow(clippy::print_stdout)]
@@ -18,8 +19,9 @@ const COVERAGE_FLOOR: &str = "80";
 const LLVM_COV_VERSION: &str = "0.9.1";
 /// LLVM major version matching the pinned Rust toolchain (rustc -vV: LLVM 22).
 const LLVM_MAJOR: &str = "22";
-/// Files that do not count for coverage: automation and fuzz harnesses.
-const COVERAGE_IGNORE: &str = r"(^|/)(xtask|fuzz)/";
+/// Files that do not count for coverage: automation, fuzz harnesses and examples (the JOSE
+/// interop driver, exercised by `cargo xtask interop` rather than by the test suite).
+const COVERAGE_IGNORE: &str = r"(^|/)(xtask|fuzz|examples)/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,9 +30,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("schemas") => schemas(),
         Some("setup-browser") => browser::setup_browser(),
+        Some("interop") => interop(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|schemas>\n\n  test     run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci       fmt check, clippy -D warnings, then test\n  schemas  regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, then interop\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -91,6 +94,7 @@ fn ci() -> Result<(), String> {
         ]),
     )?;
     test(&[])?;
+    interop()?;
     println!("==> ci passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -188,4 +192,117 @@ fn schemas() -> Result<(), String> {
             "shipped_schema",
         ]),
     )
+}
+
+/// JOSE interop with an independent implementation (panva's `jose` on Node, pinned by
+/// `interop/node/package-lock.json`): we produce → Node checks, Node produces → we check. Every
+/// JWS algorithm and every JWE `enc`×`alg` pair of SPEC §3.3 (ECDH-ES on P-256/384/521 and
+/// X25519), general JSON with several recipients, plus tampered variants that must be rejected.
+fn interop() -> Result<(), String> {
+    let started = Instant::now();
+    let node_dir = root().join("interop").join("node");
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !found {
+            return Err(format!(
+                "interop needs `{tool}` (Node 20+ with npm) on PATH; install Node.js and retry"
+            ));
+        }
+    }
+    run(
+        "npm ci (interop/node)",
+        Command::new("npm")
+            .args([
+                "ci",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--ignore-scripts",
+            ])
+            .current_dir(&node_dir),
+    )?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let dir =
+        std::env::temp_dir().join(format!("cryptoutil-interop-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let ours = dir.join("cryptoutil-jose.json");
+    let theirs = dir.join("node-jose.json");
+    let example = |command: &str, file: &Path| {
+        let mut cmd = cargo();
+        cmd.args([
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "cryptoutil-jose",
+            "--example",
+            "interop",
+            "--",
+            command,
+        ])
+        .arg(file);
+        cmd
+    };
+    let node = |command: &str, file: &Path| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&node_dir)
+            .args(["interop.mjs", command])
+            .arg(file);
+        cmd
+    };
+    let result = (|| {
+        run("rust produces", &mut example("produce", &ours))?;
+        let node_checked = capture("node checks rust's vectors", &mut node("check", &ours))?;
+        run("node produces", &mut node("produce", &theirs))?;
+        let rust_checked = capture("rust checks node's vectors", &mut example("check", &theirs))?;
+        Ok::<_, String>((node_checked, rust_checked))
+    })();
+    match result {
+        Ok((node_checked, rust_checked)) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            println!("==> interop summary ({:.0?}):", started.elapsed());
+            // "<who> checked <producer>: <counts>" → "<counts>".
+            let counts = |out: &str| {
+                let line = out.lines().next().unwrap_or_default();
+                line.split_once(": ").map_or(line, |(_, c)| c).to_owned()
+            };
+            println!("    rust -> node: {}", counts(&node_checked));
+            println!("    node -> rust: {}", counts(&rust_checked));
+            Ok(())
+        }
+        Err(e) => Err(format!("{e}; vectors kept in {}", dir.display())),
+    }
+}
+
+/// Like [`run`], but also returns the command's standard output (printed as it is returned).
+fn capture(step: &str, cmd: &mut Command) -> Result<String, String> {
+    let started = Instant::now();
+    println!("==> {step}");
+    let output = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{step}: cannot start {cmd:?}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{stdout}");
+    println!(
+        "==> {step}: {} in {:.0?}",
+        if output.status.success() {
+            "ok"
+        } else {
+            "FAILED"
+        },
+        started.elapsed()
+    );
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{step} failed ({})", output.status))
+    }
 }
