@@ -14,8 +14,14 @@ use serde_json::{Map, Value};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An RFC 7807 problem: what went wrong, for a client to read. Never carries secrets or internals.
+///
+/// Boxed, so `Result<T, Problem>` stays one pointer wide on the happy path.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemBody>);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct ProblemBody {
     #[serde(rename = "type")]
     type_uri: Cow<'static, str>,
     title: Cow<'static, str>,
@@ -36,14 +42,14 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 impl Problem {
     /// A problem with `status`, using the status's reason phrase as the title.
     pub fn new(status: StatusCode) -> Self {
-        Self {
+        Self(Box::new(ProblemBody {
             type_uri: Cow::Borrowed("about:blank"),
             title: Cow::Borrowed(status.canonical_reason().unwrap_or("Error")),
             status,
             detail: None,
             extensions: Map::new(),
             www_authenticate: None,
-        }
+        }))
     }
 
     /// 400 with a human-readable explanation.
@@ -69,52 +75,52 @@ impl Problem {
 
     /// Sets the human-readable explanation.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     /// Sets a specific title.
     pub fn with_title(mut self, title: impl Into<Cow<'static, str>>) -> Self {
-        self.title = title.into();
+        self.0.title = title.into();
         self
     }
 
     /// Sets the problem type URI (a stable identifier clients may match on).
     pub fn with_type(mut self, type_uri: impl Into<Cow<'static, str>>) -> Self {
-        self.type_uri = type_uri.into();
+        self.0.type_uri = type_uri.into();
         self
     }
 
     /// Adds an extension member such as `"error": "invalid_token"`.
     pub fn with_extension(mut self, key: &str, value: impl Into<Value>) -> Self {
-        self.extensions.insert(key.to_owned(), value.into());
+        self.0.extensions.insert(key.to_owned(), value.into());
         self
     }
 
     /// Adds a `WWW-Authenticate` header (for 401 responses).
     pub fn with_www_authenticate(mut self, challenge: impl Into<String>) -> Self {
-        self.www_authenticate = Some(challenge.into());
+        self.0.www_authenticate = Some(challenge.into());
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The explanation, if any.
     pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+        self.0.detail.as_deref()
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self).unwrap_or_else(|_| b"{}".to_vec());
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.0.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(challenge) = self.www_authenticate
+        if let Some(challenge) = self.0.www_authenticate
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
