@@ -56,6 +56,33 @@ pub enum KmsCommand {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Barrier tools.
+    Barrier {
+        #[command(subcommand)]
+        command: BarrierCommand,
+    },
+}
+
+/// `cryptoutil kms barrier …`
+#[derive(Debug, Subcommand)]
+pub enum BarrierCommand {
+    /// Write N fresh unseal share files (`share-1` … `share-N`, mode 0600) for
+    /// `barrier.unseal.mode: shares`.
+    GenerateShares(GenerateSharesArgs),
+}
+
+/// Flags of `kms barrier generate-shares`.
+#[derive(Debug, Args)]
+pub struct GenerateSharesArgs {
+    /// Output directory (created if missing; existing share files are never overwritten).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// How many shares (N).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub count: usize,
+    /// Bytes per share (32–64).
+    #[arg(long, default_value_t = 32, value_name = "BYTES")]
+    pub bytes: usize,
 }
 
 /// `cryptoutil identity …`

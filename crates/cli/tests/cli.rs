@@ -339,7 +339,7 @@ fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 #[test]
-fn dev_server_serves_the_admin_api_reports_not_ready_and_shuts_down_on_request() {
+fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start_server(&["kms", "server", "start", "--dev"], dir.path());
     let ca = PathBuf::from(server.ready["ca_cert"].as_str().unwrap());
@@ -356,23 +356,25 @@ fn dev_server_serves_the_admin_api_reports_not_ready_and_shuts_down_on_request()
         .get(format!("{admin}/admin/v1/readyz"))
         .send()
         .unwrap();
-    assert_eq!(
-        ready.status(),
-        503,
-        "a server without its API must not claim to be ready"
-    );
+    assert_eq!(ready.status(), 200);
     let report: Value = ready.json().unwrap();
-    assert!(
-        report["checks"]["service"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not built yet")
-    );
-    let unknown = client
-        .get(format!("{public}/service/api/v1/elastickeys"))
+    assert_eq!(report["checks"]["database"]["status"], "ok");
+    assert_eq!(report["checks"]["barrier"]["status"], "ok");
+
+    let id = create_key(&client, &public, &unique("cli"));
+    let jwe = client
+        .post(format!("{public}/service/api/v1/elastickey/{id}/encrypt"))
+        .body("from the cli test")
         .send()
         .unwrap();
-    assert_eq!(unknown.status(), 404);
+    assert_eq!(jwe.status(), 200);
+    let jwe = jwe.text().unwrap();
+    let clear = client
+        .post(format!("{public}/service/api/v1/elastickey/{id}/decrypt"))
+        .body(jwe)
+        .send()
+        .unwrap();
+    assert_eq!(clear.text().unwrap(), "from the cli test");
 
     let stop = client
         .post(format!("{admin}/admin/v1/shutdown"))
@@ -380,6 +382,139 @@ fn dev_server_serves_the_admin_api_reports_not_ready_and_shuts_down_on_request()
         .unwrap();
     assert_eq!(stop.status(), 202);
     assert!(wait_for_exit(&mut server.child).success());
+}
+
+fn create_key(client: &reqwest::blocking::Client, public: &str, name: &str) -> String {
+    let created = client
+        .post(format!("{public}/service/api/v1/elastickey"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "name": name }).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let key: Value = created.json().unwrap();
+    key["elastic_key_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let shares = dir.path().join("shares");
+    let out = run(&[
+        "kms",
+        "barrier",
+        "generate-shares",
+        "--out",
+        shares.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = run(&[
+        "kms",
+        "barrier",
+        "generate-shares",
+        "--out",
+        shares.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "share files are never overwritten"
+    );
+    let pki = dir.path().join("pki");
+    assert!(
+        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let ca = pki.join("ca/root.pem");
+    let config = |files: &[PathBuf]| {
+        let path = dir.path().join(unique("kms")).with_extension("yml");
+        let list: String = files
+            .iter()
+            .map(|f| format!("      - {}\n", f.display()))
+            .collect();
+        std::fs::write(
+            &path,
+            format!(
+                "server:\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/kms/cert.pem\n    key_file: {p}/kms/key.pem\n    watch: false\n\
+                 database:\n  url: sqlite://{db}\nbarrier:\n  unseal:\n    mode: shares\n    threshold: 2\n    files:\n{list}",
+                p = pki.display(),
+                db = dir.path().join("kms.db").display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let all: Vec<PathBuf> = (1..=3).map(|i| shares.join(format!("share-{i}"))).collect();
+    let first = config(&all);
+    let server = start_server(
+        &[
+            "kms",
+            "server",
+            "start",
+            "--config",
+            first.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let client = https_client(&ca, None);
+    let public = server.ready["public_url"].as_str().unwrap().to_owned();
+    let id = create_key(&client, &public, &unique("kept"));
+    let jwe = client
+        .post(format!("{public}/service/api/v1/elastickey/{id}/encrypt"))
+        .body("kept")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    drop(server);
+
+    // Two of the three shares are enough after initialisation.
+    let two = config(&[all[0].clone(), dir.path().join("absent"), all[2].clone()]);
+    let server = start_server(
+        &["kms", "server", "start", "--config", two.to_str().unwrap()],
+        dir.path(),
+    );
+    let client = https_client(&ca, None);
+    let public = server.ready["public_url"].as_str().unwrap().to_owned();
+    let clear = client
+        .post(format!("{public}/service/api/v1/elastickey/{id}/decrypt"))
+        .body(jwe)
+        .send()
+        .unwrap();
+    assert_eq!(clear.text().unwrap(), "kept");
+    drop(server);
+
+    let wrong_dir = dir.path().join("wrong");
+    assert!(
+        run(&[
+            "kms",
+            "barrier",
+            "generate-shares",
+            "--out",
+            wrong_dir.to_str().unwrap(),
+            "--count",
+            "3"
+        ])
+        .status
+        .success()
+    );
+    let wrong: Vec<PathBuf> = (1..=3)
+        .map(|i| wrong_dir.join(format!("share-{i}")))
+        .collect();
+    let refused = run(&[
+        "kms",
+        "server",
+        "start",
+        "--config",
+        config(&wrong).to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("unseal"), "{}", stderr(&refused));
 }
 
 #[test]
@@ -517,7 +652,7 @@ fn sighup_reloads_the_certificate_for_new_connections() {
     std::fs::write(
         &config,
         format!(
-            "server:\n  public:\n    address: 127.0.0.1\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/kms/cert.pem\n    key_file: {p}/kms/key.pem\n    watch: false\n",
+            "server:\n  public:\n    address: 127.0.0.1\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/kms/cert.pem\n    key_file: {p}/kms/key.pem\n    watch: false\ndatabase:\n  url: \"sqlite::memory:\"\n",
             p = pki.display()
         ),
     )

@@ -243,7 +243,10 @@ fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {
                 let status = keys.barrier().status();
                 Ok(format!(
                     "unsealed; {} root key(s), current {}; {} of {} keys cached",
-                    status.root_keys, status.current_root_kid, status.cached_keys, status.cache_capacity
+                    status.root_keys,
+                    status.current_root_kid,
+                    status.cached_keys,
+                    status.cache_capacity
                 ))
             }
         }),

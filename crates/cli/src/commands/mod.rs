@@ -1,12 +1,14 @@
 //! Command implementations; each returns a [`Failure`] that `main` maps to an exit code.
 
+mod barrier;
 mod config;
 mod server;
 mod tls;
 
 use crate::Failure;
 use crate::cli::{
-    Cli, Command, DemoCommand, IdentityCommand, KmsCommand, RsCommand, ServerCommand,
+    BarrierCommand, Cli, Command, DemoCommand, IdentityCommand, KmsCommand, RsCommand,
+    ServerCommand,
 };
 
 /// Runs the parsed command line.
@@ -18,6 +20,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     command: ServerCommand::Start(args),
                 },
         } => server::start_kms(&args),
+        Command::Kms {
+            command:
+                KmsCommand::Barrier {
+                    command: BarrierCommand::GenerateShares(args),
+                },
+        } => barrier::generate_shares(&args),
         Command::Identity {
             command:
                 IdentityCommand::Server {

@@ -108,10 +108,16 @@ fn document_csrf_route(document: &mut OpenApi) {
              token in the X-CSRF-Token header on every POST, PUT, PATCH and DELETE of the browser \
              surface.",
         ))
-        .response("200", ResponseBuilder::new().description("The token").build())
+        .response(
+            "200",
+            ResponseBuilder::new().description("The token").build(),
+        )
         .build();
     document.paths.add_path_operation(
-        format!("{BROWSER_PREFIX}{}", cryptoutil_server::surface::CSRF_TOKEN_PATH),
+        format!(
+            "{BROWSER_PREFIX}{}",
+            cryptoutil_server::surface::CSRF_TOKEN_PATH
+        ),
         vec![HttpMethod::Get],
         operation,
     );
