@@ -13,12 +13,12 @@ use cryptoutil_server::{
 use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
-use crate::barrier::{Barrier, UnsealKeys};
+use crate::barrier::{Barrier, BarrierError, UnsealKeys};
 use crate::config::KmsSettings;
 use crate::keys::{KeyService, KeyServiceOptions, scopes};
 use crate::model::{Principal, TenantId};
 use crate::storage::Store;
-use crate::store::{BarrierStore, KeyStore};
+use crate::store::{BarrierStore, KeyStore, StoreError};
 
 /// Why the KMS could not start. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -201,10 +201,7 @@ fn admin_router(keys: Arc<Keys>) -> Router {
 async fn rotate_root(
     State(keys): State<Arc<Keys>>,
 ) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let kid = keys.barrier().rotate_root().await.map_err(|e| {
-        tracing::error!(error = %e, "root key rotation failed");
-        Problem::unavailable("root key rotation failed; see the server log")
-    })?;
+    let kid = keys.barrier().rotate_root().await.map_err(rotation_problem)?;
     tracing::info!(target: "audit", operation = "rotate-root", kid = %kid, outcome = "ok");
     Ok(axum::Json(json!({ "root_kid": kid })))
 }
@@ -222,6 +219,23 @@ async fn rotate_intermediate(
         })?;
     tracing::info!(target: "audit", operation = "rotate-intermediate", count = kids.len(), outcome = "ok");
     Ok(axum::Json(json!({ "intermediate_kids": kids })))
+}
+
+/// Rotation failures: the operator can fix a missing unseal key (409) or wait for the database
+/// (503); anything else is logged and reported as 500.
+fn rotation_problem(e: BarrierError) -> Problem {
+    match e {
+        BarrierError::InvalidUnsealKeys(m) | BarrierError::WrongUnsealKeys(m) => {
+            Problem::new(axum::http::StatusCode::CONFLICT).with_detail(m)
+        }
+        BarrierError::Store(StoreError::Unavailable(_)) => {
+            Problem::unavailable("the database is unavailable; nothing was rotated")
+        }
+        other => {
+            tracing::error!(error = %other, "barrier rotation failed");
+            Problem::internal()
+        }
+    }
 }
 
 fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {

@@ -641,3 +641,70 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
     again.stop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_database_outage_gives_503_and_degraded_readiness_and_recovers_by_itself() {
+    let Some(db) = postgres_url().await else {
+        return;
+    };
+    let proxy = common::TcpProxy::start("127.0.0.1:5432").await;
+    let through_proxy = db.url.replacen("127.0.0.1:5432", &proxy.address(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = shares(dir.path(), "outage", 2);
+    let kms = Kms::with_shares_and(&through_proxy, 1, &files, |s| {
+        s.database.acquire_timeout =
+            cryptoutil_server::config::HumanDuration(std::time::Duration::from_millis(500));
+    })
+    .await
+    .unwrap();
+    let api = kms.api(Surface::Service).await;
+    let key = api
+        .post_json("/elastickey", &json!({"name": name("outage")}))
+        .await
+        .json();
+    let id = key["elastic_key_id"].as_str().unwrap().to_owned();
+    let before = api
+        .post_bytes(&format!("/elastickey/{id}/encrypt"), b"up")
+        .await;
+    assert_eq!(before.status, 200);
+
+    proxy.down();
+    api.post_bytes(&format!("/elastickey/{id}/encrypt"), b"down")
+        .await
+        .assert_problem(503, "unavailable");
+    api.post_json("/elastickey", &json!({"name": name("during")}))
+        .await
+        .assert_problem(503, "unavailable");
+    let ready = kms.get_admin("/admin/v1/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.json()["status"], "degraded");
+    assert_eq!(ready.json()["checks"]["database"]["status"], "fail");
+
+    proxy.up().await;
+    let mut recovered = None;
+    for _ in 0..100 {
+        let attempt = api
+            .post_bytes(&format!("/elastickey/{id}/decrypt"), before.text.as_bytes())
+            .await;
+        assert!(
+            attempt.status == 200 || attempt.status == 503,
+            "never a 500: {}",
+            attempt.text
+        );
+        if attempt.status == 200 {
+            recovered = Some(attempt.body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recovered.as_deref(),
+        Some(&b"up"[..]),
+        "the pool reconnects by itself"
+    );
+    let ready = kms.get_admin("/admin/v1/readyz").await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    kms.stop().await;
+    proxy.down();
+    db.drop().await;
+}

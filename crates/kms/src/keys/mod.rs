@@ -6,13 +6,15 @@
 //! warm encrypt does no unwrapping at all; the barrier caches the layers above.
 
 pub mod algorithm;
+mod crypto;
 mod error;
+mod materials;
 pub mod scopes;
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use cryptoutil_jose::{Jwk, jwe, jws};
+use cryptoutil_jose::Jwk;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -24,7 +26,6 @@ use crate::model::{
     Principal, Sort, TenantId,
 };
 use crate::store::{BarrierStore, KeyStore};
-use algorithm::{DataKeyKind, Purpose};
 pub use error::KeyError;
 
 /// Longest elastic key name, in characters.
@@ -315,151 +316,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         Ok(self.store.list_material_keys(who.tenant, id, page).await?)
     }
 
-    /// Encrypts with the newest material key: compact JWE, `kid` = material key id, the optional
-    /// context bound into the protected header.
-    pub async fn encrypt(
-        &self,
-        who: &Principal,
-        id: Uuid,
-        plaintext: &[u8],
-        context: Option<&str>,
-    ) -> Result<String, KeyError> {
-        need(who, scopes::ENCRYPT)?;
-        let key = self.elastic_key(who.tenant, id).await?;
-        require_active(&key)?;
-        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
-            return Err(wrong_purpose("encrypt", "a signing"));
-        };
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
-        let header = header_for(material.id, context)?;
-        let out = jwe::encrypt(&public_for(&jwk)?, alg, enc, plaintext, Some(&header))
-            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
-        audit(who, key.id, "encrypt");
-        Ok(out)
-    }
-
-    /// Decrypts a compact JWE made with any non-revoked version of this elastic key. The context
-    /// must equal the one given at encryption (both absent is equal).
-    pub async fn decrypt(
-        &self,
-        who: &Principal,
-        id: Uuid,
-        token: &str,
-        context: Option<&str>,
-    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        need(who, scopes::DECRYPT)?;
-        check_context(context)?;
-        let key = self.elastic_key(who.tenant, id).await?;
-        require_usable(&key)?;
-        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
-            return Err(wrong_purpose("decrypt", "a signing"));
-        };
-        let header = jwe::peek_header(token)
-            .map_err(|e| KeyError::Invalid(format!("not a compact JWE: {e}")))?;
-        let material_id = kid_of(header.kid())?;
-        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let out = jwe::decrypt(&jwk, alg, enc, token).map_err(|e| {
-            KeyError::DecryptionFailed(format!("the JWE does not decrypt with this key: {e}"))
-        })?;
-        let plaintext = Zeroizing::new(out.plaintext);
-        let bound = out.header.get(CONTEXT_HEADER);
-        let matches = match (bound, context) {
-            (None, None) => true,
-            (Some(Value::String(bound)), Some(given)) => bound == given,
-            _ => false,
-        };
-        if !matches {
-            return Err(KeyError::DecryptionFailed(
-                "the context does not match the one bound at encryption".to_owned(),
-            ));
-        }
-        audit(who, key.id, "decrypt");
-        Ok(plaintext)
-    }
-
-    /// Signs with the newest material key: compact JWS, `kid` = material key id.
-    pub async fn sign(
-        &self,
-        who: &Principal,
-        id: Uuid,
-        payload: &[u8],
-    ) -> Result<String, KeyError> {
-        need(who, scopes::SIGN)?;
-        let key = self.elastic_key(who.tenant, id).await?;
-        require_active(&key)?;
-        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
-            return Err(wrong_purpose("sign", "an encryption"));
-        };
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
-        let header = header_for(material.id, None)?;
-        let out = jws::sign(&jwk, alg, payload, Some(&header))
-            .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
-        audit(who, key.id, "sign");
-        Ok(out)
-    }
-
-    /// Verifies a compact JWS made with any non-revoked version; returns the payload.
-    pub async fn verify(
-        &self,
-        who: &Principal,
-        id: Uuid,
-        token: &str,
-    ) -> Result<Vec<u8>, KeyError> {
-        need(who, scopes::VERIFY)?;
-        let key = self.elastic_key(who.tenant, id).await?;
-        require_usable(&key)?;
-        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
-            return Err(wrong_purpose("verify", "an encryption"));
-        };
-        let header = jws::peek_header(token)
-            .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
-        let material_id = kid_of(header.kid())?;
-        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let verified = jws::verify(&public_for(&jwk)?, alg, token).map_err(|e| {
-            KeyError::InvalidSignature(format!("the signature does not verify: {e}"))
-        })?;
-        audit(who, key.id, "verify");
-        Ok(verified.payload)
-    }
-
-    /// Generates a data key and returns it encrypted under the elastic key (and in clear when
-    /// asked). The context, if any, is bound like [`Self::encrypt`]'s.
-    pub async fn generate(
-        &self,
-        who: &Principal,
-        id: Uuid,
-        kind: &str,
-        context: Option<&str>,
-        include_plaintext: bool,
-    ) -> Result<GeneratedDataKey, KeyError> {
-        need(who, scopes::GENERATE)?;
-        let kind = DataKeyKind::parse(kind)?;
-        let key = self.elastic_key(who.tenant, id).await?;
-        require_active(&key)?;
-        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
-            return Err(wrong_purpose("generate data keys", "a signing"));
-        };
-        let mut data_key = kind.generate()?;
-        data_key.set_kid(Some(Uuid::now_v7().to_string()));
-        let clear = data_key.to_json(true);
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
-        let mut header = header_for(material.id, context)?;
-        header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
-        let encrypted_jwk = jwe::encrypt(
-            &public_for(&jwk)?,
-            alg,
-            enc,
-            clear.as_bytes(),
-            Some(&header),
-        )
-        .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
-        audit(who, key.id, "generate");
-        Ok(GeneratedDataKey {
-            encrypted_jwk,
-            jwk: include_plaintext.then_some(clear),
-        })
-    }
-
     /// Purges every tenant's elastic keys whose deletion delay has passed. Returns how many.
     pub async fn purge_due(&self) -> Result<usize, KeyError> {
         let mut purged = 0;
@@ -525,111 +381,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         self.cache_material(tenant, key.id, id, Arc::new(jwk));
         audit(who, key.id, operation);
         Ok(material)
-    }
-
-    /// Seals a new key's first material under a content key that is not stored yet.
-    fn material_from(
-        &self,
-        content_key: &crate::barrier::NewContentKey,
-        elastic_key_id: Uuid,
-        jwk: Jwk,
-        import_date: Option<OffsetDateTime>,
-    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
-        let id = Uuid::now_v7();
-        let jwk = with_identity(jwk, id);
-        let sealed = self
-            .barrier
-            .seal_with(content_key, jwk.to_json(true).as_bytes())
-            .map_err(barrier_error)?;
-        let material = MaterialKey {
-            id,
-            elastic_key_id,
-            generate_date: now(),
-            import_date,
-            revocation_date: None,
-            public_jwk: public_jwk_text(&jwk)?,
-            sealed_jwk: sealed,
-        };
-        Ok((material, Arc::new(jwk)))
-    }
-
-    async fn latest_material(
-        &self,
-        tenant: TenantId,
-        key: &ElasticKey,
-    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
-        let material = self
-            .store
-            .latest_material_key(tenant, key.id)
-            .await?
-            .ok_or_else(|| {
-                KeyError::Internal(format!("elastic key {} has no material key", key.id))
-            })?;
-        let jwk = self.unsealed(tenant, &material).await?;
-        Ok((material, jwk))
-    }
-
-    async fn material_by_id(
-        &self,
-        tenant: TenantId,
-        key: &ElasticKey,
-        material_id: Uuid,
-    ) -> Result<Arc<Jwk>, KeyError> {
-        if let Some(jwk) = self.cached_material(tenant, key.id, material_id) {
-            return Ok(jwk);
-        }
-        let material = self
-            .store
-            .material_key(tenant, key.id, material_id)
-            .await?
-            .filter(|m| m.revocation_date.is_none())
-            .ok_or_else(|| {
-                KeyError::DecryptionFailed(
-                    "the token's kid names no usable material key of this elastic key".to_owned(),
-                )
-            })?;
-        self.unsealed(tenant, &material).await
-    }
-
-    async fn unsealed(
-        &self,
-        tenant: TenantId,
-        material: &MaterialKey,
-    ) -> Result<Arc<Jwk>, KeyError> {
-        if let Some(jwk) = self.cached_material(tenant, material.elastic_key_id, material.id) {
-            return Ok(jwk);
-        }
-        let clear = self
-            .barrier
-            .unseal(tenant, &material.sealed_jwk)
-            .await
-            .map_err(barrier_error)?;
-        let text = std::str::from_utf8(&clear).map_err(|_| {
-            KeyError::Internal(format!("material key {} is not UTF-8", material.id))
-        })?;
-        let jwk = Jwk::from_json(text).map_err(|e| {
-            KeyError::Internal(format!("material key {} is unusable: {e}", material.id))
-        })?;
-        let jwk = Arc::new(jwk);
-        self.cache_material(tenant, material.elastic_key_id, material.id, jwk.clone());
-        Ok(jwk)
-    }
-
-    fn cached_material(&self, tenant: TenantId, owner: Uuid, id: Uuid) -> Option<Arc<Jwk>> {
-        let mut cache = self.materials.lock().ok()?;
-        cache.get(&(tenant, owner, id)).cloned()
-    }
-
-    fn cache_material(&self, tenant: TenantId, owner: Uuid, id: Uuid, jwk: Arc<Jwk>) {
-        if let Ok(mut cache) = self.materials.lock() {
-            cache.insert((tenant, owner, id), jwk);
-        }
-    }
-
-    fn forget_materials_of(&self, tenant: TenantId, owner: Uuid) {
-        if let Ok(mut cache) = self.materials.lock() {
-            cache.retain(|(t, o, _), _| !(*t == tenant && *o == owner));
-        }
     }
 }
 
@@ -764,7 +515,10 @@ fn audit(who: &Principal, elastic_key: Uuid, operation: &str) {
 }
 
 fn barrier_error(e: crate::barrier::BarrierError) -> KeyError {
-    KeyError::Internal(format!("barrier: {e}"))
+    match e {
+        crate::barrier::BarrierError::Store(store) => store.into(),
+        other => KeyError::Internal(format!("barrier: {other}")),
+    }
 }
 
 fn now() -> OffsetDateTime {

@@ -32,6 +32,8 @@ pub struct Kms {
 }
 
 fn test_settings(pki: &DevPki) -> KmsSettings {
+    // Server logs go to the test's captured output (shown when a test fails).
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let mut settings = KmsSettings::default();
     settings.server.public.port = 0;
     settings.server.admin.port = 0;
@@ -72,6 +74,16 @@ impl Kms {
         threshold: usize,
         files: &[PathBuf],
     ) -> Result<Self, String> {
+        Self::with_shares_and(url, threshold, files, |_| {}).await
+    }
+
+    /// [`Self::with_shares`] with a last change to the settings.
+    pub async fn with_shares_and(
+        url: &str,
+        threshold: usize,
+        files: &[PathBuf],
+        change: impl FnOnce(&mut KmsSettings),
+    ) -> Result<Self, String> {
         let pki = DevPki::generate().unwrap();
         let mut settings = test_settings(&pki);
         settings.database = DatabaseSettings::with_url(url);
@@ -79,6 +91,7 @@ impl Kms {
             threshold,
             files: files.to_vec(),
         };
+        change(&mut settings);
         let kms = cryptoutil_kms::server::start(settings, false, None)
             .await
             .map_err(|e| e.to_string())?;
@@ -341,4 +354,78 @@ pub async fn postgres_url() -> Option<PgDatabase> {
         admin_url,
         name,
     })
+}
+
+/// A TCP proxy to a real server that a test can take down (closing every connection) and bring
+/// back on the same port, to simulate a database outage.
+pub struct TcpProxy {
+    address: std::net::SocketAddr,
+    target: String,
+    stop: std::sync::Mutex<Option<tokio_util::sync::CancellationToken>>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding a free local port to `target`.
+    pub async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let proxy = Self {
+            address,
+            target: target.to_owned(),
+            stop: std::sync::Mutex::new(None),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    /// `host:port` of the proxy.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let token = tokio_util::sync::CancellationToken::new();
+        *self.stop.lock().unwrap() = Some(token.clone());
+        let target = self.target.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut inbound, _)) = accepted else {
+                    continue;
+                };
+                let target = target.clone();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+    }
+
+    /// Closes the listener and every forwarded connection.
+    pub fn down(&self) {
+        if let Some(token) = self.stop.lock().unwrap().take() {
+            token.cancel();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn up(&self) {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.address).await {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+    }
 }

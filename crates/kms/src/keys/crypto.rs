@@ -1,0 +1,161 @@
+//! Crypto operations on elastic keys: encrypt, decrypt, sign, verify, generate data keys.
+
+use cryptoutil_jose::{jwe, jws};
+use serde_json::Value;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::algorithm::{self, DataKeyKind, Purpose};
+use super::{
+    CONTEXT_HEADER, GeneratedDataKey, KeyError, KeyService, audit, check_context, header_for,
+    kid_of, need, public_for, require_active, require_usable, scopes, wrong_purpose,
+};
+use crate::model::Principal;
+use crate::store::{BarrierStore, KeyStore};
+
+impl<S: KeyStore + BarrierStore> KeyService<S> {
+    /// Encrypts with the newest material key: compact JWE, `kid` = material key id, the optional
+    /// context bound into the protected header.
+    pub async fn encrypt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<String, KeyError> {
+        need(who, scopes::ENCRYPT)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("encrypt", "a signing"));
+        };
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let header = header_for(material.id, context)?;
+        let out = jwe::encrypt(&public_for(&jwk)?, alg, enc, plaintext, Some(&header))
+            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        audit(who, key.id, "encrypt");
+        Ok(out)
+    }
+
+    /// Decrypts a compact JWE made with any non-revoked version of this elastic key. The context
+    /// must equal the one given at encryption (both absent is equal).
+    pub async fn decrypt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+        context: Option<&str>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        need(who, scopes::DECRYPT)?;
+        check_context(context)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_usable(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("decrypt", "a signing"));
+        };
+        let header = jwe::peek_header(token)
+            .map_err(|e| KeyError::Invalid(format!("not a compact JWE: {e}")))?;
+        let material_id = kid_of(header.kid())?;
+        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
+        let out = jwe::decrypt(&jwk, alg, enc, token).map_err(|e| {
+            KeyError::DecryptionFailed(format!("the JWE does not decrypt with this key: {e}"))
+        })?;
+        let plaintext = Zeroizing::new(out.plaintext);
+        let bound = out.header.get(CONTEXT_HEADER);
+        let matches = match (bound, context) {
+            (None, None) => true,
+            (Some(Value::String(bound)), Some(given)) => bound == given,
+            _ => false,
+        };
+        if !matches {
+            return Err(KeyError::DecryptionFailed(
+                "the context does not match the one bound at encryption".to_owned(),
+            ));
+        }
+        audit(who, key.id, "decrypt");
+        Ok(plaintext)
+    }
+
+    /// Signs with the newest material key: compact JWS, `kid` = material key id.
+    pub async fn sign(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        payload: &[u8],
+    ) -> Result<String, KeyError> {
+        need(who, scopes::SIGN)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("sign", "an encryption"));
+        };
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let header = header_for(material.id, None)?;
+        let out = jws::sign(&jwk, alg, payload, Some(&header))
+            .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
+        audit(who, key.id, "sign");
+        Ok(out)
+    }
+
+    /// Verifies a compact JWS made with any non-revoked version; returns the payload.
+    pub async fn verify(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        need(who, scopes::VERIFY)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_usable(&key)?;
+        let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("verify", "an encryption"));
+        };
+        let header = jws::peek_header(token)
+            .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
+        let material_id = kid_of(header.kid())?;
+        let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
+        let verified = jws::verify(&public_for(&jwk)?, alg, token).map_err(|e| {
+            KeyError::InvalidSignature(format!("the signature does not verify: {e}"))
+        })?;
+        audit(who, key.id, "verify");
+        Ok(verified.payload)
+    }
+
+    /// Generates a data key and returns it encrypted under the elastic key (and in clear when
+    /// asked). The context, if any, is bound like [`Self::encrypt`]'s.
+    pub async fn generate(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        kind: &str,
+        context: Option<&str>,
+        include_plaintext: bool,
+    ) -> Result<GeneratedDataKey, KeyError> {
+        need(who, scopes::GENERATE)?;
+        let kind = DataKeyKind::parse(kind)?;
+        let key = self.elastic_key(who.tenant, id).await?;
+        require_active(&key)?;
+        let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
+            return Err(wrong_purpose("generate data keys", "a signing"));
+        };
+        let mut data_key = kind.generate()?;
+        data_key.set_kid(Some(Uuid::now_v7().to_string()));
+        let clear = data_key.to_json(true);
+        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let mut header = header_for(material.id, context)?;
+        header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
+        let encrypted_jwk = jwe::encrypt(
+            &public_for(&jwk)?,
+            alg,
+            enc,
+            clear.as_bytes(),
+            Some(&header),
+        )
+        .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        audit(who, key.id, "generate");
+        Ok(GeneratedDataKey {
+            encrypted_jwk,
+            jwk: include_plaintext.then_some(clear),
+        })
+    }
+}

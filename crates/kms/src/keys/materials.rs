@@ -1,0 +1,124 @@
+//! Material keys in memory: sealing new ones through the barrier, unsealing stored ones, and the
+//! bounded cache of unsealed keys.
+
+use std::sync::Arc;
+
+use cryptoutil_jose::Jwk;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{KeyError, KeyService, barrier_error, now, public_jwk_text, with_identity};
+use crate::model::{ElasticKey, MaterialKey, TenantId};
+use crate::store::{BarrierStore, KeyStore};
+
+impl<S: KeyStore + BarrierStore> KeyService<S> {
+    /// Seals a new key's first material under a content key that is not stored yet.
+    pub(super) fn material_from(
+        &self,
+        content_key: &crate::barrier::NewContentKey,
+        elastic_key_id: Uuid,
+        jwk: Jwk,
+        import_date: Option<OffsetDateTime>,
+    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
+        let id = Uuid::now_v7();
+        let jwk = with_identity(jwk, id);
+        let sealed = self
+            .barrier
+            .seal_with(content_key, jwk.to_json(true).as_bytes())
+            .map_err(barrier_error)?;
+        let material = MaterialKey {
+            id,
+            elastic_key_id,
+            generate_date: now(),
+            import_date,
+            revocation_date: None,
+            public_jwk: public_jwk_text(&jwk)?,
+            sealed_jwk: sealed,
+        };
+        Ok((material, Arc::new(jwk)))
+    }
+
+    pub(super) async fn latest_material(
+        &self,
+        tenant: TenantId,
+        key: &ElasticKey,
+    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
+        let material = self
+            .store
+            .latest_material_key(tenant, key.id)
+            .await?
+            .ok_or_else(|| {
+                KeyError::Internal(format!("elastic key {} has no material key", key.id))
+            })?;
+        let jwk = self.unsealed(tenant, &material).await?;
+        Ok((material, jwk))
+    }
+
+    pub(super) async fn material_by_id(
+        &self,
+        tenant: TenantId,
+        key: &ElasticKey,
+        material_id: Uuid,
+    ) -> Result<Arc<Jwk>, KeyError> {
+        if let Some(jwk) = self.cached_material(tenant, key.id, material_id) {
+            return Ok(jwk);
+        }
+        let material = self
+            .store
+            .material_key(tenant, key.id, material_id)
+            .await?
+            .filter(|m| m.revocation_date.is_none())
+            .ok_or_else(|| {
+                KeyError::DecryptionFailed(
+                    "the token's kid names no usable material key of this elastic key".to_owned(),
+                )
+            })?;
+        self.unsealed(tenant, &material).await
+    }
+
+    pub(super) async fn unsealed(
+        &self,
+        tenant: TenantId,
+        material: &MaterialKey,
+    ) -> Result<Arc<Jwk>, KeyError> {
+        if let Some(jwk) = self.cached_material(tenant, material.elastic_key_id, material.id) {
+            return Ok(jwk);
+        }
+        let clear = self
+            .barrier
+            .unseal(tenant, &material.sealed_jwk)
+            .await
+            .map_err(barrier_error)?;
+        let text = std::str::from_utf8(&clear).map_err(|_| {
+            KeyError::Internal(format!("material key {} is not UTF-8", material.id))
+        })?;
+        let jwk = Jwk::from_json(text).map_err(|e| {
+            KeyError::Internal(format!("material key {} is unusable: {e}", material.id))
+        })?;
+        let jwk = Arc::new(jwk);
+        self.cache_material(tenant, material.elastic_key_id, material.id, jwk.clone());
+        Ok(jwk)
+    }
+
+    pub(super) fn cached_material(
+        &self,
+        tenant: TenantId,
+        owner: Uuid,
+        id: Uuid,
+    ) -> Option<Arc<Jwk>> {
+        let mut cache = self.materials.lock().ok()?;
+        cache.get(&(tenant, owner, id)).cloned()
+    }
+
+    pub(super) fn cache_material(&self, tenant: TenantId, owner: Uuid, id: Uuid, jwk: Arc<Jwk>) {
+        if let Ok(mut cache) = self.materials.lock() {
+            cache.insert((tenant, owner, id), jwk);
+        }
+    }
+
+    pub(super) fn forget_materials_of(&self, tenant: TenantId, owner: Uuid) {
+        if let Ok(mut cache) = self.materials.lock() {
+            cache.retain(|(t, o, _), _| !(*t == tenant && *o == owner));
+        }
+    }
+}
