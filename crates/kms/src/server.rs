@@ -201,7 +201,11 @@ fn admin_router(keys: Arc<Keys>) -> Router {
 async fn rotate_root(
     State(keys): State<Arc<Keys>>,
 ) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let kid = keys.barrier().rotate_root().await.map_err(rotation_problem)?;
+    let kid = keys
+        .barrier()
+        .rotate_root()
+        .await
+        .map_err(rotation_problem)?;
     tracing::info!(target: "audit", operation = "rotate-root", kid = %kid, outcome = "ok");
     Ok(axum::Json(json!({ "root_kid": kid })))
 }
