@@ -243,3 +243,39 @@ pub struct WrappedKey {
     /// Creation time; the newest key of a layer is the current one.
     pub created_at: OffsetDateTime,
 }
+
+/// A tenant as the directory knows it: an unguessable id and a unique, human name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// UUIDv4.
+    pub id: TenantId,
+    /// Unique across the KMS, 1–128 characters (`demo-tenant`).
+    pub name: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A user of the database realm (table `kms_realm_users`, SPEC §3.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmUserRecord {
+    /// Unique, 1–256 characters.
+    pub username: String,
+    /// Canonical PBKDF2 hash (`pbkdf2-sha256$…`); never a plaintext password.
+    pub password_hash: String,
+    /// Role or scope names.
+    pub roles: Vec<String>,
+    /// Tenant names the user may act in (the first is the default).
+    pub tenants: Vec<String>,
+    /// Disabled users never authenticate.
+    pub enabled: bool,
+    /// Free JSON object (text), for operators.
+    pub metadata: String,
+    /// TLS client certificate subject that logs in as this user, if any.
+    pub certificate_subject: Option<String>,
+    /// Bumped by every change, so cached verifications of an older version are ignored.
+    pub version: i64,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{
-    ElasticKey, ElasticKeyFilter, ElasticKeySortField, MaterialKey, Page, PageRequest, Sort,
-    TenantId, WrappedKey,
+    ElasticKey, ElasticKeyFilter, ElasticKeySortField, MaterialKey, Page, PageRequest,
+    RealmUserRecord, Sort, Tenant, TenantId, WrappedKey,
 };
 
 /// Why a storage call failed. Messages never contain key material.
@@ -150,4 +150,59 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// A cheap round trip for readiness.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// System-wide directory: named tenants and the database realm's users (SPEC §3.6).
+pub trait DirectoryStore: Send + Sync + 'static {
+    /// A tenant by name.
+    fn tenant_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
+    /// A tenant by id.
+    fn tenant_by_id(
+        &self,
+        id: TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, StoreError>> + Send;
+    /// The tenant of that name, created (UUIDv4, schema or database provisioned) if it does not
+    /// exist yet. Safe when several instances call it at once: they all get the same tenant.
+    fn ensure_named_tenant(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Tenant, StoreError>> + Send;
+    /// Every named tenant, by name.
+    fn named_tenants(&self) -> impl Future<Output = Result<Vec<Tenant>, StoreError>> + Send;
+
+    /// A realm user by username.
+    fn realm_user(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<RealmUserRecord>, StoreError>> + Send;
+    /// A realm user by TLS client certificate subject.
+    fn realm_user_by_subject(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<RealmUserRecord>, StoreError>> + Send;
+    /// Realm users sorted by username, one page.
+    fn list_realm_users(
+        &self,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<RealmUserRecord>, StoreError>> + Send;
+    /// Adds a user; an existing username (or certificate subject) gives [`StoreError::Conflict`].
+    fn insert_realm_user(
+        &self,
+        user: &RealmUserRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces a user's fields when its stored `version` equals `expected_version` (the record
+    /// carries the new version); `false` when the user does not exist or changed meanwhile.
+    fn update_realm_user(
+        &self,
+        user: &RealmUserRecord,
+        expected_version: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Removes a user; `false` when there was none.
+    fn delete_realm_user(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
