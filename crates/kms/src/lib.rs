@@ -14,6 +14,7 @@ pub mod config;
 pub mod ids;
 pub mod keys;
 pub mod model;
+pub mod seed;
 pub mod server;
 pub mod storage;
 pub mod store;
