@@ -20,11 +20,39 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::keys::KeyService;
+use crate::keys::{KeyService, scopes};
 use crate::model::Principal;
 use crate::storage::Store;
 
 pub use cryptoutil_server::surface::{BROWSER_PREFIX, SERVICE_PREFIX};
+
+/// The fine scope of every operation (SPEC §3.6), by method and path relative to a surface. The
+/// key service enforces these; the OpenAPI document shows them (security requirement and
+/// description), and a test drives every route with and without its scope to prove the two agree.
+pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
+    ("post", "/elastickey", scopes::POOL_CREATE),
+    ("get", "/elastickey/{id}", scopes::POOL_READ),
+    ("get", "/elastickeys", scopes::POOL_READ),
+    ("put", "/elastickey/{id}", scopes::POOL_UPDATE),
+    ("delete", "/elastickey/{id}", scopes::POOL_DELETE),
+    ("post", "/elastickey/{id}/materialkey", scopes::KEY_ROTATE),
+    ("post", "/elastickey/{id}/import", scopes::KEY_CREATE),
+    (
+        "get",
+        "/elastickey/{id}/materialkey/{mid}",
+        scopes::KEY_READ,
+    ),
+    ("get", "/elastickey/{id}/materialkeys", scopes::KEY_READ),
+    ("get", "/materialkeys", scopes::KEY_READ),
+    ("post", "/elastickey/{id}/encrypt", scopes::ENCRYPT),
+    ("post", "/elastickey/{id}/decrypt", scopes::DECRYPT),
+    ("post", "/elastickey/{id}/sign", scopes::SIGN),
+    ("post", "/elastickey/{id}/verify", scopes::VERIFY),
+    ("post", "/elastickey/{id}/generate", scopes::GENERATE),
+];
+
+/// Name of the HTTP Basic security scheme in the OpenAPI document.
+pub const BASIC_SCHEME: &str = "basic";
 
 /// The key service on the real store.
 pub type Keys = KeyService<Store>;
@@ -82,7 +110,8 @@ fn operations() -> OpenApiRouter<ApiState> {
 /// The operations' router (paths relative to a surface) and, for each surface prefix, the
 /// OpenAPI paths under that prefix with operation ids and tags made unique per surface.
 pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
-    let (router, relative) = operations().with_state(state).split_for_parts();
+    let (router, mut relative) = operations().with_state(state).split_for_parts();
+    document_scopes(&mut relative);
     let mut document = document_base();
     for prefix in prefixes {
         let mut api = relative.clone();
@@ -121,6 +150,47 @@ fn document_csrf_route(document: &mut OpenApi) {
         vec![HttpMethod::Get],
         operation,
     );
+}
+
+/// Adds each operation's scope (from [`ROUTE_SCOPES`]) as a security requirement and a line of
+/// its description.
+fn document_scopes(api: &mut OpenApi) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    for (path, item) in api.paths.paths.iter_mut() {
+        for (method, op) in operations_by_method(item) {
+            let Some((_, _, scope)) = ROUTE_SCOPES
+                .iter()
+                .find(|(m, p, _)| *m == method && p == path)
+            else {
+                continue;
+            };
+            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [*scope])]);
+            let line = format!("Requires the scope `{scope}` (or a coarser one that includes it).");
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{d}\n\n{line}"),
+                None => line,
+            });
+        }
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BASIC_SCHEME,
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+    );
+}
+
+fn operations_by_method(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
 }
 
 fn label_surface(api: &mut OpenApi, prefix: &str) {
