@@ -28,10 +28,11 @@ pub(crate) struct Migration {
 }
 
 /// Migrations of the system database / `kms_system` schema.
-pub(crate) const SYSTEM: &[Migration] = &[Migration {
-    version: 1,
-    name: "root keys and tenant registry",
-    sqlite: "
+pub(crate) const SYSTEM: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "root keys and tenant registry",
+        sqlite: "
         CREATE TABLE root_keys (
             kid TEXT PRIMARY KEY NOT NULL,
             parent_kid TEXT,
@@ -43,7 +44,7 @@ pub(crate) const SYSTEM: &[Migration] = &[Migration {
             id TEXT PRIMARY KEY NOT NULL,
             created_at BIGINT NOT NULL
         );",
-    postgres: r#"
+        postgres: r#"
         CREATE TABLE root_keys (
             kid TEXT COLLATE "C" PRIMARY KEY,
             parent_kid TEXT COLLATE "C",
@@ -55,7 +56,44 @@ pub(crate) const SYSTEM: &[Migration] = &[Migration {
             id TEXT COLLATE "C" PRIMARY KEY,
             created_at BIGINT NOT NULL
         );"#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "tenant names and database realm users",
+        // Tenants provisioned before (or by `ensure_tenant` alone) keep a NULL name: unique
+        // indexes allow several NULLs on both backends.
+        sqlite: "
+        ALTER TABLE tenants ADD COLUMN name TEXT;
+        CREATE UNIQUE INDEX tenants_name ON tenants (name);
+        CREATE TABLE kms_realm_users (
+            username TEXT PRIMARY KEY NOT NULL,
+            password_hash TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            tenants TEXT NOT NULL,
+            enabled BOOLEAN NOT NULL,
+            metadata TEXT NOT NULL,
+            certificate_subject TEXT UNIQUE,
+            version BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );",
+        postgres: r#"
+        ALTER TABLE tenants ADD COLUMN name TEXT COLLATE "C";
+        CREATE UNIQUE INDEX tenants_name ON tenants (name);
+        CREATE TABLE kms_realm_users (
+            username TEXT COLLATE "C" PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            tenants TEXT NOT NULL,
+            enabled BOOLEAN NOT NULL,
+            metadata TEXT NOT NULL,
+            certificate_subject TEXT COLLATE "C" UNIQUE,
+            version BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );"#,
+    },
+];
 
 /// Migrations of each tenant database / `tenant_<hex>` schema.
 pub(crate) const TENANT: &[Migration] = &[Migration {
@@ -272,6 +310,97 @@ mod tests {
                 assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "{}", m.name);
             }
         }
+    }
+
+    /// Version 1 tenants survive the upgrade nameless; a second run changes nothing.
+    async fn check_upgrade_sqlite(pool: &SqlitePool) {
+        migrate_sqlite(pool, &SYSTEM[..1]).await.unwrap();
+        let old = uuid::Uuid::new_v4().to_string();
+        sqlx::query("INSERT INTO tenants (id, created_at) VALUES ($1, 1)")
+            .bind(&old)
+            .execute(pool)
+            .await
+            .unwrap();
+        migrate_sqlite(pool, SYSTEM).await.unwrap();
+        migrate_sqlite(pool, SYSTEM).await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(versions, vec![1, 2]);
+        let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+            .bind(&old)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(name, None);
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms_realm_users")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(users, 0);
+    }
+
+    #[tokio::test]
+    async fn sqlite_system_schema_upgrades_from_version_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("v1.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        check_upgrade_sqlite(&pool).await;
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn postgres_system_schema_upgrades_from_version_1() {
+        let Ok(url) = std::env::var("CRYPTOUTIL_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED (set CRYPTOUTIL_TEST_POSTGRES_URL): PostgreSQL upgrade test");
+            return;
+        };
+        let pool = PgPool::connect(&url).await.unwrap();
+        // A scratch schema stands in for `kms_system` (which the shared database already has).
+        let schema = format!("kms_upgrade_{}", uuid::Uuid::now_v7().simple());
+        migrate_postgres(&pool, &schema, &SYSTEM[..1], None)
+            .await
+            .unwrap();
+        let old = uuid::Uuid::new_v4().to_string();
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.tenants (id, created_at) VALUES ($1, 1)"
+        )))
+        .bind(&old)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let first = migrate_postgres(&pool, &schema, SYSTEM, None).await;
+        let second = migrate_postgres(&pool, &schema, SYSTEM, None).await;
+        let versions: Result<Vec<i64>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {schema}.schema_migrations ORDER BY version"
+        )))
+        .fetch_all(&pool)
+        .await;
+        let name: Result<Option<String>, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT name FROM {schema}.tenants WHERE id = $1"
+        )))
+        .bind(&old)
+        .fetch_one(&pool)
+        .await;
+        let users: Result<i64, _> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {schema}.kms_realm_users"
+        )))
+        .fetch_one(&pool)
+        .await;
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        first.unwrap();
+        second.unwrap();
+        assert_eq!(versions.unwrap(), vec![1, 2]);
+        assert_eq!(name.unwrap(), None);
+        assert_eq!(users.unwrap(), 0);
     }
 
     #[test]

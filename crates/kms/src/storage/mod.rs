@@ -1,4 +1,5 @@
-//! SQLite and PostgreSQL storage: [`Store`] implements [`BarrierStore`] and [`KeyStore`].
+//! SQLite and PostgreSQL storage: [`Store`] implements [`BarrierStore`], [`KeyStore`] and
+//! [`DirectoryStore`](crate::store::DirectoryStore).
 //!
 //! # Layout
 //!
@@ -13,7 +14,9 @@
 //! In-memory databases are named shared-cache databases unique to each [`Store`] (two stores in one
 //! process never share data) and live until [`Store::close`] or drop.
 //!
-//! Tables. System: `root_keys`, `tenants` (the registry of provisioned tenants),
+//! Tables. System: `root_keys`, `tenants` (the registry of provisioned tenants, with an optional
+//! unique `name` for the directory), `kms_realm_users` (the database realm: `roles` and `tenants`
+//! as JSON text arrays, `certificate_subject` unique when present, `version` for compare-and-set),
 //! `schema_migrations`. Tenant: `intermediate_keys`, `content_keys` (both shaped like `root_keys`:
 //! `kid, parent_kid, owner, jwe, created_at`), `elastic_keys` (name unique), `material_keys`
 //! (foreign key to `elastic_keys`), `schema_migrations`.
@@ -23,6 +26,16 @@
 //! `COLLATE "C"` so sorting matches SQLite), timestamps as `BIGINT` nanoseconds since the epoch
 //! (exact round trip for 1678..2262; other instants are refused with [`StoreError::Corrupt`]),
 //! booleans as `BOOLEAN`.
+//!
+//! # Directory
+//!
+//! Named tenants are rows of the `tenants` registry with a name; tenants provisioned by
+//! [`KeyStore::ensure_tenant`] alone stay nameless and are invisible to the directory
+//! (`tenant_by_id` and `named_tenants` skip them). `ensure_named_tenant` claims the name with
+//! `INSERT … ON CONFLICT (name) DO NOTHING`, re-reads it (so racing instances all get the winner)
+//! and then provisions that tenant like [`KeyStore::ensure_tenant`]; a registered tenant whose
+//! provisioning was interrupted is provisioned by its next use. [`Store::drop_tenant`] frees the
+//! name. Names, usernames and subjects are stored as given: the KMS validates them first.
 //!
 //! # Migrations
 //!
@@ -52,6 +65,7 @@
 //! foreign-key violations → [`StoreError::Conflict`]. Undecodable rows and unexpected database
 //! errors → [`StoreError::Corrupt`].
 
+mod directory;
 mod error;
 pub mod migrations;
 mod ops;

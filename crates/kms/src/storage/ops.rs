@@ -13,7 +13,7 @@ macro_rules! backend_ops {
 
         use crate::model::{
             ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, Page,
-            PageRequest, Sort, TenantId, WrappedKey,
+            PageRequest, RealmUserRecord, Sort, Tenant, TenantId, WrappedKey,
         };
         use crate::storage::error::{
             map, map_conflict, opt_ts_to_db, ts_from_db, ts_to_db, uuid_from_db, uuid_to_db,
@@ -627,6 +627,240 @@ macro_rules! backend_ops {
                 purged.push(key_id);
             }
             Ok(purged)
+        }
+
+        // ---- Directory: named tenants (system prefix `p`).
+
+        fn named_tenant(row: &DbRow) -> Result<Tenant, StoreError> {
+            Ok(Tenant {
+                id: TenantId(id(row, "id")?),
+                name: text(row, "name")?,
+                created_at: ts(row, "created_at")?,
+            })
+        }
+
+        /// The named tenant with that name.
+        pub(crate) async fn tenant_by_name(
+            pool: &Pool<Db>,
+            p: &str,
+            name: &str,
+        ) -> Result<Option<Tenant>, StoreError> {
+            sqlx::query(sql(format!(
+                "SELECT id, name, created_at FROM {p}tenants WHERE name = $1"
+            )))
+            .bind(name.to_owned())
+            .fetch_optional(pool)
+            .await
+            .map_err(map)?
+            .as_ref()
+            .map(named_tenant)
+            .transpose()
+        }
+
+        /// The tenant with that id, if it has a name.
+        pub(crate) async fn tenant_by_id(
+            pool: &Pool<Db>,
+            p: &str,
+            tenant: TenantId,
+        ) -> Result<Option<Tenant>, StoreError> {
+            sqlx::query(sql(format!(
+                "SELECT id, name, created_at FROM {p}tenants WHERE id = $1 AND name IS NOT NULL"
+            )))
+            .bind(uuid_to_db(tenant.0))
+            .fetch_optional(pool)
+            .await
+            .map_err(map)?
+            .as_ref()
+            .map(named_tenant)
+            .transpose()
+        }
+
+        /// Every named tenant, by name.
+        pub(crate) async fn named_tenants(
+            pool: &Pool<Db>,
+            p: &str,
+        ) -> Result<Vec<Tenant>, StoreError> {
+            sqlx::query(sql(format!(
+                "SELECT id, name, created_at FROM {p}tenants WHERE name IS NOT NULL ORDER BY name"
+            )))
+            .fetch_all(pool)
+            .await
+            .map_err(map)?
+            .iter()
+            .map(named_tenant)
+            .collect()
+        }
+
+        /// Registers `tenant` under `name` unless the name is taken (then nothing happens: the
+        /// caller re-reads the name to learn the winner).
+        pub(crate) async fn register_named_tenant(
+            pool: &Pool<Db>,
+            p: &str,
+            tenant: TenantId,
+            name: &str,
+        ) -> Result<(), StoreError> {
+            sqlx::query(sql(format!(
+                "INSERT INTO {p}tenants (id, name, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING"
+            )))
+            .bind(uuid_to_db(tenant.0))
+            .bind(name.to_owned())
+            .bind(ts_to_db(OffsetDateTime::now_utc())?)
+            .execute(pool)
+            .await
+            .map_err(|e| map_conflict(e, "a tenant with this id already exists"))?;
+            Ok(())
+        }
+
+        // ---- Directory: database realm users (system prefix `p`).
+
+        const REALM_USER_COLUMNS: &str = "username, password_hash, roles, tenants, enabled, \
+            metadata, certificate_subject, version, created_at, updated_at";
+
+        const REALM_USER_CONFLICT: &str =
+            "a realm user with this username or certificate subject already exists";
+
+        fn string_list(row: &DbRow, col: &str) -> Result<Vec<String>, StoreError> {
+            serde_json::from_str(&text(row, col)?).map_err(|_| {
+                StoreError::Corrupt(format!("stored realm user {col} is not a JSON string array"))
+            })
+        }
+
+        fn string_list_to_db(list: &[String]) -> Result<String, StoreError> {
+            serde_json::to_string(list)
+                .map_err(|_| StoreError::Corrupt("cannot encode a string list".to_owned()))
+        }
+
+        fn realm_user(row: &DbRow) -> Result<RealmUserRecord, StoreError> {
+            Ok(RealmUserRecord {
+                username: text(row, "username")?,
+                password_hash: text(row, "password_hash")?,
+                roles: string_list(row, "roles")?,
+                tenants: string_list(row, "tenants")?,
+                enabled: flag(row, "enabled")?,
+                metadata: text(row, "metadata")?,
+                certificate_subject: opt_text(row, "certificate_subject")?,
+                version: row.try_get::<i64, _>("version").map_err(map)?,
+                created_at: ts(row, "created_at")?,
+                updated_at: ts(row, "updated_at")?,
+            })
+        }
+
+        /// One realm user where `col` (`username` or `certificate_subject`) equals `value`.
+        pub(crate) async fn realm_user_where(
+            pool: &Pool<Db>,
+            p: &str,
+            col: &'static str,
+            value: &str,
+        ) -> Result<Option<RealmUserRecord>, StoreError> {
+            sqlx::query(sql(format!(
+                "SELECT {REALM_USER_COLUMNS} FROM {p}kms_realm_users WHERE {col} = $1"
+            )))
+            .bind(value.to_owned())
+            .fetch_optional(pool)
+            .await
+            .map_err(map)?
+            .as_ref()
+            .map(realm_user)
+            .transpose()
+        }
+
+        /// Realm users by username, one page.
+        pub(crate) async fn list_realm_users(
+            pool: &Pool<Db>,
+            p: &str,
+            page: PageRequest,
+        ) -> Result<Page<RealmUserRecord>, StoreError> {
+            let total_row = sqlx::query(sql(format!("SELECT COUNT(*) FROM {p}kms_realm_users")))
+                .fetch_one(pool)
+                .await
+                .map_err(map)?;
+            let (limit, offset) = page_bounds(page)?;
+            let rows = sqlx::query(sql(format!(
+                "SELECT {REALM_USER_COLUMNS} FROM {p}kms_realm_users \
+                 ORDER BY username LIMIT $1 OFFSET $2"
+            )))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await
+            .map_err(map)?;
+            Ok(Page {
+                items: rows.iter().map(realm_user).collect::<Result<_, _>>()?,
+                page: page.page,
+                size: page.size,
+                total: count(&total_row)?,
+            })
+        }
+
+        /// Adds a realm user; a used username or certificate subject is a conflict.
+        pub(crate) async fn insert_realm_user(
+            pool: &Pool<Db>,
+            p: &str,
+            user: &RealmUserRecord,
+        ) -> Result<(), StoreError> {
+            sqlx::query(sql(format!(
+                "INSERT INTO {p}kms_realm_users ({REALM_USER_COLUMNS}) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            )))
+            .bind(user.username.clone())
+            .bind(user.password_hash.clone())
+            .bind(string_list_to_db(&user.roles)?)
+            .bind(string_list_to_db(&user.tenants)?)
+            .bind(user.enabled)
+            .bind(user.metadata.clone())
+            .bind(user.certificate_subject.clone())
+            .bind(user.version)
+            .bind(ts_to_db(user.created_at)?)
+            .bind(ts_to_db(user.updated_at)?)
+            .execute(pool)
+            .await
+            .map_err(|e| map_conflict(e, REALM_USER_CONFLICT))?;
+            Ok(())
+        }
+
+        /// Compare-and-set on `version`: writes every field but `username` and `created_at`.
+        pub(crate) async fn update_realm_user(
+            pool: &Pool<Db>,
+            p: &str,
+            user: &RealmUserRecord,
+            expected_version: i64,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(sql(format!(
+                "UPDATE {p}kms_realm_users SET password_hash = $1, roles = $2, tenants = $3, \
+                 enabled = $4, metadata = $5, certificate_subject = $6, version = $7, \
+                 updated_at = $8 WHERE username = $9 AND version = $10"
+            )))
+            .bind(user.password_hash.clone())
+            .bind(string_list_to_db(&user.roles)?)
+            .bind(string_list_to_db(&user.tenants)?)
+            .bind(user.enabled)
+            .bind(user.metadata.clone())
+            .bind(user.certificate_subject.clone())
+            .bind(user.version)
+            .bind(ts_to_db(user.updated_at)?)
+            .bind(user.username.clone())
+            .bind(expected_version)
+            .execute(pool)
+            .await
+            .map_err(|e| map_conflict(e, REALM_USER_CONFLICT))?;
+            Ok(done.rows_affected() > 0)
+        }
+
+        /// Removes a realm user; `true` when there was one.
+        pub(crate) async fn delete_realm_user(
+            pool: &Pool<Db>,
+            p: &str,
+            username: &str,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(sql(format!(
+                "DELETE FROM {p}kms_realm_users WHERE username = $1"
+            )))
+            .bind(username.to_owned())
+            .execute(pool)
+            .await
+            .map_err(map)?;
+            Ok(done.rows_affected() > 0)
         }
 
         /// A cheap round trip.
