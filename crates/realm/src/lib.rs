@@ -1,1 +1,28 @@
-//! Password hashing, realms, roles and scopes, the verified-credential cache, bearer-token validation.
+//! Password hashing, realms, roles and scopes, and the verified-credential cache (SPEC §1, §3.6).
+//!
+//! - [`password`]: PBKDF2-HMAC-SHA256 password hashes (write the canonical format, read both).
+//! - [`scopes`]: the KMS scope hierarchy (`kms:admin` ⊃ `kms:write`/`kms:read` ⊃ fine scopes).
+//! - [`file_realm`]: the `realms.yml` file realm, strict and with located errors.
+//! - [`basic`]: strict `Authorization: Basic` parsing.
+//! - [`cache`]: the verified-credential cache, so only the first request of a credential pays PBKDF2.
+//! - [`authenticate`]: the [`Realm`] trait and [`verify_basic`], which walks realms in order.
+//!
+//! The DB realm lives in the KMS (it needs the KMS store); it implements [`Realm`].
+
+pub mod authenticate;
+pub mod basic;
+pub mod cache;
+mod error;
+pub mod file_realm;
+pub mod password;
+pub mod scopes;
+
+pub use authenticate::{
+    BoxFuture, Outcome, Realm, RealmEntry, RealmUser, StoredPassword, verify_basic,
+    verify_certificate,
+};
+pub use basic::{BasicError, Credentials};
+pub use cache::{CacheConfig, Clock, CredentialCache};
+pub use error::{Problem, RealmError};
+pub use file_realm::FileRealm;
+pub use password::PasswordHash;
