@@ -9,6 +9,7 @@
 //! - [`server`]: assembles and starts a KMS.
 
 pub mod api;
+pub mod auth;
 pub mod barrier;
 pub mod config;
 pub mod ids;

@@ -1,0 +1,258 @@
+//! Authentication (SPEC §3.6): HTTP Basic against the realms in the configured order (file → db
+//! by default), the verified-credential cache, the tenant from the credential (`X-Tenant-ID`
+//! chooses among the principal's own tenants), and one audit event per decision.
+//!
+//! The result is a [`Principal`] in the request's extensions; the key service checks each
+//! operation's fine scope. No credential or a bad one is 401 with `WWW-Authenticate`; a valid
+//! credential that may not act in the requested tenant is 403. Unknown users, wrong passwords and
+//! disabled users get the same answer at the same cost (PBKDF2 runs either way).
+
+mod db_realm;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cryptoutil_realm::{CacheConfig, CredentialCache, FileRealm, Outcome, Realm, RealmUser};
+use cryptoutil_server::Problem;
+
+pub use db_realm::{DB_REALM, DbRealm, realm_user};
+pub use settings::{AuthSettings, AuthSource};
+
+use crate::ids::parse_uuid;
+use crate::model::{Principal, TenantId};
+use crate::store::DirectoryStore;
+
+/// The header that picks one of the principal's tenants.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+/// The Basic challenge of every 401.
+pub const BASIC_CHALLENGE: &str = "Basic realm=\"cryptoutil-kms\", charset=\"UTF-8\"";
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// Malformed, unknown, wrong or disabled credentials (one answer for all: no enumeration).
+    Invalid(&'static str),
+    /// A bearer token, which needs federation (not configured).
+    BearerNotAccepted,
+    /// Authenticated, but not allowed in the requested tenant (or has none).
+    Tenant(String),
+    /// A realm's store is unavailable.
+    Unavailable,
+}
+
+impl From<AuthFailure> for Problem {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Missing => Problem::new(StatusCode::UNAUTHORIZED)
+                .with_detail("authentication is required (HTTP Basic)")
+                .with_www_authenticate(BASIC_CHALLENGE),
+            AuthFailure::Invalid(_) => Problem::new(StatusCode::UNAUTHORIZED)
+                .with_detail("invalid credentials")
+                .with_www_authenticate(BASIC_CHALLENGE),
+            AuthFailure::BearerNotAccepted => Problem::new(StatusCode::UNAUTHORIZED)
+                .with_detail("bearer tokens are not accepted: federation to an Identity issuer is not configured")
+                .with_extension("error", "invalid_token")
+                .with_www_authenticate(
+                    "Bearer realm=\"cryptoutil-kms\", error=\"invalid_token\", error_description=\"federation is not configured\"",
+                ),
+            AuthFailure::Tenant(detail) => Problem::new(StatusCode::FORBIDDEN).with_detail(detail),
+            AuthFailure::Unavailable => {
+                Problem::unavailable("the user directory is unavailable, try again later")
+            }
+        }
+    }
+}
+
+/// Authenticates requests and resolves their tenant.
+pub struct Authenticator<S> {
+    realms: Vec<Arc<dyn Realm>>,
+    cache: CredentialCache,
+    store: Arc<S>,
+    tenants: Mutex<HashMap<String, TenantId>>,
+}
+
+impl<S> std::fmt::Debug for Authenticator<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.realms.iter().map(|r| r.name()).collect();
+        f.debug_struct("Authenticator")
+            .field("realms", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: DirectoryStore> Authenticator<S> {
+    /// Builds the realm chain from the settings (loading `realms.yml` when configured).
+    pub fn new(settings: &AuthSettings, store: Arc<S>) -> Result<Self, String> {
+        let mut realms: Vec<Arc<dyn Realm>> = Vec::new();
+        for source in &settings.order {
+            match source {
+                AuthSource::File => {
+                    if let Some(path) = &settings.realms_file {
+                        let realm = FileRealm::load(path).map_err(|e| e.to_string())?;
+                        realms.push(Arc::new(realm));
+                    }
+                }
+                AuthSource::Db => realms.push(Arc::new(DbRealm::new(store.clone()))),
+                AuthSource::Federation => {}
+            }
+        }
+        let cache = CredentialCache::new(CacheConfig {
+            ttl: settings.cache_ttl.get(),
+            capacity: settings.cache_capacity,
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            realms,
+            cache,
+            store,
+            tenants: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The verified-credential cache (the user admin API invalidates it).
+    pub fn cache(&self) -> &CredentialCache {
+        &self.cache
+    }
+
+    /// Forgets cached tenant ids (after tenants were deleted and re-created).
+    pub fn forget_tenants(&self) {
+        if let Ok(mut map) = self.tenants.lock() {
+            map.clear();
+        }
+    }
+
+    /// Authenticates one request from its headers.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthFailure> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(AuthFailure::Missing);
+        };
+        let bytes = value.as_bytes();
+        if bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ") {
+            return Err(AuthFailure::BearerNotAccepted);
+        }
+        let credentials =
+            cryptoutil_realm::basic::parse(bytes).map_err(|_| AuthFailure::Invalid("malformed"))?;
+        let outcome = cryptoutil_realm::verify_basic(&self.realms, &credentials, &self.cache)
+            .await
+            .map_err(|_| AuthFailure::Unavailable)?;
+        let (user, cached) = match outcome {
+            Outcome::Authenticated { user, cached } => (user, cached),
+            Outcome::Disabled { .. } => {
+                return Err(audited(
+                    &credentials.username,
+                    AuthFailure::Invalid("disabled"),
+                ));
+            }
+            Outcome::WrongPassword { .. } => {
+                return Err(audited(
+                    &credentials.username,
+                    AuthFailure::Invalid("wrong password"),
+                ));
+            }
+            Outcome::UnknownUser => {
+                return Err(audited(
+                    &credentials.username,
+                    AuthFailure::Invalid("unknown user"),
+                ));
+            }
+        };
+        let tenant = match self.tenant_for(&user, headers).await {
+            Ok(t) => t,
+            Err(f) => return Err(audited(&user.username, f)),
+        };
+        tracing::info!(target: "audit", event = "authentication", outcome = "success",
+            realm = %user.realm, subject = %user.username, tenant = %tenant, cached);
+        Ok(Principal {
+            tenant,
+            subject: format!("{}:{}", user.realm, user.username),
+            scopes: user.scopes.iter().cloned().collect(),
+        })
+    }
+
+    /// The tenant of this request: `X-Tenant-ID` if it is one of the user's, else the user's first.
+    async fn tenant_for(
+        &self,
+        user: &RealmUser,
+        headers: &HeaderMap,
+    ) -> Result<TenantId, AuthFailure> {
+        let mut own = Vec::with_capacity(user.tenants.len());
+        for name in &user.tenants {
+            if let Some(id) = self.tenant_id(name).await? {
+                own.push(id);
+            }
+        }
+        match headers.get(TENANT_HEADER) {
+            Some(value) => {
+                let id = value
+                    .to_str()
+                    .ok()
+                    .and_then(parse_uuid)
+                    .map(TenantId)
+                    .ok_or_else(|| {
+                        AuthFailure::Tenant(
+                            "X-Tenant-ID must be a canonical lowercase UUID".to_owned(),
+                        )
+                    })?;
+                if own.contains(&id) {
+                    Ok(id)
+                } else {
+                    Err(AuthFailure::Tenant(
+                        "X-Tenant-ID is not one of your tenants".to_owned(),
+                    ))
+                }
+            }
+            None => own
+                .first()
+                .copied()
+                .ok_or_else(|| AuthFailure::Tenant("this user has no tenant to act in".to_owned())),
+        }
+    }
+
+    async fn tenant_id(&self, name: &str) -> Result<Option<TenantId>, AuthFailure> {
+        if let Some(id) = self.tenants.lock().ok().and_then(|m| m.get(name).copied()) {
+            return Ok(Some(id));
+        }
+        let tenant = self
+            .store
+            .tenant_by_name(name)
+            .await
+            .map_err(|_| AuthFailure::Unavailable)?;
+        if let (Some(t), Ok(mut map)) = (&tenant, self.tenants.lock()) {
+            map.insert(name.to_owned(), t.id);
+        }
+        Ok(tenant.map(|t| t.id))
+    }
+}
+
+fn audited(subject: &str, failure: AuthFailure) -> AuthFailure {
+    let reason = match &failure {
+        AuthFailure::Invalid(reason) => *reason,
+        AuthFailure::Tenant(_) => "tenant not allowed",
+        _ => "other",
+    };
+    tracing::info!(target: "audit", event = "authentication", outcome = "failure",
+        subject = %subject.chars().take(256).collect::<String>(), reason);
+    failure
+}
+
+/// Middleware: authenticates the request and puts its [`Principal`] into the extensions.
+pub async fn require_authentication<S: DirectoryStore>(
+    State(auth): State<Arc<Authenticator<S>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match auth.authenticate(request.headers()).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
+        Err(failure) => Problem::from(failure).into_response(),
+    }
+}
