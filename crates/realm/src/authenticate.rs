@@ -160,13 +160,13 @@ pub async fn verify_basic(
 ) -> Result<Outcome, RealmError> {
     let username = credentials.username.as_str();
     let password = credentials.password.as_str();
-    // Taken before any lookup so an invalidation during the walk keeps its result out of the cache.
-    let ticket = cache.ticket();
     for realm in realms {
         if let Some(user) = cache.get(realm.name(), username, password) {
             return Ok(Outcome::Authenticated { user, cached: true });
         }
     }
+    // Taken before any lookup so an invalidation during the walk keeps its result out of the cache.
+    let ticket = cache.ticket();
     for realm in realms {
         let Some(entry) = realm.lookup(username).await? else {
             continue;

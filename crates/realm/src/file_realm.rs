@@ -134,7 +134,7 @@ impl FileRealm {
                     tracing::warn!(
                         realm_file = origin,
                         username = %username,
-                        "DEMO ONLY: realm user has a plaintext `password`; use `password_hash` (cryptoutil hash-password) outside demos"
+                        "DEMO ONLY: realm user has a plaintext `password`; use `password_hash` outside demos"
                     );
                     Some(Arc::new(StoredPassword::DemoPlaintext(plain.0)))
                 }
