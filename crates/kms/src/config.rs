@@ -29,6 +29,8 @@ pub struct KmsSettings {
     pub barrier: BarrierSettings,
     /// Key lifecycle and caching.
     pub keys: KeySettings,
+    /// How callers authenticate.
+    pub auth: crate::auth::AuthSettings,
     /// The two API surfaces: rate limits (defaults: service 1000/s, browser 100/s per client
     /// IP), IP allowlists, and the browser surface's CORS origins.
     pub api: SurfacesSettings,
@@ -84,6 +86,7 @@ impl Default for KmsSettings {
             database: DatabaseSettings::default(),
             barrier: BarrierSettings::default(),
             keys: KeySettings::default(),
+            auth: crate::auth::AuthSettings::default(),
             api: SurfacesSettings::default(),
         }
     }
@@ -124,6 +127,7 @@ impl Settings for KmsSettings {
         self.database.validate(v);
         self.barrier.validate(v);
         self.keys.validate(v);
+        self.auth.validate(v);
         self.api.validate("api", v);
     }
 }

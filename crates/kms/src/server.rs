@@ -13,12 +13,13 @@ use cryptoutil_server::{
 use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
+use crate::auth::{Authenticator, require_authentication};
 use crate::barrier::{Barrier, BarrierError, UnsealKeys};
 use crate::config::KmsSettings;
-use crate::keys::{KeyService, KeyServiceOptions, scopes};
-use crate::model::{Principal, TenantId};
+use crate::keys::{KeyService, KeyServiceOptions};
+use crate::seed::Seed;
 use crate::storage::Store;
-use crate::store::{BarrierStore, KeyStore, StoreError};
+use crate::store::{BarrierStore, DirectoryStore, KeyStore, StoreError};
 
 /// Why the KMS could not start. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +45,15 @@ pub struct Kms {
     pub server: RunningServer,
     /// The key service, for in-process callers and tests.
     pub keys: Arc<Keys>,
-    tenant: TenantId,
+    auth: Arc<Authenticator<Store>>,
     tls: TlsRuntime,
     purge: tokio::task::JoinHandle<()>,
 }
 
 impl Kms {
-    /// The tenant requests act in (until authentication lands).
-    pub fn tenant(&self) -> TenantId {
-        self.tenant
+    /// The authenticator (its credential cache, for in-process callers and tests).
+    pub fn authenticator(&self) -> &Arc<Authenticator<Store>> {
+        &self.auth
     }
 
     /// The demo CA certificate clients should trust, when `--dev` generated the PKI.
@@ -81,11 +82,12 @@ impl Kms {
 /// Opens storage and the barrier and starts both listeners.
 ///
 /// `dev` is the CLI's `--dev`: a generated demo PKI when no certificate is configured, an
-/// in-memory database and a random unseal key when none are configured.
+/// in-memory database and a random unseal key. `seeding` is `--demo` / `--reset-demo`.
 pub async fn start(
     mut settings: KmsSettings,
     dev: bool,
     dev_pki: Option<DevPki>,
+    seeding: Option<Seeding>,
 ) -> Result<Kms, StartError> {
     if dev {
         settings.apply_dev();
@@ -117,12 +119,15 @@ pub async fn start(
                 .unwrap_or(NonZeroUsize::MIN),
         },
     ));
-    let tenant = local_tenant(&store).await?;
-    tracing::warn!(tenant = %tenant,
-        "authentication is not built yet: every caller acts in this tenant with every KMS scope");
+    let auth =
+        Arc::new(Authenticator::new(&settings.auth, store.clone()).map_err(StartError::Config)?);
+    if let Some(seeding) = seeding {
+        seed(&store, &keys, seeding).await?;
+        auth.forget_tenants();
+    }
 
     let state = ApiState { keys: keys.clone() };
-    let public = public_router(&settings, state, tenant);
+    let public = public_router(&settings, state, auth.clone());
     let admin_extra = admin_router(keys.clone());
     let checks = readiness_checks(keys.clone());
     let server = cryptoutil_server::start(ServerSpec {
@@ -139,45 +144,67 @@ pub async fn start(
     Ok(Kms {
         server,
         keys,
-        tenant,
+        auth,
         tls,
         purge,
     })
 }
 
-/// The single tenant served until authentication lands: the oldest provisioned one, or a new
-/// UUIDv4 tenant on first start.
-async fn local_tenant(store: &Arc<Store>) -> Result<TenantId, StartError> {
-    // Under the start-up lock, so instances starting together pick the same tenant.
-    let chosen = store
+/// `--demo` / `--reset-demo` (SPEC §3.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    /// Create the demo data that is missing.
+    Demo,
+    /// Delete the demo tenants' data, then seed again.
+    ResetDemo,
+}
+
+async fn seed(store: &Arc<Store>, keys: &Arc<Keys>, seeding: Seeding) -> Result<(), StartError> {
+    let demo = Seed::demo().map_err(StartError::Config)?;
+    let failed = |e: String| StartError::Database(format!("demo seeding: {e}"));
+    // Under the start-up lock, so instances started together seed (or reset) once.
+    let report = store
         .with_init_lock(|| async {
-            let tenant = match store.tenants().await?.first() {
-                Some(t) => *t,
-                None => TenantId(uuid::Uuid::new_v4()),
-            };
-            store.ensure_tenant(tenant).await?;
-            Ok(tenant)
+            if seeding == Seeding::ResetDemo {
+                for name in &demo.tenants {
+                    if let Some(tenant) = store.tenant_by_name(name).await? {
+                        store.drop_tenant(tenant.id).await?;
+                    }
+                }
+                for user in &demo.users {
+                    store.delete_realm_user(&user.username).await?;
+                }
+            }
+            Ok(demo
+                .apply(store.as_ref(), keys, |p| {
+                    cryptoutil_realm::password::hash_password(p).map_err(|e| e.to_string())
+                })
+                .await)
         })
-        .await;
-    chosen.map_err(|e| StartError::Database(e.to_string()))
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(failed)?;
+    tracing::warn!(
+        tenants_created = report.tenants_created,
+        users_created = report.users_created,
+        keys_created = report.keys_created,
+        "demo data seeded (DEMO ONLY: the demo users' passwords are public)"
+    );
+    Ok(())
 }
 
 /// Both surfaces, the OpenAPI document and Swagger UI.
-fn public_router(settings: &KmsSettings, state: ApiState, tenant: TenantId) -> Router {
+fn public_router(
+    settings: &KmsSettings,
+    state: ApiState,
+    auth: Arc<Authenticator<Store>>,
+) -> Router {
     let (operations, document) =
         api::operations_and_document(state, &[SERVICE_PREFIX, BROWSER_PREFIX]);
     let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
-    let principal = Principal {
-        tenant,
-        subject: "local".to_owned(),
-        scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
-    };
-    // Until authentication lands (issue 6) every caller is this tenant's local principal.
-    let operations = operations.layer(axum::middleware::from_fn(
-        move |mut request: axum::extract::Request, next: axum::middleware::Next| {
-            request.extensions_mut().insert(principal.clone());
-            next.run(request)
-        },
+    let operations = operations.layer(axum::middleware::from_fn_with_state(
+        auth,
+        require_authentication::<Store>,
     ));
     Router::new()
         .merge(surface::service_surface(

@@ -555,6 +555,7 @@ async fn restart_with_the_same_shares_keeps_keys_and_wrong_shares_are_refused() 
     let (files, _) = shares(dir.path(), "good", 3);
     let kms = Kms::with_shares(&db, 2, &files).await.unwrap();
     let api = kms.api(Surface::Service).await;
+    let owner = kms.user.clone();
     let key = api
         .post_json("/elastickey", &json!({"name": name("persist")}))
         .await
@@ -578,7 +579,7 @@ async fn restart_with_the_same_shares_keeps_keys_and_wrong_shares_are_refused() 
             })
             .collect();
         let kms = Kms::with_shares(&db, 2, &subset).await.unwrap();
-        let api = kms.api(Surface::Service).await;
+        let api = kms.api_as(Surface::Service, Some(&owner)).await;
         let out = api
             .post_bytes(&format!("/elastickey/{id}/decrypt"), token.as_bytes())
             .await;
@@ -612,6 +613,7 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
     );
     let (one, two) = (one.unwrap(), two.unwrap());
     let api1 = one.api(Surface::Service).await;
+    let owner = one.user.clone();
     let key = api1
         .post_json("/elastickey", &json!({"name": name("pg")}))
         .await;
@@ -621,10 +623,8 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
         .post_bytes(&format!("/elastickey/{id}/encrypt"), b"shared")
         .await
         .text;
-    // Both instances serve the same tenant (chosen under the start-up lock) until
-    // authentication assigns tenants.
-    assert_eq!(one.tenant(), two.tenant());
-    let api2 = two.api(Surface::Service).await;
+    // The user and tenant made through instance one are known to instance two (database realm).
+    let api2 = two.api_as(Surface::Service, Some(&one.user)).await;
     let out = api2
         .post_bytes(&format!("/elastickey/{id}/decrypt"), token.as_bytes())
         .await;
@@ -633,7 +633,7 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
     one.stop().await;
     two.stop().await;
     let again = Kms::with_shares(&url, 2, &files).await.unwrap();
-    let api = again.api(Surface::Service).await;
+    let api = again.api_as(Surface::Service, Some(&owner)).await;
     let out = api
         .post_bytes(&format!("/elastickey/{id}/decrypt"), token.as_bytes())
         .await;

@@ -25,7 +25,14 @@ pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
     let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
     let runtime = runtime()?;
     runtime.block_on(async move {
-        let kms = cryptoutil_kms::server::start(settings, args.dev, dev_pki)
+        let seeding = if args.reset_demo {
+            Some(cryptoutil_kms::server::Seeding::ResetDemo)
+        } else if args.demo {
+            Some(cryptoutil_kms::server::Seeding::Demo)
+        } else {
+            None
+        };
+        let kms = cryptoutil_kms::server::start(settings, args.dev, dev_pki, seeding)
             .await
             .map_err(|e| match e {
                 cryptoutil_kms::server::StartError::Config(m) => Failure::Usage(m),
@@ -79,8 +86,10 @@ impl Product {
 
 /// Loads the product's settings from files, environment and the port flags.
 fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
-    if args.demo || args.reset_demo {
-        return Err(Failure::NotBuilt("demo seeding (--demo, --reset-demo)"));
+    if (args.demo || args.reset_demo) && T::ENV_PREFIX != "KMS" {
+        return Err(Failure::NotBuilt(
+            "demo seeding (--demo, --reset-demo) of Identity",
+        ));
     }
     if args.trust_issuer.is_some() {
         return Err(Failure::NotBuilt("federation to Identity (--trust-issuer)"));

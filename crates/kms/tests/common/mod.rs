@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use cryptoutil_kms::barrier::{UnsealSettings, encode_share, generate_shares};
 use cryptoutil_kms::config::KmsSettings;
-use cryptoutil_kms::model::TenantId;
+use cryptoutil_kms::model::{RealmUserRecord, TenantId};
 use cryptoutil_kms::storage::DatabaseSettings;
+use cryptoutil_kms::storage::Store;
+use cryptoutil_kms::store::DirectoryStore;
 use cryptoutil_server::DevPki;
 use cryptoutil_tls::{TrustConfig, client_config};
 use reqwest::Method;
@@ -29,6 +31,26 @@ pub struct Kms {
     kms: cryptoutil_kms::server::Kms,
     pki: Arc<DevPki>,
     http: reqwest::Client,
+    /// The default test user: `kms:admin` in its own fresh tenant.
+    pub user: TestUser,
+}
+
+/// A database-realm user made for one test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub username: String,
+    pub password: String,
+    pub tenants: Vec<String>,
+}
+
+/// The test password and its PBKDF2 hash, computed once per test process (600,000 iterations).
+pub fn test_password() -> &'static (String, String) {
+    static HASH: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let password = format!("pw-{}", uuid::Uuid::new_v4());
+        let hash = cryptoutil_realm::password::hash_password(&password).unwrap();
+        (password, hash)
+    })
 }
 
 fn test_settings(pki: &DevPki) -> KmsSettings {
@@ -57,15 +79,10 @@ impl Kms {
     pub async fn dev() -> Self {
         let pki = DevPki::generate().unwrap();
         let settings = test_settings(&pki);
-        let kms = cryptoutil_kms::server::start(settings, true, None)
+        let kms = cryptoutil_kms::server::start(settings, true, None, None)
             .await
             .unwrap();
-        let http = http_client(&pki);
-        Self {
-            kms,
-            pki: Arc::new(pki),
-            http,
-        }
+        Self::ready(kms, pki).await
     }
 
     /// A persistent database unsealed by `threshold`-of-N share files.
@@ -92,24 +109,74 @@ impl Kms {
             files: files.to_vec(),
         };
         change(&mut settings);
-        let kms = cryptoutil_kms::server::start(settings, false, None)
+        let kms = cryptoutil_kms::server::start(settings, false, None, None)
             .await
             .map_err(|e| e.to_string())?;
+        Ok(Self::ready(kms, pki).await)
+    }
+
+    async fn ready(kms: cryptoutil_kms::server::Kms, pki: DevPki) -> Self {
         let http = http_client(&pki);
-        Ok(Self {
+        let mut this = Self {
             kms,
             pki: Arc::new(pki),
             http,
-        })
+            user: TestUser {
+                username: String::new(),
+                password: String::new(),
+                tenants: Vec::new(),
+            },
+        };
+        let tenant = format!("tenant-{}", uuid::Uuid::now_v7());
+        this.user = this.add_user(&["kms:admin"], &[&tenant], true).await;
+        this
     }
 
-    /// The tenant requests act in.
-    pub fn tenant(&self) -> TenantId {
-        self.kms.tenant()
+    /// The store behind the server.
+    pub fn store(&self) -> &Store {
+        self.kms.keys.store()
     }
 
-    /// A client for one surface (fetches a CSRF token for the browser surface).
+    /// Creates (if needed) the named tenants and a new enabled database-realm user with these
+    /// roles; its password is [`test_password`].
+    pub async fn add_user(&self, roles: &[&str], tenants: &[&str], enabled: bool) -> TestUser {
+        for name in tenants {
+            self.store().ensure_named_tenant(name).await.unwrap();
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let username = format!("user-{}", uuid::Uuid::now_v7());
+        let record = RealmUserRecord {
+            username: username.clone(),
+            password_hash: test_password().1.clone(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+            enabled,
+            metadata: "{}".to_owned(),
+            certificate_subject: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store().insert_realm_user(&record).await.unwrap();
+        TestUser {
+            username,
+            password: test_password().0.clone(),
+            tenants: record.tenants,
+        }
+    }
+
+    /// The id of a named tenant.
+    pub async fn tenant_id(&self, name: &str) -> TenantId {
+        self.store().tenant_by_name(name).await.unwrap().unwrap().id
+    }
+
+    /// A client for one surface as the default test user.
     pub async fn api(&self, surface: Surface) -> Api {
+        self.api_as(surface, Some(&self.user)).await
+    }
+
+    /// A client for one surface as `user` (or anonymous).
+    pub async fn api_as(&self, surface: Surface, user: Option<&TestUser>) -> Api {
         let port = self.kms.server.public_addr.port();
         let (prefix, csrf) = match surface {
             Surface::Service => ("/service/api/v1", None),
@@ -128,6 +195,8 @@ impl Kms {
             http: self.http.clone(),
             base: format!("https://localhost:{port}{prefix}"),
             csrf,
+            basic: user.map(|u| (u.username.clone(), u.password.clone())),
+            tenant: None,
         }
     }
 
@@ -170,14 +239,30 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     csrf: Option<String>,
+    basic: Option<(String, String)>,
+    tenant: Option<String>,
 }
 
 impl Api {
+    /// The same client, sending `X-Tenant-ID`.
+    pub fn in_tenant(mut self, tenant: &str) -> Self {
+        self.tenant = Some(tenant.to_owned());
+        self
+    }
+
     fn with_csrf(
         &self,
         request: reqwest::RequestBuilder,
         method: &Method,
     ) -> reqwest::RequestBuilder {
+        let request = match &self.basic {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        };
+        let request = match &self.tenant {
+            Some(tenant) => request.header("X-Tenant-ID", tenant),
+            None => request,
+        };
         match (&self.csrf, method) {
             (Some(token), m) if m != Method::GET && m != Method::HEAD => {
                 request.header("X-CSRF-Token", token)
