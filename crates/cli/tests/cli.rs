@@ -103,7 +103,7 @@ fn unbuilt_commands_say_so_and_exit_2() {
         vec!["demo", "kms"],
         vec!["demo", "identity"],
         vec!["demo", "all"],
-        vec!["kms", "server", "start", "--dev", "--demo"],
+        vec!["identity", "server", "start", "--dev", "--demo"],
         vec![
             "kms",
             "server",
@@ -341,11 +341,24 @@ fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
 #[test]
 fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start_server(&["kms", "server", "start", "--dev"], dir.path());
+    let mut server = start_server(&["kms", "server", "start", "--dev", "--demo"], dir.path());
     let ca = PathBuf::from(server.ready["ca_cert"].as_str().unwrap());
     let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
     let public = server.ready["public_url"].as_str().unwrap().to_owned();
     let client = https_client(&ca, None);
+    let anonymous = client
+        .get(format!("{public}/service/api/v1/elastickeys"))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 401, "the API needs a credential");
+    let seeded: Value = client
+        .get(format!("{public}/service/api/v1/elastickeys"))
+        .basic_auth("demo-user", Some("demo-user-password"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(seeded["total"], 5, "--demo seeded the demo keys");
 
     let live = client
         .get(format!("{admin}/admin/v1/livez"))
@@ -364,6 +377,7 @@ fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
     let id = create_key(&client, &public, &unique("cli"));
     let jwe = client
         .post(format!("{public}/service/api/v1/elastickey/{id}/encrypt"))
+        .basic_auth("demo-user", Some("demo-user-password"))
         .body("from the cli test")
         .send()
         .unwrap();
@@ -371,6 +385,7 @@ fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
     let jwe = jwe.text().unwrap();
     let clear = client
         .post(format!("{public}/service/api/v1/elastickey/{id}/decrypt"))
+        .basic_auth("demo-user", Some("demo-user-password"))
         .body(jwe)
         .send()
         .unwrap();
@@ -387,6 +402,7 @@ fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
 fn create_key(client: &reqwest::blocking::Client, public: &str, name: &str) -> String {
     let created = client
         .post(format!("{public}/service/api/v1/elastickey"))
+        .basic_auth("demo-user", Some("demo-user-password"))
         .header("content-type", "application/json")
         .body(serde_json::json!({ "name": name }).to_string())
         .send()
@@ -456,6 +472,7 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
             "kms",
             "server",
             "start",
+            "--demo",
             "--config",
             first.to_str().unwrap(),
         ],
@@ -466,6 +483,7 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
     let id = create_key(&client, &public, &unique("kept"));
     let jwe = client
         .post(format!("{public}/service/api/v1/elastickey/{id}/encrypt"))
+        .basic_auth("demo-user", Some("demo-user-password"))
         .body("kept")
         .send()
         .unwrap()
@@ -483,6 +501,7 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
     let public = server.ready["public_url"].as_str().unwrap().to_owned();
     let clear = client
         .post(format!("{public}/service/api/v1/elastickey/{id}/decrypt"))
+        .basic_auth("demo-user", Some("demo-user-password"))
         .body(jwe)
         .send()
         .unwrap();

@@ -144,4 +144,19 @@ mod tests {
             .join("../../deployments/kms/config.schema.json");
         cryptoutil_server::config::check_shipped_schema::<KmsSettings>(&path).unwrap();
     }
+
+    /// `realms.yml` has its own schema, generated from the file realm's types.
+    #[test]
+    fn shipped_schema_of_realms_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deployments/kms/realms.schema.json");
+        let generated = cryptoutil_realm::file_realm::json_schema();
+        if std::env::var_os("CRYPTOUTIL_UPDATE_SCHEMAS").is_some() {
+            let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
+            std::fs::write(&path, text).unwrap();
+        }
+        let shipped: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(shipped, generated, "run `cargo xtask schemas`");
+    }
 }

@@ -19,7 +19,7 @@ use crate::config::KmsSettings;
 use crate::keys::{KeyService, KeyServiceOptions};
 use crate::seed::Seed;
 use crate::storage::Store;
-use crate::store::{BarrierStore, DirectoryStore, KeyStore, StoreError};
+use crate::store::{DirectoryStore, KeyStore, StoreError};
 
 /// Why the KMS could not start. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -162,27 +162,34 @@ pub enum Seeding {
 async fn seed(store: &Arc<Store>, keys: &Arc<Keys>, seeding: Seeding) -> Result<(), StartError> {
     let demo = Seed::demo().map_err(StartError::Config)?;
     let failed = |e: String| StartError::Database(format!("demo seeding: {e}"));
-    // Under the start-up lock, so instances started together seed (or reset) once.
-    let report = store
-        .with_init_lock(|| async {
-            if seeding == Seeding::ResetDemo {
-                for name in &demo.tenants {
-                    if let Some(tenant) = store.tenant_by_name(name).await? {
-                        store.drop_tenant(tenant.id).await?;
-                    }
-                }
-                for user in &demo.users {
-                    store.delete_realm_user(&user.username).await?;
-                }
+    // Not under the start-up lock: seeding creates keys, and the barrier takes that lock for a
+    // tenant's first intermediate key. Seeding is idempotent by name and tolerates instances
+    // racing (a name taken meanwhile is a conflict it skips).
+    if seeding == Seeding::ResetDemo {
+        for name in &demo.tenants {
+            if let Some(tenant) = store
+                .tenant_by_name(name)
+                .await
+                .map_err(|e| failed(e.to_string()))?
+            {
+                store
+                    .drop_tenant(tenant.id)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
             }
-            Ok(demo
-                .apply(store.as_ref(), keys, |p| {
-                    cryptoutil_realm::password::hash_password(p).map_err(|e| e.to_string())
-                })
-                .await)
+        }
+        for user in &demo.users {
+            store
+                .delete_realm_user(&user.username)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+        }
+    }
+    let report = demo
+        .apply(store.as_ref(), keys, |p| {
+            cryptoutil_realm::password::hash_password(p).map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| failed(e.to_string()))?
         .map_err(failed)?;
     tracing::warn!(
         tenants_created = report.tenants_created,

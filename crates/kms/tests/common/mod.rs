@@ -77,9 +77,14 @@ fn http_client(pki: &DevPki) -> reqwest::Client {
 impl Kms {
     /// `--dev`: in-memory SQLite and a random unseal key.
     pub async fn dev() -> Self {
+        Self::dev_seeded(None).await
+    }
+
+    /// `--dev`, with `--demo` or `--reset-demo` seeding.
+    pub async fn dev_seeded(seeding: Option<cryptoutil_kms::server::Seeding>) -> Self {
         let pki = DevPki::generate().unwrap();
         let settings = test_settings(&pki);
-        let kms = cryptoutil_kms::server::start(settings, true, None, None)
+        let kms = cryptoutil_kms::server::start(settings, true, None, seeding)
             .await
             .unwrap();
         Self::ready(kms, pki).await
