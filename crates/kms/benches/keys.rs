@@ -42,8 +42,10 @@ fn fixture() -> Fixture {
             },
         )
     });
+    let tenant = TenantId(uuid::Uuid::new_v4());
     let who = Principal {
-        tenant: TenantId(uuid::Uuid::new_v4()),
+        tenant,
+        tenants: vec![tenant],
         subject: "bench".to_owned(),
         scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
     };

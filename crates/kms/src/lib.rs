@@ -19,3 +19,4 @@ pub mod seed;
 pub mod server;
 pub mod storage;
 pub mod store;
+pub mod users;

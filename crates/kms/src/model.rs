@@ -37,6 +37,9 @@ pub struct Principal {
     pub subject: String,
     /// Fine-grained scopes the principal holds (already expanded from coarse ones).
     pub scopes: Vec<String>,
+    /// Every tenant the principal may act in (`tenant` is one of them); bounds what a `kms:admin`
+    /// may manage.
+    pub tenants: Vec<TenantId>,
 }
 
 /// Lifecycle of an elastic key (SPEC §3.2).

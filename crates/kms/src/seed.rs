@@ -187,6 +187,7 @@ where
 {
     let seeder = Principal {
         tenant,
+        tenants: vec![tenant],
         subject: "demo-seed".to_owned(),
         scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
     };

@@ -20,6 +20,7 @@ use crate::keys::{KeyService, KeyServiceOptions};
 use crate::seed::Seed;
 use crate::storage::Store;
 use crate::store::{DirectoryStore, KeyStore, StoreError};
+use crate::users::UserAdmin;
 
 /// Why the KMS could not start. Each message tells the operator what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +128,8 @@ pub async fn start(
     }
 
     let state = ApiState { keys: keys.clone() };
-    let public = public_router(&settings, state, auth.clone());
+    let users = Arc::new(UserAdmin::new(store.clone(), auth.clone()));
+    let public = public_router(&settings, state, auth.clone(), users);
     let admin_extra = admin_router(keys.clone());
     let checks = readiness_checks(keys.clone());
     let server = cryptoutil_server::start(ServerSpec {
@@ -205,20 +207,30 @@ fn public_router(
     settings: &KmsSettings,
     state: ApiState,
     auth: Arc<Authenticator<Store>>,
+    users: Arc<UserAdmin<Store>>,
 ) -> Router {
-    let (operations, document) =
+    let (operations, mut document) =
         api::operations_and_document(state, &[SERVICE_PREFIX, BROWSER_PREFIX]);
+    // User administration is for services (and operators' tools) only.
+    let (user_admin, mut users_document) = api::users::router(users);
+    api::label_surface(&mut users_document, SERVICE_PREFIX);
+    document.merge(users_document);
     let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
-    let operations = operations.layer(axum::middleware::from_fn_with_state(
-        auth,
-        require_authentication::<Store>,
-    ));
+    let authenticate = axum::middleware::from_fn_with_state(auth, require_authentication::<Store>);
+    let service_operations = operations
+        .clone()
+        .merge(user_admin)
+        .layer(authenticate.clone());
+    let browser_operations = operations.layer(authenticate);
     Router::new()
         .merge(surface::service_surface(
-            operations.clone(),
+            service_operations,
             &settings.api.service,
         ))
-        .merge(surface::browser_surface(operations, &settings.api.browser))
+        .merge(surface::browser_surface(
+            browser_operations,
+            &settings.api.browser,
+        ))
         .merge(swagger::swagger_router(document))
 }
 

@@ -9,6 +9,7 @@ use common::{Kms, Surface, TestUser, test_password};
 use cryptoutil_kms::api::ROUTE_SCOPES;
 use cryptoutil_kms::keys::scopes;
 use cryptoutil_kms::server::Seeding;
+use cryptoutil_kms::store::DirectoryStore;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -303,5 +304,241 @@ async fn demo_seeding_creates_the_canonical_data_and_the_demo_users_work() {
         .get("/elastickeys")
         .await
         .assert_problem(401, "invalid");
+    kms.stop().await;
+}
+
+#[tokio::test]
+async fn admins_manage_their_tenants_users_and_every_change_takes_effect_at_once() {
+    let kms = Kms::dev().await;
+    let admin = kms.api(Surface::Service).await;
+    let tenant = kms.user.tenants[0].clone();
+    let username = name("managed");
+    let password = "correct horse battery staple";
+    let created = admin
+        .post_json("/admin/realm-users", &json!({"username": username, "password": password, "roles": ["kms:read"], "tenants": [tenant]}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(
+        !created.text.contains(password) && !created.text.contains("pbkdf2"),
+        "{}",
+        created.text
+    );
+    let user = TestUser {
+        username: username.clone(),
+        password: password.to_owned(),
+        tenants: vec![tenant.clone()],
+    };
+    let api = kms.api_as(Surface::Service, Some(&user)).await;
+    assert_eq!(api.get("/elastickeys").await.status, 200);
+    assert_eq!(api.get("/elastickeys").await.status, 200, "cached now");
+    let path = format!("/admin/realm-users/{username}");
+
+    // Disabling wins over the cached credential.
+    assert_eq!(
+        admin
+            .put_json(&path, &json!({"enabled": false}))
+            .await
+            .status,
+        200
+    );
+    api.get("/elastickeys")
+        .await
+        .assert_problem(401, "invalid credentials");
+    assert_eq!(
+        admin
+            .put_json(&path, &json!({"enabled": true}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(api.get("/elastickeys").await.status, 200);
+
+    // Roles change at once too.
+    api.post_json("/elastickey", &json!({"name": name("k")}))
+        .await
+        .assert_problem(403, "kms:pool:create");
+    assert_eq!(
+        admin
+            .put_json(&path, &json!({"roles": ["kms:read", "kms:write"]}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        api.post_json("/elastickey", &json!({"name": name("k")}))
+            .await
+            .status,
+        201
+    );
+
+    // A new password: the old one (cached) stops working, the new one works.
+    let new_password = "a different long password";
+    let changed = admin
+        .put_json(
+            &format!("{path}/password"),
+            &json!({"password": new_password}),
+        )
+        .await;
+    assert_eq!(changed.status, 204, "{}", changed.text);
+    api.get("/elastickeys")
+        .await
+        .assert_problem(401, "invalid credentials");
+    let renewed = TestUser {
+        password: new_password.to_owned(),
+        ..user.clone()
+    };
+    assert_eq!(
+        kms.api_as(Surface::Service, Some(&renewed))
+            .await
+            .get("/elastickeys")
+            .await
+            .status,
+        200
+    );
+
+    // Listing and reading show the user without secrets.
+    let listed = admin.get("/admin/realm-users?size=1000").await;
+    assert!(listed.text.contains(&username) && !listed.text.contains("pbkdf2"));
+    assert_eq!(
+        admin.get(&path).await.json()["roles"],
+        json!(["kms:read", "kms:write"])
+    );
+
+    // Another tenant's admin can neither see nor create users here; non-admins get 403.
+    let other = kms
+        .add_user(&["kms:admin"], &[&name("elsewhere")], true)
+        .await;
+    let other = kms.api_as(Surface::Service, Some(&other)).await;
+    other.get(&path).await.assert_problem(404, "no such user");
+    other
+        .put_json(&path, &json!({"enabled": false}))
+        .await
+        .assert_problem(404, "no such user");
+    other
+        .post_json(
+            "/admin/realm-users",
+            &json!({"username": name("x"), "password": password, "roles": [], "tenants": [tenant]}),
+        )
+        .await
+        .assert_problem(400, "not one of yours");
+    kms.api_as(Surface::Service, Some(&renewed))
+        .await
+        .get("/admin/realm-users")
+        .await
+        .assert_problem(403, "kms:admin");
+
+    // Bad input.
+    for (body, needle) in [
+        (
+            json!({"username": name("x"), "password": "short", "roles": [], "tenants": [tenant]}),
+            "password",
+        ),
+        (
+            json!({"username": name("x"), "password": password, "roles": ["kms:everything"], "tenants": [tenant]}),
+            "scope",
+        ),
+        (
+            json!({"username": "a:b", "password": password, "roles": [], "tenants": [tenant]}),
+            "username",
+        ),
+        (
+            json!({"username": username, "password": password, "roles": [], "tenants": [tenant]}),
+            "exists",
+        ),
+        (
+            json!({"username": name("x"), "password": password, "roles": [], "tenants": [tenant], "colour": 1}),
+            "colour",
+        ),
+    ] {
+        let reply = admin.post_json("/admin/realm-users", &body).await;
+        assert!(reply.status == 400 || reply.status == 409, "{}", reply.text);
+        assert!(reply.text.contains(needle), "{needle}: {}", reply.text);
+    }
+
+    // Delete: the user is gone at once.
+    assert_eq!(admin.delete(&path).await.status, 204);
+    kms.api_as(Surface::Service, Some(&renewed))
+        .await
+        .get("/elastickeys")
+        .await
+        .assert_problem(401, "invalid");
+    // Not on the browser surface.
+    kms.api(Surface::Browser)
+        .await
+        .get("/admin/realm-users")
+        .await
+        .assert_problem(404, "");
+
+    // Every decision left an audit event with a stable shape, and none carries a secret.
+    let events = common::audit_events(|e| e.to_string().contains(&username));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "authentication" && e["outcome"] == "success")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "authentication" && e["outcome"] == "failure")
+    );
+    for op in ["create", "update", "set-password", "delete"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["event"] == "user_admin" && e["operation"] == op),
+            "{op}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_string().contains(password) && !e.to_string().contains(new_password))
+    );
+    let key_events =
+        common::audit_events(|e| e["operation"] == "create" && e.get("elastic_key").is_some());
+    assert!(!key_events.is_empty(), "key operations are audited too");
+    kms.stop().await;
+}
+
+#[tokio::test]
+async fn the_file_realm_comes_first_and_its_users_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = name("file-tenant");
+    let shadowed = name("shadow");
+    let file = dir.path().join("realms.yml");
+    let hash = &test_password().1;
+    std::fs::write(
+        &file,
+        format!(
+            "users:\n  - username: {shadowed}\n    password_hash: \"{hash}\"\n    roles: [\"kms:read\"]\n    tenants: [{tenant}]\n"
+        ),
+    )
+    .unwrap();
+    let kms = Kms::dev_with(|s| s.auth.realms_file = Some(file.clone())).await;
+    kms.store().ensure_named_tenant(&tenant).await.unwrap();
+    let from_file = TestUser {
+        username: shadowed.clone(),
+        password: test_password().0.clone(),
+        tenants: vec![tenant.clone()],
+    };
+    let api = kms.api_as(Surface::Service, Some(&from_file)).await;
+    assert_eq!(api.get("/elastickeys").await.status, 200);
+    // A database user of the same name cannot shadow the file user: the file realm decides.
+    let admin = kms.api(Surface::Service).await;
+    let other_password = "the database user's password";
+    let created = admin
+        .post_json("/admin/realm-users", &json!({"username": shadowed, "password": other_password, "roles": ["kms:admin"], "tenants": [kms.user.tenants[0]]}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let via_db = TestUser {
+        password: other_password.to_owned(),
+        ..from_file.clone()
+    };
+    kms.api_as(Surface::Service, Some(&via_db))
+        .await
+        .get("/elastickeys")
+        .await
+        .assert_problem(401, "invalid");
+    assert_eq!(api.get("/elastickeys").await.status, 200);
     kms.stop().await;
 }

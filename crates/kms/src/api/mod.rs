@@ -8,6 +8,7 @@ mod dto;
 mod errors;
 pub mod handlers;
 pub mod query;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -179,6 +180,27 @@ fn document_scopes(api: &mut OpenApi) {
     );
 }
 
+/// Marks every operation of `api` as needing `scope` (Basic security requirement and a line of
+/// description), and declares the Basic scheme.
+pub(crate) fn require_scope_in_document(api: &mut OpenApi, scope: &str) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    for item in api.paths.paths.values_mut() {
+        for (_, op) in operations_by_method(item) {
+            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [scope])]);
+            let line = format!("Requires the scope `{scope}`.");
+            op.description = Some(match op.description.take() {
+                Some(d) => format!("{d}\n\n{line}"),
+                None => line,
+            });
+        }
+    }
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BASIC_SCHEME,
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+    );
+}
+
 fn operations_by_method(
     item: &mut utoipa::openapi::PathItem,
 ) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
@@ -193,7 +215,8 @@ fn operations_by_method(
     .filter_map(|(m, op)| op.map(|op| (m, op)))
 }
 
-fn label_surface(api: &mut OpenApi, prefix: &str) {
+/// Puts a surface prefix on every path and the surface name on operation ids and tags.
+pub fn label_surface(api: &mut OpenApi, prefix: &str) {
     let label = prefix
         .trim_start_matches('/')
         .split('/')

@@ -163,7 +163,7 @@ impl<S: DirectoryStore> Authenticator<S> {
                 ));
             }
         };
-        let tenant = match self.tenant_for(&user, headers).await {
+        let (tenant, tenants) = match self.tenant_for(&user, headers).await {
             Ok(t) => t,
             Err(f) => return Err(audited(&user.username, f)),
         };
@@ -173,6 +173,7 @@ impl<S: DirectoryStore> Authenticator<S> {
             tenant,
             subject: format!("{}:{}", user.realm, user.username),
             scopes: user.scopes.iter().cloned().collect(),
+            tenants,
         })
     }
 
@@ -181,14 +182,14 @@ impl<S: DirectoryStore> Authenticator<S> {
         &self,
         user: &RealmUser,
         headers: &HeaderMap,
-    ) -> Result<TenantId, AuthFailure> {
+    ) -> Result<(TenantId, Vec<TenantId>), AuthFailure> {
         let mut own = Vec::with_capacity(user.tenants.len());
         for name in &user.tenants {
             if let Some(id) = self.tenant_id(name).await? {
                 own.push(id);
             }
         }
-        match headers.get(TENANT_HEADER) {
+        let chosen = match headers.get(TENANT_HEADER) {
             Some(value) => {
                 let id = value
                     .to_str()
@@ -212,7 +213,8 @@ impl<S: DirectoryStore> Authenticator<S> {
                 .first()
                 .copied()
                 .ok_or_else(|| AuthFailure::Tenant("this user has no tenant to act in".to_owned())),
-        }
+        }?;
+        Ok((chosen, own))
     }
 
     async fn tenant_id(&self, name: &str) -> Result<Option<TenantId>, AuthFailure> {

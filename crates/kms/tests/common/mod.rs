@@ -54,8 +54,16 @@ pub fn test_password() -> &'static (String, String) {
 }
 
 fn test_settings(pki: &DevPki) -> KmsSettings {
-    // Server logs go to the test's captured output (shown when a test fails).
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    // Server logs go to the test's captured output (shown when a test fails); audit events are
+    // also kept in memory so tests can query them.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_test_writer())
+            .with(AuditCapture)
+            .try_init();
+    }
     let mut settings = KmsSettings::default();
     settings.server.public.port = 0;
     settings.server.admin.port = 0;
@@ -78,6 +86,17 @@ impl Kms {
     /// `--dev`: in-memory SQLite and a random unseal key.
     pub async fn dev() -> Self {
         Self::dev_seeded(None).await
+    }
+
+    /// `--dev` with a last change to the settings.
+    pub async fn dev_with(change: impl FnOnce(&mut KmsSettings)) -> Self {
+        let pki = DevPki::generate().unwrap();
+        let mut settings = test_settings(&pki);
+        change(&mut settings);
+        let kms = cryptoutil_kms::server::start(settings, true, None, None)
+            .await
+            .unwrap();
+        Self::ready(kms, pki).await
     }
 
     /// `--dev`, with `--demo` or `--reset-demo` seeding.
@@ -517,5 +536,47 @@ impl TcpProxy {
             }
         };
         self.serve(listener);
+    }
+}
+
+/// Audit events (`target: "audit"`) seen by this test process, as JSON objects of their fields.
+static AUDIT: std::sync::Mutex<Vec<Value>> = std::sync::Mutex::new(Vec::new());
+
+/// Audit events matching `pred`.
+pub fn audit_events(pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    AUDIT
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| pred(e))
+        .cloned()
+        .collect()
+}
+
+struct AuditCapture;
+
+struct Fields(serde_json::Map<String, Value>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(value.to_owned()));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::Bool(value));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditCapture {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if event.metadata().target() == "audit" {
+            let mut fields = Fields(serde_json::Map::new());
+            event.record(&mut fields);
+            AUDIT.lock().unwrap().push(Value::Object(fields.0));
+        }
     }
 }

@@ -1,0 +1,338 @@
+//! The database realm's user administration (SPEC §3.6, `kms:admin`): create, list, read, update,
+//! disable, set password, delete. An administrator manages only users whose tenants are all among
+//! its own, so a tenant's admin can never create or change a user of another tenant. Every change
+//! drops the user's cached credentials at once.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::auth::{Authenticator, DB_REALM};
+use crate::keys::KeyError;
+use crate::model::{Page, PageRequest, Principal, RealmUserRecord, TenantId};
+use crate::store::DirectoryStore;
+
+/// The coarse scope that administers users.
+pub const ADMIN_SCOPE: &str = "kms:admin";
+/// Shortest accepted password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Longest accepted password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+/// Longest metadata document, in bytes.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// A new user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// 1–256 characters, no `:` or control characters.
+    pub username: String,
+    /// 12–1024 characters; stored as a PBKDF2 hash.
+    pub password: zeroize::Zeroizing<String>,
+    /// Scope names (`kms:read`, `kms:encrypt`, …).
+    pub roles: Vec<String>,
+    /// Existing tenant names, each one of the administrator's.
+    pub tenants: Vec<String>,
+    /// Whether the user may log in.
+    pub enabled: bool,
+    /// A JSON object (text).
+    pub metadata: String,
+    /// TLS client certificate subject.
+    pub certificate_subject: Option<String>,
+}
+
+/// A change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// New roles.
+    pub roles: Option<Vec<String>>,
+    /// New tenants.
+    pub tenants: Option<Vec<String>>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// New metadata (JSON object text).
+    pub metadata: Option<String>,
+    /// New certificate subject (`Some(None)` removes it).
+    pub certificate_subject: Option<Option<String>>,
+}
+
+/// User administration over a directory store.
+pub struct UserAdmin<S> {
+    store: Arc<S>,
+    auth: Arc<Authenticator<S>>,
+}
+
+impl<S> std::fmt::Debug for UserAdmin<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserAdmin")
+    }
+}
+
+impl<S: DirectoryStore> UserAdmin<S> {
+    /// Administration that invalidates `auth`'s credential cache on every change.
+    pub fn new(store: Arc<S>, auth: Arc<Authenticator<S>>) -> Self {
+        Self { store, auth }
+    }
+
+    /// Creates a user.
+    pub async fn create(&self, who: &Principal, new: NewUser) -> Result<RealmUserRecord, KeyError> {
+        require_admin(who)?;
+        check_username(&new.username)?;
+        check_password(&new.password)?;
+        check_roles(&new.roles)?;
+        self.check_tenants(who, &new.tenants).await?;
+        let metadata = check_metadata(&new.metadata)?;
+        let password = new.password.clone();
+        let hash = tokio::task::spawn_blocking(move || {
+            cryptoutil_realm::password::hash_password(&password)
+        })
+        .await
+        .map_err(|_| KeyError::Internal("password hashing task failed".to_owned()))?
+        .map_err(|e| KeyError::Internal(e.to_string()))?;
+        let now = OffsetDateTime::now_utc();
+        let record = RealmUserRecord {
+            username: new.username,
+            password_hash: hash,
+            roles: new.roles,
+            tenants: new.tenants,
+            enabled: new.enabled,
+            metadata,
+            certificate_subject: new.certificate_subject,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_realm_user(&record)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => KeyError::Conflict(
+                    "a user with this username or certificate subject exists".to_owned(),
+                ),
+                other => other.into(),
+            })?;
+        self.auth
+            .cache()
+            .invalidate_user(DB_REALM, &record.username);
+        audit(who, &record.username, "create");
+        Ok(record)
+    }
+
+    /// Users the administrator may manage, sorted by username. (Filtering happens after paging
+    /// in the store, so a page may hold fewer than `size` items.)
+    pub async fn list(
+        &self,
+        who: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<RealmUserRecord>, KeyError> {
+        require_admin(who)?;
+        let mut listed = self.store.list_realm_users(page).await?;
+        let mut visible = Vec::with_capacity(listed.items.len());
+        for user in listed.items {
+            if self.manages(who, &user.tenants).await? {
+                visible.push(user);
+            }
+        }
+        listed.items = visible;
+        Ok(listed)
+    }
+
+    /// One user.
+    pub async fn get(&self, who: &Principal, username: &str) -> Result<RealmUserRecord, KeyError> {
+        require_admin(who)?;
+        let user = self
+            .store
+            .realm_user(username)
+            .await?
+            .ok_or_else(not_found)?;
+        if !self.manages(who, &user.tenants).await? {
+            return Err(not_found());
+        }
+        Ok(user)
+    }
+
+    /// Changes roles, tenants, enabled, metadata or certificate subject.
+    pub async fn update(
+        &self,
+        who: &Principal,
+        username: &str,
+        change: UserChange,
+    ) -> Result<RealmUserRecord, KeyError> {
+        let mut user = self.get(who, username).await?;
+        let expected = user.version;
+        if let Some(roles) = change.roles {
+            check_roles(&roles)?;
+            user.roles = roles;
+        }
+        if let Some(tenants) = change.tenants {
+            self.check_tenants(who, &tenants).await?;
+            user.tenants = tenants;
+        }
+        if let Some(enabled) = change.enabled {
+            user.enabled = enabled;
+        }
+        if let Some(metadata) = change.metadata {
+            user.metadata = check_metadata(&metadata)?;
+        }
+        if let Some(subject) = change.certificate_subject {
+            user.certificate_subject = subject;
+        }
+        self.save(who, user, expected, "update").await
+    }
+
+    /// Sets a new password.
+    pub async fn set_password(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: zeroize::Zeroizing<String>,
+    ) -> Result<(), KeyError> {
+        check_password(&password)?;
+        let mut user = self.get(who, username).await?;
+        let expected = user.version;
+        user.password_hash = tokio::task::spawn_blocking(move || {
+            cryptoutil_realm::password::hash_password(&password)
+        })
+        .await
+        .map_err(|_| KeyError::Internal("password hashing task failed".to_owned()))?
+        .map_err(|e| KeyError::Internal(e.to_string()))?;
+        self.save(who, user, expected, "set-password")
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a user.
+    pub async fn delete(&self, who: &Principal, username: &str) -> Result<(), KeyError> {
+        let user = self.get(who, username).await?;
+        self.store.delete_realm_user(&user.username).await?;
+        self.auth.cache().invalidate_user(DB_REALM, &user.username);
+        audit(who, &user.username, "delete");
+        Ok(())
+    }
+
+    async fn save(
+        &self,
+        who: &Principal,
+        mut user: RealmUserRecord,
+        expected: i64,
+        operation: &str,
+    ) -> Result<RealmUserRecord, KeyError> {
+        user.version = expected + 1;
+        user.updated_at = OffsetDateTime::now_utc();
+        let saved = self
+            .store
+            .update_realm_user(&user, expected)
+            .await
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(_) => {
+                    KeyError::Conflict("another user has this certificate subject".to_owned())
+                }
+                other => other.into(),
+            })?;
+        // Invalidate even when the write lost a race: the cache must never outlive a change.
+        self.auth.cache().invalidate_user(DB_REALM, &user.username);
+        if !saved {
+            return Err(KeyError::Conflict(
+                "the user changed meanwhile; read it again and retry".to_owned(),
+            ));
+        }
+        audit(who, &user.username, operation);
+        Ok(user)
+    }
+
+    /// Whether every one of `tenants` is one of the administrator's.
+    async fn manages(&self, who: &Principal, tenants: &[String]) -> Result<bool, KeyError> {
+        for name in tenants {
+            match self.store.tenant_by_name(name).await? {
+                Some(t) if who.tenants.contains(&t.id) => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(!tenants.is_empty() || who.tenants.is_empty())
+    }
+
+    async fn check_tenants(&self, who: &Principal, tenants: &[String]) -> Result<(), KeyError> {
+        if tenants.is_empty() {
+            return Err(KeyError::Invalid(
+                "a user needs at least one tenant".to_owned(),
+            ));
+        }
+        if tenants.len() > 100 {
+            return Err(KeyError::Invalid("at most 100 tenants per user".to_owned()));
+        }
+        for name in tenants {
+            let tenant: Option<TenantId> = self.store.tenant_by_name(name).await?.map(|t| t.id);
+            match tenant {
+                Some(id) if who.tenants.contains(&id) => {}
+                // Unknown and foreign tenants look alike.
+                _ => {
+                    return Err(KeyError::Invalid(format!(
+                        "tenant {:?} is not one of yours",
+                        name.chars().take(128).collect::<String>()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_admin(who: &Principal) -> Result<(), KeyError> {
+    if who.scopes.iter().any(|s| s == ADMIN_SCOPE) {
+        Ok(())
+    } else {
+        Err(KeyError::InsufficientScope(ADMIN_SCOPE))
+    }
+}
+
+fn not_found() -> KeyError {
+    KeyError::NotFound("no such user".to_owned())
+}
+
+fn check_username(name: &str) -> Result<(), KeyError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > 256 || name.contains(':') || name.chars().any(char::is_control) {
+        return Err(KeyError::Invalid(
+            "username must have 1 to 256 characters and no ':' or control characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_password(password: &str) -> Result<(), KeyError> {
+    let chars = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(KeyError::Invalid(format!(
+            "password must have {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_roles(roles: &[String]) -> Result<(), KeyError> {
+    if roles.len() > 64 {
+        return Err(KeyError::Invalid("at most 64 roles".to_owned()));
+    }
+    for role in roles {
+        cryptoutil_realm::scopes::check(role).map_err(|e| KeyError::Invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn check_metadata(text: &str) -> Result<String, KeyError> {
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(KeyError::Invalid(format!(
+            "metadata must have at most {MAX_METADATA_BYTES} bytes"
+        )));
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => Ok(text.to_owned()),
+        _ => Err(KeyError::Invalid(
+            "metadata must be a JSON object".to_owned(),
+        )),
+    }
+}
+
+fn audit(who: &Principal, username: &str, operation: &str) {
+    tracing::info!(target: "audit", event = "user_admin", subject = %who.subject,
+        tenant = %who.tenant, user = %username, operation, outcome = "ok");
+}
