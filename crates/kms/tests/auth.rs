@@ -542,3 +542,42 @@ async fn the_file_realm_comes_first_and_its_users_work() {
     assert_eq!(api.get("/elastickeys").await.status, 200);
     kms.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_certificate_logs_in_as_the_realm_user_with_that_subject() {
+    let kms = Kms::dev_with(|s| s.server.public.request_client_cert = true).await;
+    let (client, subject) = kms.client_with_certificate();
+    let url = kms.public_url("/service/api/v1/elastickeys");
+    // Nobody has this subject yet.
+    let unknown = client.get(&url).send().await.unwrap();
+    assert_eq!(unknown.status(), 401);
+    let admin = kms.api(Surface::Service).await;
+    let username = name("by-certificate");
+    let created = admin
+        .post_json(
+            "/admin/realm-users",
+            &json!({"username": username, "password": "never used for this user", "roles": ["kms:read"],
+                    "tenants": [kms.user.tenants[0]], "certificate_subject": subject}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let known = client.get(&url).send().await.unwrap();
+    assert_eq!(known.status(), 200);
+    let events =
+        common::audit_events(|e| e["subject"] == username.as_str() && e["method"] == "certificate");
+    assert!(!events.is_empty());
+    // Disabled: refused at once. Clients without a certificate still use Basic.
+    assert_eq!(
+        admin
+            .put_json(
+                &format!("/admin/realm-users/{username}"),
+                &json!({"enabled": false})
+            )
+            .await
+            .status,
+        200
+    );
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(admin.get("/elastickeys").await.status, 200);
+    kms.stop().await;
+}

@@ -89,7 +89,15 @@ pub fn build(
     } else {
         ClientAuth::None
     };
-    let public = server_config(cert.clone(), ClientAuth::None).map_err(|e| e.to_string())?;
+    let public_auth = if settings.public.request_client_cert {
+        let Some(client_ca) = &tls.client_ca_file else {
+            return Err("server.public.request_client_cert needs server.tls.client_ca_file (the CA bundle that issues client certificates)".to_owned());
+        };
+        ClientAuth::optional_from_files(&[client_ca]).map_err(|e| e.to_string())?
+    } else {
+        ClientAuth::None
+    };
+    let public = server_config(cert.clone(), public_auth).map_err(|e| e.to_string())?;
     let admin = server_config(cert.clone(), admin_auth).map_err(|e| e.to_string())?;
 
     let watcher = if tls.watch.unwrap_or(true) {

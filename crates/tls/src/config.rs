@@ -34,9 +34,22 @@ pub enum ClientAuth {
         /// The CAs client certificates must chain to (usually the demo root).
         trust: RootCertStore,
     },
+    /// A client certificate is requested and, when sent, must chain to `trust`; clients without
+    /// one still connect (and authenticate some other way).
+    Optional {
+        /// The CAs client certificates must chain to.
+        trust: RootCertStore,
+    },
 }
 
 impl ClientAuth {
+    /// `Optional` with the trust anchors of the given PEM files.
+    pub fn optional_from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
+        Ok(Self::Optional {
+            trust: load_trust_anchors(paths)?,
+        })
+    }
+
     /// `Required` with the trust anchors of the given PEM files.
     pub fn required_from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self> {
         Ok(Self::Required {
@@ -65,6 +78,17 @@ pub fn server_config(
             }
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(trust), provider).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        ClientAuth::Optional { trust } => {
+            if trust.is_empty() {
+                return Err(TlsError::NoTrustAnchors(
+                    "client authentication requires at least one trust anchor".to_owned(),
+                ));
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(trust), provider)
+                .allow_unauthenticated()
+                .build()?;
             builder.with_client_cert_verifier(verifier)
         }
     };

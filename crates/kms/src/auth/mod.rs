@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cryptoutil_realm::{CacheConfig, CredentialCache, FileRealm, Outcome, Realm, RealmUser};
-use cryptoutil_server::Problem;
+use cryptoutil_server::{ClientCertificate, Problem};
 
 pub use db_realm::{DB_REALM, DbRealm, realm_user};
 pub use settings::{AuthSettings, AuthSource};
@@ -128,10 +128,18 @@ impl<S: DirectoryStore> Authenticator<S> {
         }
     }
 
-    /// Authenticates one request from its headers.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthFailure> {
+    /// Authenticates one request from its headers, or (without an `Authorization` header) from
+    /// the TLS client certificate the listener verified, mapped to a realm user by subject.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        client_certificate: Option<&ClientCertificate>,
+    ) -> Result<Principal, AuthFailure> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(AuthFailure::Missing);
+            return match client_certificate.and_then(|c| c.0.first()) {
+                Some(leaf) => self.authenticate_certificate(leaf, headers).await,
+                None => Err(AuthFailure::Missing),
+            };
         };
         let bytes = value.as_bytes();
         if bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ") {
@@ -169,6 +177,43 @@ impl<S: DirectoryStore> Authenticator<S> {
         };
         tracing::info!(target: "audit", event = "authentication", outcome = "success",
             realm = %user.realm, subject = %user.username, tenant = %tenant, cached);
+        Ok(Principal {
+            tenant,
+            subject: format!("{}:{}", user.realm, user.username),
+            scopes: user.scopes.iter().cloned().collect(),
+            tenants,
+        })
+    }
+
+    async fn authenticate_certificate(
+        &self,
+        leaf: &cryptoutil_tls::rustls_pki_types::CertificateDer<'static>,
+        headers: &HeaderMap,
+    ) -> Result<Principal, AuthFailure> {
+        let subject = cryptoutil_tls::CertInfo::from_der(leaf)
+            .map_err(|_| AuthFailure::Invalid("unreadable client certificate"))?
+            .subject;
+        let outcome = cryptoutil_realm::verify_certificate(&self.realms, &subject)
+            .await
+            .map_err(|_| AuthFailure::Unavailable)?;
+        let user = match outcome {
+            Outcome::Authenticated { user, .. } => user,
+            Outcome::Disabled { .. } => {
+                return Err(audited(&subject, AuthFailure::Invalid("disabled")));
+            }
+            _ => {
+                return Err(audited(
+                    &subject,
+                    AuthFailure::Invalid("unknown certificate subject"),
+                ));
+            }
+        };
+        let (tenant, tenants) = match self.tenant_for(&user, headers).await {
+            Ok(t) => t,
+            Err(f) => return Err(audited(&user.username, f)),
+        };
+        tracing::info!(target: "audit", event = "authentication", outcome = "success",
+            method = "certificate", realm = %user.realm, subject = %user.username, tenant = %tenant);
         Ok(Principal {
             tenant,
             subject: format!("{}:{}", user.realm, user.username),
@@ -250,7 +295,11 @@ pub async fn require_authentication<S: DirectoryStore>(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match auth.authenticate(request.headers()).await {
+    let certificate = request.extensions().get::<ClientCertificate>().cloned();
+    match auth
+        .authenticate(request.headers(), certificate.as_ref())
+        .await
+    {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await

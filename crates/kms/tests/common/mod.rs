@@ -156,6 +156,35 @@ impl Kms {
         this
     }
 
+    /// A client presenting the demo PKI's client certificate (`demo/cert.pem`), and its subject.
+    pub fn client_with_certificate(&self) -> (reqwest::Client, String) {
+        let cert = self.pki.path().join("demo/cert.pem");
+        let key = self.pki.path().join("demo/key.pem");
+        let identity = cryptoutil_tls::ClientIdentity::load(&cert, &key).unwrap();
+        let config = client_config(
+            TrustConfig::from_ca_files(&[self.pki.root()]).unwrap(),
+            Some(identity),
+        )
+        .unwrap();
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .build()
+            .unwrap();
+        let chain = cryptoutil_tls::load_cert_chain(&cert).unwrap();
+        let subject = cryptoutil_tls::CertInfo::from_der(&chain[0])
+            .unwrap()
+            .subject;
+        (client, subject)
+    }
+
+    /// The public URL of a path.
+    pub fn public_url(&self, path: &str) -> String {
+        format!(
+            "https://localhost:{}{path}",
+            self.kms.server.public_addr.port()
+        )
+    }
+
     /// The store behind the server.
     pub fn store(&self) -> &Store {
         self.kms.keys.store()

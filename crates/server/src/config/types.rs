@@ -16,6 +16,9 @@ pub struct ListenerSettings {
     pub address: IpAddr,
     /// TCP port; `0` asks the operating system for a free port.
     pub port: u16,
+    /// Ask clients for a TLS certificate (optional for them; verified against
+    /// `tls.client_ca_file` when sent), so a product can log them in by certificate subject.
+    pub request_client_cert: bool,
 }
 
 impl Default for ListenerSettings {
@@ -30,6 +33,7 @@ impl ListenerSettings {
         Self {
             address: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
+            request_client_cert: false,
         }
     }
 }
@@ -119,6 +123,7 @@ impl ServerSettings {
             public: ListenerSettings {
                 address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 port: public_port,
+                request_client_cert: false,
             },
             admin: AdminSettings {
                 address: IpAddr::V4(Ipv4Addr::LOCALHOST),
