@@ -61,6 +61,26 @@ async fn missing_or_bad_credentials_are_401_with_a_challenge_and_look_alike() {
 #[tokio::test]
 async fn tenants_cannot_see_use_or_detect_each_others_keys() {
     let kms = Kms::dev().await;
+    isolation(&kms).await;
+    kms.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_are_isolated_on_postgresql_too() {
+    let Some(db) = common::postgres_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = common::shares(dir.path(), "iso", 2);
+    let kms = Kms::with_shares(&db.url, 1, &files).await.unwrap();
+    isolation(&kms).await;
+    kms.stop().await;
+    db.drop().await;
+}
+
+/// Tenant B cannot list, read, use or detect tenant A's keys: by id, by name, or through a JWE
+/// whose `kid` names them.
+async fn isolation(kms: &Kms) {
     let alice = kms.api(Surface::Service).await;
     let key_name = name("secret");
     let key = alice
@@ -116,7 +136,6 @@ async fn tenants_cannot_see_use_or_detect_each_others_keys() {
             .body,
         b"alice's"
     );
-    kms.stop().await;
 }
 
 #[tokio::test]
@@ -580,4 +599,50 @@ async fn a_client_certificate_logs_in_as_the_realm_user_with_that_subject() {
     assert_eq!(client.get(&url).send().await.unwrap().status(), 401);
     assert_eq!(admin.get("/elastickeys").await.status, 200);
     kms.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("kms.db").display());
+    let (files, _) = common::shares(dir.path(), "seed", 2);
+    let demo_user = TestUser {
+        username: "demo-user".to_owned(),
+        password: "demo-user-password".to_owned(),
+        tenants: Vec::new(),
+    };
+    let kms = Kms::with_shares_seeded(&db, 1, &files, Seeding::Demo)
+        .await
+        .unwrap();
+    let api = kms.api_as(Surface::Service, Some(&demo_user)).await;
+    assert_eq!(
+        api.post_json("/elastickey", &json!({"name": name("extra")}))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(api.get("/elastickeys").await.json()["total"], 6);
+    kms.stop().await;
+
+    let again = Kms::with_shares_seeded(&db, 1, &files, Seeding::Demo)
+        .await
+        .unwrap();
+    let api = again.api_as(Surface::Service, Some(&demo_user)).await;
+    assert_eq!(
+        api.get("/elastickeys").await.json()["total"],
+        6,
+        "nothing seeded twice, nothing lost"
+    );
+    again.stop().await;
+
+    let reset = Kms::with_shares_seeded(&db, 1, &files, Seeding::ResetDemo)
+        .await
+        .unwrap();
+    let api = reset.api_as(Surface::Service, Some(&demo_user)).await;
+    assert_eq!(
+        api.get("/elastickeys").await.json()["total"],
+        5,
+        "--reset-demo starts over"
+    );
+    reset.stop().await;
 }

@@ -17,6 +17,10 @@ use cryptoutil_tls::{TrustConfig, client_config};
 use reqwest::Method;
 use serde_json::Value;
 
+thread_local! {
+    static SEEDING: std::cell::Cell<Option<cryptoutil_kms::server::Seeding>> = const { std::cell::Cell::new(None) };
+}
+
 /// Which API surface a client talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -133,10 +137,22 @@ impl Kms {
             files: files.to_vec(),
         };
         change(&mut settings);
-        let kms = cryptoutil_kms::server::start(settings, false, None, None)
+        let seeding = SEEDING.with(|s| s.take());
+        let kms = cryptoutil_kms::server::start(settings, false, None, seeding)
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self::ready(kms, pki).await)
+    }
+
+    /// [`Self::with_shares`] with `--demo` or `--reset-demo`.
+    pub async fn with_shares_seeded(
+        url: &str,
+        threshold: usize,
+        files: &[PathBuf],
+        seeding: cryptoutil_kms::server::Seeding,
+    ) -> Result<Self, String> {
+        SEEDING.with(|s| s.set(Some(seeding)));
+        Self::with_shares_and(url, threshold, files, |_| {}).await
     }
 
     async fn ready(kms: cryptoutil_kms::server::Kms, pki: DevPki) -> Self {
