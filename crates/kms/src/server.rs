@@ -13,7 +13,7 @@ use cryptoutil_server::{
 use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
-use crate::auth::{Authenticator, require_authentication};
+use crate::auth::{Authenticator, require_authentication, require_browser_authentication};
 use crate::barrier::{Barrier, BarrierError, UnsealKeys};
 use crate::config::KmsSettings;
 use crate::keys::{KeyService, KeyServiceOptions};
@@ -216,12 +216,11 @@ fn public_router(
     api::label_surface(&mut users_document, SERVICE_PREFIX);
     document.merge(users_document);
     let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let browser_authenticate =
+        axum::middleware::from_fn_with_state(auth.clone(), require_browser_authentication::<Store>);
     let authenticate = axum::middleware::from_fn_with_state(auth, require_authentication::<Store>);
-    let service_operations = operations
-        .clone()
-        .merge(user_admin)
-        .layer(authenticate.clone());
-    let browser_operations = operations.layer(authenticate);
+    let service_operations = operations.clone().merge(user_admin).layer(authenticate);
+    let browser_operations = operations.layer(browser_authenticate);
     Router::new()
         .merge(surface::service_surface(
             service_operations,

@@ -31,6 +31,10 @@ use crate::store::DirectoryStore;
 pub const TENANT_HEADER: &str = "x-tenant-id";
 /// The Basic challenge of every 401.
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"cryptoutil-kms\", charset=\"UTF-8\"";
+/// The challenge on the browser surface for script requests: browsers show their own login
+/// dialog for a `Basic` challenge (and then replay what was typed on every later request), so
+/// pages like Swagger UI get the same information under a scheme browsers leave to the page.
+pub const BROWSER_CHALLENGE: &str = "X-Basic realm=\"cryptoutil-kms\", charset=\"UTF-8\"";
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +291,33 @@ fn audited(subject: &str, failure: AuthFailure) -> AuthFailure {
     tracing::info!(target: "audit", event = "authentication", outcome = "failure",
         subject = %subject.chars().take(256).collect::<String>(), reason);
     failure
+}
+
+/// Middleware of the browser surface: [`require_authentication`], but a 401 for a script request
+/// (`Sec-Fetch-Mode` other than `navigate`) carries [`BROWSER_CHALLENGE`] instead of `Basic`.
+pub async fn require_browser_authentication<S: DirectoryStore>(
+    state: State<Arc<Authenticator<S>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let script = request
+        .headers()
+        .get("sec-fetch-mode")
+        .is_some_and(|mode| mode.as_bytes() != b"navigate");
+    let mut response = require_authentication(state, request, next).await;
+    if script
+        && response.status() == StatusCode::UNAUTHORIZED
+        && response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"Basic"))
+    {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(BROWSER_CHALLENGE),
+        );
+    }
+    response
 }
 
 /// Middleware: authenticates the request and puts its [`Principal`] into the extensions.
