@@ -121,7 +121,7 @@ fn fixture() -> Fixture {
 
     // Warm the credential cache (and the tenant-name cache); time the first, uncached call.
     let start = Instant::now();
-    let who = rt.block_on(auth.authenticate(&headers)).unwrap();
+    let who = rt.block_on(auth.authenticate(&headers, None)).unwrap();
     let first_auth = start.elapsed();
 
     let key = rt
@@ -197,7 +197,11 @@ fn in_process(f: &Fixture, authenticated: bool) -> String {
     f.rt.block_on(async {
         let owned;
         let who = if authenticated {
-            owned = f.auth.authenticate(black_box(&f.headers)).await.unwrap();
+            owned = f
+                .auth
+                .authenticate(black_box(&f.headers), None)
+                .await
+                .unwrap();
             &owned
         } else {
             &f.who
@@ -272,7 +276,8 @@ fn summary(f: &Fixture) {
         .map(|_| {
             f.auth.cache().invalidate_all();
             let start = Instant::now();
-            f.rt.block_on(f.auth.authenticate(&f.headers)).unwrap();
+            f.rt.block_on(f.auth.authenticate(&f.headers, None))
+                .unwrap();
             start.elapsed()
         })
         .collect();
@@ -312,7 +317,7 @@ fn authentication(c: &mut Criterion) {
     let mut group = c.benchmark_group("kms_auth");
     group.bench_function("authenticate (cached)", |b| {
         b.iter(|| {
-            f.rt.block_on(f.auth.authenticate(black_box(&f.headers)))
+            f.rt.block_on(f.auth.authenticate(black_box(&f.headers), None))
                 .unwrap()
         });
     });
@@ -320,7 +325,7 @@ fn authentication(c: &mut Criterion) {
         let _guard = tracing::subscriber::set_default(audit_log());
         group.bench_function("authenticate (cached) + JSON audit log", |b| {
             b.iter(|| {
-                f.rt.block_on(f.auth.authenticate(black_box(&f.headers)))
+                f.rt.block_on(f.auth.authenticate(black_box(&f.headers), None))
                     .unwrap()
             });
         });
