@@ -329,6 +329,26 @@ async fn demo_seeding_creates_the_canonical_data_and_the_demo_users_work() {
 #[tokio::test]
 async fn admins_manage_their_tenants_users_and_every_change_takes_effect_at_once() {
     let kms = Kms::dev().await;
+    user_administration(&kms).await;
+    kms.stop().await;
+}
+
+#[tokio::test]
+async fn user_administration_works_the_same_on_postgresql() {
+    let Some(db) = common::postgres_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = common::shares(dir.path(), "users", 2);
+    let kms = Kms::with_shares(&db.url, 1, &files).await.unwrap();
+    user_administration(&kms).await;
+    kms.stop().await;
+    db.drop().await;
+}
+
+/// Create, read, update, disable, set password and delete through the admin API; each change
+/// takes effect at once even for a cached credential; tenant admins stay in their tenants.
+async fn user_administration(kms: &Kms) {
     let admin = kms.api(Surface::Service).await;
     let tenant = kms.user.tenants[0].clone();
     let username = name("managed");
@@ -516,7 +536,6 @@ async fn admins_manage_their_tenants_users_and_every_change_takes_effect_at_once
     let key_events =
         common::audit_events(|e| e["operation"] == "create" && e.get("elastic_key").is_some());
     assert!(!key_events.is_empty(), "key operations are audited too");
-    kms.stop().await;
 }
 
 #[tokio::test]
