@@ -13,7 +13,9 @@ use cryptoutil_server::{
 use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
-use crate::auth::{Authenticator, require_authentication, require_browser_authentication};
+use crate::auth::{
+    Authenticator, DB_REALM, require_authentication, require_browser_authentication,
+};
 use crate::barrier::{Barrier, BarrierError, UnsealKeys};
 use crate::config::KmsSettings;
 use crate::keys::{KeyService, KeyServiceOptions};
@@ -49,6 +51,7 @@ pub struct Kms {
     auth: Arc<Authenticator<Store>>,
     tls: TlsRuntime,
     purge: tokio::task::JoinHandle<()>,
+    follow: tokio::task::JoinHandle<()>,
 }
 
 impl Kms {
@@ -66,6 +69,7 @@ impl Kms {
     pub async fn stop(self) {
         self.server.shutdown();
         self.purge.abort();
+        self.follow.abort();
         self.server.wait().await;
         self.keys.store().close().await;
     }
@@ -73,6 +77,7 @@ impl Kms {
     /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
     pub async fn run_until_signal(self) {
         self.purge.abort();
+        self.follow.abort();
         let store = self.keys.store().clone();
         self.server.run_until_signal().await;
         store.close().await;
@@ -143,12 +148,24 @@ pub async fn start(
     .await
     .map_err(|e| StartError::Server(e.to_string()))?;
     let purge = tokio::spawn(purge_loop(keys.clone(), settings.keys.purge_interval.get()));
+    let follow = {
+        let (store, auth) = (store.clone(), auth.clone());
+        tokio::spawn(async move {
+            store
+                .follow_user_changes(|user| match user {
+                    Some(user) => auth.cache().invalidate_user(DB_REALM, user),
+                    None => auth.cache().invalidate_all(),
+                })
+                .await;
+        })
+    };
     Ok(Kms {
         server,
         keys,
         auth,
         tls,
         purge,
+        follow,
     })
 }
 

@@ -205,4 +205,14 @@ pub trait DirectoryStore: Send + Sync + 'static {
         &self,
         username: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Tells the other instances sharing this database that a user changed, so they drop its
+    /// cached credentials. Default: nothing to tell (one process owns the database).
+    fn announce_user_change(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = username;
+        async { Ok(()) }
+    }
 }

@@ -204,7 +204,7 @@ impl<S: DirectoryStore> UserAdmin<S> {
     pub async fn delete(&self, who: &Principal, username: &str) -> Result<(), KeyError> {
         let user = self.get(who, username).await?;
         self.store.delete_realm_user(&user.username).await?;
-        self.auth.cache().invalidate_user(DB_REALM, &user.username);
+        self.forget(&user.username).await;
         audit(who, &user.username, "delete");
         Ok(())
     }
@@ -229,7 +229,7 @@ impl<S: DirectoryStore> UserAdmin<S> {
                 other => other.into(),
             })?;
         // Invalidate even when the write lost a race: the cache must never outlive a change.
-        self.auth.cache().invalidate_user(DB_REALM, &user.username);
+        self.forget(&user.username).await;
         if !saved {
             return Err(KeyError::Conflict(
                 "the user changed meanwhile; read it again and retry".to_owned(),
@@ -237,6 +237,16 @@ impl<S: DirectoryStore> UserAdmin<S> {
         }
         audit(who, &user.username, operation);
         Ok(user)
+    }
+
+    /// Drops the user's cached credentials here and tells the other instances to do the same.
+    /// A failed announcement is logged: the other instances then forget within their cache TTL.
+    async fn forget(&self, username: &str) {
+        self.auth.cache().invalidate_user(DB_REALM, username);
+        if let Err(e) = self.store.announce_user_change(username).await {
+            tracing::warn!(error = %e, user = %username,
+                "could not announce a user change to other instances; their caches expire within auth.cache_ttl");
+        }
     }
 
     /// Whether every one of `tenants` is one of the administrator's.

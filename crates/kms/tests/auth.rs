@@ -665,3 +665,63 @@ async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
     );
     reset.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_on_one_instance_reaches_the_other_instances_credential_cache() {
+    let Some(db) = common::postgres_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (files, _) = common::shares(dir.path(), "multi", 2);
+    let (one, two) = (
+        Kms::with_shares(&db.url, 1, &files).await.unwrap(),
+        Kms::with_shares(&db.url, 1, &files).await.unwrap(),
+    );
+    let admin = one.api(Surface::Service).await;
+    let username = name("roaming");
+    let password = "correct horse battery staple";
+    let created = admin
+        .post_json(
+            "/admin/realm-users",
+            &json!({"username": username, "password": password, "roles": ["kms:read"], "tenants": [one.user.tenants[0]]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let user = TestUser {
+        username: username.clone(),
+        password: password.to_owned(),
+        tenants: Vec::new(),
+    };
+    let on_two = two.api_as(Surface::Service, Some(&user)).await;
+    assert_eq!(on_two.get("/elastickeys").await.status, 200);
+    assert_eq!(
+        on_two.get("/elastickeys").await.status,
+        200,
+        "cached on instance two"
+    );
+
+    // Disabled through instance one: instance two refuses it as soon as the announcement
+    // arrives (bounded wait for the notification, not a timing assertion).
+    let disabled = admin
+        .put_json(
+            &format!("/admin/realm-users/{username}"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(disabled.status, 200);
+    let mut refused = false;
+    for _ in 0..200 {
+        if on_two.get("/elastickeys").await.status == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        refused,
+        "instance two still accepted the disabled user's cached credential"
+    );
+    one.stop().await;
+    two.stop().await;
+    db.drop().await;
+}

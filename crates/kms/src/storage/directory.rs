@@ -111,4 +111,8 @@ impl DirectoryStore for Store {
             o::delete_realm_user(pool, p, username).await
         })
     }
+
+    async fn announce_user_change(&self, username: &str) -> Result<(), StoreError> {
+        Store::announce_user_change(self, username).await
+    }
 }

@@ -100,6 +100,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The PostgreSQL channel on which instances announce realm user changes.
+pub const USER_CHANGES_CHANNEL: &str = "cryptoutil_kms_realm_users";
+
 /// The KMS storage on SQLite or PostgreSQL. Cheap to clone: clones share the pools.
 #[derive(Clone)]
 pub struct Store {
@@ -158,6 +161,58 @@ impl Store {
         match &*self.inner {
             Inner::Sqlite(b) => b.close().await,
             Inner::Postgres(b) => b.pool.close().await,
+        }
+    }
+
+    /// Tells every instance sharing this database that a realm user changed (PostgreSQL
+    /// `NOTIFY` on [`USER_CHANGES_CHANNEL`]); a no-op on SQLite, which one process owns.
+    pub async fn announce_user_change(&self, username: &str) -> Result<(), StoreError> {
+        match &*self.inner {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::Postgres(b) => sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(USER_CHANGES_CHANNEL)
+                .bind(username)
+                .execute(&b.pool)
+                .await
+                .map(drop)
+                .map_err(error::map),
+        }
+    }
+
+    /// Calls `changed(Some(username))` for every user change announced by any instance, and
+    /// `changed(None)` when announcements may have been missed (the listening connection was
+    /// lost and re-established), until the store is closed. PostgreSQL only; on SQLite it
+    /// returns at once.
+    pub async fn follow_user_changes(&self, changed: impl Fn(Option<&str>) + Send) {
+        let Inner::Postgres(b) = &*self.inner else {
+            return;
+        };
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&b.pool).await {
+                Ok(l) => l,
+                Err(_) if b.pool.is_closed() => return,
+                Err(e) => {
+                    tracing::warn!(error = %error::map(e), "cannot listen for realm user changes; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(USER_CHANGES_CHANNEL).await {
+                tracing::warn!(error = %error::map(e), "cannot listen for realm user changes; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+            // Anything announced before this point may have been missed.
+            changed(None);
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => changed(Some(notification.payload())),
+                    // The connection dropped; try_recv reconnects on the next call.
+                    Ok(None) => changed(None),
+                    Err(_) if b.pool.is_closed() => return,
+                    Err(_) => break,
+                }
+            }
         }
     }
 
