@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 pub mod barrier;
+mod cache;
 pub mod config;
 pub mod ids;
 pub mod keys;

@@ -48,18 +48,12 @@ pub struct Kms {
     pub server: RunningServer,
     /// The key service, for in-process callers and tests.
     pub keys: Arc<Keys>,
-    auth: Arc<Authenticator<Store>>,
     tls: TlsRuntime,
     purge: tokio::task::JoinHandle<()>,
     follow: tokio::task::JoinHandle<()>,
 }
 
 impl Kms {
-    /// The authenticator (its credential cache, for in-process callers and tests).
-    pub fn authenticator(&self) -> &Arc<Authenticator<Store>> {
-        &self.auth
-    }
-
     /// The demo CA certificate clients should trust, when `--dev` generated the PKI.
     pub fn ca_cert(&self) -> Option<&std::path::Path> {
         self.tls.ca_cert.as_deref()
@@ -74,13 +68,13 @@ impl Kms {
         self.keys.store().close().await;
     }
 
-    /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
+    /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains; the background
+    /// tasks run until then.
     pub async fn run_until_signal(self) {
+        self.server.run_until_signal().await;
         self.purge.abort();
         self.follow.abort();
-        let store = self.keys.store().clone();
-        self.server.run_until_signal().await;
-        store.close().await;
+        self.keys.store().close().await;
         drop(self.tls);
     }
 }
@@ -125,12 +119,11 @@ pub async fn start(
                 .unwrap_or(NonZeroUsize::MIN),
         },
     ));
-    let auth =
-        Arc::new(Authenticator::new(&settings.auth, store.clone()).map_err(StartError::Config)?);
     if let Some(seeding) = seeding {
         seed(&store, &keys, seeding).await?;
-        auth.forget_tenants();
     }
+    let auth =
+        Arc::new(Authenticator::new(&settings.auth, store.clone()).map_err(StartError::Config)?);
 
     let state = ApiState { keys: keys.clone() };
     let users = Arc::new(UserAdmin::new(store.clone(), auth.clone()));
@@ -162,7 +155,6 @@ pub async fn start(
     Ok(Kms {
         server,
         keys,
-        auth,
         tls,
         purge,
         follow,

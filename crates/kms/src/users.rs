@@ -3,13 +3,14 @@
 //! its own, so a tenant's admin can never create or change a user of another tenant. Every change
 //! drops the user's cached credentials at once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
 use crate::auth::{Authenticator, DB_REALM};
 use crate::keys::KeyError;
-use crate::model::{Page, PageRequest, Principal, RealmUserRecord, TenantId};
+use crate::model::{PAGE_SIZE_MAX, Page, PageRequest, Principal, RealmUserRecord, TenantId};
 use crate::store::DirectoryStore;
 
 /// The coarse scope that administers users.
@@ -117,23 +118,44 @@ impl<S: DirectoryStore> UserAdmin<S> {
         Ok(record)
     }
 
-    /// Users the administrator may manage, sorted by username. (Filtering happens after paging
-    /// in the store, so a page may hold fewer than `size` items.)
+    /// Users the administrator may manage, sorted by username. The store is walked whole (users
+    /// are few and admin-made) so that `total` counts only visible users: a tenant's admin learns
+    /// nothing about other tenants' users, not even how many there are.
     pub async fn list(
         &self,
         who: &Principal,
         page: PageRequest,
     ) -> Result<Page<RealmUserRecord>, KeyError> {
         require_admin(who)?;
-        let mut listed = self.store.list_realm_users(page).await?;
-        let mut visible = Vec::with_capacity(listed.items.len());
-        for user in listed.items {
-            if self.manages(who, &user.tenants).await? {
-                visible.push(user);
+        let mut visible = Vec::new();
+        let mut own: HashMap<String, bool> = HashMap::new();
+        let mut number = 0;
+        loop {
+            let chunk = PageRequest::new(number, PAGE_SIZE_MAX).unwrap_or_default();
+            let listed = self.store.list_realm_users(chunk).await?;
+            let done = listed.items.len() < PAGE_SIZE_MAX as usize;
+            for user in listed.items {
+                if self.manages_cached(who, &user.tenants, &mut own).await? {
+                    visible.push(user);
+                }
             }
+            if done {
+                break;
+            }
+            number += 1;
         }
-        listed.items = visible;
-        Ok(listed)
+        let total = visible.len() as u64;
+        let items = visible
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(page.size as usize)
+            .collect();
+        Ok(Page {
+            items,
+            page: page.page,
+            size: page.size,
+            total,
+        })
     }
 
     /// One user.
@@ -251,10 +273,28 @@ impl<S: DirectoryStore> UserAdmin<S> {
 
     /// Whether every one of `tenants` is one of the administrator's.
     async fn manages(&self, who: &Principal, tenants: &[String]) -> Result<bool, KeyError> {
+        self.manages_cached(who, tenants, &mut HashMap::new()).await
+    }
+
+    /// [`Self::manages`], remembering each tenant name's answer in `own`.
+    async fn manages_cached(
+        &self,
+        who: &Principal,
+        tenants: &[String],
+        own: &mut HashMap<String, bool>,
+    ) -> Result<bool, KeyError> {
         for name in tenants {
-            match self.store.tenant_by_name(name).await? {
-                Some(t) if who.tenants.contains(&t.id) => {}
-                _ => return Ok(false),
+            let mine = match own.get(name) {
+                Some(mine) => *mine,
+                None => {
+                    let tenant = self.store.tenant_by_name(name).await?;
+                    let mine = tenant.is_some_and(|t| who.tenants.contains(&t.id));
+                    own.insert(name.clone(), mine);
+                    mine
+                }
+            };
+            if !mine {
+                return Ok(false);
             }
         }
         Ok(!tenants.is_empty() || who.tenants.is_empty())

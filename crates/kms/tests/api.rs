@@ -552,7 +552,7 @@ async fn barrier_rotation_through_the_admin_api_keeps_old_ciphertexts_readable()
 async fn restart_with_the_same_shares_keeps_keys_and_wrong_shares_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("kms.db").display());
-    let (files, _) = shares(dir.path(), "good", 3);
+    let files = shares(dir.path(), "good", 3);
     let kms = Kms::with_shares(&db, 2, &files).await.unwrap();
     let api = kms.api(Surface::Service).await;
     let owner = kms.user.clone();
@@ -588,7 +588,7 @@ async fn restart_with_the_same_shares_keeps_keys_and_wrong_shares_are_refused() 
     }
 
     let size_before = std::fs::metadata(dir.path().join("kms.db")).unwrap().len();
-    let (wrong, _) = shares(dir.path(), "wrong", 3);
+    let wrong = shares(dir.path(), "wrong", 3);
     let refused = Kms::with_shares(&db, 2, &wrong).await;
     let message = refused.err().unwrap();
     assert!(message.contains("unseal"), "{message}");
@@ -605,7 +605,7 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
     };
     let url = db.url.clone();
     let dir = tempfile::tempdir().unwrap();
-    let (files, _) = shares(dir.path(), "pg", 3);
+    let files = shares(dir.path(), "pg", 3);
     // A fresh database per test: the two instances must agree on its one root key.
     let (one, two) = tokio::join!(
         Kms::with_shares(&url, 2, &files),
@@ -650,7 +650,7 @@ async fn a_database_outage_gives_503_and_degraded_readiness_and_recovers_by_itse
     let proxy = common::TcpProxy::start("127.0.0.1:5432").await;
     let through_proxy = db.url.replacen("127.0.0.1:5432", &proxy.address(), 1);
     let dir = tempfile::tempdir().unwrap();
-    let (files, _) = shares(dir.path(), "outage", 2);
+    let files = shares(dir.path(), "outage", 2);
     let kms = Kms::with_shares_and(&through_proxy, 1, &files, |s| {
         s.database.acquire_timeout =
             cryptoutil_server::config::HumanDuration(std::time::Duration::from_millis(500));

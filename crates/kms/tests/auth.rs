@@ -71,7 +71,7 @@ async fn tenants_are_isolated_on_postgresql_too() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (files, _) = common::shares(dir.path(), "iso", 2);
+    let files = common::shares(dir.path(), "iso", 2);
     let kms = Kms::with_shares(&db.url, 1, &files).await.unwrap();
     isolation(&kms).await;
     kms.stop().await;
@@ -339,7 +339,7 @@ async fn user_administration_works_the_same_on_postgresql() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (files, _) = common::shares(dir.path(), "users", 2);
+    let files = common::shares(dir.path(), "users", 2);
     let kms = Kms::with_shares(&db.url, 1, &files).await.unwrap();
     user_administration(&kms).await;
     kms.stop().await;
@@ -449,6 +449,12 @@ async fn user_administration(kms: &Kms) {
         .await;
     let other = kms.api_as(Surface::Service, Some(&other)).await;
     other.get(&path).await.assert_problem(404, "no such user");
+    let others_view = other.get("/admin/realm-users?size=1000").await.json();
+    assert_eq!(
+        others_view["total"], 1,
+        "only itself; not even a count of other tenants' users"
+    );
+    assert!(!others_view.to_string().contains(&username));
     other
         .put_json(&path, &json!({"enabled": false}))
         .await
@@ -624,7 +630,7 @@ async fn a_client_certificate_logs_in_as_the_realm_user_with_that_subject() {
 async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("kms.db").display());
-    let (files, _) = common::shares(dir.path(), "seed", 2);
+    let files = common::shares(dir.path(), "seed", 2);
     let demo_user = TestUser {
         username: "demo-user".to_owned(),
         password: "demo-user-password".to_owned(),
@@ -672,7 +678,7 @@ async fn a_change_on_one_instance_reaches_the_other_instances_credential_cache()
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (files, _) = common::shares(dir.path(), "multi", 2);
+    let files = common::shares(dir.path(), "multi", 2);
     let (one, two) = (
         Kms::with_shares(&db.url, 1, &files).await.unwrap(),
         Kms::with_shares(&db.url, 1, &files).await.unwrap(),

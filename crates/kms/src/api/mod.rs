@@ -81,7 +81,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .ok_or_else(|| {
                 Problem::new(StatusCode::UNAUTHORIZED)
                     .with_detail("authentication is required")
-                    .with_www_authenticate("Basic realm=\"cryptoutil-kms\"")
+                    .with_www_authenticate(crate::auth::BASIC_CHALLENGE)
             })
     }
 }
@@ -112,7 +112,7 @@ fn operations() -> OpenApiRouter<ApiState> {
 /// OpenAPI paths under that prefix with operation ids and tags made unique per surface.
 pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
     let (router, mut relative) = operations().with_state(state).split_for_parts();
-    document_scopes(&mut relative);
+    document_scopes(&mut relative, route_scope);
     let mut document = document_base();
     for prefix in prefixes {
         let mut api = relative.clone();
@@ -153,19 +153,19 @@ fn document_csrf_route(document: &mut OpenApi) {
     );
 }
 
-/// Adds each operation's scope (from [`ROUTE_SCOPES`]) as a security requirement and a line of
-/// its description.
-fn document_scopes(api: &mut OpenApi) {
+/// Marks every operation of `api` with the scope `scope_of(method, path)` names (a Basic security
+/// requirement and a line of its description) and declares the Basic scheme.
+pub(crate) fn document_scopes<'s>(
+    api: &mut OpenApi,
+    scope_of: impl Fn(&str, &str) -> Option<&'s str>,
+) {
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
     for (path, item) in api.paths.paths.iter_mut() {
-        for (method, op) in operations_by_method(item) {
-            let Some((_, _, scope)) = ROUTE_SCOPES
-                .iter()
-                .find(|(m, p, _)| *m == method && p == path)
-            else {
+        for (method, op) in operations_of(item) {
+            let Some(scope) = scope_of(method, path) else {
                 continue;
             };
-            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [*scope])]);
+            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [scope])]);
             let line = format!("Requires the scope `{scope}` (or a coarser one that includes it).");
             op.description = Some(match op.description.take() {
                 Some(d) => format!("{d}\n\n{line}"),
@@ -180,39 +180,12 @@ fn document_scopes(api: &mut OpenApi) {
     );
 }
 
-/// Marks every operation of `api` as needing `scope` (Basic security requirement and a line of
-/// description), and declares the Basic scheme.
-pub(crate) fn require_scope_in_document(api: &mut OpenApi, scope: &str) {
-    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-    for item in api.paths.paths.values_mut() {
-        for (_, op) in operations_by_method(item) {
-            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [scope])]);
-            let line = format!("Requires the scope `{scope}`.");
-            op.description = Some(match op.description.take() {
-                Some(d) => format!("{d}\n\n{line}"),
-                None => line,
-            });
-        }
-    }
-    let components = api.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        BASIC_SCHEME,
-        SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
-    );
-}
-
-fn operations_by_method(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
-    [
-        ("get", item.get.as_mut()),
-        ("put", item.put.as_mut()),
-        ("post", item.post.as_mut()),
-        ("delete", item.delete.as_mut()),
-        ("patch", item.patch.as_mut()),
-    ]
-    .into_iter()
-    .filter_map(|(m, op)| op.map(|op| (m, op)))
+/// The scope [`ROUTE_SCOPES`] names for a method and path.
+fn route_scope(method: &str, path: &str) -> Option<&'static str> {
+    ROUTE_SCOPES
+        .iter()
+        .find(|(m, p, _)| *m == method && *p == path)
+        .map(|(_, _, scope)| *scope)
 }
 
 /// Puts a surface prefix on every path and the surface name on operation ids and tags.
@@ -229,7 +202,7 @@ pub fn label_surface(api: &mut OpenApi, prefix: &str) {
         .map(|(path, item)| (format!("{prefix}{path}"), item))
         .collect();
     for item in api.paths.paths.values_mut() {
-        for op in operations_of(item) {
+        for (_, op) in operations_of(item) {
             if let Some(id) = &op.operation_id {
                 op.operation_id = Some(format!("{label}_{id}"));
             }
@@ -242,21 +215,22 @@ pub fn label_surface(api: &mut OpenApi, prefix: &str) {
     }
 }
 
+/// Each operation of a path item with its lowercase method.
 fn operations_of(
     item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.patch.as_mut(),
-        item.head.as_mut(),
-        item.options.as_mut(),
-        item.trace.as_mut(),
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
+        ("head", item.head.as_mut()),
+        ("options", item.options.as_mut()),
+        ("trace", item.trace.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(m, op)| op.map(|op| (m, op)))
 }
 
 /// The OpenAPI document's frame: title, version, description.

@@ -125,13 +125,6 @@ impl<S: DirectoryStore> Authenticator<S> {
         &self.cache
     }
 
-    /// Forgets cached tenant ids (after tenants were deleted and re-created).
-    pub fn forget_tenants(&self) {
-        if let Ok(mut map) = self.tenants.lock() {
-            map.clear();
-        }
-    }
-
     /// Authenticates one request from its headers, or (without an `Authorization` header) from
     /// the TLS client certificate the listener verified, mapped to a realm user by subject.
     pub async fn authenticate(
@@ -154,39 +147,8 @@ impl<S: DirectoryStore> Authenticator<S> {
         let outcome = cryptoutil_realm::verify_basic(&self.realms, &credentials, &self.cache)
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
-        let (user, cached) = match outcome {
-            Outcome::Authenticated { user, cached } => (user, cached),
-            Outcome::Disabled { .. } => {
-                return Err(audited(
-                    &credentials.username,
-                    AuthFailure::Invalid("disabled"),
-                ));
-            }
-            Outcome::WrongPassword { .. } => {
-                return Err(audited(
-                    &credentials.username,
-                    AuthFailure::Invalid("wrong password"),
-                ));
-            }
-            Outcome::UnknownUser => {
-                return Err(audited(
-                    &credentials.username,
-                    AuthFailure::Invalid("unknown user"),
-                ));
-            }
-        };
-        let (tenant, tenants) = match self.tenant_for(&user, headers).await {
-            Ok(t) => t,
-            Err(f) => return Err(audited(&user.username, f)),
-        };
-        tracing::info!(target: "audit", event = "authentication", outcome = "success",
-            realm = %user.realm, subject = %user.username, tenant = %tenant, cached);
-        Ok(Principal {
-            tenant,
-            subject: format!("{}:{}", user.realm, user.username),
-            scopes: user.scopes.iter().cloned().collect(),
-            tenants,
-        })
+        let user = authenticated(outcome, &credentials.username)?;
+        self.principal(&user, headers, "basic").await
     }
 
     async fn authenticate_certificate(
@@ -200,24 +162,23 @@ impl<S: DirectoryStore> Authenticator<S> {
         let outcome = cryptoutil_realm::verify_certificate(&self.realms, &subject)
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
-        let user = match outcome {
-            Outcome::Authenticated { user, .. } => user,
-            Outcome::Disabled { .. } => {
-                return Err(audited(&subject, AuthFailure::Invalid("disabled")));
-            }
-            _ => {
-                return Err(audited(
-                    &subject,
-                    AuthFailure::Invalid("unknown certificate subject"),
-                ));
-            }
-        };
-        let (tenant, tenants) = match self.tenant_for(&user, headers).await {
+        let user = authenticated(outcome, &subject)?;
+        self.principal(&user, headers, "certificate").await
+    }
+
+    /// The principal of an authenticated user in the tenant this request selects; audited.
+    async fn principal(
+        &self,
+        user: &RealmUser,
+        headers: &HeaderMap,
+        method: &'static str,
+    ) -> Result<Principal, AuthFailure> {
+        let (tenant, tenants) = match self.tenant_for(user, headers).await {
             Ok(t) => t,
             Err(f) => return Err(audited(&user.username, f)),
         };
         tracing::info!(target: "audit", event = "authentication", outcome = "success",
-            method = "certificate", realm = %user.realm, subject = %user.username, tenant = %tenant);
+            method, realm = %user.realm, subject = %user.username, tenant = %tenant);
         Ok(Principal {
             tenant,
             subject: format!("{}:{}", user.realm, user.username),
@@ -280,6 +241,17 @@ impl<S: DirectoryStore> Authenticator<S> {
         }
         Ok(tenant.map(|t| t.id))
     }
+}
+
+/// The user of a successful outcome; every other outcome is the same 401 (audited with its reason).
+fn authenticated(outcome: Outcome, subject: &str) -> Result<Arc<RealmUser>, AuthFailure> {
+    let reason = match outcome {
+        Outcome::Authenticated { user, .. } => return Ok(user),
+        Outcome::Disabled { .. } => "disabled",
+        Outcome::WrongPassword { .. } => "wrong password",
+        Outcome::UnknownUser => "unknown user",
+    };
+    Err(audited(subject, AuthFailure::Invalid(reason)))
 }
 
 fn audited(subject: &str, failure: AuthFailure) -> AuthFailure {

@@ -38,7 +38,6 @@
 //! no unwrapping and no storage call. Keys are `Arc<Jwk>`, zeroized when the last reference
 //! drops (eviction, removal, or the end of an operation still using it).
 
-mod cache;
 pub mod settings;
 pub mod unseal;
 
@@ -56,7 +55,7 @@ use zeroize::Zeroizing;
 use crate::model::{BarrierLayer, TenantId, WrappedKey};
 use crate::store::{BarrierStore, StoreError};
 
-use cache::Clock;
+use crate::cache::Clock;
 pub use settings::{BarrierSettings, DEFAULT_CACHE_CAPACITY, UnsealSettings};
 pub use unseal::{UnsealKeys, encode_share, generate_shares};
 
@@ -818,7 +817,7 @@ impl<S: BarrierStore> Barrier<S> {
     pub fn forget_owner(&self, tenant: TenantId, owner: Uuid) {
         let mut cache = self.cache();
         cache.owners.remove(&(tenant, owner));
-        let kids = cache.keys.keys_where(|c| {
+        let kids = cache.keys.keys_where(|_, c| {
             c.tenant == tenant && c.layer == BarrierLayer::Content && c.owner == Some(owner)
         });
         for kid in kids {

@@ -138,7 +138,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("generate data keys", "a signing"));
         };
-        let mut data_key = kind.generate()?;
+        let mut data_key = super::materials::generate_off_thread(move || kind.generate()).await?;
         data_key.set_kid(Some(Uuid::now_v7().to_string()));
         let clear = data_key.to_json(true);
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;

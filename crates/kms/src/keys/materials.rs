@@ -11,6 +11,35 @@ use super::{KeyError, KeyService, barrier_error, now, public_jwk_text, with_iden
 use crate::model::{ElasticKey, MaterialKey, TenantId};
 use crate::store::{BarrierStore, KeyStore};
 
+/// The stored form of a new material key: metadata, public JWK, and the sealed private JWK.
+pub(super) fn material_record(
+    id: Uuid,
+    elastic_key_id: Uuid,
+    jwk: &Jwk,
+    import_date: Option<OffsetDateTime>,
+    sealed_jwk: String,
+) -> Result<MaterialKey, KeyError> {
+    Ok(MaterialKey {
+        id,
+        elastic_key_id,
+        generate_date: now(),
+        import_date,
+        revocation_date: None,
+        public_jwk: public_jwk_text(jwk)?,
+        sealed_jwk,
+    })
+}
+
+/// Generates key material on the blocking pool: RSA-4096 generation takes long enough to stall an
+/// async worker.
+pub(super) async fn generate_off_thread(
+    generate: impl FnOnce() -> Result<Jwk, KeyError> + Send + 'static,
+) -> Result<Jwk, KeyError> {
+    tokio::task::spawn_blocking(generate)
+        .await
+        .map_err(|_| KeyError::Internal("key generation task failed".to_owned()))?
+}
+
 impl<S: KeyStore + BarrierStore> KeyService<S> {
     /// Seals a new key's first material under a content key that is not stored yet.
     pub(super) fn material_from(
@@ -26,15 +55,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .barrier
             .seal_with(content_key, jwk.to_json(true).as_bytes())
             .map_err(barrier_error)?;
-        let material = MaterialKey {
-            id,
-            elastic_key_id,
-            generate_date: now(),
-            import_date,
-            revocation_date: None,
-            public_jwk: public_jwk_text(&jwk)?,
-            sealed_jwk: sealed,
-        };
+        let material = material_record(id, elastic_key_id, &jwk, import_date, sealed)?;
         Ok((material, Arc::new(jwk)))
     }
 
@@ -118,7 +139,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
 
     pub(super) fn forget_materials_of(&self, tenant: TenantId, owner: Uuid) {
         if let Ok(mut cache) = self.materials.lock() {
-            cache.retain(|(t, o, _), _| !(*t == tenant && *o == owner));
+            for key in cache.keys_where(|(t, o, _), _| *t == tenant && *o == owner) {
+                cache.remove(&key);
+            }
         }
     }
 }

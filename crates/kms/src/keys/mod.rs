@@ -82,7 +82,7 @@ pub struct KeyServiceOptions {
 
 /// Unsealed material keys by (tenant, elastic key, material key): a hit proves the material key
 /// belongs to the elastic key the caller named.
-type MaterialCache = hashlink::LruCache<(TenantId, Uuid, Uuid), Arc<Jwk>>;
+type MaterialCache = crate::cache::Clock<(TenantId, Uuid, Uuid), Arc<Jwk>>;
 
 /// The KMS's business layer.
 pub struct KeyService<S> {
@@ -153,15 +153,13 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .new_content_key(tenant, key.id)
             .await
             .map_err(barrier_error)?;
-        let jwk = Jwk::generate_for(algorithm)
-            .map_err(|e| KeyError::Internal(format!("key generation failed: {e}")))?;
+        let jwk = generate_for(algorithm).await?;
         let (material, jwk) = self.material_from(&content_key, key.id, jwk, None)?;
         self.store
             .insert_elastic_key(tenant, &key, content_key.record(), &material)
             .await?;
         self.cache_material(tenant, key.id, material.id, jwk);
-        tracing::info!(target: "audit", tenant = %tenant, subject = %who.subject, elastic_key = %key.id,
-            operation = "create", algorithm = %key.algorithm, outcome = "ok");
+        audit(who, key.id, "create");
         Ok(key)
     }
 
@@ -251,8 +249,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             ));
         }
         let (algorithm, _) = algorithm::parse(&key.algorithm)?;
-        let jwk = Jwk::generate_for(algorithm)
-            .map_err(|e| KeyError::Internal(format!("key generation failed: {e}")))?;
+        let jwk = generate_for(algorithm).await?;
         self.add_material(who, &key, jwk, None, "rotate").await
     }
 
@@ -368,20 +365,21 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .seal(tenant, key.id, jwk.to_json(true).as_bytes())
             .await
             .map_err(barrier_error)?;
-        let material = MaterialKey {
-            id,
-            elastic_key_id: key.id,
-            generate_date: now(),
-            import_date,
-            revocation_date: None,
-            public_jwk: public_jwk_text(&jwk)?,
-            sealed_jwk: sealed,
-        };
+        let material = materials::material_record(id, key.id, &jwk, import_date, sealed)?;
         self.store.insert_material_key(tenant, &material).await?;
         self.cache_material(tenant, key.id, id, Arc::new(jwk));
         audit(who, key.id, operation);
         Ok(material)
     }
+}
+
+/// A fresh key for an elastic key algorithm, generated off the async workers.
+async fn generate_for(algorithm: cryptoutil_jose::KeyAlgorithm) -> Result<Jwk, KeyError> {
+    materials::generate_off_thread(move || {
+        Jwk::generate_for(algorithm)
+            .map_err(|e| KeyError::Internal(format!("key generation failed: {e}")))
+    })
+    .await
 }
 
 fn need(who: &Principal, scope: &'static str) -> Result<(), KeyError> {

@@ -449,9 +449,9 @@ impl Reply {
 }
 
 /// `n` fresh share files named `<label>-<i>` in `dir`.
-pub fn shares(dir: &Path, label: &str, n: usize) -> (Vec<PathBuf>, ()) {
-    let shares = generate_shares(n, 32).unwrap();
-    let files = shares
+pub fn shares(dir: &Path, label: &str, n: usize) -> Vec<PathBuf> {
+    generate_shares(n, 32)
+        .unwrap()
         .iter()
         .enumerate()
         .map(|(i, share)| {
@@ -459,8 +459,7 @@ pub fn shares(dir: &Path, label: &str, n: usize) -> (Vec<PathBuf>, ()) {
             std::fs::write(&path, encode_share(share).as_bytes()).unwrap();
             path
         })
-        .collect();
-    (files, ())
+        .collect()
 }
 
 /// A fresh PostgreSQL database for one test, dropped by [`PgDatabase::drop`].

@@ -1,7 +1,8 @@
 //! A small bounded CLOCK cache (second-chance LRU approximation).
 //!
-//! Values are dropped as soon as they are evicted or removed; for barrier keys that is an
-//! `Arc<Jwk>`, whose secret bytes zeroize when the last reference goes away.
+//! Used for unwrapped barrier keys and unsealed material keys. Values are dropped as soon as they
+//! are evicted or removed; for keys that is an `Arc<Jwk>`, whose secret bytes zeroize when the
+//! last reference goes away.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -115,12 +116,12 @@ impl<K: Hash + Eq + Copy, V> Clock<K, V> {
         Some(old.value)
     }
 
-    /// Keys whose value matches `pred`.
-    pub(crate) fn keys_where(&self, mut pred: impl FnMut(&V) -> bool) -> Vec<K> {
+    /// Keys whose entry matches `pred`.
+    pub(crate) fn keys_where(&self, mut pred: impl FnMut(&K, &V) -> bool) -> Vec<K> {
         self.slots
             .iter()
             .flatten()
-            .filter(|s| pred(&s.value))
+            .filter(|s| pred(&s.key, &s.value))
             .map(|s| s.key)
             .collect()
     }
@@ -168,7 +169,7 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.insert(4, "e").is_some());
         assert_eq!(c.len(), 2);
-        assert_eq!(c.keys_where(|v| *v == "e"), vec![4]);
+        assert_eq!(c.keys_where(|_, v| *v == "e"), vec![4]);
     }
 
     #[test]
