@@ -1,6 +1,15 @@
-//! Identity: OAuth 2.1 authorization server, OpenID Connect provider pages, sample resource server.
+//! Identity: OAuth 2.1 authorization server and OpenID Connect provider (SPEC §4).
 //!
-//! Today this crate holds the Identity and resource-server configuration; the services are built
-//! in the Identity issues.
+//! - [`config`]: `identity.yml` and `rs.yml`.
+//! - [`model`]: clients, users, grants, codes, refresh tokens, sessions, signing keys.
+//! - [`storage`]: SQLite and PostgreSQL persistence.
+//! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
+//! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
+//! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 
 pub mod config;
+pub mod model;
+pub mod oauth;
+pub mod signing;
+pub mod storage;
+pub mod tokens;

@@ -1,0 +1,275 @@
+//! Identity's domain records: clients, users, grants, codes, refresh tokens, PAR requests,
+//! sessions. Free of HTTP and database types; [`crate::storage`] persists them.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// How a client authenticates at the token, introspection and revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with `client_id:client_secret` (form-urlencoded first, RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A JWT assertion signed with one of the client's registered keys (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: only `client_id` (PKCE protects the code).
+    None,
+}
+
+impl ClientAuthMethod {
+    /// The registered name (`client_secret_basic` …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+
+    /// Every method, in the order discovery lists them.
+    pub const ALL: [ClientAuthMethod; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::None,
+    ];
+}
+
+/// An OAuth grant type a client may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// `authorization_code` (always with PKCE S256).
+    AuthorizationCode,
+    /// `client_credentials`.
+    ClientCredentials,
+    /// `refresh_token`.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::ClientCredentials => "client_credentials",
+            Self::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "client_credentials" => Some(Self::ClientCredentials),
+            "refresh_token" => Some(Self::RefreshToken),
+            _ => None,
+        }
+    }
+
+    /// Every grant, in the order discovery lists them.
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::RefreshToken,
+    ];
+}
+
+/// One stored client secret (PBKDF2 hash). Several are valid at once during a rotation's grace
+/// period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSecret {
+    /// `pbkdf2-sha256$…` (SPEC §1).
+    pub hash: String,
+    /// After this instant the secret is refused (`None`: no expiry).
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A registered OAuth client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The `client_id` (unique).
+    pub client_id: String,
+    /// A human-readable name shown on the consent page.
+    pub name: String,
+    /// Disabled clients are refused everywhere (`invalid_client`).
+    pub enabled: bool,
+    /// The one method this client must use.
+    pub auth_method: ClientAuthMethod,
+    /// Current secrets (empty for `private_key_jwt` and `none`).
+    pub secrets: Vec<ClientSecret>,
+    /// Public keys for `private_key_jwt` (a JWK Set, JSON).
+    pub jwks: Option<String>,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Exact redirect URIs (compared as strings).
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs (exact).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The largest scope set the client may request.
+    pub scopes: Vec<String>,
+    /// Audiences of the client's access tokens (`aud`); empty → the issuer.
+    pub audiences: Vec<String>,
+    /// The tenant put into access tokens as `tenant_id` (client_credentials tokens).
+    pub tenant_id: Option<String>,
+    /// May introspect tokens issued to any client (the KMS's introspection client).
+    pub introspect_any: bool,
+    /// When the client was registered.
+    pub created_at: OffsetDateTime,
+}
+
+impl Client {
+    /// True when the client is public (`none`).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == ClientAuthMethod::None
+    }
+
+    /// True when the client may use `grant`.
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// An end user who signs in on the login page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The stable subject (`sub`), a UUIDv7.
+    pub id: String,
+    /// The login name (unique).
+    pub username: String,
+    /// `pbkdf2-sha256$…`.
+    pub password_hash: String,
+    /// Disabled users cannot sign in; their refresh tokens stop working.
+    pub enabled: bool,
+    /// Roles (`admin` …), carried as the `roles` claim.
+    pub roles: Vec<String>,
+    /// The tenant carried as `tenant_id` in their access tokens.
+    pub tenant_id: Option<String>,
+    /// `profile` scope: `name`.
+    pub name: Option<String>,
+    /// `profile` scope: `given_name`.
+    pub given_name: Option<String>,
+    /// `profile` scope: `family_name`.
+    pub family_name: Option<String>,
+    /// `email` scope: `email`.
+    pub email: Option<String>,
+    /// `email` scope: `email_verified`.
+    pub email_verified: bool,
+    /// Bumped on every change (password, enabled …): caches keyed by it stay correct.
+    pub version: i64,
+    /// When the user was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// What the user approved for a client in one authorization: the parent of the codes, refresh
+/// tokens and access tokens it produces, so revoking it revokes them all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// UUIDv7.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The user's `sub`.
+    pub user_id: String,
+    /// The granted scopes (space-separated in tokens).
+    pub scopes: Vec<String>,
+    /// When the user authenticated (`auth_time`).
+    pub auth_time: OffsetDateTime,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// Set once revoked (code reuse, refresh reuse, revocation endpoint, logout).
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A single-use authorization code (stored by the SHA-256 of the code, never the code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCode {
+    /// base64url(SHA-256(code)).
+    pub code_hash: String,
+    /// The grant it belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The exact `redirect_uri` of the request.
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The OpenID `nonce`, carried into the ID token.
+    pub nonce: Option<String>,
+    /// The scopes the token will carry.
+    pub scopes: Vec<String>,
+    /// Expiry (10 minutes after issue).
+    pub expires_at: OffsetDateTime,
+    /// Set by the first redemption; a second redemption revokes the grant.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// An opaque refresh token (stored by hash). Each use rotates it: the new token joins the same
+/// family; presenting a spent token revokes the family (its grant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshToken {
+    /// base64url(SHA-256(token)).
+    pub token_hash: String,
+    /// The grant (family) it belongs to.
+    pub grant_id: String,
+    /// The client it is bound to.
+    pub client_id: String,
+    /// The scopes it may yield (a refresh may only narrow them).
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+    /// Set when it was exchanged for a new one (or revoked).
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// A pushed authorization request (RFC 9126), redeemed once through `request_uri`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRequest {
+    /// The random part of `urn:ietf:params:oauth:request_uri:<id>`.
+    pub id: String,
+    /// The client that pushed it.
+    pub client_id: String,
+    /// The authorization request parameters (JSON object of strings).
+    pub parameters: String,
+    /// Expiry (60 seconds after push).
+    pub expires_at: OffsetDateTime,
+}
+
+/// A browser session at the IdP (server-side; the cookie holds only a random id, stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// base64url(SHA-256(cookie value)).
+    pub id_hash: String,
+    /// The signed-in user, if any.
+    pub user_id: Option<String>,
+    /// When the user authenticated.
+    pub auth_time: Option<OffsetDateTime>,
+    /// The pending authorization request (JSON), while the browser is on the login or consent
+    /// page.
+    pub pending_request: Option<String>,
+    /// Per-session CSRF token for the forms.
+    pub csrf_token: String,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A signing key as persisted: the private JWK sealed (JWE) under the key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSigningKey {
+    /// The `kid`.
+    pub kid: String,
+    /// The JWS algorithm (`ES256` …).
+    pub alg: String,
+    /// The public JWK (JSON), for JWKS without unsealing.
+    pub public_jwk: String,
+    /// The private JWK sealed as a compact JWE (`dir`/`A256GCM`, `kid` as additional data).
+    pub sealed_jwk: String,
+    /// When it was created (it signs from then on, being the newest).
+    pub created_at: OffsetDateTime,
+    /// When it stops being published (set when a newer key takes over: that instant plus the
+    /// longest token lifetime).
+    pub retire_at: Option<OffsetDateTime>,
+}
