@@ -1,0 +1,57 @@
+//! Sealed signing keys.
+
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use super::{Store, StoreError, instant, map, nanos, opt_instant, opt_nanos};
+use crate::model::SealedSigningKey;
+
+impl Store {
+    /// Every signing key, oldest first.
+    pub async fn signing_keys(&self) -> Result<Vec<SealedSigningKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, alg, public_jwk, sealed_jwk, created_at, retire_at FROM signing_keys \
+             ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedSigningKey {
+                    kid: r.try_get("kid").map_err(map)?,
+                    alg: r.try_get("alg").map_err(map)?,
+                    public_jwk: r.try_get("public_jwk").map_err(map)?,
+                    sealed_jwk: r.try_get("sealed_jwk").map_err(map)?,
+                    created_at: instant(r.try_get("created_at").map_err(map)?)?,
+                    retire_at: opt_instant(r.try_get("retire_at").map_err(map)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a signing key unless another instance already added one created at or after
+    /// `only_if_newest_before` (the rotation race): true when this key was stored.
+    pub async fn insert_signing_key(
+        &self,
+        key: &SealedSigningKey,
+        only_if_newest_before: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, public_jwk, sealed_jwk, created_at, retire_at) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+             (SELECT 1 FROM signing_keys WHERE created_at >= $7)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.public_jwk)
+        .bind(&key.sealed_jwk)
+        .bind(nanos(key.created_at)?)
+        .bind(opt_nanos(key.retire_at)?)
+        .bind(nanos(only_if_newest_before)?)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
