@@ -103,7 +103,6 @@ fn unbuilt_commands_say_so_and_exit_2() {
         vec!["demo", "kms"],
         vec!["demo", "identity"],
         vec!["demo", "all"],
-        vec!["identity", "server", "start", "--dev", "--demo"],
         vec![
             "kms",
             "server",

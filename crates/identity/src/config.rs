@@ -3,7 +3,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use cryptoutil_server::config::{LoggingSettings, ServerSettings, Settings, Validator};
+use cryptoutil_server::config::{
+    HumanDuration, LoggingSettings, Secret, ServerSettings, Settings, Validator,
+};
+
+use crate::signing::SigningAlgorithm;
+use crate::storage::DatabaseSettings;
 
 /// The Identity server configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -13,6 +18,106 @@ pub struct IdentitySettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// The issuer identifier (`iss`): the HTTPS URL clients reach this server at, without a
+    /// trailing slash. Default `https://127.0.0.1:<bound public port>` (what `--ready-file`
+    /// reports); set it in every real deployment.
+    pub issuer: Option<String>,
+    /// Where clients, users, grants and keys are stored.
+    pub database: DatabaseSettings,
+    /// Token signing keys.
+    pub keys: KeySettings,
+    /// Token lifetimes.
+    pub tokens: TokenSettings,
+    /// Client authentication.
+    pub clients: ClientSettings,
+    /// Browser sessions at the login and consent pages.
+    pub sessions: SessionSettings,
+}
+
+/// Token signing keys (`keys:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeySettings {
+    /// The JWS algorithm of new signing keys: `ES256` (default), `RS256`, `PS256` or `EdDSA`.
+    pub algorithm: SigningAlgorithm,
+    /// A new signing key takes over after this long; the previous one stays in the JWKS until
+    /// every token it signed has expired.
+    pub rotation_period: HumanDuration,
+    /// The 32-byte key (base64url) that seals signing keys at rest, preferably
+    /// `file:///run/secrets/<name>`. Required unless the database is in memory (`--dev`
+    /// generates one per process).
+    pub encryption_key: Option<Secret>,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            algorithm: SigningAlgorithm::default(),
+            rotation_period: HumanDuration::from_secs(30 * 24 * 3600),
+            encryption_key: None,
+        }
+    }
+}
+
+/// Token lifetimes (`tokens:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Access tokens (default 15m, at most 24h).
+    pub access_token_lifetime: HumanDuration,
+    /// ID tokens (default 15m, at most 24h).
+    pub id_token_lifetime: HumanDuration,
+    /// Refresh tokens (default 30d); each use rotates the token, the family keeps its start.
+    pub refresh_token_lifetime: HumanDuration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_token_lifetime: HumanDuration::from_secs(15 * 60),
+            id_token_lifetime: HumanDuration::from_secs(15 * 60),
+            refresh_token_lifetime: HumanDuration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// Client authentication (`clients:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSettings {
+    /// After a secret rotation the previous secret keeps working this long (default 24h).
+    pub secret_rotation_grace: HumanDuration,
+    /// How long a verified client secret or user password is remembered, so only the first
+    /// request pays PBKDF2 (default 5m).
+    pub credential_cache_ttl: HumanDuration,
+    /// Most remembered credentials (default 10000).
+    pub credential_cache_capacity: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            secret_rotation_grace: HumanDuration::from_secs(24 * 3600),
+            credential_cache_ttl: HumanDuration::from_secs(300),
+            credential_cache_capacity: 10_000,
+        }
+    }
+}
+
+/// Browser sessions (`sessions:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionSettings {
+    /// How long a signed-in session lasts (default 8h).
+    pub lifetime: HumanDuration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            lifetime: HumanDuration::from_secs(8 * 3600),
+        }
+    }
 }
 
 impl Default for IdentitySettings {
@@ -20,9 +125,25 @@ impl Default for IdentitySettings {
         Self {
             server: ServerSettings::with_ports(8082, 9082),
             logging: LoggingSettings::default(),
+            issuer: None,
+            database: DatabaseSettings::default(),
+            keys: KeySettings::default(),
+            tokens: TokenSettings::default(),
+            clients: ClientSettings::default(),
+            sessions: SessionSettings::default(),
         }
     }
 }
+
+impl IdentitySettings {
+    /// What `--dev` means for Identity (SPEC §8): an in-memory database and a key-encryption
+    /// key generated for this process. Never for production.
+    pub fn apply_dev(&mut self) {
+        self.database = DatabaseSettings::with_url("sqlite::memory:");
+    }
+}
+
+const DAY: u64 = 24 * 3600;
 
 impl Settings for IdentitySettings {
     const ENV_PREFIX: &'static str = "IDENTITY";
@@ -31,6 +152,42 @@ impl Settings for IdentitySettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        if let Some(issuer) = &self.issuer {
+            let ok = url::Url::parse(issuer).is_ok_and(|u| {
+                u.scheme() == "https"
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+                    && !issuer.ends_with('/')
+            });
+            v.check(
+                "issuer",
+                ok,
+                "must be an https URL without query, fragment or trailing slash",
+            );
+        }
+        self.database.validate(v);
+        let lifetime = |v: &mut Validator, key: &str, d: &HumanDuration, max: u64| {
+            let secs = d.get().as_secs();
+            v.check(key, secs >= 1 && secs <= max, "out of range");
+        };
+        lifetime(v, "keys.rotation_period", &self.keys.rotation_period, 3650 * DAY);
+        v.check(
+            "keys.rotation_period",
+            self.keys.rotation_period.get().as_secs() >= 3600,
+            "must be at least 1h",
+        );
+        lifetime(v, "tokens.access_token_lifetime", &self.tokens.access_token_lifetime, DAY);
+        lifetime(v, "tokens.id_token_lifetime", &self.tokens.id_token_lifetime, DAY);
+        lifetime(v, "tokens.refresh_token_lifetime", &self.tokens.refresh_token_lifetime, 365 * DAY);
+        lifetime(v, "clients.secret_rotation_grace", &self.clients.secret_rotation_grace, 90 * DAY);
+        lifetime(v, "clients.credential_cache_ttl", &self.clients.credential_cache_ttl, DAY);
+        v.check(
+            "clients.credential_cache_capacity",
+            (1..=10_000_000).contains(&self.clients.credential_cache_capacity),
+            "must be between 1 and 10000000",
+        );
+        lifetime(v, "sessions.lifetime", &self.sessions.lifetime, 30 * DAY);
     }
 }
 

@@ -7,9 +7,13 @@
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 
+pub mod api;
 pub mod config;
 pub mod model;
 pub mod oauth;
+pub mod provider;
+pub mod revocation;
+pub mod server;
 pub mod signing;
 pub mod storage;
 pub mod tokens;

@@ -55,8 +55,38 @@ pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
 
 pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
     refuse_kms_only_flags(args, "identity server start")?;
-    let settings: IdentitySettings = load_for_start(args)?;
-    serve(args, Product::IDENTITY, settings.server, &settings.logging)
+    let mut settings: IdentitySettings = load_for_start(args)?;
+    cryptoutil_server::logging::init(&settings.logging);
+    let dev_pki = dev_pki_for(args, &mut settings.server, "identity")?;
+    let runtime = runtime()?;
+    runtime.block_on(async move {
+        use cryptoutil_identity::server::{Seeding, StartError};
+        let seeding = if args.reset_demo {
+            Some(Seeding::ResetDemo)
+        } else if args.demo {
+            Some(Seeding::Demo)
+        } else {
+            None
+        };
+        let identity = cryptoutil_identity::server::start(settings, args.dev, dev_pki, seeding)
+            .await
+            .map_err(|e| match e {
+                StartError::Config(m) => Failure::Usage(m),
+                other => Failure::Runtime(other.to_string()),
+            })?;
+        let ca_cert = identity.ca_cert().map(Path::to_path_buf);
+        if let Err(failure) = write_ready_file(
+            args,
+            identity.server.public_addr,
+            identity.server.admin_addr,
+            ca_cert.as_deref(),
+        ) {
+            identity.stop().await;
+            return Err(failure);
+        }
+        identity.run_until_signal().await;
+        Ok(())
+    })
 }
 
 pub fn start_rs(args: &ServerStartArgs) -> Result<(), Failure> {
@@ -74,10 +104,6 @@ struct Product {
 }
 
 impl Product {
-    const IDENTITY: Self = Self {
-        name: "identity",
-        missing: "the OAuth 2.1 / OpenID Connect endpoints are not built yet",
-    };
     const RS: Self = Self {
         name: "rs",
         missing: "the sample resource server API is not built yet",
@@ -86,9 +112,11 @@ impl Product {
 
 /// Loads the product's settings from files, environment and the port flags.
 fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
-    if (args.demo || args.reset_demo) && T::ENV_PREFIX != "KMS" {
-        return Err(Failure::NotBuilt(
-            "demo seeding (--demo, --reset-demo) of Identity",
+    if (args.demo || args.reset_demo) && T::ENV_PREFIX == "RS" {
+        return Err(Failure::Usage(
+            "the sample resource server has no demo data: --demo and --reset-demo apply to \
+             `kms server start` and `identity server start`"
+                .to_owned(),
         ));
     }
     if args.trust_issuer.is_some() {

@@ -1,0 +1,99 @@
+//! Client administration on the admin listener (127.0.0.1 by default, mutual TLS in
+//! production): register, rotate a secret, delete. Secrets are generated here and returned once.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use cryptoutil_server::Problem;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::AppState;
+use crate::provider::ClientRegistration;
+use crate::provider::clients::RegistrationError;
+
+/// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
+/// `DELETE /admin/v1/clients/{client_id}`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/admin/v1/clients", post(register))
+        .route("/admin/v1/clients/{client_id}/secret", post(rotate_secret))
+        .route("/admin/v1/clients/{client_id}", delete(remove))
+        .with_state(state)
+}
+
+fn problem(e: RegistrationError) -> Response {
+    match e {
+        RegistrationError::Invalid(m) => Problem::bad_request(m).into_response(),
+        RegistrationError::Conflict(m) => Problem::new(StatusCode::CONFLICT)
+            .with_detail(m)
+            .into_response(),
+        RegistrationError::NotFound => Problem::not_found()
+            .with_detail("no such client")
+            .into_response(),
+        RegistrationError::Store(e) => {
+            tracing::error!(error = %e, "client administration failed");
+            Problem::unavailable("storage failed").into_response()
+        }
+        RegistrationError::Internal(e) => {
+            tracing::error!(error = %e, "client administration failed");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    body: Result<axum::Json<ClientRegistration>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(axum::Json(registration)) = body else {
+        return Problem::bad_request("the body must be a JSON client registration").into_response();
+    };
+    match state
+        .clients()
+        .register(registration, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok((client, secret)) => {
+            tracing::info!(client_id = %client.client_id, "client registered");
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({
+                    "client_id": client.client_id,
+                    "auth_method": client.auth_method,
+                    "client_secret": secret,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => problem(e),
+    }
+}
+
+async fn rotate_secret(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
+    match state
+        .clients()
+        .rotate_secret(&client_id, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(secret) => {
+            state.forget_client(&client_id);
+            tracing::info!(%client_id, "client secret rotated");
+            axum::Json(json!({"client_id": client_id, "client_secret": secret})).into_response()
+        }
+        Err(e) => problem(e),
+    }
+}
+
+async fn remove(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
+    match state.clients().delete(&client_id).await {
+        Ok(()) => {
+            state.forget_client(&client_id);
+            tracing::info!(%client_id, "client deleted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => problem(e),
+    }
+}

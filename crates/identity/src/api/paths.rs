@@ -1,0 +1,26 @@
+//! Endpoint paths (SPEC §4), relative to the issuer.
+
+/// OpenID Provider metadata.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// RFC 8414 authorization server metadata.
+pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+/// JWKS.
+pub const JWKS: &str = "/oauth2/v1/jwks";
+/// JWKS, well-known alias.
+pub const WELL_KNOWN_JWKS: &str = "/.well-known/jwks.json";
+/// Authorization endpoint.
+pub const AUTHORIZE: &str = "/oauth2/v1/authorize";
+/// Token endpoint.
+pub const TOKEN: &str = "/oauth2/v1/token";
+/// Introspection (RFC 7662).
+pub const INTROSPECT: &str = "/oauth2/v1/introspect";
+/// Revocation (RFC 7009).
+pub const REVOKE: &str = "/oauth2/v1/revoke";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR: &str = "/oauth2/v1/par";
+/// Login page.
+pub const LOGIN: &str = "/oidc/v1/login";
+/// Consent page.
+pub const CONSENT: &str = "/oidc/v1/consent";
+/// Userinfo.
+pub const USERINFO: &str = "/oidc/v1/userinfo";

@@ -1,0 +1,330 @@
+//! The authorization request (RFC 6749 §4.1.1 with OAuth 2.1 and OIDC rules), pushed requests
+//! (RFC 9126) and code issuance.
+//!
+//! Until the client and its exact `redirect_uri` are known, errors are shown to the user as a
+//! page ([`AuthorizeFailure::Page`]): redirecting to an unverified URI would make this server an
+//! open redirector. After that, errors go back to the client's redirect URI with `state` and
+//! `iss` (RFC 9207).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{Provider, storage};
+use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
+use crate::oauth::scope::Scopes;
+use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce};
+use crate::tokens;
+
+/// The URN prefix of PAR `request_uri` values.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The OIDC `prompt` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// No page may be shown: fail with `login_required`/`consent_required` instead.
+    None,
+    /// Sign in again even with a session.
+    Login,
+    /// Ask for consent again even when remembered.
+    Consent,
+}
+
+/// A validated authorization request, kept in the browser session while the user is on the
+/// login and consent pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// The exact registered redirect URI.
+    pub redirect_uri: String,
+    /// Requested scopes (already narrowed to the client's).
+    pub scopes: Vec<String>,
+    /// Echoed to the client.
+    pub state: Option<String>,
+    /// Carried into the ID token.
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// `prompt` values.
+    pub prompt: Vec<Prompt>,
+    /// `max_age` in seconds.
+    pub max_age: Option<i64>,
+}
+
+/// Why an authorization request failed.
+#[derive(Debug)]
+pub enum AuthorizeFailure {
+    /// The client or redirect URI cannot be trusted: show this message as a page (400).
+    Page(String),
+    /// Send the browser back to the client with this error.
+    Redirect(String),
+    /// The server cannot answer now (503 page).
+    Unavailable,
+}
+
+impl Provider {
+    /// Validates an authorization request from the query (GET) or form (POST), resolving a
+    /// pushed request's `request_uri`.
+    pub async fn authorization_request(
+        &self,
+        params: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<(Arc<Client>, AuthorizationRequest), AuthorizeFailure> {
+        let client_id = params
+            .get("client_id")
+            .ok_or_else(|| AuthorizeFailure::Page("The request has no client_id.".to_owned()))?;
+        let client = self.trusted_client(client_id).await?;
+        let pushed;
+        let params = match params.get("request_uri") {
+            Some(uri) => {
+                let id = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or_else(|| {
+                    AuthorizeFailure::Page("The request_uri is not one this server issued.".to_owned())
+                })?;
+                let request = self
+                    .store
+                    .take_pushed_request(id, now)
+                    .await
+                    .map_err(|_| AuthorizeFailure::Unavailable)?
+                    .filter(|p| p.client_id == client.client_id)
+                    .ok_or_else(|| {
+                        AuthorizeFailure::Page(
+                            "The request_uri is unknown, expired or already used.".to_owned(),
+                        )
+                    })?;
+                pushed = FormParams::parse_default(request.parameters.as_bytes())
+                    .map_err(|_| AuthorizeFailure::Page("The pushed request is invalid.".to_owned()))?;
+                &pushed
+            }
+            None => params,
+        };
+        let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
+            AuthorizeFailure::Page("The request has no redirect_uri.".to_owned())
+        })?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(AuthorizeFailure::Page(
+                "The redirect_uri is not registered for this client.".to_owned(),
+            ));
+        }
+        let state = params.get("state").map(str::to_owned);
+        match validate(&client, redirect_uri, params) {
+            Ok(request) => Ok((client, request)),
+            Err(error) => Err(AuthorizeFailure::Redirect(self.error_redirect(
+                redirect_uri,
+                state.as_deref(),
+                &error,
+            )?)),
+        }
+    }
+
+    /// Stores a pushed authorization request (RFC 9126) for an authenticated client and returns
+    /// its `request_uri` and lifetime in seconds.
+    pub async fn push_request(
+        &self,
+        client: &Client,
+        params: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<(String, i64), OAuthError> {
+        if params.contains("request_uri") {
+            return Err(OAuthError::invalid_request(
+                "request_uri is not allowed in a pushed request",
+            ));
+        }
+        let redirect_uri = params.require("redirect_uri")?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        validate(client, redirect_uri, params)?;
+        let id = tokens::opaque_secret();
+        let encoded: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter().filter(|(k, _)| !is_client_auth_param(k)))
+            .finish();
+        let lifetime = self.lifetimes.pushed_request;
+        self.store
+            .insert_pushed_request(&PushedRequest {
+                id: id.clone(),
+                client_id: client.client_id.clone(),
+                parameters: encoded,
+                expires_at: now + lifetime,
+            })
+            .await
+            .map_err(storage)?;
+        Ok((format!("{REQUEST_URI_PREFIX}{id}"), lifetime.whole_seconds()))
+    }
+
+    /// Issues a code for a signed-in user who approved `request`: returns the redirect URL.
+    pub async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        user_id: &str,
+        auth_time: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<String, OAuthError> {
+        let grant = Grant {
+            id: uuid::Uuid::now_v7().to_string(),
+            client_id: request.client_id.clone(),
+            user_id: user_id.to_owned(),
+            scopes: request.scopes.clone(),
+            auth_time,
+            created_at: now,
+            revoked_at: None,
+        };
+        self.store.insert_grant(&grant).await.map_err(storage)?;
+        let code = tokens::opaque_secret();
+        self.store
+            .insert_code(&AuthorizationCode {
+                code_hash: tokens::secret_hash(&code),
+                grant_id: grant.id,
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                nonce: request.nonce.clone(),
+                scopes: request.scopes.clone(),
+                expires_at: now + self.lifetimes.code,
+                used_at: None,
+            })
+            .await
+            .map_err(storage)?;
+        let issuer = self.issuer()?;
+        let mut pairs = vec![("code", code.as_str())];
+        if let Some(state) = &request.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &issuer.url));
+        Ok(with_query(&request.redirect_uri, &pairs))
+    }
+
+    /// The redirect URL carrying `error` back to a validated redirect URI.
+    pub fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        error: &OAuthError,
+    ) -> Result<String, AuthorizeFailure> {
+        let issuer = self.issuer().map_err(|_| AuthorizeFailure::Unavailable)?;
+        let description = error.safe_description();
+        let mut pairs = vec![
+            ("error", error.code.as_str()),
+            ("error_description", description.as_str()),
+        ];
+        if let Some(state) = state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &issuer.url));
+        Ok(with_query(redirect_uri, &pairs))
+    }
+
+    /// An enabled client, or a page saying why not.
+    async fn trusted_client(&self, client_id: &str) -> Result<Arc<Client>, AuthorizeFailure> {
+        match self.clients.get(client_id).await {
+            Ok(Some(client)) if client.enabled => Ok(client),
+            Ok(_) => Err(AuthorizeFailure::Page(
+                "The client is unknown or disabled.".to_owned(),
+            )),
+            Err(_) => Err(AuthorizeFailure::Unavailable),
+        }
+    }
+}
+
+/// Client authentication parameters are not part of a pushed request's stored parameters.
+fn is_client_auth_param(name: &str) -> bool {
+    matches!(
+        name,
+        "client_secret" | "client_assertion" | "client_assertion_type"
+    )
+}
+
+/// Checks everything after the redirect URI: response type, grant, PKCE, scope, prompt, max_age.
+fn validate(
+    client: &Client,
+    redirect_uri: &str,
+    params: &FormParams,
+) -> Result<AuthorizationRequest, OAuthError> {
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+        None => return Err(OAuthError::invalid_request("response_type is required")),
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    if params.contains("request") {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequestObject,
+            "request objects are not supported",
+        ));
+    }
+    let challenge = params.get("code_challenge");
+    pkce::validate_challenge(challenge, params.get("code_challenge_method"))?;
+    let challenge = challenge.unwrap_or_default();
+    let scopes = match params.get("scope") {
+        Some(requested) => Scopes::parse(requested)?.narrow(&client.scopes)?.into_vec(),
+        None => return Err(OAuthError::invalid_scope("scope is required")),
+    };
+    let mut prompt = Vec::new();
+    if let Some(values) = params.get("prompt") {
+        for value in values.split(' ') {
+            let p = match value {
+                "none" => Prompt::None,
+                "login" => Prompt::Login,
+                "consent" => Prompt::Consent,
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "prompt must be none, login or consent",
+                    ));
+                }
+            };
+            if !prompt.contains(&p) {
+                prompt.push(p);
+            }
+        }
+        if prompt.contains(&Prompt::None) && prompt.len() > 1 {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+    }
+    let max_age = match params.get("max_age") {
+        Some(text) => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|v| (0..=10 * 365 * 24 * 3600).contains(v))
+                .ok_or_else(|| OAuthError::invalid_request("max_age must be a number of seconds"))?,
+        ),
+        None => None,
+    };
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: challenge.to_owned(),
+        prompt,
+        max_age,
+    })
+}
+
+/// `uri` with `pairs` appended to its query, encoded.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(pairs.iter().copied());
+    let query = query.finish();
+    if uri.contains('?') {
+        format!("{uri}&{query}")
+    } else {
+        format!("{uri}?{query}")
+    }
+}

@@ -1,0 +1,288 @@
+//! The token endpoint's grants: `authorization_code` (PKCE S256, single use, reuse revokes),
+//! `client_credentials`, and `refresh_token` (rotation, family revocation on reuse, narrowing
+//! only).
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{Provider, invalid_grant, storage};
+use crate::model::{Client, GrantType, RefreshToken};
+use crate::oauth::scope::Scopes;
+use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce};
+use crate::storage::{CodeRedemption, RefreshRotation};
+use crate::tokens;
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The JWS access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// A new refresh token (only with `offline_access`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The ID token (only with `openid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Scopes that only make sense with a user.
+const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+impl Provider {
+    /// Runs the grant named by `grant_type` for an authenticated client.
+    pub async fn token(
+        &self,
+        client: &Client,
+        form: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant_type = form.require("grant_type")?;
+        let grant = GrantType::parse(grant_type).ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type must be authorization_code, client_credentials or refresh_token",
+            )
+        })?;
+        if !client.allows_grant(grant) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use this grant type",
+            ));
+        }
+        match grant {
+            GrantType::AuthorizationCode => self.exchange_code(client, form, now).await,
+            GrantType::ClientCredentials => self.client_credentials(client, form, now),
+            GrantType::RefreshToken => self.refresh(client, form, now).await,
+        }
+    }
+
+    fn client_credentials(
+        &self,
+        client: &Client,
+        form: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let allowed: Vec<String> = client
+            .scopes
+            .iter()
+            .filter(|s| !USER_SCOPES.contains(&s.as_str()))
+            .cloned()
+            .collect();
+        let scopes = match form.get("scope") {
+            Some(requested) => Scopes::parse(requested)?.narrow(&allowed)?.into_vec(),
+            None => allowed,
+        };
+        let (access_token, claims) = self.mint_access_token(
+            client,
+            &client.client_id,
+            &scopes,
+            client.tenant_id.as_deref(),
+            None,
+            now,
+        )?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: claims.exp - now.unix_timestamp(),
+            scope: claims.scope,
+            refresh_token: None,
+            id_token: None,
+        })
+    }
+
+    async fn exchange_code(
+        &self,
+        client: &Client,
+        form: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = form.require("code")?;
+        let redirect_uri = form.require("redirect_uri")?;
+        let verifier = form.get("code_verifier").ok_or_else(|| {
+            OAuthError::invalid_request("code_verifier is required (PKCE S256)")
+        })?;
+        let code = match self
+            .store
+            .redeem_code(&tokens::secret_hash(code), now)
+            .await
+            .map_err(storage)?
+        {
+            CodeRedemption::Fresh(code) => code,
+            CodeRedemption::Reused(code) => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "authorization code presented again: revoking what it issued"
+                );
+                self.revoke_grant(&code.grant_id, now).await?;
+                return Err(invalid_grant(
+                    "the authorization code was already used; the tokens it issued are revoked",
+                ));
+            }
+            CodeRedemption::Invalid => {
+                return Err(invalid_grant("the authorization code is invalid or expired"));
+            }
+        };
+        if code.client_id != client.client_id {
+            return Err(invalid_grant(
+                "the authorization code was issued to another client",
+            ));
+        }
+        if code.redirect_uri != redirect_uri {
+            return Err(invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        pkce::verify(verifier, &code.code_challenge)?;
+        let grant = self
+            .store
+            .grant(&code.grant_id)
+            .await
+            .map_err(storage)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| invalid_grant("the grant was revoked"))?;
+        self.issue_user_tokens(client, &grant, &code.scopes, code.nonce, None, now)
+            .await
+    }
+
+    async fn refresh(
+        &self,
+        client: &Client,
+        form: &FormParams,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = form.require("refresh_token")?;
+        let hash = tokens::secret_hash(presented);
+        let old = self
+            .store
+            .refresh_token(&hash)
+            .await
+            .map_err(storage)?
+            .ok_or_else(|| invalid_grant("the refresh token is invalid"))?;
+        if old.client_id != client.client_id {
+            tracing::warn!(
+                client_id = %client.client_id,
+                "refresh token presented by another client: revoking its family"
+            );
+            self.revoke_grant(&old.grant_id, now).await?;
+            return Err(invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        let scopes = match form.get("scope") {
+            Some(requested) => Scopes::parse(requested)?.narrow(&old.scopes)?.into_vec(),
+            None => old.scopes.clone(),
+        };
+        let secret = tokens::opaque_secret();
+        let successor = RefreshToken {
+            token_hash: tokens::secret_hash(&secret),
+            grant_id: old.grant_id.clone(),
+            client_id: old.client_id.clone(),
+            scopes: old.scopes.clone(),
+            expires_at: old.expires_at,
+            used_at: None,
+        };
+        match self
+            .store
+            .rotate_refresh_token(&hash, &successor, now)
+            .await
+            .map_err(storage)?
+        {
+            RefreshRotation::Rotated(_) => {}
+            RefreshRotation::Reused(spent) => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "spent refresh token presented again: revoking its family"
+                );
+                self.revoke_grant(&spent.grant_id, now).await?;
+                return Err(invalid_grant(
+                    "the refresh token was already used; its family is revoked",
+                ));
+            }
+            RefreshRotation::Invalid => {
+                return Err(invalid_grant("the refresh token is invalid or expired"));
+            }
+        }
+        let grant = self
+            .store
+            .grant(&old.grant_id)
+            .await
+            .map_err(storage)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| invalid_grant("the grant was revoked"))?;
+        self.issue_user_tokens(client, &grant, &scopes, None, Some(secret), now)
+            .await
+    }
+
+    /// Access token (recorded under the grant), ID token with `openid`, refresh token with
+    /// `offline_access` (a new family member when `rotated` is given, else the family's first).
+    async fn issue_user_tokens(
+        &self,
+        client: &Client,
+        grant: &crate::model::Grant,
+        scopes: &[String],
+        nonce: Option<String>,
+        rotated: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let user = self
+            .store
+            .user(&grant.user_id)
+            .await
+            .map_err(storage)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| invalid_grant("the user is unknown or disabled"))?;
+        let (access_token, claims) = self.mint_access_token(
+            client,
+            &user.id,
+            scopes,
+            user.tenant_id.as_deref(),
+            Some(grant.auth_time),
+            now,
+        )?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+        self.store
+            .record_access_token(&claims.jti, &grant.id, expires_at)
+            .await
+            .map_err(storage)?;
+        let id_token = if scopes.iter().any(|s| s == "openid") {
+            Some(self.mint_id_token(grant, &user, scopes, nonce, &access_token, now)?)
+        } else {
+            None
+        };
+        let refresh_token = match rotated {
+            Some(secret) => Some(secret),
+            None if client.allows_grant(GrantType::RefreshToken)
+                && scopes.iter().any(|s| s == "offline_access") =>
+            {
+                let secret = tokens::opaque_secret();
+                self.store
+                    .insert_refresh_token(&RefreshToken {
+                        token_hash: tokens::secret_hash(&secret),
+                        grant_id: grant.id.clone(),
+                        client_id: client.client_id.clone(),
+                        scopes: scopes.to_vec(),
+                        expires_at: now + self.lifetimes.refresh_token,
+                        used_at: None,
+                    })
+                    .await
+                    .map_err(storage)?;
+                Some(secret)
+            }
+            None => None,
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: claims.exp - now.unix_timestamp(),
+            scope: claims.scope,
+            refresh_token,
+            id_token,
+        })
+    }
+}

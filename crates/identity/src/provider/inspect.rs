@@ -1,0 +1,245 @@
+//! Introspection (RFC 7662), revocation (RFC 7009) and userinfo (OIDC Core §5.3).
+//!
+//! Access tokens are checked in memory: signature against the current key ring, expiry, and
+//! the revocation list. Refresh tokens are looked up by hash.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{Provider, storage};
+use crate::model::Client;
+use crate::oauth::{ErrorCode, OAuthError};
+use crate::tokens::{self, AccessTokenClaims};
+
+/// An introspection response: `{"active": false}` or the token's claims.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Introspection {
+    /// Whether the token is valid now.
+    pub active: bool,
+    /// Space-separated scopes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client the token was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry (seconds since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// Subject.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audiences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Vec<String>>,
+    /// Issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Tenant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self::default()
+    }
+}
+
+/// Userinfo claims by scope.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    /// Subject.
+    pub sub: String,
+    /// `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    /// `profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    /// `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// `email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// Longest accepted token (access tokens are well under 2 KiB; refresh tokens 43 characters).
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+impl Provider {
+    /// A live access token issued by this server: signature, type, expiry, issuer and the
+    /// revocation list checked.
+    pub fn live_access_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Option<AccessTokenClaims> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let claims = self.keys.current().verify_access_token(token, now).ok()?;
+        let issuer = self.issuer.get()?;
+        (claims.iss == issuer.url && !self.revocations.is_revoked(&claims.jti)).then_some(claims)
+    }
+
+    /// Introspects `token` for `caller`. A caller sees its own tokens; a client registered with
+    /// `introspect_any` (the KMS) sees every token.
+    pub async fn introspect(
+        &self,
+        caller: &Client,
+        token: &str,
+        hint: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Introspection, OAuthError> {
+        let may_see = |owner: &str| caller.introspect_any || owner == caller.client_id;
+        if hint != Some("refresh_token")
+            && let Some(claims) = self.live_access_token(token, now)
+        {
+            if !may_see(&claims.client_id) {
+                return Ok(Introspection::inactive());
+            }
+            return Ok(Introspection {
+                active: true,
+                scope: Some(claims.scope),
+                client_id: Some(claims.client_id),
+                token_type: Some("Bearer"),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                sub: Some(claims.sub),
+                aud: Some(claims.aud),
+                iss: Some(claims.iss),
+                jti: Some(claims.jti),
+                tenant_id: claims.tenant_id,
+            });
+        }
+        if token.len() > MAX_TOKEN_LEN || token.contains('.') {
+            return Ok(Introspection::inactive());
+        }
+        let Some(refresh) = self
+            .store
+            .refresh_token(&tokens::secret_hash(token))
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(Introspection::inactive());
+        };
+        if refresh.used_at.is_some() || refresh.expires_at < now || !may_see(&refresh.client_id) {
+            return Ok(Introspection::inactive());
+        }
+        let Some(grant) = self
+            .store
+            .grant(&refresh.grant_id)
+            .await
+            .map_err(storage)?
+            .filter(|g| g.revoked_at.is_none())
+        else {
+            return Ok(Introspection::inactive());
+        };
+        Ok(Introspection {
+            active: true,
+            scope: Some(refresh.scopes.join(" ")),
+            client_id: Some(refresh.client_id),
+            token_type: Some("refresh_token"),
+            exp: Some(refresh.expires_at.unix_timestamp()),
+            iat: Some(grant.created_at.unix_timestamp()),
+            sub: Some(grant.user_id),
+            iss: self.issuer.get().map(|i| i.url.clone()),
+            ..Introspection::default()
+        })
+    }
+
+    /// Revokes `token` if it was issued to `caller` (RFC 7009). Unknown tokens and tokens of
+    /// other clients are ignored (the answer is 200 either way, so a client learns nothing about
+    /// tokens that are not its own). Revoking a refresh token revokes its whole grant.
+    pub async fn revoke(
+        &self,
+        caller: &Client,
+        token: &str,
+        hint: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), OAuthError> {
+        if let Some(hint) = hint
+            && hint != "access_token"
+            && hint != "refresh_token"
+        {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint must be access_token or refresh_token",
+            ));
+        }
+        if let Some(claims) = self.live_access_token(token, now) {
+            if claims.client_id == caller.client_id {
+                let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+                self.store
+                    .revoke_access_token(&claims.jti, expires_at, now)
+                    .await
+                    .map_err(storage)?;
+                self.revocations.add([(claims.jti, expires_at)]);
+            }
+            return Ok(());
+        }
+        if token.len() > MAX_TOKEN_LEN || token.contains('.') {
+            return Ok(());
+        }
+        if let Some(refresh) = self
+            .store
+            .refresh_token(&tokens::secret_hash(token))
+            .await
+            .map_err(storage)?
+            && refresh.client_id == caller.client_id
+        {
+            self.revoke_grant(&refresh.grant_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The userinfo claims for a bearer access token carrying `openid`.
+    pub async fn userinfo(&self, token: &str, now: OffsetDateTime) -> Result<UserInfo, OAuthError> {
+        let claims = self.live_access_token(token, now).ok_or_else(|| {
+            OAuthError::bearer(
+                ErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+        })?;
+        let scopes: Vec<&str> = claims.scope.split(' ').collect();
+        if !scopes.contains(&"openid") {
+            return Err(OAuthError::insufficient_scope("openid"));
+        }
+        let user = self
+            .store
+            .user(&claims.sub)
+            .await
+            .map_err(storage)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| {
+                OAuthError::bearer(ErrorCode::InvalidToken, "the user is unknown or disabled")
+            })?;
+        let profile = scopes.contains(&"profile");
+        let email = scopes.contains(&"email");
+        Ok(UserInfo {
+            sub: user.id,
+            name: user.name.filter(|_| profile),
+            given_name: user.given_name.filter(|_| profile),
+            family_name: user.family_name.filter(|_| profile),
+            preferred_username: profile.then_some(user.username),
+            email: user.email.filter(|_| email),
+            email_verified: email.then_some(user.email_verified),
+        })
+    }
+}

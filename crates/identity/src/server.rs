@@ -1,0 +1,229 @@
+//! Assembles a running Identity server: storage, signing keys, clients, the provider, the public
+//! and admin routes, readiness checks and the background upkeep (revocation sync, key rotation,
+//! purge of expired records).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cryptoutil_server::{DevPki, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
+use time::OffsetDateTime;
+
+use crate::api;
+use crate::config::IdentitySettings;
+use crate::oauth::client_auth::ClientAuthConfig;
+use crate::provider::{ClientRegistry, Lifetimes, Provider};
+use crate::seed::Seed;
+use crate::signing::{KeyEncryptionKey, KeyManager, RotationPolicy};
+use crate::storage::Store;
+
+/// How often revocations made at other instances are read.
+const REVOCATION_SYNC: Duration = Duration::from_secs(1);
+/// How often the signing keys are re-read (rotation by this or another instance).
+const KEY_REFRESH: Duration = Duration::from_secs(60);
+/// How often expired codes, tokens, sessions … are deleted.
+const PURGE: Duration = Duration::from_secs(300);
+
+/// `--demo` / `--reset-demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeding {
+    /// Create the demo users and clients that are missing.
+    Demo,
+    /// Delete the demo users and clients, then create them again.
+    ResetDemo,
+}
+
+/// Why Identity could not start. Each message tells the operator what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be opened, migrated or seeded.
+    #[error("database: {0}")]
+    Database(String),
+    /// The signing keys could not be opened or created.
+    #[error("signing keys: {0}")]
+    Keys(String),
+    /// The listeners could not start.
+    #[error("{0}")]
+    Server(String),
+}
+
+/// A running Identity server.
+#[derive(Debug)]
+pub struct Identity {
+    /// The listeners.
+    pub server: RunningServer,
+    /// The provider, for in-process callers and tests.
+    pub provider: Arc<Provider>,
+    tls: TlsRuntime,
+    upkeep: tokio::task::JoinHandle<()>,
+}
+
+impl Identity {
+    /// The demo CA certificate clients should trust, when `--dev` generated the PKI.
+    pub fn ca_cert(&self) -> Option<&std::path::Path> {
+        self.tls.ca_cert.as_deref()
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> String {
+        self.provider
+            .issuer()
+            .map(|i| i.url.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops the listeners and background tasks and waits for them; closes the pool.
+    pub async fn stop(self) {
+        self.server.shutdown();
+        self.upkeep.abort();
+        self.server.wait().await;
+        self.provider.store().close().await;
+    }
+
+    /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
+    pub async fn run_until_signal(self) {
+        self.server.run_until_signal().await;
+        self.upkeep.abort();
+        self.provider.store().close().await;
+        drop(self.tls);
+    }
+}
+
+/// The key that seals signing keys: configured, or generated for an in-memory database.
+fn key_encryption_key(settings: &IdentitySettings) -> Result<KeyEncryptionKey, StartError> {
+    match &settings.keys.encryption_key {
+        Some(secret) => KeyEncryptionKey::from_base64url(secret.expose().trim())
+            .map_err(|e| StartError::Config(format!("keys.encryption_key: {e}"))),
+        None if settings.database.is_in_memory() => {
+            KeyEncryptionKey::generate().map_err(|e| StartError::Keys(e.to_string()))
+        }
+        None => Err(StartError::Config(
+            "keys.encryption_key is required with a persistent database: 32 random bytes, \
+             base64url, e.g. `file:///run/secrets/identity-key-encryption-key` (generate with \
+             `openssl rand 32 | basenc --base64url | tr -d =`)"
+                .to_owned(),
+        )),
+    }
+}
+
+/// Opens storage and keys, seeds when asked, and starts both listeners.
+pub async fn start(
+    mut settings: IdentitySettings,
+    dev: bool,
+    dev_pki: Option<DevPki>,
+    seeding: Option<Seeding>,
+) -> Result<Identity, StartError> {
+    if dev {
+        settings.apply_dev();
+        tracing::warn!("--dev: in-memory database; nothing survives a restart");
+    }
+    let kek = key_encryption_key(&settings)?;
+    let tls = cryptoutil_server::tls_setup::build(&settings.server, dev, dev_pki)
+        .map_err(StartError::Config)?;
+    let store = Store::connect(&settings.database)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    if let Some(seeding) = seeding {
+        let seed = Seed::demo().map_err(StartError::Config)?;
+        let report = seed
+            .apply(&store, seeding == Seeding::ResetDemo)
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        tracing::info!(?report, "demo data seeded");
+    }
+    let lifetimes = Lifetimes::from_settings(&settings);
+    let policy = RotationPolicy::new(
+        settings.keys.algorithm,
+        time::Duration::try_from(settings.keys.rotation_period.get())
+            .map_err(|_| StartError::Config("keys.rotation_period is too large".to_owned()))?,
+        lifetimes.longest_signed() + time::Duration::minutes(5),
+    );
+    let now = OffsetDateTime::now_utc();
+    let keys = Arc::new(
+        KeyManager::start(kek, policy, &store, now)
+            .await
+            .map_err(|e| StartError::Keys(e.to_string()))?,
+    );
+    let grace = time::Duration::try_from(settings.clients.secret_rotation_grace.get())
+        .unwrap_or(time::Duration::DAY);
+    let clients = Arc::new(ClientRegistry::new(store.clone(), grace));
+    let auth = ClientAuthConfig {
+        cache: cryptoutil_realm::CacheConfig {
+            ttl: settings.clients.credential_cache_ttl.get(),
+            capacity: settings.clients.credential_cache_capacity,
+        },
+        ..ClientAuthConfig::default()
+    };
+    let provider = Arc::new(
+        Provider::new(store.clone(), keys, clients, auth, lifetimes)
+            .map_err(|e| StartError::Config(e.safe_description()))?,
+    );
+    provider
+        .revocations()
+        .sync(&store, now)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+
+    let db_store = store.clone();
+    let checks = vec![ReadinessCheck::required("database", move || {
+        let store = db_store.clone();
+        async move { store.ping().await.map_err(|e| e.to_string()) }
+    })];
+    let server = cryptoutil_server::start(ServerSpec {
+        name: "identity",
+        settings: settings.server.clone(),
+        public: api::router(provider.clone()),
+        admin_extra: api::admin::router(provider.clone()),
+        checks,
+        tls: tls.setup.clone(),
+    })
+    .await
+    .map_err(|e| StartError::Server(e.to_string()))?;
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("https://127.0.0.1:{}", server.public_addr.port()));
+    tracing::info!(%issuer, "issuer");
+    provider.set_issuer(issuer);
+    let upkeep = tokio::spawn(upkeep(provider.clone()));
+    Ok(Identity {
+        server,
+        provider,
+        tls,
+        upkeep,
+    })
+}
+
+/// Background upkeep until aborted. Failures are logged and retried on the next tick.
+async fn upkeep(provider: Arc<Provider>) {
+    let mut sync = tokio::time::interval(REVOCATION_SYNC);
+    let mut refresh = tokio::time::interval(KEY_REFRESH);
+    let mut purge = tokio::time::interval(PURGE);
+    for interval in [&mut sync, &mut refresh, &mut purge] {
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
+    loop {
+        let now = OffsetDateTime::now_utc();
+        tokio::select! {
+            _ = sync.tick() => {
+                if let Err(e) = provider.revocations().sync(provider.store(), now).await {
+                    tracing::warn!(error = %e, "revocation sync failed");
+                }
+            }
+            _ = refresh.tick() => {
+                if let Err(e) = provider.keys().refresh(provider.store(), now).await {
+                    tracing::warn!(error = %e, "signing key refresh failed");
+                }
+            }
+            _ = purge.tick() => {
+                match provider.store().purge_expired(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(removed = n, "purged expired records"),
+                    Err(e) => tracing::warn!(error = %e, "purge failed"),
+                }
+            }
+        }
+    }
+}
