@@ -169,7 +169,13 @@ pub async fn start(
     let db_store = store.clone();
     let checks = vec![ReadinessCheck::required("database", move || {
         let store = db_store.clone();
-        async move { store.ping().await.map_err(|e| e.to_string()) }
+        async move {
+            store
+                .ping()
+                .await
+                .map(|()| "reachable".to_owned())
+                .map_err(|e| e.to_string())
+        }
     })];
     let server = cryptoutil_server::start(ServerSpec {
         name: "identity",

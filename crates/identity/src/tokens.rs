@@ -188,6 +188,9 @@ pub struct IdTokenClaims {
     /// `profile`: family name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub family_name: Option<String>,
+    /// `profile`: the login name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
     /// `email`: address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -464,6 +467,7 @@ mod tests {
             name: Some("Demo \"User\" ü".into()),
             given_name: None,
             family_name: None,
+            preferred_username: None,
             email: Some("demo@example.com".into()),
             email_verified: Some(true),
         }

@@ -73,10 +73,10 @@ async fn authorize(state: &Provider, headers: &HeaderMap, params: &FormParams) -
     };
     let (session, cookie) = match session::load(state, headers, now).await {
         Ok(Some(session)) => (session, None),
-        Ok(None) => {
-            let (session, cookie) = session::create(state, now);
-            (session, Some(cookie))
-        }
+        Ok(None) => match session::create(state, now) {
+            Ok((session, cookie)) => (session, Some(cookie)),
+            Err(_) => return unavailable(),
+        },
         Err(_) => return unavailable(),
     };
     resume(state, session, request, false, cookie, now).await
@@ -266,7 +266,9 @@ pub async fn login_submit(
         }
         Err(None) => return unavailable(),
     };
-    let (mut signed_in, cookie) = session::create(&state, now);
+    let Ok((mut signed_in, cookie)) = session::create(&state, now) else {
+        return unavailable();
+    };
     signed_in.user_id = Some(user.id);
     signed_in.auth_time = Some(now);
     if state.store().delete_session(&session.id_hash).await.is_err() {

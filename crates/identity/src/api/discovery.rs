@@ -20,8 +20,8 @@ pub const ASSERTION_ALGORITHMS: [&str; 10] = [
 fn metadata(state: &AppState) -> Result<Value, OAuthError> {
     let issuer = state.issuer()?;
     let url = |path: &str| issuer.endpoint(path);
-    let ring = state.keys().current();
-    let signing = [ring.signing_algorithm().name()];
+    let ring = state.keys().ring();
+    let signing: Vec<&str> = ring.algorithms().iter().map(|a| a.name()).collect();
     let auth_methods: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let authenticated: Vec<&str> = ClientAuthMethod::ALL
         .iter()
@@ -89,7 +89,7 @@ pub async fn oauth_authorization_server(State(state): State<AppState>) -> Respon
 
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let ring = state.keys().current();
+    let ring = state.keys().ring();
     let mut response = (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),

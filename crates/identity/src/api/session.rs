@@ -37,15 +37,18 @@ pub async fn load(
 }
 
 /// A new session (not yet stored) and the cookie that names it.
-pub fn create(provider: &Provider, now: OffsetDateTime) -> (Session, HeaderValue) {
-    let value = tokens::opaque_secret();
+pub fn create(
+    provider: &Provider,
+    now: OffsetDateTime,
+) -> Result<(Session, HeaderValue), tokens::TokenError> {
+    let value = tokens::opaque_secret()?;
     let lifetime = provider.lifetimes().session;
     let session = Session {
         id_hash: tokens::secret_hash(&value),
         user_id: None,
         auth_time: None,
         pending_request: None,
-        csrf_token: tokens::opaque_secret(),
+        csrf_token: tokens::opaque_secret()?,
         expires_at: now + lifetime,
     };
     let cookie = format!(
@@ -53,7 +56,7 @@ pub fn create(provider: &Provider, now: OffsetDateTime) -> (Session, HeaderValue
         lifetime.whole_seconds()
     );
     let cookie = HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""));
-    (session, cookie)
+    Ok((session, cookie))
 }
 
 /// True when `presented` equals the session's CSRF token (constant time).

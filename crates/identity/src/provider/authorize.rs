@@ -139,7 +139,7 @@ impl Provider {
             ));
         }
         validate(client, redirect_uri, params)?;
-        let id = tokens::opaque_secret();
+        let id = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
         let encoded: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params.iter().filter(|(k, _)| !is_client_auth_param(k)))
             .finish();
@@ -174,7 +174,7 @@ impl Provider {
             revoked_at: None,
         };
         self.store.insert_grant(&grant).await.map_err(storage)?;
-        let code = tokens::opaque_secret();
+        let code = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
         self.store
             .insert_code(&AuthorizationCode {
                 code_hash: tokens::secret_hash(&code),

@@ -302,7 +302,8 @@ impl ClientDirectory for ClientRegistry {
 
 /// A new random client secret and its PBKDF2 hash (hashed off the async workers).
 async fn new_secret() -> Result<(String, String), RegistrationError> {
-    let secret = crate::tokens::opaque_secret();
+    let secret = crate::tokens::opaque_secret()
+        .map_err(|e| RegistrationError::Internal(e.to_string()))?;
     let to_hash = secret.clone();
     let hash = tokio::task::spawn_blocking(move || {
         cryptoutil_realm::password::hash_password(&to_hash)

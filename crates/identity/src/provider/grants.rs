@@ -178,7 +178,7 @@ impl Provider {
             Some(requested) => Scopes::parse(requested)?.narrow(&old.scopes)?.into_vec(),
             None => old.scopes.clone(),
         };
-        let secret = tokens::opaque_secret();
+        let secret = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
         let successor = RefreshToken {
             token_hash: tokens::secret_hash(&secret),
             grant_id: old.grant_id.clone(),
@@ -260,7 +260,7 @@ impl Provider {
             None if client.allows_grant(GrantType::RefreshToken)
                 && scopes.iter().any(|s| s == "offline_access") =>
             {
-                let secret = tokens::opaque_secret();
+                let secret = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
                 self.store
                     .insert_refresh_token(&RefreshToken {
                         token_hash: tokens::secret_hash(&secret),

@@ -93,7 +93,7 @@ impl Provider {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let claims = self.keys.current().verify_access_token(token, now).ok()?;
+        let claims = self.keys.ring().verify_access_token(token, now).ok()?;
         let issuer = self.issuer.get()?;
         (claims.iss == issuer.url && !self.revocations.is_revoked(&claims.jti)).then_some(claims)
     }
@@ -122,7 +122,7 @@ impl Provider {
                 exp: Some(claims.exp),
                 iat: Some(claims.iat),
                 sub: Some(claims.sub),
-                aud: Some(claims.aud),
+                aud: Some(claims.aud.iter().map(str::to_owned).collect()),
                 iss: Some(claims.iss),
                 jti: Some(claims.jti),
                 tenant_id: claims.tenant_id,

@@ -178,7 +178,7 @@ impl Provider {
     }
 
     fn ring(&self) -> Arc<KeyRing> {
-        self.keys.current()
+        self.keys.ring()
     }
 
     /// Signs an access token for `subject` and returns it with its claims.
@@ -200,7 +200,7 @@ impl Provider {
         let claims = AccessTokenClaims {
             iss: issuer.url.clone(),
             sub: subject.to_owned(),
-            aud: audience,
+            aud: tokens::Audience::from_list(audience),
             client_id: client.client_id.clone(),
             scope: scopes.join(" "),
             jti: uuid::Uuid::now_v7().to_string(),
@@ -229,6 +229,9 @@ impl Provider {
     ) -> Result<String, OAuthError> {
         let issuer = self.issuer()?;
         let ring = self.ring();
+        let alg = ring
+            .signing_algorithm()
+            .ok_or_else(|| internal("signing an ID token", "no signing key"))?;
         let profile = scopes.iter().any(|s| s == "profile");
         let email = scopes.iter().any(|s| s == "email");
         let claims = IdTokenClaims {
@@ -238,7 +241,7 @@ impl Provider {
             azp: grant.client_id.clone(),
             nonce,
             auth_time: grant.auth_time.unix_timestamp(),
-            at_hash: Some(tokens::at_hash(ring.signing_algorithm(), access_token)),
+            at_hash: Some(tokens::at_hash(alg, access_token)),
             iat: now.unix_timestamp(),
             exp: (now + self.lifetimes.id_token).unix_timestamp(),
             name: user.name.clone().filter(|_| profile),

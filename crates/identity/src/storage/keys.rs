@@ -55,3 +55,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl crate::signing::SigningKeyStore for Store {
+    fn list_signing_keys(
+        &self,
+    ) -> crate::signing::BoxFuture<'_, Result<Vec<SealedSigningKey>, crate::signing::StoreError>>
+    {
+        Box::pin(async move {
+            self.signing_keys()
+                .await
+                .map_err(crate::signing::StoreError::new)
+        })
+    }
+
+    fn insert_signing_key<'a>(
+        &'a self,
+        key: &'a SealedSigningKey,
+        only_if_newest_before: OffsetDateTime,
+    ) -> crate::signing::BoxFuture<'a, Result<bool, crate::signing::StoreError>> {
+        Box::pin(async move {
+            Store::insert_signing_key(self, key, only_if_newest_before)
+                .await
+                .map_err(crate::signing::StoreError::new)
+        })
+    }
+}
