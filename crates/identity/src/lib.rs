@@ -10,6 +10,7 @@
 pub mod config;
 pub mod model;
 pub mod oauth;
+pub mod seed;
 pub mod signing;
 pub mod storage;
 pub mod tokens;
