@@ -6,6 +6,12 @@
 //! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
+//! - [`provider`]: the authorization server's logic (grants, introspection, revocation, userinfo,
+//!   authorization requests, PAR, clients), free of HTTP types.
+//! - [`revocation`]: the in-memory list of revoked access tokens, synced from the database.
+//! - [`api`]: HTTP handlers, the login and consent pages, the admin client API.
+//! - [`seed`]: `--demo` / `--reset-demo` data.
+//! - [`server`]: assembles and starts a server.
 
 pub mod api;
 pub mod config;
@@ -13,6 +19,7 @@ pub mod model;
 pub mod oauth;
 pub mod provider;
 pub mod revocation;
+pub mod seed;
 pub mod server;
 pub mod signing;
 pub mod storage;

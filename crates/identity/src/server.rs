@@ -126,7 +126,7 @@ pub async fn start(
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
     if let Some(seeding) = seeding {
-        let seed = Seed::demo().map_err(StartError::Config)?;
+        let seed = Seed::demo().map_err(|e| StartError::Config(e.to_string()))?;
         let report = seed
             .apply(&store, seeding == Seeding::ResetDemo)
             .await

@@ -6,7 +6,8 @@ use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 use super::{
-    Store, StoreError, instant, list_from_text, list_to_text, map, nanos, opt_instant, opt_nanos,
+    Store, StoreError, flag, flag_to_db, instant, list_from_text, list_to_text, map, nanos,
+    opt_instant, opt_nanos,
 };
 use crate::model::{Client, ClientAuthMethod, ClientSecret, User};
 
@@ -58,7 +59,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     Ok(Client {
         client_id: text("client_id")?,
         name: text("name")?,
-        enabled: row.try_get("enabled").map_err(map)?,
+        enabled: flag(row, "enabled")?,
         auth_method: auth_method_from_text(&text("auth_method")?)?,
         secrets: secrets_from_text(&text("secrets")?)?,
         jwks: row.try_get("jwks").map_err(map)?,
@@ -68,7 +69,7 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
         scopes: list_from_text(&text("scopes")?)?,
         audiences: list_from_text(&text("audiences")?)?,
         tenant_id: row.try_get("tenant_id").map_err(map)?,
-        introspect_any: row.try_get("introspect_any").map_err(map)?,
+        introspect_any: flag(row, "introspect_any")?,
         created_at: instant(row.try_get("created_at").map_err(map)?)?,
     })
 }
@@ -81,14 +82,14 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         id: row.try_get("id").map_err(map)?,
         username: row.try_get("username").map_err(map)?,
         password_hash: row.try_get("password_hash").map_err(map)?,
-        enabled: row.try_get("enabled").map_err(map)?,
+        enabled: flag(row, "enabled")?,
         roles: list_from_text(&row.try_get::<String, _>("roles").map_err(map)?)?,
         tenant_id: row.try_get("tenant_id").map_err(map)?,
         name: row.try_get("name").map_err(map)?,
         given_name: row.try_get("given_name").map_err(map)?,
         family_name: row.try_get("family_name").map_err(map)?,
         email: row.try_get("email").map_err(map)?,
-        email_verified: row.try_get("email_verified").map_err(map)?,
+        email_verified: flag(row, "email_verified")?,
         version: row.try_get("version").map_err(map)?,
         created_at: instant(row.try_get("created_at").map_err(map)?)?,
     })
@@ -151,7 +152,7 @@ impl Store {
         sqlx::query(AssertSqlSafe(sql))
             .bind(&c.client_id)
             .bind(&c.name)
-            .bind(c.enabled)
+            .bind(flag_to_db(c.enabled))
             .bind(c.auth_method.as_str())
             .bind(secrets_to_text(&c.secrets)?)
             .bind(c.jwks.as_deref())
@@ -161,7 +162,7 @@ impl Store {
             .bind(list_to_text(&c.scopes)?)
             .bind(list_to_text(&c.audiences)?)
             .bind(c.tenant_id.as_deref())
-            .bind(c.introspect_any)
+            .bind(flag_to_db(c.introspect_any))
             .bind(nanos(c.created_at)?)
             .bind(now)
             .execute(&self.pool)
@@ -236,14 +237,14 @@ impl Store {
             .bind(&user.id)
             .bind(&user.username)
             .bind(&user.password_hash)
-            .bind(user.enabled)
+            .bind(flag_to_db(user.enabled))
             .bind(list_to_text(&user.roles)?)
             .bind(user.tenant_id.as_deref())
             .bind(user.name.as_deref())
             .bind(user.given_name.as_deref())
             .bind(user.family_name.as_deref())
             .bind(user.email.as_deref())
-            .bind(user.email_verified)
+            .bind(flag_to_db(user.email_verified))
             .bind(user.version)
             .bind(nanos(user.created_at)?)
             .execute(&self.pool)

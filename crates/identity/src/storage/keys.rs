@@ -3,8 +3,11 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use super::{Store, StoreError, instant, map, nanos, opt_instant, opt_nanos};
+use super::{Backend, Store, StoreError, instant, map, nanos, opt_instant, opt_nanos};
 use crate::model::SealedSigningKey;
+
+/// The advisory lock key serializing signing-key rotations on PostgreSQL ("cuidkeys").
+const SIGNING_KEY_LOCK: i64 = 0x6375_6964_6b65_7973;
 
 impl Store {
     /// Every signing key, oldest first.
@@ -32,11 +35,23 @@ impl Store {
 
     /// Adds a signing key unless another instance already added one created at or after
     /// `only_if_newest_before` (the rotation race): true when this key was stored.
+    ///
+    /// On PostgreSQL the check and the insert run under a transaction-scoped advisory lock: under
+    /// READ COMMITTED two concurrent `INSERT … WHERE NOT EXISTS` would both see no newer key and
+    /// both insert. On SQLite the single statement already holds the database's write lock.
     pub async fn insert_signing_key(
         &self,
         key: &SealedSigningKey,
         only_if_newest_before: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(SIGNING_KEY_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+        }
         let done = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, public_jwk, sealed_jwk, created_at, retire_at) \
              SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
@@ -49,9 +64,10 @@ impl Store {
         .bind(nanos(key.created_at)?)
         .bind(opt_nanos(key.retire_at)?)
         .bind(nanos(only_if_newest_before)?)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(map)?;
+        tx.commit().await.map_err(map)?;
         Ok(done.rows_affected() == 1)
     }
 }

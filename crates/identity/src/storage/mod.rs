@@ -3,7 +3,8 @@
 //! Identity has one database (no per-tenant split, unlike the KMS), so one set of portable
 //! statements serves both backends: `$N` placeholders (SQLite accepts them too), `BIGINT`
 //! timestamps in nanoseconds since the epoch, UUIDs and lists as text (lists as JSON arrays),
-//! booleans as `BOOLEAN`. Only the DDL differs per backend ([`schema`]).
+//! booleans as `BIGINT` 0/1 (sqlx's `Any` driver cannot map SQLite `BOOLEAN` columns). The DDL is
+//! portable too ([`schema`]); only the migration lock differs per backend.
 //!
 //! Secrets are never stored: codes, refresh tokens and session ids are stored as the SHA-256 of
 //! their value; passwords and client secrets as PBKDF2 hashes; signing keys sealed under the
@@ -21,11 +22,12 @@ mod sessions;
 mod settings;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::error::ErrorKind;
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 use time::OffsetDateTime;
 
 pub use grants::{CodeRedemption, RefreshRotation};
@@ -59,6 +61,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// For `sqlite::memory:`: a connection outside the pool that keeps the shared in-memory
+    /// database alive whatever the pool does with its own connections. Never used otherwise.
+    _keeper: Option<Arc<std::sync::Mutex<AnyConnection>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -78,6 +83,12 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("database.url: {e}")))?
             .disable_statement_logging();
         let in_memory = settings.is_in_memory();
+        let keeper = if in_memory {
+            let connection = AnyConnection::connect_with(&options).await.map_err(map)?;
+            Some(Arc::new(std::sync::Mutex::new(connection)))
+        } else {
+            None
+        };
         let mut pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout.get());
@@ -92,7 +103,11 @@ impl Store {
                 .max_lifetime(Duration::from_secs(1800))
         };
         let pool = pool.connect_with(options).await.map_err(map)?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            _keeper: keeper,
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }
@@ -168,6 +183,23 @@ pub(crate) fn opt_nanos(t: Option<OffsetDateTime>) -> Result<Option<i64>, StoreE
 /// A list stored as a JSON array of strings.
 pub(crate) fn list_to_text<T: serde::Serialize>(items: &[T]) -> Result<String, StoreError> {
     serde_json::to_string(items).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A boolean in stored form (`BIGINT` 0 or 1).
+pub(crate) fn flag_to_db(value: bool) -> i64 {
+    i64::from(value)
+}
+
+/// A stored boolean column (`BIGINT` 0 or 1).
+pub(crate) fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, StoreError> {
+    use sqlx::Row;
+    match row.try_get::<i64, _>(column).map_err(map)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(StoreError::Corrupt(format!(
+            "stored flag {column} is {other}, expected 0 or 1"
+        ))),
+    }
 }
 
 /// A list read back from its JSON array.

@@ -6,12 +6,12 @@ use super::{Backend, Store, StoreError, map};
 /// The advisory lock key of Identity's migrations ("cuidmigr").
 const MIGRATION_LOCK: i64 = 0x6375_6964_6d69_6772;
 
-/// Version 1: every table (portable DDL).
+/// Version 1: every table (portable DDL: booleans are `BIGINT` 0/1, see [`super`]).
 const V1: &[&str] = &[
     "CREATE TABLE clients (
         client_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
-        enabled BOOLEAN NOT NULL,
+        enabled BIGINT NOT NULL CHECK (enabled IN (0, 1)),
         auth_method TEXT NOT NULL,
         secrets TEXT NOT NULL,
         jwks TEXT,
@@ -21,21 +21,21 @@ const V1: &[&str] = &[
         scopes TEXT NOT NULL,
         audiences TEXT NOT NULL,
         tenant_id TEXT,
-        introspect_any BOOLEAN NOT NULL,
+        introspect_any BIGINT NOT NULL CHECK (introspect_any IN (0, 1)),
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL)",
     "CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL UNIQUE,
         password_hash TEXT NOT NULL,
-        enabled BOOLEAN NOT NULL,
+        enabled BIGINT NOT NULL CHECK (enabled IN (0, 1)),
         roles TEXT NOT NULL,
         tenant_id TEXT,
         name TEXT,
         given_name TEXT,
         family_name TEXT,
         email TEXT,
-        email_verified BOOLEAN NOT NULL,
+        email_verified BIGINT NOT NULL CHECK (email_verified IN (0, 1)),
         version BIGINT NOT NULL,
         created_at BIGINT NOT NULL)",
     "CREATE TABLE grants (

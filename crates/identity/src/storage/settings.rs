@@ -51,10 +51,18 @@ impl DatabaseSettings {
     }
 
     /// The URL handed to sqlx and its backend: SQLite files are opened read-write-create.
+    ///
+    /// `sqlite::memory:` becomes a uniquely named shared-cache in-memory database: the `Any`
+    /// driver parses the URL again for every pooled connection, and a plain `sqlite::memory:`
+    /// would give each connection a separate, empty database.
     pub(crate) fn connection_url(&self) -> Result<(String, Backend), String> {
         let url = self.url.expose();
         if url == "sqlite::memory:" {
-            return Ok((url.to_owned(), Backend::Sqlite));
+            let name = uuid::Uuid::now_v7().simple();
+            return Ok((
+                format!("sqlite:file:cryptoutil-identity-{name}?mode=memory&cache=shared"),
+                Backend::Sqlite,
+            ));
         }
         if let Some(rest) = url.strip_prefix("sqlite:") {
             let path = rest.trim_start_matches("//");
