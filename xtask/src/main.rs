@@ -1,13 +1,18 @@
 //! Project automation, in Rust (no Makefiles, no shell scripts): `cargo xtask <task>`.
 //!
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
-//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, then `interop`: what `.ci/run` calls.
+//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, then `oidc`: what `.ci/run` calls.
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
+//! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
+//! - `load`    — load generator for the servers (`cargo xtask load <scenario>`).
 //! - `schemas` — regenerate the configuration JSON Schemas under `deployments/`.
 
 #![allow(clippy::print_stdout)]
 
 mod browser;
+mod load;
+mod oidc;
+mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -31,9 +36,11 @@ fn main() -> ExitCode {
         Some("schemas") => schemas(),
         Some("setup-browser") => browser::setup_browser(),
         Some("interop") => interop(),
+        Some("oidc") => oidc::oidc(),
+        Some("load") => load::load(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, then interop\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|load|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, then oidc\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -95,6 +102,7 @@ fn ci() -> Result<(), String> {
     )?;
     test(&[])?;
     interop()?;
+    oidc::oidc()?;
     println!("==> ci passed in {:.0?}", started.elapsed());
     Ok(())
 }
