@@ -623,3 +623,50 @@ async fn private_key_jwt_clients_and_secret_rotation_through_the_admin_api() {
     assert_eq!(status, 400, "a deleted client is gone");
     idp.stop().await;
 }
+
+#[tokio::test]
+async fn logout_ends_the_session_and_redirects_only_to_registered_uris() {
+    let idp = Idp::demo().await;
+    let browser = idp.browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&idp, SPA, SPA_REDIRECT, "openid", &challenge);
+    let code = query(&sign_in(&idp, &browser, &url, "demo-user").await)["code"].clone();
+    let (_, tokens) = idp
+        .post_form(
+            "/oauth2/v1/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &code),
+                ("redirect_uri", SPA_REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // An unregistered post-logout URI is refused with a page and the session survives.
+    let mut bad = url::Url::parse(&idp.url("/oidc/v1/logout")).unwrap();
+    bad.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    let response = browser.get(bad.as_str()).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    let (_, challenge) = pkce();
+    let again = authorize_url(&idp, SPA, SPA_REDIRECT, "openid", &challenge);
+    let response = browser.get(&again).send().await.unwrap();
+    assert!(location(&response).starts_with(SPA_REDIRECT), "still signed in");
+
+    let mut good = url::Url::parse(&idp.url("/oidc/v1/logout")).unwrap();
+    good.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "https://localhost:8084/")
+        .append_pair("state", "bye");
+    let response = browser.get(good.as_str()).send().await.unwrap();
+    assert_eq!(location(&response), "https://localhost:8084/?state=bye");
+    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let response = browser.get(&again).send().await.unwrap();
+    assert_eq!(location(&response), "/oidc/v1/login", "signed out");
+    idp.stop().await;
+}

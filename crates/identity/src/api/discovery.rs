@@ -38,6 +38,7 @@ fn metadata(state: &AppState) -> Result<Value, OAuthError> {
         "pushed_authorization_request_endpoint": url(paths::PAR),
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
+        "end_session_endpoint": url(paths::LOGOUT),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grants,

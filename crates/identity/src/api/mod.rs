@@ -10,6 +10,7 @@ pub mod admin;
 pub mod authorize;
 pub mod discovery;
 mod html;
+pub mod logout;
 pub mod paths;
 pub mod protocol;
 mod session;
@@ -43,6 +44,7 @@ pub fn router(provider: AppState) -> Router {
             paths::CONSENT,
             get(authorize::consent_page).post(authorize::consent_submit),
         )
+        .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .route(paths::TOKEN, axum::routing::post(protocol::token))
         .route(paths::INTROSPECT, axum::routing::post(protocol::introspect))
         .route(paths::REVOKE, axum::routing::post(protocol::revoke))

@@ -24,3 +24,5 @@ pub const LOGIN: &str = "/oidc/v1/login";
 pub const CONSENT: &str = "/oidc/v1/consent";
 /// Userinfo.
 pub const USERINFO: &str = "/oidc/v1/userinfo";
+/// RP-initiated logout.
+pub const LOGOUT: &str = "/oidc/v1/logout";

@@ -64,3 +64,10 @@ pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
     use subtle::ConstantTimeEq;
     presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(session.csrf_token.as_bytes())))
 }
+
+/// A `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static(
+        "__Host-cryptoutil-identity=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0",
+    )
+}
