@@ -171,17 +171,47 @@ impl Settings for IdentitySettings {
             let secs = d.get().as_secs();
             v.check(key, secs >= 1 && secs <= max, "out of range");
         };
-        lifetime(v, "keys.rotation_period", &self.keys.rotation_period, 3650 * DAY);
+        lifetime(
+            v,
+            "keys.rotation_period",
+            &self.keys.rotation_period,
+            3650 * DAY,
+        );
         v.check(
             "keys.rotation_period",
             self.keys.rotation_period.get().as_secs() >= 3600,
             "must be at least 1h",
         );
-        lifetime(v, "tokens.access_token_lifetime", &self.tokens.access_token_lifetime, DAY);
-        lifetime(v, "tokens.id_token_lifetime", &self.tokens.id_token_lifetime, DAY);
-        lifetime(v, "tokens.refresh_token_lifetime", &self.tokens.refresh_token_lifetime, 365 * DAY);
-        lifetime(v, "clients.secret_rotation_grace", &self.clients.secret_rotation_grace, 90 * DAY);
-        lifetime(v, "clients.credential_cache_ttl", &self.clients.credential_cache_ttl, DAY);
+        lifetime(
+            v,
+            "tokens.access_token_lifetime",
+            &self.tokens.access_token_lifetime,
+            DAY,
+        );
+        lifetime(
+            v,
+            "tokens.id_token_lifetime",
+            &self.tokens.id_token_lifetime,
+            DAY,
+        );
+        lifetime(
+            v,
+            "tokens.refresh_token_lifetime",
+            &self.tokens.refresh_token_lifetime,
+            365 * DAY,
+        );
+        lifetime(
+            v,
+            "clients.secret_rotation_grace",
+            &self.clients.secret_rotation_grace,
+            90 * DAY,
+        );
+        lifetime(
+            v,
+            "clients.credential_cache_ttl",
+            &self.clients.credential_cache_ttl,
+            DAY,
+        );
         v.check(
             "clients.credential_cache_capacity",
             (1..=10_000_000).contains(&self.clients.credential_cache_capacity),

@@ -33,16 +33,38 @@ async fn discovery_documents_and_jwks_advertise_what_is_implemented() {
         .unwrap();
     assert_eq!(openid, oauth);
     assert_eq!(openid["issuer"], idp.issuer);
-    for key in ["authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"] {
-        assert!(openid[key].as_str().unwrap().starts_with(&idp.issuer), "{key}");
+    for key in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "jwks_uri",
+        "userinfo_endpoint",
+    ] {
+        assert!(
+            openid[key].as_str().unwrap().starts_with(&idp.issuer),
+            "{key}"
+        );
     }
     assert_eq!(openid["code_challenge_methods_supported"], json!(["S256"]));
     assert_eq!(openid["response_types_supported"], json!(["code"]));
-    assert_eq!(openid["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(openid["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(
+        openid["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(
+        openid["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
 
     for path in ["/oauth2/v1/jwks", "/.well-known/jwks.json"] {
-        let jwks: Value = idp.http.get(idp.url(path)).send().await.unwrap().json().await.unwrap();
+        let jwks: Value = idp
+            .http
+            .get(idp.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let keys = jwks["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["kty"], "EC");
@@ -56,7 +78,11 @@ async fn discovery_documents_and_jwks_advertise_what_is_implemented() {
 async fn client_credentials_introspection_and_revocation() {
     let idp = Idp::demo().await;
     let (status, body) = idp
-        .token(KMS_CLIENT, KMS_CLIENT_SECRET, &[("grant_type", "client_credentials")])
+        .token(
+            KMS_CLIENT,
+            KMS_CLIENT_SECRET,
+            &[("grant_type", "client_credentials")],
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "Bearer");
@@ -90,7 +116,10 @@ async fn client_credentials_introspection_and_revocation() {
             &[("grant_type", "client_credentials"), ("scope", "kms:admin")],
         )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 
     // The KMS's introspection client sees every client's tokens; others see only their own.
     let active = idp.introspect(&token).await;
@@ -105,7 +134,10 @@ async fn client_credentials_introspection_and_revocation() {
         )
         .await;
     assert_eq!(foreign, json!({"active": false}));
-    assert_eq!(idp.introspect("not-a-token").await, json!({"active": false}));
+    assert_eq!(
+        idp.introspect("not-a-token").await,
+        json!({"active": false})
+    );
 
     // Another client cannot revoke it; its owner can.
     let (status, _) = idp
@@ -131,7 +163,10 @@ async fn client_credentials_introspection_and_revocation() {
     let (status, body) = idp
         .post_form("/oauth2/v1/introspect", None, &[("token", &token)])
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_client")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
     idp.stop().await;
 }
 
@@ -147,23 +182,45 @@ async fn client_authentication_failures_use_rfc_6749_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
 
     let (status, body) = idp
-        .token("no-such-client", "x", &[("grant_type", "client_credentials")])
+        .token(
+            "no-such-client",
+            "x",
+            &[("grant_type", "client_credentials")],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
     let (status, body) = idp
         .token(KMS_CLIENT, KMS_CLIENT_SECRET, &[("grant_type", "password")])
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let (status, body) = idp
-        .token(KMS_CLIENT, KMS_CLIENT_SECRET, &[("grant_type", "authorization_code"), ("code", "x")])
+        .token(
+            KMS_CLIENT,
+            KMS_CLIENT_SECRET,
+            &[("grant_type", "authorization_code"), ("code", "x")],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 
     // Malformed requests: duplicate parameters, wrong content type, oversized values.
     let response = idp
@@ -176,7 +233,10 @@ async fn client_authentication_failures_use_rfc_6749_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     let response = idp
         .http
         .post(idp.url("/oauth2/v1/token"))
@@ -186,12 +246,22 @@ async fn client_authentication_failures_use_rfc_6749_errors() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
     let huge = "a".repeat(70_000);
     let (status, body) = idp
-        .token(KMS_CLIENT, KMS_CLIENT_SECRET, &[("grant_type", "client_credentials"), ("scope", &huge)])
+        .token(
+            KMS_CLIENT,
+            KMS_CLIENT_SECRET,
+            &[("grant_type", "client_credentials"), ("scope", &huge)],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     idp.stop().await;
 }
 
@@ -234,9 +304,22 @@ async fn authorization_code_flow_with_refresh_rotation() {
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // The ID token verifies against the JWKS and carries nonce, azp, auth_time and at_hash.
-    let jwks: Value = idp.http.get(idp.url("/oauth2/v1/jwks")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = idp
+        .http
+        .get(idp.url("/oauth2/v1/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let kid = jwt_part(id_token, 0)["kid"].as_str().unwrap().to_owned();
-    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == kid.as_str()).unwrap();
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .unwrap();
     let key = Jwk::from_value(key.clone()).unwrap();
     let verified = cryptoutil_jose::jws::verify(&key, JwsAlgorithm::ES256, id_token).unwrap();
     let claims: Value = serde_json::from_slice(&verified.payload).unwrap();
@@ -246,7 +329,10 @@ async fn authorization_code_flow_with_refresh_rotation() {
     assert_eq!(claims["nonce"], "nonce-456");
     assert!(claims["auth_time"].is_i64());
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
-    assert_eq!(claims["at_hash"], cryptoutil_jose::b64::encode(&digest.as_ref()[..16]));
+    assert_eq!(
+        claims["at_hash"],
+        cryptoutil_jose::b64::encode(&digest.as_ref()[..16])
+    );
     assert_eq!(claims["email"], "demo-user@cryptoutil.demo.local");
 
     // Userinfo by scope, GET and POST.
@@ -271,16 +357,30 @@ async fn authorization_code_flow_with_refresh_rotation() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let response = idp.http.get(idp.url("/oidc/v1/userinfo")).send().await.unwrap();
+    let response = idp
+        .http
+        .get(idp.url("/oidc/v1/userinfo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    assert!(response.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
 
     // Refresh: rotation, narrowing only, the spent token revokes the family.
     let (status, rotated) = idp
         .token(
             CONFIDENTIAL,
             CONFIDENTIAL_SECRET,
-            &[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("scope", "openid email")],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh),
+                ("scope", "openid email"),
+            ],
         )
         .await;
     assert_eq!(status, 200, "{rotated}");
@@ -291,34 +391,82 @@ async fn authorization_code_flow_with_refresh_rotation() {
         .token(
             CONFIDENTIAL,
             CONFIDENTIAL_SECRET,
-            &[("grant_type", "refresh_token"), ("refresh_token", &second), ("scope", "openid kms:admin")],
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &second),
+                ("scope", "openid kms:admin"),
+            ],
         )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
     // A refused narrowing did not spend it; a second client cannot use it.
     let (status, body) = idp
-        .token(KMS_CLIENT, KMS_CLIENT_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", &second)])
+        .token(
+            KMS_CLIENT,
+            KMS_CLIENT_SECRET,
+            &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
     let (status, body) = idp
-        .token(CONFIDENTIAL, CONFIDENTIAL_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)])
+        .token(
+            CONFIDENTIAL,
+            CONFIDENTIAL_SECRET,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let (status, body) = idp
-        .token(CONFIDENTIAL, CONFIDENTIAL_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", &second)])
+        .token(
+            CONFIDENTIAL,
+            CONFIDENTIAL_SECRET,
+            &[("grant_type", "refresh_token"), ("refresh_token", &second)],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_grant")), "family revoked");
-    assert_eq!(idp.introspect(&access).await["active"], false, "the family's access tokens too");
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "family revoked"
+    );
+    assert_eq!(
+        idp.introspect(&access).await["active"],
+        false,
+        "the family's access tokens too"
+    );
 
     // The session and the remembered consent skip both pages next time.
     let (_, challenge) = pkce();
-    let url = authorize_url(&idp, CONFIDENTIAL, CONFIDENTIAL_REDIRECT, "openid profile", &challenge);
+    let url = authorize_url(
+        &idp,
+        CONFIDENTIAL,
+        CONFIDENTIAL_REDIRECT,
+        "openid profile",
+        &challenge,
+    );
     let response = browser.get(&url).send().await.unwrap();
     assert!(location(&response).starts_with(CONFIDENTIAL_REDIRECT));
     // prompt=consent asks again; prompt=none without a session fails with login_required.
-    let response = browser.get(format!("{url}&prompt=consent")).send().await.unwrap();
+    let response = browser
+        .get(format!("{url}&prompt=consent"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&response), "/oidc/v1/consent");
-    let response = idp.browser().get(format!("{url}&prompt=none")).send().await.unwrap();
+    let response = idp
+        .browser()
+        .get(format!("{url}&prompt=none"))
+        .send()
+        .await
+        .unwrap();
     let params = query(&location(&response));
     assert_eq!(params["error"], "login_required");
     assert_eq!(params["state"], "state-123");
@@ -330,7 +478,13 @@ async fn code_reuse_revokes_what_the_first_use_issued_and_pkce_is_enforced() {
     let idp = Idp::demo().await;
     let browser = idp.browser();
     let (verifier, challenge) = pkce();
-    let url = authorize_url(&idp, CONFIDENTIAL, CONFIDENTIAL_REDIRECT, "openid", &challenge);
+    let url = authorize_url(
+        &idp,
+        CONFIDENTIAL,
+        CONFIDENTIAL_REDIRECT,
+        "openid",
+        &challenge,
+    );
     let code = query(&sign_in(&idp, &browser, &url, "demo-user").await)["code"].clone();
     let exchange = |code: String, verifier: String, client: &'static str, secret: &'static str| {
         let idp = &idp;
@@ -348,12 +502,21 @@ async fn code_reuse_revokes_what_the_first_use_issued_and_pkce_is_enforced() {
             .await
         }
     };
-    let (status, first) = exchange(code.clone(), verifier.clone(), CONFIDENTIAL, CONFIDENTIAL_SECRET).await;
+    let (status, first) = exchange(
+        code.clone(),
+        verifier.clone(),
+        CONFIDENTIAL,
+        CONFIDENTIAL_SECRET,
+    )
+    .await;
     assert_eq!(status, 200);
     let access = first["access_token"].as_str().unwrap().to_owned();
     assert_eq!(idp.introspect(&access).await["active"], true);
     let (status, again) = exchange(code, verifier, CONFIDENTIAL, CONFIDENTIAL_SECRET).await;
-    assert_eq!((status.as_u16(), again["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status.as_u16(), again["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert_eq!(idp.introspect(&access).await["active"], false);
 
     // Wrong verifier, missing verifier, wrong redirect URI: each spends the code for nothing.
@@ -363,9 +526,19 @@ async fn code_reuse_revokes_what_the_first_use_issued_and_pkce_is_enforced() {
         (pkce().0, "https://localhost:8084/other"),
     ] {
         let (v, challenge) = pkce();
-        let url = authorize_url(&idp, CONFIDENTIAL, CONFIDENTIAL_REDIRECT, "openid", &challenge);
+        let url = authorize_url(
+            &idp,
+            CONFIDENTIAL,
+            CONFIDENTIAL_REDIRECT,
+            "openid",
+            &challenge,
+        );
         let code = query(&sign_in(&idp, &browser, &url, "demo-user").await)["code"].clone();
-        let verifier = if redirect == CONFIDENTIAL_REDIRECT { verifier } else { v };
+        let verifier = if redirect == CONFIDENTIAL_REDIRECT {
+            verifier
+        } else {
+            v
+        };
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code.as_str()),
@@ -392,21 +565,56 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
 
     // Unknown client and unregistered redirect URI: a page, never a redirect.
     for url in [
-        authorize_url(&idp, "no-such-client", CONFIDENTIAL_REDIRECT, "openid", &challenge),
-        authorize_url(&idp, CONFIDENTIAL, "https://evil.example/cb", "openid", &challenge),
+        authorize_url(
+            &idp,
+            "no-such-client",
+            CONFIDENTIAL_REDIRECT,
+            "openid",
+            &challenge,
+        ),
+        authorize_url(
+            &idp,
+            CONFIDENTIAL,
+            "https://evil.example/cb",
+            "openid",
+            &challenge,
+        ),
     ] {
         let response = browser.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 400);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
 
     // After the redirect URI is validated, errors go back with state and iss.
-    let base = authorize_url(&idp, CONFIDENTIAL, CONFIDENTIAL_REDIRECT, "openid", &challenge);
+    let base = authorize_url(
+        &idp,
+        CONFIDENTIAL,
+        CONFIDENTIAL_REDIRECT,
+        "openid",
+        &challenge,
+    );
     let cases = [
-        (base.replace("code_challenge_method=S256", "code_challenge_method=plain"), "invalid_request"),
-        (base.replace(&format!("&code_challenge={challenge}"), ""), "invalid_request"),
-        (base.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
-        (base.replace("scope=openid", "scope=openid+kms%3Aadmin"), "invalid_scope"),
+        (
+            base.replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            base.replace(&format!("&code_challenge={challenge}"), ""),
+            "invalid_request",
+        ),
+        (
+            base.replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            base.replace("scope=openid", "scope=openid+kms%3Aadmin"),
+            "invalid_scope",
+        ),
         (format!("{base}&prompt=none"), "login_required"),
     ];
     for (url, error) in cases {
@@ -422,11 +630,22 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
     // Consent denied → access_denied.
     let response = browser.get(&base).send().await.unwrap();
     assert_eq!(location(&response), "/oidc/v1/login");
-    let html = browser.get(idp.url("/oidc/v1/login")).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(idp.url("/oidc/v1/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     // A wrong password shows the form again with the error; a bad CSRF token is refused.
     let response = browser
         .post(idp.url("/oidc/v1/login"))
-        .form(&[("csrf_token", csrf(&html).as_str()), ("username", "demo-user"), ("password", "nope")])
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("username", "demo-user"),
+            ("password", "nope"),
+        ])
         .send()
         .await
         .unwrap();
@@ -434,7 +653,11 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
     assert!(response.text().await.unwrap().contains("incorrect"));
     let response = browser
         .post(idp.url("/oidc/v1/login"))
-        .form(&[("csrf_token", "forged"), ("username", "demo-user"), ("password", "demo-user-password")])
+        .form(&[
+            ("csrf_token", "forged"),
+            ("username", "demo-user"),
+            ("password", "demo-user-password"),
+        ])
         .send()
         .await
         .unwrap();
@@ -450,7 +673,14 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
         .await
         .unwrap();
     assert_eq!(location(&response), "/oidc/v1/consent");
-    let html = browser.get(idp.url("/oidc/v1/consent")).send().await.unwrap().text().await.unwrap();
+    let html = browser
+        .get(idp.url("/oidc/v1/consent"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(html.contains("Demo") || html.contains("demo"), "{html}");
     let response = browser
         .post(idp.url("/oidc/v1/consent"))
@@ -463,7 +693,12 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
     assert_eq!(params["state"], "state-123");
 
     // Pages without a sign-in in progress explain themselves.
-    let response = idp.browser().get(idp.url("/oidc/v1/login")).send().await.unwrap();
+    let response = idp
+        .browser()
+        .get(idp.url("/oidc/v1/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     idp.stop().await;
 }
@@ -534,9 +769,16 @@ async fn pushed_authorization_requests_and_the_public_client() {
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["access_token"].as_str().unwrap();
     let (status, body) = idp
-        .post_form("/oauth2/v1/introspect", None, &[("client_id", SPA), ("token", access)])
+        .post_form(
+            "/oauth2/v1/introspect",
+            None,
+            &[("client_id", SPA), ("token", access)],
+        )
         .await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_client")));
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
     idp.stop().await;
 }
 
@@ -564,7 +806,9 @@ async fn private_key_jwt_clients_and_secret_rotation_through_the_admin_api() {
     assert_eq!(response.status(), 201);
     let response = admin
         .post(format!("{}/admin/v1/clients", idp.admin))
-        .json(&json!({"client_id": client_id, "name": "x", "auth_method": "none", "grant_types": []}))
+        .json(
+            &json!({"client_id": client_id, "name": "x", "auth_method": "none", "grant_types": []}),
+        )
         .send()
         .await
         .unwrap();
@@ -578,24 +822,39 @@ async fn private_key_jwt_clients_and_secret_rotation_through_the_admin_api() {
         });
         let mut header = serde_json::Map::new();
         header.insert("kid".into(), "k1".into());
-        cryptoutil_jose::jws::sign(&key, JwsAlgorithm::ES256, claims.to_string().as_bytes(), Some(&header))
-            .unwrap()
+        cryptoutil_jose::jws::sign(
+            &key,
+            JwsAlgorithm::ES256,
+            claims.to_string().as_bytes(),
+            Some(&header),
+        )
+        .unwrap()
     };
     let jwt = assertion(&uuid::Uuid::now_v7().to_string());
     let form = [
         ("grant_type", "client_credentials"),
-        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
         ("client_assertion", jwt.as_str()),
     ];
     let (status, body) = idp.post_form("/oauth2/v1/token", None, &form).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scope"], "kms:read");
     let (status, body) = idp.post_form("/oauth2/v1/token", None, &form).await;
-    assert_eq!((status.as_u16(), body["error"].as_str()), (400, Some("invalid_client")), "replayed");
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_client")),
+        "replayed"
+    );
 
     // Secret rotation: the new secret works at once, the old one during the grace period.
     let rotated: Value = admin
-        .post(format!("{}/admin/v1/clients/{KMS_CLIENT}/secret", idp.admin))
+        .post(format!(
+            "{}/admin/v1/clients/{KMS_CLIENT}/secret",
+            idp.admin
+        ))
         .send()
         .await
         .unwrap()
@@ -604,7 +863,9 @@ async fn private_key_jwt_clients_and_secret_rotation_through_the_admin_api() {
         .unwrap();
     let new_secret = rotated["client_secret"].as_str().unwrap();
     for secret in [new_secret, KMS_CLIENT_SECRET] {
-        let (status, _) = idp.token(KMS_CLIENT, secret, &[("grant_type", "client_credentials")]).await;
+        let (status, _) = idp
+            .token(KMS_CLIENT, secret, &[("grant_type", "client_credentials")])
+            .await;
         assert_eq!(status, 200);
     }
     let response = admin
@@ -614,11 +875,18 @@ async fn private_key_jwt_clients_and_secret_rotation_through_the_admin_api() {
         .unwrap();
     assert_eq!(response.status(), 204);
     let (status, _) = idp
-        .post_form("/oauth2/v1/token", None, &[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-            ("client_assertion", &assertion("another")),
-        ])
+        .post_form(
+            "/oauth2/v1/token",
+            None,
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion("another")),
+            ],
+        )
         .await;
     assert_eq!(status, 400, "a deleted client is gone");
     idp.stop().await;
@@ -656,7 +924,10 @@ async fn logout_ends_the_session_and_redirects_only_to_registered_uris() {
     let (_, challenge) = pkce();
     let again = authorize_url(&idp, SPA, SPA_REDIRECT, "openid", &challenge);
     let response = browser.get(&again).send().await.unwrap();
-    assert!(location(&response).starts_with(SPA_REDIRECT), "still signed in");
+    assert!(
+        location(&response).starts_with(SPA_REDIRECT),
+        "still signed in"
+    );
 
     let mut good = url::Url::parse(&idp.url("/oidc/v1/logout")).unwrap();
     good.query_pairs_mut()
@@ -665,7 +936,12 @@ async fn logout_ends_the_session_and_redirects_only_to_registered_uris() {
         .append_pair("state", "bye");
     let response = browser.get(good.as_str()).send().await.unwrap();
     assert_eq!(location(&response), "https://localhost:8084/?state=bye");
-    assert!(response.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
     let response = browser.get(&again).send().await.unwrap();
     assert_eq!(location(&response), "/oidc/v1/login", "signed out");
     idp.stop().await;

@@ -123,7 +123,10 @@ async fn resume(
     };
     let Some((user, auth_time)) = user else {
         if request.prompt.contains(&Prompt::None) {
-            return fail(OAuthError::new(ErrorCode::LoginRequired, "the user is not signed in"));
+            return fail(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "the user is not signed in",
+            ));
         }
         return park(state, session, &request, paths::LOGIN, cookie).await;
     };
@@ -134,7 +137,10 @@ async fn resume(
     let covered = request.scopes.iter().all(|s| remembered.contains(s));
     if !covered || request.prompt.contains(&Prompt::Consent) {
         if request.prompt.contains(&Prompt::None) {
-            return fail(OAuthError::new(ErrorCode::ConsentRequired, "consent is required"));
+            return fail(OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "consent is required",
+            ));
         }
         return park(state, session, &request, paths::CONSENT, cookie).await;
     }
@@ -200,7 +206,12 @@ async fn pending(
 
 fn login_form(session: &Session, username: &str, error: Option<&str>) -> String {
     let error = error
-        .map(|e| format!("<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>", escape(e)))
+        .map(|e| {
+            format!(
+                "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
+                escape(e)
+            )
+        })
         .unwrap_or_default();
     let described = if error.is_empty() {
         ""
@@ -271,7 +282,12 @@ pub async fn login_submit(
     };
     signed_in.user_id = Some(user.id);
     signed_in.auth_time = Some(now);
-    if state.store().delete_session(&session.id_hash).await.is_err() {
+    if state
+        .store()
+        .delete_session(&session.id_hash)
+        .await
+        .is_err()
+    {
         return unavailable();
     }
     resume(&state, signed_in, request, true, Some(cookie), now).await

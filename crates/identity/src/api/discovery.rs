@@ -93,8 +93,14 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     let ring = state.keys().ring();
     let mut response = (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jwk-set+json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            ),
         ],
         ring.jwks_json().clone(),
     )

@@ -39,7 +39,11 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
          <body><main><h1>{title}</h1>{body}</main></body></html>",
         title = escape(title),
     );
-    let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
         .into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

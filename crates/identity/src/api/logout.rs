@@ -38,14 +38,19 @@ pub async fn logout_post(
 }
 
 /// Where to send the browser afterwards, if the request names a registered URI.
-async fn post_logout_target(state: &Provider, params: &FormParams) -> Result<Option<String>, String> {
+async fn post_logout_target(
+    state: &Provider,
+    params: &FormParams,
+) -> Result<Option<String>, String> {
     let hinted = match params.get("id_token_hint") {
         Some(hint) => Some(
             state
                 .keys()
                 .ring()
                 .verify_id_token_hint(hint)
-                .map_err(|_| "The id_token_hint is not a valid ID token from this server.".to_owned())?
+                .map_err(|_| {
+                    "The id_token_hint is not a valid ID token from this server.".to_owned()
+                })?
                 .aud,
         ),
         None => None,
@@ -92,7 +97,12 @@ async fn logout(state: &Provider, headers: &HeaderMap, params: &FormParams) -> R
     };
     match session::load(state, headers, now).await {
         Ok(Some(current)) => {
-            if state.store().delete_session(&current.id_hash).await.is_err() {
+            if state
+                .store()
+                .delete_session(&current.id_hash)
+                .await
+                .is_err()
+            {
                 return error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The service is temporarily unavailable. Please try again.",

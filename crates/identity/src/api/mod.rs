@@ -28,7 +28,10 @@ pub type AppState = Arc<Provider>;
 /// The public router of the Identity server.
 pub fn router(provider: AppState) -> Router {
     Router::new()
-        .route(paths::OPENID_CONFIGURATION, get(discovery::openid_configuration))
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(discovery::openid_configuration),
+        )
         .route(
             paths::OAUTH_AUTHORIZATION_SERVER,
             get(discovery::oauth_authorization_server),
@@ -39,12 +42,18 @@ pub fn router(provider: AppState) -> Router {
             paths::AUTHORIZE,
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route(paths::LOGIN, get(authorize::login_page).post(authorize::login_submit))
+        .route(
+            paths::LOGIN,
+            get(authorize::login_page).post(authorize::login_submit),
+        )
         .route(
             paths::CONSENT,
             get(authorize::consent_page).post(authorize::consent_submit),
         )
-        .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
+        .route(
+            paths::LOGOUT,
+            get(logout::logout_get).post(logout::logout_post),
+        )
         .route(paths::TOKEN, axum::routing::post(protocol::token))
         .route(paths::INTROSPECT, axum::routing::post(protocol::introspect))
         .route(paths::REVOKE, axum::routing::post(protocol::revoke))

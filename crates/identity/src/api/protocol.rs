@@ -17,7 +17,10 @@ use crate::oauth::{ErrorCode, FormParams, OAuthError};
 fn no_store_json(status: StatusCode, body: &impl Serialize) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
     response
 }
@@ -113,8 +116,13 @@ pub async fn par(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
-        let client = state.authenticate_client(&headers, &form, paths::PAR).await?;
-        if form.get("client_id").is_some_and(|id| id != client.client.client_id) {
+        let client = state
+            .authenticate_client(&headers, &form, paths::PAR)
+            .await?;
+        if form
+            .get("client_id")
+            .is_some_and(|id| id != client.client.client_id)
+        {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the authenticated client",
             ));
@@ -135,9 +143,9 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| OAuthError::bearer(ErrorCode::InvalidRequest, "malformed Authorization header"))?;
+    let value = value.to_str().map_err(|_| {
+        OAuthError::bearer(ErrorCode::InvalidRequest, "malformed Authorization header")
+    })?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
             Ok(Some(token.trim()))

@@ -31,7 +31,12 @@ pub async fn load(
     now: OffsetDateTime,
 ) -> Result<Option<Session>, StoreError> {
     match cookie_value(headers) {
-        Some(value) => provider.store().session(&tokens::secret_hash(value), now).await,
+        Some(value) => {
+            provider
+                .store()
+                .session(&tokens::secret_hash(value), now)
+                .await
+        }
         None => Ok(None),
     }
 }

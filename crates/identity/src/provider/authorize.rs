@@ -81,7 +81,9 @@ impl Provider {
         let params = match params.get("request_uri") {
             Some(uri) => {
                 let id = uri.strip_prefix(REQUEST_URI_PREFIX).ok_or_else(|| {
-                    AuthorizeFailure::Page("The request_uri is not one this server issued.".to_owned())
+                    AuthorizeFailure::Page(
+                        "The request_uri is not one this server issued.".to_owned(),
+                    )
                 })?;
                 let request = self
                     .store
@@ -94,15 +96,17 @@ impl Provider {
                             "The request_uri is unknown, expired or already used.".to_owned(),
                         )
                     })?;
-                pushed = FormParams::parse_default(request.parameters.as_bytes())
-                    .map_err(|_| AuthorizeFailure::Page("The pushed request is invalid.".to_owned()))?;
+                pushed =
+                    FormParams::parse_default(request.parameters.as_bytes()).map_err(|_| {
+                        AuthorizeFailure::Page("The pushed request is invalid.".to_owned())
+                    })?;
                 &pushed
             }
             None => params,
         };
-        let redirect_uri = params.get("redirect_uri").ok_or_else(|| {
-            AuthorizeFailure::Page("The request has no redirect_uri.".to_owned())
-        })?;
+        let redirect_uri = params
+            .get("redirect_uri")
+            .ok_or_else(|| AuthorizeFailure::Page("The request has no redirect_uri.".to_owned()))?;
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
             return Err(AuthorizeFailure::Page(
                 "The redirect_uri is not registered for this client.".to_owned(),
@@ -153,7 +157,10 @@ impl Provider {
             })
             .await
             .map_err(storage)?;
-        Ok((format!("{REQUEST_URI_PREFIX}{id}"), lifetime.whole_seconds()))
+        Ok((
+            format!("{REQUEST_URI_PREFIX}{id}"),
+            lifetime.whole_seconds(),
+        ))
     }
 
     /// Issues a code for a signed-in user who approved `request`: returns the redirect URL.
@@ -301,7 +308,9 @@ fn validate(
             text.parse::<i64>()
                 .ok()
                 .filter(|v| (0..=10 * 365 * 24 * 3600).contains(v))
-                .ok_or_else(|| OAuthError::invalid_request("max_age must be a number of seconds"))?,
+                .ok_or_else(|| {
+                    OAuthError::invalid_request("max_age must be a number of seconds")
+                })?,
         ),
         None => None,
     };

@@ -8,8 +8,8 @@ use hashlink::LruCache;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::oauth::client_auth::{BoxFuture, ClientDirectory, DirectoryError};
 use crate::model::{Client, ClientAuthMethod, ClientSecret, GrantType};
+use crate::oauth::client_auth::{BoxFuture, ClientDirectory, DirectoryError};
 use crate::storage::{Store, StoreError};
 
 /// How long a cached client is trusted before it is read again (changes made at another
@@ -80,9 +80,14 @@ impl ClientRegistration {
         if self.name.is_empty() || self.name.len() > 200 {
             return Err("name must be 1-200 characters".to_owned());
         }
-        for uri in self.redirect_uris.iter().chain(&self.post_logout_redirect_uris) {
-            let ok = url::Url::parse(uri)
-                .is_ok_and(|u| u.scheme() == "https" && u.fragment().is_none() && uri.len() <= 2000);
+        for uri in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            let ok = url::Url::parse(uri).is_ok_and(|u| {
+                u.scheme() == "https" && u.fragment().is_none() && uri.len() <= 2000
+            });
             if !ok {
                 return Err(format!(
                     "redirect URIs must be absolute https URLs without a fragment: {uri:?}"
@@ -117,7 +122,11 @@ impl ClientRegistration {
             (_, None) => None,
         };
         for scope in &self.scopes {
-            if scope.is_empty() || !scope.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+            if scope.is_empty()
+                || !scope
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
                 return Err(format!("invalid scope {scope:?}"));
             }
         }
@@ -302,15 +311,14 @@ impl ClientDirectory for ClientRegistry {
 
 /// A new random client secret and its PBKDF2 hash (hashed off the async workers).
 async fn new_secret() -> Result<(String, String), RegistrationError> {
-    let secret = crate::tokens::opaque_secret()
-        .map_err(|e| RegistrationError::Internal(e.to_string()))?;
+    let secret =
+        crate::tokens::opaque_secret().map_err(|e| RegistrationError::Internal(e.to_string()))?;
     let to_hash = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || {
-        cryptoutil_realm::password::hash_password(&to_hash)
-    })
-    .await
-    .map_err(|e| RegistrationError::Internal(e.to_string()))?
-    .map_err(|e| RegistrationError::Internal(e.to_string()))?;
+    let hash =
+        tokio::task::spawn_blocking(move || cryptoutil_realm::password::hash_password(&to_hash))
+            .await
+            .map_err(|e| RegistrationError::Internal(e.to_string()))?
+            .map_err(|e| RegistrationError::Internal(e.to_string()))?;
     Ok((secret, hash))
 }
 

@@ -104,9 +104,9 @@ impl Provider {
     ) -> Result<TokenResponse, OAuthError> {
         let code = form.require("code")?;
         let redirect_uri = form.require("redirect_uri")?;
-        let verifier = form.get("code_verifier").ok_or_else(|| {
-            OAuthError::invalid_request("code_verifier is required (PKCE S256)")
-        })?;
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE S256)"))?;
         let code = match self
             .store
             .redeem_code(&tokens::secret_hash(code), now)
@@ -125,7 +125,9 @@ impl Provider {
                 ));
             }
             CodeRedemption::Invalid => {
-                return Err(invalid_grant("the authorization code is invalid or expired"));
+                return Err(invalid_grant(
+                    "the authorization code is invalid or expired",
+                ));
             }
         };
         if code.client_id != client.client_id {

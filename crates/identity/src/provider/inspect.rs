@@ -85,11 +85,7 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 impl Provider {
     /// A live access token issued by this server: signature, type, expiry, issuer and the
     /// revocation list checked.
-    pub fn live_access_token(
-        &self,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Option<AccessTokenClaims> {
+    pub fn live_access_token(&self, token: &str, now: OffsetDateTime) -> Option<AccessTokenClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }

@@ -257,8 +257,16 @@ impl Provider {
 
     /// Revokes a grant and everything issued under it, here and (through the database) at
     /// every instance.
-    pub async fn revoke_grant(&self, grant_id: &str, now: OffsetDateTime) -> Result<(), OAuthError> {
-        let revoked = self.store.revoke_grant(grant_id, now).await.map_err(storage)?;
+    pub async fn revoke_grant(
+        &self,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), OAuthError> {
+        let revoked = self
+            .store
+            .revoke_grant(grant_id, now)
+            .await
+            .map_err(storage)?;
         self.revocations.add(revoked);
         Ok(())
     }
@@ -273,20 +281,27 @@ impl Provider {
         password: &str,
     ) -> Result<crate::model::User, Option<&'static str>> {
         const WRONG: &str = "The username or password is incorrect.";
-        if username.is_empty() || password.is_empty() || username.len() > 256 || password.len() > 1024 {
+        if username.is_empty()
+            || password.is_empty()
+            || username.len() > 256
+            || password.len() > 1024
+        {
             return Err(Some(WRONG));
         }
-        let user = self.store.user_by_username(username).await.map_err(|_| None)?;
+        let user = self
+            .store
+            .user_by_username(username)
+            .await
+            .map_err(|_| None)?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let password = zeroize::Zeroizing::new(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || match hash
-            .as_deref()
-            .map(cryptoutil_realm::PasswordHash::parse)
-        {
-            Some(Ok(hash)) => hash.verify(&password),
-            _ => {
-                cryptoutil_realm::password::dummy_verify(&password);
-                false
+        let ok = tokio::task::spawn_blocking(move || {
+            match hash.as_deref().map(cryptoutil_realm::PasswordHash::parse) {
+                Some(Ok(hash)) => hash.verify(&password),
+                _ => {
+                    cryptoutil_realm::password::dummy_verify(&password);
+                    false
+                }
             }
         })
         .await

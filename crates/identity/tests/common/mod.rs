@@ -54,9 +54,10 @@ impl Idp {
         let pki = DevPki::generate().unwrap();
         let mut settings = settings(&pki);
         change(&mut settings);
-        let identity = cryptoutil_identity::server::start(settings, true, None, Some(Seeding::Demo))
-            .await
-            .unwrap();
+        let identity =
+            cryptoutil_identity::server::start(settings, true, None, Some(Seeding::Demo))
+                .await
+                .unwrap();
         let issuer = identity.issuer();
         let admin = format!("https://127.0.0.1:{}", identity.server.admin_addr.port());
         let http = Self::client_for(&pki, false);
@@ -70,7 +71,8 @@ impl Idp {
     }
 
     fn client_for(pki: &DevPki, cookies: bool) -> reqwest::Client {
-        let config = client_config(TrustConfig::from_ca_files(&[pki.root()]).unwrap(), None).unwrap();
+        let config =
+            client_config(TrustConfig::from_ca_files(&[pki.root()]).unwrap(), None).unwrap();
         reqwest::Client::builder()
             .use_preconfigured_tls(config)
             .cookie_store(cookies)
@@ -89,8 +91,14 @@ impl Idp {
     }
 
     /// POSTs a form to the token endpoint with HTTP Basic client authentication.
-    pub async fn token(&self, client: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-        self.post_form("/oauth2/v1/token", Some((client, secret)), form).await
+    pub async fn token(
+        &self,
+        client: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        self.post_form("/oauth2/v1/token", Some((client, secret)), form)
+            .await
     }
 
     pub async fn post_form(
@@ -133,7 +141,11 @@ impl Idp {
 
 /// A PKCE pair (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {
-    let verifier = format!("{}{}", uuid::Uuid::now_v7().simple(), uuid::Uuid::new_v4().simple());
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::now_v7().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let challenge = cryptoutil_identity::oauth::pkce::challenge_for(&verifier);
     (verifier, challenge)
 }
@@ -167,7 +179,12 @@ pub fn csrf(html: &str) -> String {
 
 /// Walks a browser through authorize → login → consent (allow) and returns the final redirect
 /// to the client.
-pub async fn sign_in(idp: &Idp, browser: &reqwest::Client, authorize_url: &str, user: &str) -> String {
+pub async fn sign_in(
+    idp: &Idp,
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    user: &str,
+) -> String {
     let response = browser.get(authorize_url).send().await.unwrap();
     let mut next = location(&response);
     if next.starts_with("/oidc/v1/login") {
@@ -203,7 +220,13 @@ pub async fn sign_in(idp: &Idp, browser: &reqwest::Client, authorize_url: &str, 
 }
 
 /// An authorization URL for `client` with PKCE, state and nonce.
-pub fn authorize_url(idp: &Idp, client: &str, redirect: &str, scope: &str, challenge: &str) -> String {
+pub fn authorize_url(
+    idp: &Idp,
+    client: &str,
+    redirect: &str,
+    scope: &str,
+    challenge: &str,
+) -> String {
     let mut url = url::Url::parse(&idp.url("/oauth2/v1/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
