@@ -101,6 +101,10 @@ fn ci() -> Result<(), String> {
         ]),
     )?;
     test(&[])?;
+    run(
+        "xtask unit tests",
+        cargo().args(["test", "-p", "xtask", "--locked"]),
+    )?;
     interop()?;
     oidc::oidc()?;
     println!("==> ci passed in {:.0?}", started.elapsed());

@@ -20,11 +20,11 @@ use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use cryptoutil_jose::jwk::JwkSet;
 use cryptoutil_realm::PasswordHash;
 use cryptoutil_realm::password::hash_password;
 
 use crate::model::{Client, ClientAuthMethod, ClientSecret, GrantType, User};
+use crate::rules::{check_client, check_name, check_text, check_unique, public_jwks};
 use crate::storage::{Store, StoreError};
 
 /// The seed file shipped with the product, embedded so the binary works from any directory.
@@ -35,8 +35,6 @@ pub const DEMO_SEED_PATH: &str = "deployments/identity/config/demo-seed.yml";
 
 /// Largest seed file read.
 const MAX_SEED_LEN: usize = 1 << 20;
-/// Longest name (username, client id, tenant, role, scope, audience).
-const MAX_NAME_LEN: usize = 255;
 /// Longest inline or file password / secret.
 const MAX_SECRET_LEN: usize = 1024;
 
@@ -219,72 +217,6 @@ fn enabled_by_default() -> bool {
     true
 }
 
-/// A name: non-empty, bounded, no whitespace or control characters.
-fn check_name(what: &str, value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        return Err(format!("{what} is empty"));
-    }
-    if value.len() > MAX_NAME_LEN {
-        return Err(format!("{what} is longer than {MAX_NAME_LEN} bytes"));
-    }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{what} {value:?} contains whitespace"));
-    }
-    Ok(())
-}
-
-/// A display text (name claims): bounded, no control characters.
-fn check_text(what: &str, value: &Option<String>) -> Result<(), String> {
-    let Some(value) = value else { return Ok(()) };
-    if value.trim().is_empty() || value.len() > MAX_NAME_LEN {
-        return Err(format!("{what} must be 1 to {MAX_NAME_LEN} bytes of text"));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(format!("{what} contains control characters"));
-    }
-    Ok(())
-}
-
-/// No entry twice in a list.
-fn check_unique<T: PartialEq + fmt::Debug>(what: &str, items: &[T]) -> Result<(), String> {
-    for (i, item) in items.iter().enumerate() {
-        if items[..i].contains(item) {
-            return Err(format!("{what} lists {item:?} twice"));
-        }
-    }
-    Ok(())
-}
-
-/// An RFC 6749 §3.3 scope token.
-fn check_scope(scope: &str) -> Result<(), String> {
-    let valid = !scope.is_empty()
-        && scope.len() <= MAX_NAME_LEN
-        && scope
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!("scope {scope:?} is not a valid scope token"))
-    }
-}
-
-/// An absolute redirect URI without fragment.
-fn check_uri(what: &str, uri: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(uri).map_err(|e| format!("{what} {uri:?}: {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("{what} {uri:?} must not have a fragment"));
-    }
-    if parsed.as_str() != uri && format!("{uri}/") != parsed.as_str() {
-        // Redirect URIs are compared as exact strings: refuse what a URL parser would rewrite.
-        return Err(format!(
-            "{what} {uri:?} is not in normal form (would be {:?})",
-            parsed.as_str()
-        ));
-    }
-    Ok(())
-}
-
 /// Exactly one of the three credential sources.
 fn credential(
     what: &str,
@@ -347,9 +279,9 @@ impl TryFrom<RawUser> for SeedUser {
         if let Some(tenant) = &raw.tenant_id {
             check_name("tenant_id", tenant).map_err(at)?;
         }
-        check_text("name", &raw.name).map_err(at)?;
-        check_text("given_name", &raw.given_name).map_err(at)?;
-        check_text("family_name", &raw.family_name).map_err(at)?;
+        check_text("name", raw.name.as_deref()).map_err(at)?;
+        check_text("given_name", raw.given_name.as_deref()).map_err(at)?;
+        check_text("family_name", raw.family_name.as_deref()).map_err(at)?;
         if let Some(email) = &raw.email {
             check_name("email", email).map_err(at)?;
             if !email.contains('@') {
@@ -370,32 +302,12 @@ impl TryFrom<RawUser> for SeedUser {
     }
 }
 
-/// A public JWK Set (no private or symmetric keys), as JSON text.
-fn public_jwks(value: serde_json::Value) -> Result<String, String> {
-    let text = match value {
-        serde_json::Value::String(text) => text,
-        other => other.to_string(),
-    };
-    let set = JwkSet::from_json(&text).map_err(|e| format!("jwks: {e}"))?;
-    if set.keys.is_empty() {
-        return Err("jwks has no keys".to_owned());
-    }
-    if set.keys.iter().any(|k| k.is_private()) {
-        return Err(
-            "jwks must hold public keys only (found private or symmetric key material)".to_owned(),
-        );
-    }
-    Ok(set.to_json(false).to_string())
-}
-
 impl TryFrom<RawClient> for SeedClient {
     type Error = String;
 
     fn try_from(raw: RawClient) -> Result<Self, String> {
-        let at = |e: String| format!("client {}: {e}", raw.client_id);
-        check_name("client_id", &raw.client_id).map_err(at)?;
-        let name = raw.name.unwrap_or_else(|| raw.client_id.clone());
-        check_text("name", &Some(name.clone())).map_err(at)?;
+        let id = raw.client_id.clone();
+        let at = |e: String| format!("client {id}: {e}");
         let secret =
             credential("secret", raw.secret, raw.secret_hash, raw.secret_file).map_err(at)?;
         let method = raw.auth_method.as_str();
@@ -413,59 +325,12 @@ impl TryFrom<RawClient> for SeedClient {
                 }
             }
         }
-        let jwks = match (raw.auth_method, raw.jwks) {
-            (ClientAuthMethod::PrivateKeyJwt, Some(value)) => Some(public_jwks(value).map_err(at)?),
-            (ClientAuthMethod::PrivateKeyJwt, None) => {
-                return Err(at("private_key_jwt needs jwks".to_owned()));
-            }
-            (_, Some(_)) => return Err(at(format!("jwks is for private_key_jwt, not {method}"))),
-            (_, None) => None,
-        };
-        check_unique("grant_types", &raw.grant_types).map_err(at)?;
-        let grants = |g: GrantType| raw.grant_types.contains(&g);
-        if raw.auth_method == ClientAuthMethod::None {
-            if grants(GrantType::ClientCredentials) {
-                return Err(at("public clients cannot use client_credentials".to_owned()));
-            }
-            if raw.introspect_any {
-                return Err(at("public clients cannot have introspect_any".to_owned()));
-            }
-        }
-        if grants(GrantType::AuthorizationCode) && raw.redirect_uris.is_empty() {
-            return Err(at("authorization_code needs redirect_uris".to_owned()));
-        }
-        if grants(GrantType::RefreshToken) && !grants(GrantType::AuthorizationCode) {
-            return Err(at(
-                "refresh_token needs authorization_code (only the code flow issues refresh \
-                 tokens)"
-                    .to_owned(),
-            ));
-        }
-        for uri in &raw.redirect_uris {
-            check_uri("redirect_uri", uri).map_err(at)?;
-        }
-        for uri in &raw.post_logout_redirect_uris {
-            check_uri("post_logout_redirect_uri", uri).map_err(at)?;
-        }
-        check_unique("redirect_uris", &raw.redirect_uris).map_err(at)?;
-        check_unique("post_logout_redirect_uris", &raw.post_logout_redirect_uris).map_err(at)?;
-        for scope in &raw.scopes {
-            check_scope(scope).map_err(at)?;
-        }
-        check_unique("scopes", &raw.scopes).map_err(at)?;
-        for audience in &raw.audiences {
-            check_name("audience", audience).map_err(at)?;
-        }
-        check_unique("audiences", &raw.audiences).map_err(at)?;
-        if let Some(tenant) = &raw.tenant_id {
-            check_name("tenant_id", tenant).map_err(at)?;
-        }
-        Ok(Self {
+        let client = Self {
+            name: raw.name.unwrap_or_else(|| raw.client_id.clone()),
             client_id: raw.client_id,
-            name,
             auth_method: raw.auth_method,
             secret,
-            jwks,
+            jwks: raw.jwks.map(public_jwks).transpose().map_err(at)?,
             grant_types: raw.grant_types,
             redirect_uris: raw.redirect_uris,
             post_logout_redirect_uris: raw.post_logout_redirect_uris,
@@ -474,7 +339,31 @@ impl TryFrom<RawClient> for SeedClient {
             tenant_id: raw.tenant_id,
             introspect_any: raw.introspect_any,
             enabled: raw.enabled,
-        })
+        };
+        check_client(&client.record(Vec::new(), OffsetDateTime::UNIX_EPOCH)).map_err(at)?;
+        Ok(client)
+    }
+}
+
+impl SeedClient {
+    /// The client record this entry stores, with its hashed secrets.
+    fn record(&self, secrets: Vec<ClientSecret>, created_at: OffsetDateTime) -> Client {
+        Client {
+            client_id: self.client_id.clone(),
+            name: self.name.clone(),
+            enabled: self.enabled,
+            auth_method: self.auth_method,
+            secrets,
+            jwks: self.jwks.clone(),
+            grant_types: self.grant_types.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            scopes: self.scopes.clone(),
+            audiences: self.audiences.clone(),
+            tenant_id: self.tenant_id.clone(),
+            introspect_any: self.introspect_any,
+            created_at,
+        }
     }
 }
 
@@ -705,22 +594,7 @@ impl Seed {
                 }],
                 None => Vec::new(),
             };
-            let record = Client {
-                client_id: client.client_id.clone(),
-                name: client.name.clone(),
-                enabled: client.enabled,
-                auth_method: client.auth_method,
-                secrets,
-                jwks: client.jwks.clone(),
-                grant_types: client.grant_types.clone(),
-                redirect_uris: client.redirect_uris.clone(),
-                post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
-                scopes: client.scopes.clone(),
-                audiences: client.audiences.clone(),
-                tenant_id: client.tenant_id.clone(),
-                introspect_any: client.introspect_any,
-                created_at: now,
-            };
+            let record = client.record(secrets, now);
             match store.insert_client(&record).await {
                 Ok(()) => report.clients_created += 1,
                 // Another instance seeded it meanwhile.
@@ -978,7 +852,14 @@ mod tests {
         assert!(e.contains("scopes lists \"a\" twice"), "{e}");
         let e = err(&client("    auth_method: private_key_jwt\n"));
         assert!(e.contains("private_key_jwt needs jwks"), "{e}");
-        let e = err(&client("    auth_method: none\n    jwks: {keys: []}\n"));
+        let public = cryptoutil_jose::jwk::Jwk::generate_ec(cryptoutil_jose::EcCurve::P256)
+            .unwrap()
+            .to_public()
+            .unwrap();
+        let e = err(&client(&format!(
+            "    auth_method: none\n    jwks: '{{\"keys\":[{}]}}'\n",
+            &*public.to_json(false)
+        )));
         assert!(e.contains("jwks is for private_key_jwt"), "{e}");
         let e = err(&client(
             "    auth_method: private_key_jwt\n    jwks: {keys: [{kty: oct, k: AAAAAAAAAAAAAAAAAAAAAA}]}\n",
@@ -1006,7 +887,7 @@ mod tests {
         let c = &seed.clients[0];
         assert_eq!(c.name, "jwt-client");
         assert!(!c.enabled);
-        let stored = JwkSet::from_json(c.jwks.as_deref().unwrap()).unwrap();
+        let stored = cryptoutil_jose::jwk::JwkSet::from_json(c.jwks.as_deref().unwrap()).unwrap();
         assert_eq!(stored.keys[0].thumbprint(), jwk.thumbprint());
         assert!(seed.users.is_empty());
         assert_eq!(Seed::parse("{}", Path::new("s.yml")).unwrap().clients, []);

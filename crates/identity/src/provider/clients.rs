@@ -35,7 +35,7 @@ impl std::fmt::Debug for ClientRegistry {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRegistration {
-    /// The `client_id` (1–128 characters of `A-Za-z0-9._-`).
+    /// The `client_id` (1–255 bytes, no whitespace).
     pub client_id: String,
     /// A human-readable name for the consent page.
     pub name: String,
@@ -46,7 +46,7 @@ pub struct ClientRegistration {
     pub jwks: Option<serde_json::Value>,
     /// Grants the client may use.
     pub grant_types: Vec<GrantType>,
-    /// Exact redirect URIs (https, or loopback http is refused too: TLS everywhere).
+    /// Exact redirect URIs (absolute, no fragment, in normal form).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     /// Exact post-logout redirect URIs.
@@ -67,76 +67,16 @@ pub struct ClientRegistration {
 }
 
 impl ClientRegistration {
-    /// Checks the registration and turns it into a client (without secrets).
+    /// Checks the registration (the same rules as seeding: [`crate::rules::check_client`]) and
+    /// turns it into a client without secrets.
     pub fn into_client(self, now: OffsetDateTime) -> Result<Client, String> {
-        let id_ok = (1..=128).contains(&self.client_id.len())
-            && self
-                .client_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !id_ok {
-            return Err("client_id must be 1-128 characters of A-Z a-z 0-9 . _ -".to_owned());
-        }
-        if self.name.is_empty() || self.name.len() > 200 {
-            return Err("name must be 1-200 characters".to_owned());
-        }
-        for uri in self
-            .redirect_uris
-            .iter()
-            .chain(&self.post_logout_redirect_uris)
-        {
-            let ok = url::Url::parse(uri).is_ok_and(|u| {
-                u.scheme() == "https" && u.fragment().is_none() && uri.len() <= 2000
-            });
-            if !ok {
-                return Err(format!(
-                    "redirect URIs must be absolute https URLs without a fragment: {uri:?}"
-                ));
-            }
-        }
-        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty()
-        {
-            return Err("authorization_code needs at least one redirect_uri".to_owned());
-        }
-        let public = self.auth_method == ClientAuthMethod::None;
-        if public && self.grant_types.contains(&GrantType::ClientCredentials) {
-            return Err("a public client cannot use client_credentials".to_owned());
-        }
-        if public && self.introspect_any {
-            return Err("a public client cannot introspect".to_owned());
-        }
-        let jwks = match (self.auth_method, self.jwks) {
-            (ClientAuthMethod::PrivateKeyJwt, Some(jwks)) => {
-                let text = jwks.to_string();
-                let set = cryptoutil_jose::jwk::JwkSet::from_json(&text)
-                    .map_err(|e| format!("jwks: {e}"))?;
-                if set.keys.is_empty() || set.keys.iter().any(|k| k.is_private()) {
-                    return Err("jwks must hold public keys only (at least one)".to_owned());
-                }
-                Some(text)
-            }
-            (ClientAuthMethod::PrivateKeyJwt, None) => {
-                return Err("private_key_jwt needs jwks".to_owned());
-            }
-            (_, Some(_)) => return Err("jwks is only for private_key_jwt".to_owned()),
-            (_, None) => None,
-        };
-        for scope in &self.scopes {
-            if scope.is_empty()
-                || !scope
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-            {
-                return Err(format!("invalid scope {scope:?}"));
-            }
-        }
-        Ok(Client {
+        let client = Client {
             client_id: self.client_id,
             name: self.name,
             enabled: true,
             auth_method: self.auth_method,
             secrets: Vec::new(),
-            jwks,
+            jwks: self.jwks.map(crate::rules::public_jwks).transpose()?,
             grant_types: self.grant_types,
             redirect_uris: self.redirect_uris,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
@@ -145,7 +85,9 @@ impl ClientRegistration {
             tenant_id: self.tenant_id,
             introspect_any: self.introspect_any,
             created_at: now,
-        })
+        };
+        crate::rules::check_client(&client)?;
+        Ok(client)
     }
 }
 

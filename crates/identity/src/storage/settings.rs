@@ -19,7 +19,7 @@ pub struct DatabaseSettings {
     /// `postgres://user:password@host:5432/db?sslmode=verify-full` (shared by several
     /// instances). A secret because it may carry a password: prefer `file:///run/secrets/<name>`.
     #[schemars(extend("default" = DEFAULT_DATABASE_URL))]
-    #[serde(serialize_with = "serialize_url")]
+    #[serde(serialize_with = "cryptoutil_server::config::serialize_database_url")]
     pub url: Secret,
     /// Largest number of pooled connections.
     pub max_connections: u32,
@@ -34,17 +34,6 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             acquire_timeout: HumanDuration::from_secs(5),
         }
-    }
-}
-
-/// SQLite URLs hold only a path and are shown as they are (the configuration loader serializes
-/// the defaults, and a redacted SQLite URL would not load back); anything else is serialized as
-/// a [`Secret`] (redacted or its file).
-fn serialize_url<S: serde::Serializer>(url: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
-    if url.source().is_none() && url.expose().starts_with("sqlite:") {
-        serializer.serialize_str(url.expose())
-    } else {
-        url.serialize(serializer)
     }
 }
 

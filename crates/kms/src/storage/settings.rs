@@ -23,7 +23,7 @@ pub struct DatabaseSettings {
     /// (shared by several instances; TLS as the URL's `sslmode` says). A secret because it may
     /// carry a password: prefer `file:///run/secrets/<name>`.
     #[schemars(extend("default" = DEFAULT_DATABASE_URL))]
-    #[serde(serialize_with = "serialize_url")]
+    #[serde(serialize_with = "cryptoutil_server::config::serialize_database_url")]
     pub url: Secret,
     /// Largest number of pooled connections (PostgreSQL: per instance; SQLite: per database file).
     /// At least 2: the start-up lock holds one connection while initialisation uses another.
@@ -39,16 +39,6 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             acquire_timeout: HumanDuration::from_secs(5),
         }
-    }
-}
-
-/// SQLite URLs hold only a path and are shown as they are (so the schema's default reads
-/// `sqlite://kms.db`); anything else is serialized as a [`Secret`] (redacted or its file).
-fn serialize_url<S: serde::Serializer>(url: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
-    if url.source().is_none() && url.expose().starts_with("sqlite:") {
-        serializer.serialize_str(url.expose())
-    } else {
-        url.serialize(serializer)
     }
 }
 

@@ -20,7 +20,7 @@ use serde_json::Value as Json;
 use serde_yaml_ng::{Mapping, Value};
 
 pub use duration::HumanDuration;
-pub use secret::{SECRET_SCHEMA_MARKER, Secret};
+pub use secret::{SECRET_SCHEMA_MARKER, Secret, serialize_database_url};
 pub use types::{
     AdminSettings, BrowserSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings,
     RateLimitSettings, ServerSettings, SurfaceSettings, SurfacesSettings, TlsSettings,

@@ -102,6 +102,21 @@ impl Serialize for Secret {
     }
 }
 
+/// `serialize_with` for database URL secrets: a SQLite URL holds only a path and is shown as it
+/// is (so a schema default such as `sqlite://kms.db` reads back, and the configuration loader's
+/// serialized defaults load again); anything else is serialized as a [`Secret`] (redacted, or its
+/// file).
+pub fn serialize_database_url<S: serde::Serializer>(
+    url: &Secret,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if url.source().is_none() && url.expose().starts_with("sqlite:") {
+        serializer.serialize_str(url.expose())
+    } else {
+        url.serialize(serializer)
+    }
+}
+
 impl JsonSchema for Secret {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Secret".into()
