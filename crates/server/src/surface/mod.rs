@@ -19,6 +19,10 @@
 //! prefix, 404 and 405 problems included, passes through its layers, and a CORS preflight or a
 //! CSRF check happens before method routing.
 //!
+//! Products mount their own routes outside the surfaces with the same building blocks:
+//! [`RateLimit`] (one set of buckets for several routers, optionally with an HTML refusal),
+//! [`rate_limited`] and [`cross_origin`] (CORS with or without credentials).
+//!
 //! The client address is the TCP peer (`ConnectInfo<SocketAddr>`, set by the HTTPS accept
 //! loop); forwarding headers are not trusted. A request without it is refused by a non-empty
 //! allowlist and shares the rate limiter's overflow bucket.
