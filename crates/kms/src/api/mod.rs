@@ -86,6 +86,8 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 
 /// Name of the HTTP Basic security scheme in the OpenAPI document.
 pub const BASIC_SCHEME: &str = "basic";
+/// Name of the bearer-token (federation) security scheme in the OpenAPI document.
+pub const BEARER_SCHEME: &str = "bearer";
 
 /// The key service on the real store.
 pub type Keys = KeyService<Store>;
@@ -197,7 +199,11 @@ pub(crate) fn document_scopes<'s>(
             let Some(scope) = scope_of(method, path) else {
                 continue;
             };
-            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [scope])]);
+            // Either scheme (OpenAPI lists alternatives).
+            op.security = Some(vec![
+                SecurityRequirement::new(BASIC_SCHEME, [scope]),
+                SecurityRequirement::new(BEARER_SCHEME, [scope]),
+            ]);
             let line = format!("Requires the scope `{scope}` (or a coarser one that includes it).");
             op.description = Some(match op.description.take() {
                 Some(d) => format!("{d}\n\n{line}"),
@@ -210,6 +216,14 @@ pub(crate) fn document_scopes<'s>(
         BASIC_SCHEME,
         SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
     );
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.bearer_format = Some("JWT".to_owned());
+    bearer.description = Some(
+        "An access token of a trusted issuer (when auth.federation is configured), carrying \
+         the scope in its `scope` claim."
+            .to_owned(),
+    );
+    components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(bearer));
 }
 
 /// The scope [`ROUTE_SCOPES`] names for a method and path.
