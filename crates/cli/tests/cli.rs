@@ -103,14 +103,6 @@ fn unbuilt_commands_say_so_and_exit_2() {
         vec!["demo", "kms"],
         vec!["demo", "identity"],
         vec!["demo", "all"],
-        vec![
-            "kms",
-            "server",
-            "start",
-            "--dev",
-            "--trust-issuer",
-            "https://identity.example",
-        ],
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -335,6 +327,95 @@ fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
         assert!(Instant::now() < deadline, "server did not stop within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn trust_issuer_flags_are_checked_before_start() {
+    // Outside --demo/--dev the introspection secret must come from its Docker secret file.
+    let out = run(&[
+        "kms",
+        "server",
+        "start",
+        "--trust-issuer",
+        "https://identity.example",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/run/secrets/kms-introspection-client-secret"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "kms",
+        "server",
+        "start",
+        "--dev",
+        "--trust-issuer",
+        "http://identity.example",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth.federation.issuers[0].issuer"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dev_kms_trusting_a_dev_identity_accepts_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = start_server(
+        &["identity", "server", "start", "--dev", "--demo"],
+        dir.path(),
+    );
+    let issuer = identity.ready["public_url"].as_str().unwrap().to_owned();
+    let identity_ca = identity.ready["ca_cert"].as_str().unwrap().to_owned();
+    let kms = start_server(
+        &[
+            "kms",
+            "server",
+            "start",
+            "--dev",
+            "--demo",
+            "--trust-issuer",
+            &issuer,
+            "--trust-issuer-ca",
+            &identity_ca,
+        ],
+        dir.path(),
+    );
+    let token: serde_json::Value = https_client(Path::new(&identity_ca), None)
+        .post(format!("{issuer}/oauth2/v1/token"))
+        .basic_auth("demo-kms-client", Some("demo-kms-client-secret"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let kms_ca = PathBuf::from(kms.ready["ca_cert"].as_str().unwrap());
+    let client = https_client(&kms_ca, None);
+    let public = kms.ready["public_url"].as_str().unwrap();
+    let listed = client
+        .get(format!(
+            "{public}/service/api/v1/elastickeys?names=demo-encryption-aes256"
+        ))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let listed: serde_json::Value = listed.json().unwrap();
+    assert_eq!(listed["total"], 1, "{listed}");
+    let admin = kms.ready["admin_url"].as_str().unwrap();
+    let ready = client
+        .get(format!("{admin}/admin/v1/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.text().unwrap().contains(&format!("jwks {issuer}")));
+    drop(kms);
+    drop(identity);
 }
 
 #[test]

@@ -100,6 +100,39 @@ impl KmsSettings {
         self.barrier.unseal = crate::barrier::UnsealSettings::Dev {};
     }
 
+    /// What `--trust-issuer URL [--trust-issuer-ca FILE]` means (SPEC §8): trust `issuer`'s
+    /// access tokens (discovery, audience `cryptoutil-kms`, tenant from `tenant_id`), introspecting
+    /// as `kms-introspection-client` with `introspection_secret`, and put federation into
+    /// `auth.order`. An issuer already configured keeps its settings (`ca_file` is replaced
+    /// when given).
+    pub fn trust_issuer(
+        &mut self,
+        issuer: &str,
+        ca_file: Option<std::path::PathBuf>,
+        introspection_secret: cryptoutil_server::config::Secret,
+    ) {
+        let issuers = &mut self.auth.federation.issuers;
+        match issuers.iter_mut().find(|i| i.issuer == issuer) {
+            Some(existing) => {
+                if ca_file.is_some() {
+                    existing.ca_file = ca_file;
+                }
+            }
+            None => issuers.push(crate::auth::settings::IssuerSettings::new(
+                issuer,
+                ca_file,
+                introspection_secret,
+            )),
+        }
+        if !self
+            .auth
+            .order
+            .contains(&crate::auth::AuthSource::Federation)
+        {
+            self.auth.order.push(crate::auth::AuthSource::Federation);
+        }
+    }
+
     /// Checks that the unseal mode fits the database: `dev` (a random key per process) would make
     /// a persistent database unreadable after a restart, so it needs an in-memory one.
     pub fn check_unseal_fits_database(&self) -> Result<(), String> {

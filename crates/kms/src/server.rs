@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
 use crate::auth::{
-    Authenticator, DB_REALM, require_authentication, require_browser_authentication,
+    Authenticator, DB_REALM, Federation, require_authentication, require_browser_authentication,
 };
 use crate::barrier::{Barrier, BarrierError, UnsealKeys};
 use crate::config::KmsSettings;
@@ -122,14 +122,24 @@ pub async fn start(
     if let Some(seeding) = seeding {
         seed(&store, &keys, seeding).await?;
     }
-    let auth =
-        Arc::new(Authenticator::new(&settings.auth, store.clone()).map_err(StartError::Config)?);
+    let federation = Federation::from_settings(
+        &settings.auth.federation,
+        settings.server.tls.ca_file.as_deref(),
+    )
+    .map_err(StartError::Config)?;
+    let auth = Arc::new(
+        Authenticator::with_federation(&settings.auth, store.clone(), federation)
+            .map_err(StartError::Config)?,
+    );
 
     let state = ApiState { keys: keys.clone() };
     let users = Arc::new(UserAdmin::new(store.clone(), auth.clone()));
     let public = public_router(&settings, state, auth.clone(), users);
     let admin_extra = admin_router(keys.clone());
-    let checks = readiness_checks(keys.clone());
+    let mut checks = readiness_checks(keys.clone());
+    if let Some(federation) = auth.federation() {
+        checks.extend(federation.readiness_checks());
+    }
     let server = cryptoutil_server::start(ServerSpec {
         name: "kms",
         settings: settings.server.clone(),
@@ -140,7 +150,11 @@ pub async fn start(
     })
     .await
     .map_err(|e| StartError::Server(e.to_string()))?;
-    let purge = tokio::spawn(purge_loop(keys.clone(), settings.keys.purge_interval.get()));
+    let purge = tokio::spawn(purge_loop(
+        keys.clone(),
+        auth.federation().cloned(),
+        settings.keys.purge_interval.get(),
+    ));
     let follow = {
         let (store, auth) = (store.clone(), auth.clone());
         tokio::spawn(async move {
@@ -325,11 +339,19 @@ fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {
     ]
 }
 
-async fn purge_loop(keys: Arc<Keys>, every: std::time::Duration) {
+/// Purges due elastic keys and forgets revocation answers of expired tokens.
+async fn purge_loop(
+    keys: Arc<Keys>,
+    federation: Option<Arc<Federation>>,
+    every: std::time::Duration,
+) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        if let Some(federation) = &federation {
+            federation.purge_expired();
+        }
         match keys.purge_due().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged elastic keys past their deletion delay"),

@@ -22,6 +22,7 @@ use crate::cli::ServerStartArgs;
 pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
     let mut settings: KmsSettings = load_for_start(args)?;
     cryptoutil_server::logging::init(&settings.logging);
+    trust_issuer_flags(args, &mut settings)?;
     let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
     let runtime = runtime()?;
     runtime.block_on(async move {
@@ -51,6 +52,38 @@ pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
         kms.run_until_signal().await;
         Ok(())
     })
+}
+
+/// `--trust-issuer URL [--trust-issuer-ca FILE]` (SPEC §8). The KMS introspects as
+/// `kms-introspection-client`; its secret is the demo's public one only with `--demo`,
+/// `--reset-demo` or `--dev`, otherwise the Docker secret
+/// `/run/secrets/kms-introspection-client-secret`.
+fn trust_issuer_flags(args: &ServerStartArgs, settings: &mut KmsSettings) -> Result<(), Failure> {
+    use cryptoutil_kms::auth::settings::{DEMO_INTROSPECTION_SECRET, SECRET_FILE_INTROSPECTION};
+    use cryptoutil_server::config::Secret;
+    let Some(issuer) = &args.trust_issuer else {
+        return Ok(());
+    };
+    let demo = args.demo || args.reset_demo || args.dev;
+    let secret = if demo {
+        tracing::warn!(
+            "--trust-issuer with --demo/--dev: introspecting with the demo's public \
+             kms-introspection-client secret (DEMO ONLY)"
+        );
+        Secret::new(DEMO_INTROSPECTION_SECRET)
+    } else {
+        Secret::parse(SECRET_FILE_INTROSPECTION).map_err(|e| {
+            Failure::Usage(format!(
+                "--trust-issuer: the introspection secret of kms-introspection-client: {e} \
+                 (outside --demo/--dev it comes from that Docker secret file, or configure \
+                 auth.federation.issuers)"
+            ))
+        })?
+    };
+    settings.trust_issuer(issuer, args.trust_issuer_ca.clone(), secret);
+    let mut v = Validator::default();
+    settings.validate(&mut v);
+    v.finish().map_err(|e| Failure::Usage(e.to_string()))
 }
 
 pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
@@ -119,7 +152,7 @@ fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
                 .to_owned(),
         ));
     }
-    if args.trust_issuer.is_some() {
+    if args.trust_issuer.is_some() && T::ENV_PREFIX != "KMS" {
         return Err(Failure::NotBuilt("federation to Identity (--trust-issuer)"));
     }
     let mut overrides = Vec::new();

@@ -52,8 +52,42 @@ pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
     ("post", "/elastickey/{id}/generate", scopes::GENERATE),
 ];
 
+/// The scope a request needs, from its method and path (relative to a surface, or with the
+/// surface prefix): [`ROUTE_SCOPES`] for key operations, `kms:admin` for user administration.
+/// `None` for paths outside both tables (they answer 404 or 405; callers treat them as sensitive).
+pub fn required_scope(method: &axum::http::Method, path: &str) -> Option<&'static str> {
+    let path = [SERVICE_PREFIX, BROWSER_PREFIX]
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix))
+        .unwrap_or(path);
+    if path == "/admin/realm-users" || path.starts_with("/admin/realm-users/") {
+        return Some(crate::users::ADMIN_SCOPE);
+    }
+    let method = method.as_str();
+    ROUTE_SCOPES
+        .iter()
+        .find(|(m, pattern, _)| m.eq_ignore_ascii_case(method) && path_matches(pattern, path))
+        .map(|(_, _, scope)| *scope)
+}
+
+/// Whether `path` fits a route `pattern` whose `{name}` segments match any one segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut have = path.split('/');
+    loop {
+        match (want.next(), have.next()) {
+            (None, None) => return true,
+            (Some(w), Some(h)) if w.starts_with('{') && !h.is_empty() => {}
+            (Some(w), Some(h)) if w == h => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Name of the HTTP Basic security scheme in the OpenAPI document.
 pub const BASIC_SCHEME: &str = "basic";
+/// Name of the bearer-token (federation) security scheme in the OpenAPI document.
+pub const BEARER_SCHEME: &str = "bearer";
 
 /// The key service on the real store.
 pub type Keys = KeyService<Store>;
@@ -165,7 +199,11 @@ pub(crate) fn document_scopes<'s>(
             let Some(scope) = scope_of(method, path) else {
                 continue;
             };
-            op.security = Some(vec![SecurityRequirement::new(BASIC_SCHEME, [scope])]);
+            // Either scheme (OpenAPI lists alternatives).
+            op.security = Some(vec![
+                SecurityRequirement::new(BASIC_SCHEME, [scope]),
+                SecurityRequirement::new(BEARER_SCHEME, [scope]),
+            ]);
             let line = format!("Requires the scope `{scope}` (or a coarser one that includes it).");
             op.description = Some(match op.description.take() {
                 Some(d) => format!("{d}\n\n{line}"),
@@ -178,6 +216,14 @@ pub(crate) fn document_scopes<'s>(
         BASIC_SCHEME,
         SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
     );
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.bearer_format = Some("JWT".to_owned());
+    bearer.description = Some(
+        "An access token of a trusted issuer (when auth.federation is configured), carrying \
+         the scope in its `scope` claim."
+            .to_owned(),
+    );
+    components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(bearer));
 }
 
 /// The scope [`ROUTE_SCOPES`] names for a method and path.
@@ -247,4 +293,37 @@ pub fn document_base() -> OpenApi {
             .to_owned(),
     );
     api
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use axum::http::Method;
+
+    use super::*;
+
+    #[test]
+    fn every_route_resolves_to_its_scope_with_or_without_a_prefix() {
+        for (method, pattern, scope) in ROUTE_SCOPES {
+            let path = pattern
+                .replace("{id}", "0190a5b2-0000-7000-8000-000000000001")
+                .replace("{mid}", "0190a5b2-0000-7000-8000-000000000002");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for prefix in ["", SERVICE_PREFIX, BROWSER_PREFIX] {
+                assert_eq!(
+                    required_scope(&method, &format!("{prefix}{path}")),
+                    Some(*scope),
+                    "{method} {prefix}{path}"
+                );
+            }
+        }
+        assert_eq!(
+            required_scope(&Method::PUT, "/admin/realm-users/alice/password"),
+            Some("kms:admin")
+        );
+        assert_eq!(required_scope(&Method::GET, "/elastickey/x/encrypt"), None);
+        assert_eq!(required_scope(&Method::POST, "/elastickey//encrypt"), None);
+        assert_eq!(required_scope(&Method::POST, "/nothing"), None);
+        assert_eq!(required_scope(&Method::POST, "/admin/realm-usersX"), None);
+    }
 }

@@ -1,13 +1,24 @@
 //! Authentication (SPEC §3.6): HTTP Basic against the realms in the configured order (file → db
-//! by default), the verified-credential cache, the tenant from the credential (`X-Tenant-ID`
-//! chooses among the principal's own tenants), and one audit event per decision.
+//! by default), the verified-credential cache, bearer tokens of trusted issuers ([`federation`],
+//! SPEC §5), the tenant from the credential (`X-Tenant-ID` chooses among the principal's own
+//! tenants), and one audit event per decision.
 //!
 //! The result is a [`Principal`] in the request's extensions; the key service checks each
 //! operation's fine scope. No credential or a bad one is 401 with `WWW-Authenticate`; a valid
 //! credential that may not act in the requested tenant is 403. Unknown users, wrong passwords and
 //! disabled users get the same answer at the same cost (PBKDF2 runs either way).
+//!
+//! Bearer tokens are refused the RFC 6750 way: 401 with `WWW-Authenticate: Bearer
+//! error="invalid_token"` and a problem body whose `error` is the SPEC §5 code (`token_expired`,
+//! `token_revoked`, `invalid_issuer`, `invalid_audience`, `invalid_signature`, `invalid_token`);
+//! 403 `insufficient_scope` naming the scope the route needs (checked before any revocation
+//! check); 403 `invalid_tenant` for a valid token without a usable tenant (no tenant claim and
+//! no fixed mapping, or a tenant this KMS does not know); 503 `temporarily_unavailable` when the
+//! issuer's keys (past their cache) or its introspection endpoint cannot be reached.
 
 mod db_realm;
+pub mod federation;
+mod federation_settings;
 pub mod settings;
 
 use std::collections::HashMap;
@@ -21,7 +32,10 @@ use cryptoutil_realm::{CacheConfig, CredentialCache, FileRealm, Outcome, Realm, 
 use cryptoutil_server::{ClientCertificate, Problem};
 
 pub use db_realm::{DB_REALM, DbRealm, realm_user};
+pub use federation::Federation;
 pub use settings::{AuthSettings, AuthSource};
+
+use cryptoutil_realm::bearer::{BearerError, TokenDigest};
 
 use crate::ids::parse_uuid;
 use crate::model::{Principal, TenantId};
@@ -29,6 +43,10 @@ use crate::store::DirectoryStore;
 
 /// The header that picks one of the principal's tenants.
 pub const TENANT_HEADER: &str = "x-tenant-id";
+/// The Bearer challenge (without an error) offered beside Basic when federation is on.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"cryptoutil-kms\"";
+/// Base of the problem `type` URIs of authentication failures.
+const TYPE_BASE: &str = "https://cryptoutil.dev/problems/";
 /// The Basic challenge of every 401.
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"cryptoutil-kms\", charset=\"UTF-8\"";
 /// The challenge on the browser surface for script requests: browsers show their own login
@@ -41,6 +59,14 @@ pub const BROWSER_CHALLENGE: &str = "X-Basic realm=\"cryptoutil-kms\", charset=\
 pub enum AuthFailure {
     /// No `Authorization` header.
     Missing,
+    /// No `Authorization` header, and bearer tokens are accepted too (`missing_token`).
+    MissingAny,
+    /// A bearer token that is refused or cannot be checked.
+    Bearer(BearerError),
+    /// A bearer token without the scope the route needs.
+    InsufficientScope(&'static str),
+    /// A valid bearer token without a usable tenant (403 `invalid_tenant`).
+    TokenTenant(String),
     /// Malformed, unknown, wrong or disabled credentials (one answer for all: no enumeration).
     Invalid(&'static str),
     /// A bearer token, which needs federation (not configured).
@@ -66,6 +92,26 @@ impl From<AuthFailure> for Problem {
                 .with_www_authenticate(
                     "Bearer realm=\"cryptoutil-kms\", error=\"invalid_token\", error_description=\"federation is not configured\"",
                 ),
+            AuthFailure::MissingAny => Problem::new(StatusCode::UNAUTHORIZED)
+                .with_detail("authentication is required (HTTP Basic or a bearer token)")
+                .with_extension("error", "missing_token")
+                .with_www_authenticate(format!("{BASIC_CHALLENGE}, {BEARER_CHALLENGE}")),
+            AuthFailure::Bearer(e) => bearer_problem(&e),
+            AuthFailure::InsufficientScope(scope) => Problem::new(StatusCode::FORBIDDEN)
+                .with_type(format!("{TYPE_BASE}insufficient_scope"))
+                .with_title("insufficient_scope")
+                .with_detail(format!("this operation needs the scope {scope}"))
+                .with_extension("error", "insufficient_scope")
+                .with_extension("scope", scope)
+                .with_www_authenticate(format!(
+                    "Bearer realm=\"cryptoutil-kms\", error=\"insufficient_scope\", \
+                     error_description=\"this operation needs the scope {scope}\", scope=\"{scope}\""
+                )),
+            AuthFailure::TokenTenant(detail) => Problem::new(StatusCode::FORBIDDEN)
+                .with_type(format!("{TYPE_BASE}invalid_tenant"))
+                .with_title("invalid_tenant")
+                .with_detail(detail)
+                .with_extension("error", "invalid_tenant"),
             AuthFailure::Tenant(detail) => Problem::new(StatusCode::FORBIDDEN).with_detail(detail),
             AuthFailure::Unavailable => {
                 Problem::unavailable("the user directory is unavailable, try again later")
@@ -74,12 +120,35 @@ impl From<AuthFailure> for Problem {
     }
 }
 
+/// The problem of a refused bearer token: 401 `invalid_token` (with the SPEC §5 code in the
+/// body), or 503 when it could not be checked.
+fn bearer_problem(e: &BearerError) -> Problem {
+    let code = e.code();
+    if e.is_unavailable() {
+        return Problem::unavailable(
+            "the token's issuer cannot be reached to check it; try again later",
+        )
+        .with_extension("error", code);
+    }
+    // The description is fixed text from the error (no token content), safe in a header.
+    let description = e.to_string().replace(['"', '\\'], "'");
+    Problem::new(StatusCode::UNAUTHORIZED)
+        .with_type(format!("{TYPE_BASE}{code}"))
+        .with_title(code)
+        .with_detail(description.clone())
+        .with_extension("error", code)
+        .with_www_authenticate(format!(
+            "Bearer realm=\"cryptoutil-kms\", error=\"invalid_token\", error_description=\"{description}\""
+        ))
+}
+
 /// Authenticates requests and resolves their tenant.
 pub struct Authenticator<S> {
     realms: Vec<Arc<dyn Realm>>,
     cache: CredentialCache,
     store: Arc<S>,
     tenants: Mutex<HashMap<String, TenantId>>,
+    federation: Option<Arc<Federation>>,
 }
 
 impl<S> std::fmt::Debug for Authenticator<S> {
@@ -92,8 +161,22 @@ impl<S> std::fmt::Debug for Authenticator<S> {
 }
 
 impl<S: DirectoryStore> Authenticator<S> {
-    /// Builds the realm chain from the settings (loading `realms.yml` when configured).
+    /// Builds the realm chain from the settings (loading `realms.yml` when configured) and the
+    /// federation (issuers' TLS trust: their `ca_file` only; see [`Self::with_federation`]).
     pub fn new(settings: &AuthSettings, store: Arc<S>) -> Result<Self, String> {
+        let federation = Federation::from_settings(&settings.federation, None)?;
+        Self::with_federation(settings, store, federation)
+    }
+
+    /// [`Self::new`] with a federation built by the caller (`None`: bearer tokens refused).
+    pub fn with_federation(
+        settings: &AuthSettings,
+        store: Arc<S>,
+        federation: Option<Federation>,
+    ) -> Result<Self, String> {
+        let federation = federation
+            .filter(|_| settings.order.contains(&AuthSource::Federation))
+            .map(Arc::new);
         let mut realms: Vec<Arc<dyn Realm>> = Vec::new();
         for source in &settings.order {
             match source {
@@ -117,7 +200,13 @@ impl<S: DirectoryStore> Authenticator<S> {
             cache,
             store,
             tenants: Mutex::new(HashMap::new()),
+            federation,
         })
+    }
+
+    /// The federation, when bearer tokens are accepted.
+    pub fn federation(&self) -> Option<&Arc<Federation>> {
+        self.federation.as_ref()
     }
 
     /// The verified-credential cache (the user admin API invalidates it).
@@ -126,21 +215,43 @@ impl<S: DirectoryStore> Authenticator<S> {
     }
 
     /// Authenticates one request from its headers, or (without an `Authorization` header) from
-    /// the TLS client certificate the listener verified, mapped to a realm user by subject.
+    /// the TLS client certificate the listener verified, mapped to a realm user by subject. A
+    /// bearer token is treated as if the route were unknown (sensitive, no scope pre-check); the
+    /// middleware uses [`Self::authenticate_for`].
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         client_certificate: Option<&ClientCertificate>,
     ) -> Result<Principal, AuthFailure> {
+        self.authenticate_for(headers, client_certificate, None)
+            .await
+    }
+
+    /// [`Self::authenticate`] for a route that needs the scope `required` (`None`: unknown). A
+    /// bearer token without that scope is refused here (403 with the Bearer challenge); the
+    /// revocation mode uses it to decide whether the request is sensitive.
+    pub async fn authenticate_for(
+        &self,
+        headers: &HeaderMap,
+        client_certificate: Option<&ClientCertificate>,
+        required: Option<&'static str>,
+    ) -> Result<Principal, AuthFailure> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return match client_certificate.and_then(|c| c.0.first()) {
                 Some(leaf) => self.authenticate_certificate(leaf, headers).await,
+                None if self.federation.is_some() => Err(AuthFailure::MissingAny),
                 None => Err(AuthFailure::Missing),
             };
         };
         let bytes = value.as_bytes();
-        if bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ") {
-            return Err(AuthFailure::BearerNotAccepted);
+        if bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer") {
+            return match &self.federation {
+                Some(federation) => {
+                    self.authenticate_bearer(federation, headers, required)
+                        .await
+                }
+                None => Err(AuthFailure::BearerNotAccepted),
+            };
         }
         let credentials =
             cryptoutil_realm::basic::parse(bytes).map_err(|_| AuthFailure::Invalid("malformed"))?;
@@ -164,6 +275,81 @@ impl<S: DirectoryStore> Authenticator<S> {
             .map_err(|_| AuthFailure::Unavailable)?;
         let user = authenticated(outcome, &subject)?;
         self.principal(&user, headers, "certificate").await
+    }
+
+    /// A bearer token: from the verified-token cache when warm (no I/O), else validated and
+    /// mapped; then the route's scope, `X-Tenant-ID`, and the revocation check.
+    async fn authenticate_bearer(
+        &self,
+        federation: &Federation,
+        headers: &HeaderMap,
+        required: Option<&'static str>,
+    ) -> Result<Principal, AuthFailure> {
+        let token = cryptoutil_realm::bearer::bearer_token(headers)
+            .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
+        let digest = TokenDigest::of(token);
+        let verified = match federation.cached(&digest, federation::unix_now()) {
+            Some(verified) => verified,
+            None => {
+                let (claims, issuer) = federation
+                    .validate(token)
+                    .await
+                    .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
+                let name = federation.tenant_name(&claims, issuer).map_err(|p| {
+                    audited_bearer(AuthFailure::TokenTenant(match p {
+                        federation::TenantProblem::None(m)
+                        | federation::TenantProblem::Refused(m) => m,
+                    }))
+                })?;
+                let tenant = self.token_tenant(name).await.map_err(audited_bearer)?;
+                federation.remember(digest, &claims, issuer, tenant)
+            }
+        };
+        if let Some(value) = headers.get(TENANT_HEADER)
+            && value.to_str().ok().and_then(parse_uuid).map(TenantId) != Some(verified.tenant)
+        {
+            return Err(audited_bearer(AuthFailure::Tenant(
+                "X-Tenant-ID is not the token's tenant".to_owned(),
+            )));
+        }
+        if let Some(scope) = required
+            && !verified.grants(scope)
+        {
+            return Err(audited_bearer(AuthFailure::InsufficientScope(scope)));
+        }
+        federation
+            .check_revocation(&verified, token, &digest, required)
+            .await
+            .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
+        tracing::info!(target: "audit", event = "authentication", outcome = "success",
+            method = "bearer", subject = %verified.subject,
+            client_id = verified.client_id.as_deref().unwrap_or(""), tenant = %verified.tenant);
+        Ok(Principal {
+            tenant: verified.tenant,
+            subject: verified.subject.clone(),
+            scopes: verified.scopes.clone(),
+            tenants: vec![verified.tenant],
+        })
+    }
+
+    /// The tenant a token names, by name (or by id when it is a canonical UUID).
+    async fn token_tenant(&self, name: &str) -> Result<TenantId, AuthFailure> {
+        if let Some(id) = self.tenant_id(name).await? {
+            return Ok(id);
+        }
+        if let Some(id) = parse_uuid(name).map(TenantId)
+            && self
+                .store
+                .tenant_by_id(id)
+                .await
+                .map_err(|_| AuthFailure::Unavailable)?
+                .is_some()
+        {
+            return Ok(id);
+        }
+        Err(AuthFailure::TokenTenant(
+            "the token's tenant is not known to this KMS".to_owned(),
+        ))
     }
 
     /// The principal of an authenticated user in the tenant this request selects; audited.
@@ -254,6 +440,21 @@ fn authenticated(outcome: Outcome, subject: &str) -> Result<Arc<RealmUser>, Auth
     Err(audited(subject, AuthFailure::Invalid(reason)))
 }
 
+/// A refused bearer request, audited with its SPEC §5 code (never the token).
+fn audited_bearer(failure: AuthFailure) -> AuthFailure {
+    let reason = match &failure {
+        AuthFailure::Bearer(e) => e.code(),
+        AuthFailure::InsufficientScope(_) => "insufficient_scope",
+        AuthFailure::TokenTenant(_) => "invalid_tenant",
+        AuthFailure::Tenant(_) => "tenant not allowed",
+        AuthFailure::Unavailable => "unavailable",
+        _ => "other",
+    };
+    tracing::info!(target: "audit", event = "authentication", outcome = "failure",
+        method = "bearer", reason);
+    failure
+}
+
 fn audited(subject: &str, failure: AuthFailure) -> AuthFailure {
     let reason = match &failure {
         AuthFailure::Invalid(reason) => *reason,
@@ -299,8 +500,9 @@ pub async fn require_authentication<S: DirectoryStore>(
     next: Next,
 ) -> Response {
     let certificate = request.extensions().get::<ClientCertificate>().cloned();
+    let required = crate::api::required_scope(request.method(), request.uri().path());
     match auth
-        .authenticate(request.headers(), certificate.as_ref())
+        .authenticate_for(request.headers(), certificate.as_ref(), required)
         .await
     {
         Ok(principal) => {

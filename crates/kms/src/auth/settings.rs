@@ -7,6 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::{HumanDuration, Validator};
 
+pub use super::federation_settings::{
+    DEFAULT_AUDIENCE, DEFAULT_SENSITIVE_SCOPES, DEMO_INTROSPECTION_CLIENT,
+    DEMO_INTROSPECTION_SECRET, FederationSettings, IntrospectionSettings, IssuerSettings,
+    RevocationMode, RevocationSettings, SECRET_FILE_INTROSPECTION, TenantMapping,
+    TokenCacheSettings,
+};
+
 /// An authentication source, tried in the configured order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -15,7 +22,7 @@ pub enum AuthSource {
     File,
     /// The database realm (`kms_realm_users`).
     Db,
-    /// Bearer tokens from a trusted Identity issuer (federation; not built yet).
+    /// Bearer tokens from trusted Identity issuers (`auth.federation`).
     Federation,
 }
 
@@ -31,6 +38,8 @@ pub struct AuthSettings {
     pub cache_ttl: HumanDuration,
     /// Most remembered credentials (default 10000).
     pub cache_capacity: usize,
+    /// Bearer access tokens from trusted issuers (SPEC §5); off while `issuers` is empty.
+    pub federation: FederationSettings,
 }
 
 impl Default for AuthSettings {
@@ -40,6 +49,7 @@ impl Default for AuthSettings {
             realms_file: None,
             cache_ttl: HumanDuration::from_secs(300),
             cache_capacity: 10_000,
+            federation: FederationSettings::default(),
         }
     }
 }
@@ -55,9 +65,21 @@ impl AuthSettings {
         );
         v.check(
             "auth.order",
-            self.order.iter().any(|s| *s != AuthSource::Federation),
-            "at least one realm (file or db) is needed until federation is built",
+            !self.order.is_empty(),
+            "name at least one source",
         );
+        let federated = !self.federation.issuers.is_empty();
+        v.check(
+            "auth.order",
+            !federated || self.order.contains(&AuthSource::Federation),
+            "auth.federation.issuers is set: add federation to auth.order (or remove the issuers)",
+        );
+        v.check(
+            "auth.order",
+            federated || self.order.iter().any(|s| *s != AuthSource::Federation),
+            "federation alone needs at least one issuer in auth.federation.issuers",
+        );
+        self.federation.validate(v);
         v.check(
             "auth.cache_ttl",
             self.cache_ttl.get().as_secs() <= 3600,

@@ -103,6 +103,25 @@ impl Kms {
         Self::ready(kms, pki).await
     }
 
+    /// `--dev` with seeding and a last change to the settings.
+    pub async fn dev_seeded_with(
+        seeding: Option<cryptoutil_kms::server::Seeding>,
+        change: impl FnOnce(&mut KmsSettings),
+    ) -> Self {
+        let pki = DevPki::generate().unwrap();
+        let mut settings = test_settings(&pki);
+        change(&mut settings);
+        let kms = cryptoutil_kms::server::start(settings, true, None, seeding)
+            .await
+            .unwrap();
+        Self::ready(kms, pki).await
+    }
+
+    /// The HTTP client that trusts this server's CA.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// `--dev`, with `--demo` or `--reset-demo` seeding.
     pub async fn dev_seeded(seeding: Option<cryptoutil_kms::server::Seeding>) -> Self {
         let pki = DevPki::generate().unwrap();
@@ -396,12 +415,14 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<String>,
     pub location: Option<String>,
+    /// `WWW-Authenticate`.
+    pub challenge: Option<String>,
     pub body: Vec<u8>,
     pub text: String,
 }
 
 impl Reply {
-    async fn read(response: reqwest::Response) -> Self {
+    pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -412,12 +433,14 @@ impl Reply {
         };
         let content_type = header("content-type");
         let location = header("location");
+        let challenge = header("www-authenticate");
         let body = response.bytes().await.unwrap().to_vec();
         let text = String::from_utf8_lossy(&body).into_owned();
         Self {
             status,
             content_type,
             location,
+            challenge,
             body,
             text,
         }

@@ -39,58 +39,90 @@ impl HttpJwksFetcher {
     /// # Errors
     /// [`BearerError::Config`] when the HTTP client cannot be built.
     pub fn new(trust: &IssuerTrust, tls: Arc<rustls::ClientConfig>) -> Result<Self, BearerError> {
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls((*tls).clone())
-            .https_only(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(FETCH_TIMEOUT)
-            .build()
-            .map_err(|e| BearerError::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
-            client,
+            client: issuer_client(tls)?,
             issuer: trust.issuer.clone(),
             source: trust.jwks.clone(),
         })
     }
 
     async fn get(&self, url: &str) -> Result<String, BearerError> {
-        let unavailable = |why: String| BearerError::JwksUnavailable(format!("{url}: {why}"));
-        let mut response = self
-            .client
-            .get(url)
-            .header(http::header::ACCEPT, "application/json")
-            .send()
+        get_document(&self.client, url)
             .await
-            .map_err(|e| unavailable(error_chain(&e)))?;
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(unavailable(format!("HTTP {}", response.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| unavailable(error_chain(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_DOCUMENT_LEN {
-                return Err(unavailable(format!("larger than {MAX_DOCUMENT_LEN} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8(body).map_err(|_| unavailable("not UTF-8".to_owned()))
+            .map_err(BearerError::JwksUnavailable)
     }
 
     async fn jwks_uri(&self) -> Result<String, BearerError> {
-        let url = format!("{}/.well-known/openid-configuration", self.issuer);
-        let text = self.get(&url).await?;
-        let bad = |why: &str| BearerError::JwksUnavailable(format!("{url}: {why}"));
-        let doc: Value = serde_json::from_str(&text).map_err(|_| bad("not JSON"))?;
-        if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(bad("its issuer differs from the configured issuer"));
+        discover(&self.client, &self.issuer, "jwks_uri")
+            .await
+            .map_err(BearerError::JwksUnavailable)
+    }
+}
+
+/// An HTTPS client for calls to an issuer: `tls` decides whom to trust; no redirects; a time limit.
+pub(super) fn issuer_client(
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<reqwest::Client, BearerError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FETCH_TIMEOUT)
+        .build()
+        .map_err(|e| BearerError::Config(format!("HTTP client: {e}")))
+}
+
+/// GETs a JSON document of at most [`MAX_DOCUMENT_LEN`] bytes; the error names the URL.
+pub(super) async fn get_document(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    let response = client
+        .get(url)
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
+    read_body(url, response).await
+}
+
+/// The body of a 200 answer, at most [`MAX_DOCUMENT_LEN`] bytes of UTF-8.
+pub(super) async fn read_body(
+    url: &str,
+    mut response: reqwest::Response,
+) -> Result<String, String> {
+    let unavailable = |why: String| format!("{url}: {why}");
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(unavailable(format!("HTTP {}", response.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| unavailable(error_chain(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_DOCUMENT_LEN {
+            return Err(unavailable(format!("larger than {MAX_DOCUMENT_LEN} bytes")));
         }
-        match doc.get("jwks_uri").and_then(Value::as_str) {
-            Some(uri) if uri.starts_with("https://") => Ok(uri.to_owned()),
-            _ => Err(bad("no https jwks_uri")),
-        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| unavailable("not UTF-8".to_owned()))
+}
+
+/// The https URL `member` (`jwks_uri`, `introspection_endpoint`) of `issuer`'s discovery
+/// document, whose `issuer` must be exactly `issuer`.
+pub(super) async fn discover(
+    client: &reqwest::Client,
+    issuer: &str,
+    member: &str,
+) -> Result<String, String> {
+    let url = format!("{issuer}/.well-known/openid-configuration");
+    let text = get_document(client, &url).await?;
+    let bad = |why: &str| format!("{url}: {why}");
+    let doc: Value = serde_json::from_str(&text).map_err(|_| bad("not JSON"))?;
+    if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+        return Err(bad("its issuer differs from the configured issuer"));
+    }
+    match doc.get(member).and_then(Value::as_str) {
+        Some(uri) if uri.starts_with("https://") => Ok(uri.to_owned()),
+        _ => Err(bad(&format!("no https {member}"))),
     }
 }
 

@@ -18,7 +18,9 @@
 //! [`TrustedIssuers`] holds several validators and routes by the token's (unverified) `iss`.
 
 mod claims;
+pub mod introspection;
 mod jwks;
+pub mod verified;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,7 +29,11 @@ use cryptoutil_jose::JwsAlgorithm;
 use http::HeaderMap;
 
 pub use claims::AccessToken;
+pub use introspection::{
+    HttpIntrospector, IntrospectionEndpoint, Introspector, RevocationCache, TokenDigest,
+};
 pub use jwks::{HttpJwksFetcher, JwksFetcher};
+pub use verified::VerifiedTokens;
 
 use jwks::JwksCache;
 
@@ -150,6 +156,12 @@ pub enum BearerError {
     /// The issuer's keys could not be fetched and none are cached: fail closed (503).
     #[error("the issuer's keys are unavailable: {0}")]
     JwksUnavailable(String),
+    /// The issuer's introspection says the token is no longer active (revoked).
+    #[error("the token has been revoked")]
+    Revoked,
+    /// The revocation check could not reach the issuer's introspection endpoint: fail closed (503).
+    #[error("the issuer's introspection endpoint is unavailable: {0}")]
+    IntrospectionUnavailable(String),
     /// The trust configuration is invalid.
     #[error("invalid issuer trust configuration: {0}")]
     Config(String),
@@ -165,7 +177,10 @@ impl BearerError {
             Self::InvalidIssuer => "invalid_issuer",
             Self::InvalidAudience => "invalid_audience",
             Self::InvalidSignature => "invalid_signature",
-            Self::JwksUnavailable(_) => "temporarily_unavailable",
+            Self::Revoked => "token_revoked",
+            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) => {
+                "temporarily_unavailable"
+            }
             Self::Config(_) => "server_error",
             Self::Malformed(_)
             | Self::NotYetValid
@@ -177,7 +192,10 @@ impl BearerError {
     /// The token could not be judged (answer 503, not 401).
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Self::JwksUnavailable(_) | Self::Config(_))
+        matches!(
+            self,
+            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) | Self::Config(_)
+        )
     }
 }
 

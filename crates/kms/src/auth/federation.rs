@@ -1,0 +1,353 @@
+//! Federation (SPEC §5): `Authorization: Bearer` access tokens of trusted issuers.
+//!
+//! A token is validated locally ([`cryptoutil_realm::bearer`]: JWKS cache, header `alg` on the
+//! allowlist, `typ` `at+jwt`, `iss`, `aud`, `exp`/`nbf` with skew), then mapped onto the KMS: its
+//! `kms:*` scopes are expanded exactly as a realm user's roles are, and its tenant comes from the
+//! issuer's tenant mapping (a claim, default `tenant_id`, or a fixed tenant). The result is kept
+//! in a verified-token cache keyed by the token's SHA-256, so a warm request does no signature
+//! check and no I/O. Then the request's scope is checked (403 `insufficient_scope` before any
+//! revocation check), and the revocation mode decides whether the issuer's introspection
+//! endpoint is asked ([`RevocationCache`]: cached, single-flight, fail closed).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cryptoutil_jose::JwsAlgorithm;
+use cryptoutil_realm::bearer::{
+    BearerError, BearerValidator, HttpIntrospector, IntrospectionEndpoint, Introspector,
+    IssuerTrust, JwksSource, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
+};
+use cryptoutil_realm::scopes;
+use cryptoutil_server::ReadinessCheck;
+use cryptoutil_tls::{TrustConfig, client_config};
+
+use super::settings::TenantMapping;
+use super::settings::{FederationSettings, IssuerSettings, RevocationMode, RevocationSettings};
+use crate::model::TenantId;
+
+/// One trusted issuer at run time.
+#[derive(Debug)]
+struct Issuer {
+    tenant: TenantMapping,
+    /// `None` when revocation checks are disabled.
+    revocations: Option<RevocationCache>,
+}
+
+/// A validated token mapped onto the KMS: all a warm request needs.
+#[derive(Debug)]
+pub(super) struct Verified {
+    /// Index of the issuer in [`Federation`].
+    issuer: usize,
+    /// For the audit log and [`crate::model::Principal::subject`]: `bearer:<sub>`.
+    pub(super) subject: String,
+    /// The token's `client_id`, for the audit log.
+    pub(super) client_id: Option<String>,
+    /// Expanded KMS scopes.
+    pub(super) scopes: Vec<String>,
+    /// The tenant the token acts in.
+    pub(super) tenant: TenantId,
+    /// `exp`.
+    expires_at: u64,
+}
+
+impl Verified {
+    /// Whether the token's scopes grant `scope` (`kms:admin` grants everything).
+    pub(super) fn grants(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope || s == scopes::ADMIN)
+    }
+}
+
+/// The trusted issuers, the caches and the revocation policy.
+#[derive(Debug)]
+pub struct Federation {
+    trusted: TrustedIssuers,
+    issuers: Vec<Issuer>,
+    revocation: RevocationSettings,
+    verified: VerifiedTokens<Verified>,
+}
+
+/// Why a token's tenant cannot be used (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TenantProblem {
+    /// The token names no tenant and the issuer has no fixed tenant.
+    None(String),
+    /// The tenant named is not this one (fixed mapping) or not known.
+    Refused(String),
+}
+
+impl Federation {
+    /// The federation the settings describe (`None` without issuers), fetching over HTTPS.
+    /// Each issuer's TLS trust is its `ca_file`, else `default_ca` (`server.tls.ca_file`), plus
+    /// the system store when its `system_roots` is set.
+    ///
+    /// # Errors
+    /// A message naming the setting to fix.
+    pub fn from_settings(
+        settings: &FederationSettings,
+        default_ca: Option<&Path>,
+    ) -> Result<Option<Self>, String> {
+        if settings.issuers.is_empty() {
+            return Ok(None);
+        }
+        let mut parts = Vec::with_capacity(settings.issuers.len());
+        for (i, issuer) in settings.issuers.iter().enumerate() {
+            let key = format!("auth.federation.issuers[{i}]");
+            let tls = Arc::new(issuer_tls(issuer, default_ca).map_err(|e| format!("{key}: {e}"))?);
+            let validator = BearerValidator::over_https(trust_of(issuer)?, tls.clone())
+                .map_err(|e| format!("{key}: {e}"))?;
+            let introspector: Option<Arc<dyn Introspector>> = match (
+                &issuer.introspection.client_secret,
+                settings.revocation.mode,
+            ) {
+                (_, RevocationMode::Disabled) => None,
+                (None, _) => {
+                    return Err(format!("{key}.introspection.client_secret is required"));
+                }
+                (Some(secret), _) => Some(Arc::new(
+                    HttpIntrospector::new(
+                        &issuer.issuer,
+                        issuer
+                            .introspection
+                            .endpoint
+                            .clone()
+                            .map_or(IntrospectionEndpoint::Discovery, IntrospectionEndpoint::Url),
+                        &issuer.introspection.client_id,
+                        secret.expose(),
+                        tls,
+                    )
+                    .map_err(|e| format!("{key}: {e}"))?,
+                )),
+            };
+            parts.push((validator, introspector));
+        }
+        Self::with_parts(settings, parts).map(Some)
+    }
+
+    /// A federation over prepared validators and introspectors (one per issuer of `settings`, in
+    /// order), for tests and benchmarks that serve keys and answers without a network.
+    ///
+    /// # Errors
+    /// When the parts do not match the settings.
+    pub fn with_parts(
+        settings: &FederationSettings,
+        parts: Vec<(BearerValidator, Option<Arc<dyn Introspector>>)>,
+    ) -> Result<Self, String> {
+        if parts.len() != settings.issuers.len() {
+            return Err("one validator per configured issuer is needed".to_owned());
+        }
+        let mut validators = Vec::with_capacity(parts.len());
+        let mut issuers = Vec::with_capacity(parts.len());
+        for ((validator, introspector), config) in parts.into_iter().zip(&settings.issuers) {
+            if validator.issuer() != config.issuer {
+                return Err(format!(
+                    "the validator of {} is for another issuer",
+                    config.issuer
+                ));
+            }
+            let revocations = match settings.revocation.mode {
+                RevocationMode::Disabled => None,
+                _ => Some(RevocationCache::new(
+                    introspector.ok_or_else(|| {
+                        format!("{}: revocation checks need an introspector", config.issuer)
+                    })?,
+                    settings.revocation.cache_capacity,
+                )),
+            };
+            validators.push(validator);
+            issuers.push(Issuer {
+                tenant: config.tenant_mapping(),
+                revocations,
+            });
+        }
+        Ok(Self {
+            trusted: TrustedIssuers::new(validators).map_err(|e| e.to_string())?,
+            issuers,
+            revocation: settings.revocation.clone(),
+            verified: VerifiedTokens::new(
+                settings.token_cache.capacity,
+                settings.token_cache.ttl.get(),
+            ),
+        })
+    }
+
+    /// The validated, mapped token from the cache, if it is there and still usable.
+    pub(super) fn cached(&self, digest: &TokenDigest, now: u64) -> Option<Arc<Verified>> {
+        self.verified.get(digest, now)
+    }
+
+    /// Validates `token` (no cache) and returns it with its issuer's tenant mapping.
+    pub(super) async fn validate(
+        &self,
+        token: &str,
+    ) -> Result<(cryptoutil_realm::bearer::AccessToken, usize), BearerError> {
+        let token = self.trusted.validate(token).await?;
+        let index = self
+            .trusted
+            .validators()
+            .iter()
+            .position(|v| v.issuer() == token.issuer)
+            .ok_or(BearerError::InvalidIssuer)?;
+        Ok((token, index))
+    }
+
+    /// The tenant name a validated token acts in, per its issuer's mapping.
+    pub(super) fn tenant_name<'t>(
+        &'t self,
+        token: &'t cryptoutil_realm::bearer::AccessToken,
+        issuer: usize,
+    ) -> Result<&'t str, TenantProblem> {
+        let claim = |name: &str| token.claims.get(name).and_then(|v| v.as_str());
+        match self.issuers.get(issuer).map(|i| &i.tenant) {
+            Some(TenantMapping::Claim(name)) => claim(name)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| TenantProblem::None(format!("the token has no {name} claim"))),
+            Some(TenantMapping::Fixed {
+                tenant,
+                claim: name,
+            }) => match claim(name) {
+                Some(t) if t != tenant => Err(TenantProblem::Refused(format!(
+                    "the token's {name} is not the tenant its issuer is mapped to"
+                ))),
+                _ => Ok(tenant),
+            },
+            None => Err(TenantProblem::None("unknown issuer".to_owned())),
+        }
+    }
+
+    /// Remembers a validated, mapped token.
+    pub(super) fn remember(
+        &self,
+        digest: TokenDigest,
+        token: &cryptoutil_realm::bearer::AccessToken,
+        issuer: usize,
+        tenant: TenantId,
+    ) -> Arc<Verified> {
+        let verified = Arc::new(Verified {
+            issuer,
+            subject: format!("bearer:{}", token.subject),
+            client_id: token.client_id.clone(),
+            scopes: scopes::expand(&token.scopes).into_iter().collect(),
+            tenant,
+            expires_at: token.expires_at,
+        });
+        self.verified
+            .insert(digest, verified.clone(), token.expires_at);
+        verified
+    }
+
+    /// The revocation check the mode asks for a request that needs `required` (`None`: unknown).
+    pub(super) async fn check_revocation(
+        &self,
+        verified: &Verified,
+        token: &str,
+        digest: &TokenDigest,
+        required: Option<&str>,
+    ) -> Result<(), BearerError> {
+        let Some(cache) = self
+            .issuers
+            .get(verified.issuer)
+            .and_then(|i| i.revocations.as_ref())
+        else {
+            return Ok(());
+        };
+        let max_age = match self.revocation.mode {
+            RevocationMode::Disabled => return Ok(()),
+            RevocationMode::EveryRequest => Duration::ZERO,
+            RevocationMode::Interval => self.revocation.interval.get(),
+            RevocationMode::SensitiveOnly if self.revocation.is_sensitive(required) => {
+                self.revocation.sensitive_cache_ttl.get()
+            }
+            RevocationMode::SensitiveOnly => {
+                return if cache.known_revoked(digest) {
+                    Err(BearerError::Revoked)
+                } else {
+                    Ok(())
+                };
+            }
+        };
+        cache
+            .check(token, digest, verified.expires_at, max_age)
+            .await
+    }
+
+    /// One required readiness check per issuer: its JWKS can be had (SPEC §2).
+    pub fn readiness_checks(&self) -> Vec<ReadinessCheck> {
+        self.trusted
+            .validators()
+            .iter()
+            .map(|validator| {
+                let validator = validator.clone();
+                ReadinessCheck::required(format!("jwks {}", validator.issuer()), move || {
+                    let validator = validator.clone();
+                    async move {
+                        validator
+                            .check_jwks()
+                            .await
+                            .map(|n| format!("{n} signing key(s) cached"))
+                            .map_err(|e| e.to_string())
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Drops remembered revocation answers of expired tokens.
+    pub fn purge_expired(&self) {
+        let now = unix_now();
+        for issuer in &self.issuers {
+            if let Some(cache) = &issuer.revocations {
+                cache.purge_expired(now);
+            }
+        }
+    }
+}
+
+/// The realm's trust description of an issuer's settings (validated at load already).
+fn trust_of(issuer: &IssuerSettings) -> Result<IssuerTrust, String> {
+    let algorithms = issuer
+        .algorithms
+        .iter()
+        .map(|a| a.parse::<JwsAlgorithm>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: algorithms: {e}", issuer.issuer))?;
+    Ok(IssuerTrust {
+        issuer: issuer.issuer.clone(),
+        jwks: issuer
+            .jwks_url
+            .clone()
+            .map_or(JwksSource::Discovery, JwksSource::Url),
+        audiences: issuer.audiences.clone(),
+        algorithms,
+        cache_ttl: issuer.jwks_cache_ttl.get(),
+        refetch_interval: issuer.jwks_refetch_interval.get(),
+        clock_skew: issuer.clock_skew.get(),
+    })
+}
+
+/// TLS 1.3 client configuration trusting the issuer's CA bundle (never unverified).
+fn issuer_tls(
+    issuer: &IssuerSettings,
+    default_ca: Option<&Path>,
+) -> Result<cryptoutil_tls::rustls::ClientConfig, String> {
+    let ca = issuer.ca_file.as_deref().or(default_ca);
+    if ca.is_none() && !issuer.system_roots {
+        return Err(
+            "no CA to trust for the issuer's TLS: set ca_file (or server.tls.ca_file, \
+                    or system_roots: true)"
+                .to_owned(),
+        );
+    }
+    let files: Vec<&Path> = ca.into_iter().collect();
+    let trust = TrustConfig::from_ca_files(&files)
+        .map_err(|e| format!("ca_file: {e}"))?
+        .with_system_roots(issuer.system_roots);
+    client_config(trust, None).map_err(|e| e.to_string())
+}
+
+/// Seconds since the Unix epoch.
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
