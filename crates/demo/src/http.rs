@@ -190,17 +190,10 @@ async fn attempt(request: RequestBuilder, what: &str) -> Result<Reply, (Failure,
 
 /// The failure kind of a transport error, and an error naming the request and the cause chain.
 fn classify(error: &reqwest::Error, what: &str) -> (Failure, StepError) {
-    let mut causes = Vec::new();
+    let mut causes: Vec<String> = Vec::new();
     let mut tls = false;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && inner.downcast_ref::<rustls::Error>().is_some()
-        {
-            tls = true;
-            causes.push(inner.to_string());
-        }
         if e.downcast_ref::<rustls::Error>().is_some() {
             tls = true;
         }
@@ -208,7 +201,14 @@ fn classify(error: &reqwest::Error, what: &str) -> (Failure, StepError) {
         if causes.last() != Some(&text) {
             causes.push(text);
         }
-        source = e.source();
+        // `io::Error::source` skips the error it wraps (rustls's, in a TLS failure): look inside.
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     let kind = if tls {
         Failure::Tls
@@ -418,6 +418,140 @@ mod tests {
         assert!(e.message.contains("cannot connect"), "{e}");
         assert!(e.message.contains("after 2 retries"), "{e}");
         assert!(e.cause.unwrap().to_lowercase().contains("refused"));
+    }
+
+    /// A real HTTPS server (the shared server plumbing) whose `/flaky` answers 503 `failures`
+    /// times, then 200; `/missing` is 404.
+    async fn flaky_server(
+        pki: &cryptoutil_server::DevPki,
+        failures: u32,
+    ) -> (
+        cryptoutil_server::RunningServer,
+        cryptoutil_server::TlsRuntime,
+        Url,
+    ) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let mut settings = cryptoutil_server::config::ServerSettings::default();
+        settings.public.port = 0;
+        settings.admin.port = 0;
+        settings.tls.watch = Some(false);
+        pki.apply(&mut settings, "kms");
+        let tls = cryptoutil_server::tls_setup::build(&settings, true, None).unwrap();
+        let left = Arc::new(AtomicU32::new(failures));
+        let router = axum::Router::new().route(
+            "/flaky",
+            axum::routing::get(move || {
+                let left = left.clone();
+                async move {
+                    let fail = left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if fail {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let server = cryptoutil_server::start(cryptoutil_server::ServerSpec {
+            name: "test",
+            settings,
+            public: router,
+            admin_extra: axum::Router::new(),
+            checks: Vec::new(),
+            tls: tls.setup.clone(),
+        })
+        .await
+        .unwrap();
+        let url = Url::parse(&format!("https://127.0.0.1:{}", server.public_addr.port())).unwrap();
+        (server, tls, url)
+    }
+
+    fn fast(retries: u32) -> RetryPolicy {
+        let mut policy = RetryPolicy::new(retries);
+        policy.base = Duration::from_millis(1);
+        policy
+    }
+
+    #[tokio::test]
+    async fn unavailable_is_retried_and_client_errors_are_not() {
+        let pki = cryptoutil_server::DevPki::generate().unwrap();
+        let (server, _tls, base) = flaky_server(&pki, 2).await;
+        let http = Http::new(&[pki.root()], fast(3)).unwrap();
+        let flaky = base.join("/flaky").unwrap();
+        let reply = http
+            .send("GET /flaky", |c| c.get(flaky.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status, 200,
+            "two 503s, then success on the third attempt"
+        );
+
+        let (server2, _tls2, base2) = flaky_server(&pki, 5).await;
+        let flaky = base2.join("/flaky").unwrap();
+        let reply = http
+            .send("GET /flaky", |c| c.get(flaky.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status, 503,
+            "retries exhausted: the last answer is reported"
+        );
+
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let missing = base.join("/missing").unwrap();
+        let reply = http
+            .send("GET /missing", |c| {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                c.get(missing.clone())
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 404);
+        assert_eq!(
+            attempts.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "a 4xx is never retried"
+        );
+        server.shutdown();
+        server2.shutdown();
+        server.wait().await;
+        server2.wait().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_of_another_ca_is_a_tls_failure_that_is_not_retried() {
+        let pki = cryptoutil_server::DevPki::generate().unwrap();
+        let other = cryptoutil_server::DevPki::generate().unwrap();
+        let (server, _tls, base) = flaky_server(&pki, 0).await;
+        let http = Http::new(&[other.root()], fast(3)).unwrap();
+        let attempts = std::sync::atomic::AtomicU32::new(0);
+        let url = base.join("/flaky").unwrap();
+        let e = http
+            .send("GET /flaky", |c| {
+                attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                c.get(url.clone())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1, "{e}");
+        assert!(e.message.contains("TLS failed"), "{e}");
+        assert!(e.cause.unwrap().contains("certificate"));
+        let started = Instant::now();
+        let e = http
+            .wait_healthy("test server", &url, Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no waiting for a certificate to change"
+        );
+        assert!(e.message.contains("not trusted"), "{e}");
+        server.shutdown();
+        server.wait().await;
     }
 
     #[test]

@@ -325,11 +325,12 @@ fn seeded_data(session: &mut Session) -> StepFuture<'_> {
         }))
         .await;
         let mut tenants_seen = Vec::new();
-        let mut signed_in = 0;
-        for ((user, tenants), outcome) in users.iter().zip(sign_ins) {
+        let mut signed_in: Vec<&(User, &[String])> = Vec::new();
+        for (entry, outcome) in users.iter().zip(sign_ins) {
+            let (user, tenants) = entry;
             match outcome {
                 Ok(_) => {
-                    signed_in += 1;
+                    signed_in.push(entry);
                     if let Some(tenant) = tenants.first()
                         && !tenants_seen.contains(tenant)
                     {
@@ -339,7 +340,11 @@ fn seeded_data(session: &mut Session) -> StepFuture<'_> {
                 Err(e) => problems.push(format!("user {} cannot sign in: {e}", user.name)),
             }
         }
-        details.push(format!("{signed_in} of {} users sign in", users.len()));
+        details.push(format!(
+            "{} of {} users sign in",
+            signed_in.len(),
+            users.len()
+        ));
         for tenant in &seed.tenants {
             if !tenants_seen.contains(tenant) {
                 problems.push(format!("tenant {tenant}: no seeded user could act in it"));
@@ -349,13 +354,15 @@ fn seeded_data(session: &mut Session) -> StepFuture<'_> {
 
         // Keys: each exists in its tenant, with its algorithm and versions.
         for key in &seed.elastic_keys {
-            let Some((user, _)) = users
+            // Checked as a user of its tenant who signed in (the demo user first).
+            let Some((user, _)) = signed_in
                 .iter()
+                .copied()
                 .filter(|(_, tenants)| tenants.first() == Some(&key.tenant))
                 .min_by_key(|(u, _)| u.name != credentials.username)
             else {
                 problems.push(format!(
-                    "key {}: no seeded user of tenant {}",
+                    "key {}: no user of tenant {} could sign in to check it",
                     key.name, key.tenant
                 ));
                 continue;
