@@ -169,7 +169,13 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
                 _ => "Identity",
             }
         ));
-        Some(Embedded::start(embed).await?)
+        let starting = Instant::now();
+        let embedded = Embedded::start(embed).await?;
+        output.note(&format!(
+            "in-process servers started in {}",
+            http::humanize(starting.elapsed())
+        ));
+        Some(embedded)
     } else {
         None
     };

@@ -156,7 +156,12 @@ impl Output {
             return;
         }
         let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
-        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}") {
+        let template = if self.color {
+            "{spinner} {msg} {elapsed:.dim}"
+        } else {
+            "{spinner} {msg} {elapsed}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
             spinner.set_style(style);
         }
         spinner.set_message(message);
