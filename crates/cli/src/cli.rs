@@ -152,11 +152,11 @@ pub struct ServerStartArgs {
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
     /// The KMS demo.
-    Kms(DemoArgs),
+    Kms(Box<DemoArgs>),
     /// The Identity demo.
-    Identity(DemoArgs),
+    Identity(Box<DemoArgs>),
     /// Both products, the KMS federated to Identity.
-    All(DemoArgs),
+    All(Box<DemoArgs>),
 }
 
 /// Output formats of the demo.
@@ -170,7 +170,7 @@ pub enum OutputFormat {
     Structured,
 }
 
-/// Flags of the demos (SPEC §6).
+/// Flags of the demos (SPEC §6). With no URL flags the servers are started in-process.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output format.
@@ -179,30 +179,65 @@ pub struct DemoArgs {
     /// Stop at the first failed step (default: continue and report).
     #[arg(long)]
     pub fail_fast: bool,
-    /// Retries of a step that failed transiently.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    /// Retries of a request that failed transiently (connection failures, HTTP 502/503/504),
+    /// with exponential backoff; 0 to 10.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retry: u32,
-    /// How long to wait for servers to become healthy (e.g. 30s).
+    /// How long to wait for servers to become healthy (e.g. 30s, 2m).
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub health_timeout: String,
-    /// More detail per step.
+    /// More detail per step (never secrets).
     #[arg(long, conflicts_with = "quiet")]
     pub verbose: bool,
-    /// Only the summary.
+    /// Only the summary (and what failed).
     #[arg(long)]
     pub quiet: bool,
-    /// No colour.
+    /// No colour (also off when NO_COLOR is set, stdout is not a terminal, or under CI).
     #[arg(long)]
     pub no_color: bool,
-    /// Use a running KMS instead of starting one in-process.
+    /// Use a running KMS (its base URL, https://host:port) instead of starting one in-process.
     #[arg(long, value_name = "URL")]
     pub kms_url: Option<String>,
-    /// Use a running Identity server instead of starting one in-process.
+    /// Use a running Identity server (its issuer URL) instead of starting one in-process.
     #[arg(long, value_name = "URL")]
     pub identity_url: Option<String>,
-    /// CA certificate of the running servers.
+    /// CA certificate of the running servers (required with --kms-url / --identity-url).
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
+    /// The demo user (KMS realm user in demo-tenant; the Identity user who signs in).
+    #[arg(long, default_value = "demo-user", value_name = "NAME")]
+    pub username: String,
+    /// Its password (default: "<username>-password", the demo convention).
+    #[arg(long, value_name = "PASSWORD", conflicts_with = "password_file")]
+    pub password: Option<String>,
+    /// A file holding its password (e.g. a Docker secret).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// A KMS user of another tenant, for the isolation check.
+    #[arg(long, default_value = "demo-user-2", value_name = "NAME")]
+    pub second_username: String,
+    /// Its password (default: "<second-username>-password").
+    #[arg(long, value_name = "PASSWORD", conflicts_with = "second_password_file")]
+    pub second_password: Option<String>,
+    /// A file holding its password.
+    #[arg(long, value_name = "FILE")]
+    pub second_password_file: Option<PathBuf>,
+    /// The confidential OAuth client of the Identity demo.
+    #[arg(long, default_value = "demo-confidential-client", value_name = "ID")]
+    pub client_id: String,
+    /// Its secret (default: "<client-id>-secret", the demo convention).
+    #[arg(long, value_name = "SECRET", conflicts_with = "client_secret_file")]
+    pub client_secret: Option<String>,
+    /// A file holding its secret (e.g. a Docker secret).
+    #[arg(long, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// A redirect URI registered for the client (the demo reads the redirect; nothing is served).
+    #[arg(
+        long,
+        default_value = "https://localhost:8084/confidential/callback",
+        value_name = "URL"
+    )]
+    pub redirect_uri: String,
 }
 
 /// `cryptoutil tls …`

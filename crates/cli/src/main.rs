@@ -18,6 +18,8 @@ pub enum Failure {
     NotBuilt(&'static str),
     /// Runtime failure: exit 1.
     Runtime(String),
+    /// Already reported (a demo's summary): exit with this code and print nothing more.
+    Exit(u8),
 }
 
 fn main() -> ExitCode {
@@ -36,5 +38,6 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Exit(code)) => ExitCode::from(code),
     }
 }

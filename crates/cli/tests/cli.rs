@@ -100,8 +100,6 @@ fn usage_errors_exit_2_without_a_backtrace() {
 #[test]
 fn unbuilt_commands_say_so_and_exit_2() {
     for args in [
-        vec!["demo", "kms"],
-        vec!["demo", "identity"],
         vec!["demo", "all"],
     ] {
         let out = run(&args);

@@ -117,15 +117,18 @@ impl Seed {
         Ok(seed)
     }
 
-    /// Creates what is missing, by name. `hash` turns a demo password into a stored hash.
-    pub async fn apply<S>(
+    /// Creates what is missing, by name. `hash` turns a demo password into a stored hash; the
+    /// missing users' passwords are hashed concurrently on the blocking pool (PBKDF2 at 600,000
+    /// iterations is the cost of seeding).
+    pub async fn apply<S, H>(
         &self,
         store: &S,
         keys: &KeyService<S>,
-        hash: impl Fn(&str) -> Result<String, String>,
+        hash: H,
     ) -> Result<SeedReport, String>
     where
         S: KeyStore + BarrierStore + DirectoryStore,
+        H: Fn(&str) -> Result<String, String> + Clone + Send + 'static,
     {
         let mut report = SeedReport::default();
         let mut ids = Vec::new();
@@ -139,19 +142,28 @@ impl Seed {
             report.tenants_created += usize::from(!existed);
             ids.push((name.clone(), tenant.id));
         }
+        let mut missing = Vec::new();
         for user in &self.users {
             if store
                 .realm_user(&user.username)
                 .await
                 .map_err(store_error)?
-                .is_some()
+                .is_none()
             {
-                continue;
+                let (hash, password) =
+                    (hash.clone(), zeroize::Zeroizing::new(user.password.clone()));
+                let hashing = tokio::task::spawn_blocking(move || hash(&password));
+                missing.push((user, hashing));
             }
+        }
+        for (user, hashing) in missing {
+            let password_hash = hashing
+                .await
+                .map_err(|e| format!("seeding: hashing task failed: {e}"))??;
             let now = OffsetDateTime::now_utc();
             let record = RealmUserRecord {
                 username: user.username.clone(),
-                password_hash: hash(&user.password)?,
+                password_hash,
                 roles: user.roles.clone(),
                 tenants: user.tenants.clone(),
                 enabled: true,

@@ -2,13 +2,13 @@
 
 mod barrier;
 mod config;
+mod demo;
 mod server;
 mod tls;
 
 use crate::Failure;
 use crate::cli::{
-    BarrierCommand, Cli, Command, DemoCommand, IdentityCommand, KmsCommand, RsCommand,
-    ServerCommand,
+    BarrierCommand, Cli, Command, IdentityCommand, KmsCommand, RsCommand, ServerCommand,
 };
 
 /// Runs the parsed command line.
@@ -38,11 +38,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     command: RsCommand::Start(args),
                 },
         } => server::start_rs(&args),
-        Command::Demo { demo } => Err(Failure::NotBuilt(match demo {
-            DemoCommand::Kms(_) => "`cryptoutil demo kms`",
-            DemoCommand::Identity(_) => "`cryptoutil demo identity`",
-            DemoCommand::All(_) => "`cryptoutil demo all`",
-        })),
+        Command::Demo { demo } => demo::run(demo),
         Command::Tls { command } => tls::run(command),
         Command::Config { command } => config::run(command),
     }

@@ -1,0 +1,134 @@
+//! `cryptoutil demo kms|identity|all` (SPEC §6): flags → [`cryptoutil_demo::Options`], then the
+//! run; the exit code comes from the report (0 all passed, 1 some failed, 2 nothing passed).
+
+use std::path::Path;
+use std::time::Duration;
+
+use cryptoutil_demo::{Credentials, DemoKind, Format, Options, Output, Secret, Verbosity};
+
+use crate::Failure;
+use crate::cli::{DemoArgs, DemoCommand, OutputFormat};
+
+/// Largest secret file read.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+/// Longest `--health-timeout`.
+const MAX_HEALTH_TIMEOUT: Duration = Duration::from_secs(3600);
+
+pub fn run(demo: DemoCommand) -> Result<(), Failure> {
+    let (kind, args) = match demo {
+        DemoCommand::Kms(args) => (DemoKind::Kms, args),
+        DemoCommand::Identity(args) => (DemoKind::Identity, args),
+        DemoCommand::All(_) => return Err(Failure::NotBuilt("`cryptoutil demo all`")),
+    };
+    let options = options(kind, &args)?;
+    options.validate().map_err(Failure::Usage)?;
+    let format = match args.output {
+        OutputFormat::Human => Format::Human,
+        OutputFormat::Json => Format::Json,
+        OutputFormat::Structured => Format::Structured,
+    };
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let mut output = Output::stdout(kind.name(), format, verbosity, args.no_color);
+    // A set-up failure means no step ran: exit 2 like "nothing passed".
+    let report = runtime
+        .block_on(cryptoutil_demo::run(&options, &mut output))
+        .map_err(Failure::Usage)?;
+    match report.exit_code() {
+        0 => Ok(()),
+        code => Err(Failure::Exit(code)),
+    }
+}
+
+fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
+    let mut options = Options::new(kind);
+    options.fail_fast = args.fail_fast;
+    options.retries = args.retry;
+    options.health_timeout = humantime::parse_duration(&args.health_timeout)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= MAX_HEALTH_TIMEOUT)
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--health-timeout {:?}: give a duration from 1s to 1h, e.g. 30s",
+                args.health_timeout
+            ))
+        })?;
+    options.kms_url = url_flag("--kms-url", args.kms_url.as_deref())?;
+    options.identity_url = url_flag("--identity-url", args.identity_url.as_deref())?;
+    options.ca_cert.clone_from(&args.ca_cert);
+    options.credentials = Credentials {
+        password: secret(
+            args.password.as_deref(),
+            args.password_file.as_deref(),
+            "--password-file",
+            || format!("{}-password", args.username),
+        )?,
+        username: args.username.clone(),
+        second_password: secret(
+            args.second_password.as_deref(),
+            args.second_password_file.as_deref(),
+            "--second-password-file",
+            || format!("{}-password", args.second_username),
+        )?,
+        second_username: args.second_username.clone(),
+        client_secret: secret(
+            args.client_secret.as_deref(),
+            args.client_secret_file.as_deref(),
+            "--client-secret-file",
+            || format!("{}-secret", args.client_id),
+        )?,
+        client_id: args.client_id.clone(),
+        redirect_uri: url_flag("--redirect-uri", Some(&args.redirect_uri))?
+            .map(String::from)
+            .unwrap_or_default(),
+    };
+    Ok(options)
+}
+
+fn url_flag(flag: &str, value: Option<&str>) -> Result<Option<url::Url>, Failure> {
+    value
+        .map(|v| url::Url::parse(v).map_err(|e| Failure::Usage(format!("{flag} {v:?}: {e}"))))
+        .transpose()
+}
+
+/// A secret from its flag, its file, or the demo default.
+fn secret(
+    value: Option<&str>,
+    file: Option<&Path>,
+    file_flag: &str,
+    default: impl FnOnce() -> String,
+) -> Result<Secret, Failure> {
+    if let Some(value) = value {
+        return Ok(Secret::new(value));
+    }
+    let Some(path) = file else {
+        return Ok(Secret::new(default()));
+    };
+    let fail = |why: String| Failure::Usage(format!("{file_flag} {}: {why}", path.display()));
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if size > MAX_SECRET_FILE {
+        return Err(fail(format!("larger than {MAX_SECRET_FILE} bytes")));
+    }
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?);
+    // One trailing line break (as `echo` and editors write) is not part of the secret.
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if trimmed.is_empty() {
+        return Err(fail("the file is empty".to_owned()));
+    }
+    Ok(Secret::new(trimmed))
+}

@@ -1,0 +1,143 @@
+//! Servers started in-process for a demo: `--dev --demo` (in-memory SQLite, dev unseal, demo
+//! data), free ports, and one demo CA in a temporary directory shared by every server, so the
+//! client trusts a single root. They start concurrently (seeding hashes passwords with PBKDF2,
+//! the bulk of the start-up time) and stop when the demo ends.
+
+use cryptoutil_identity::config::IdentitySettings;
+use cryptoutil_identity::server::Identity;
+use cryptoutil_kms::config::KmsSettings;
+use cryptoutil_kms::server::Kms;
+use cryptoutil_server::DevPki;
+use cryptoutil_server::config::ServerSettings;
+use url::Url;
+
+/// Which servers to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Products {
+    /// The KMS.
+    pub kms: bool,
+    /// Identity.
+    pub identity: bool,
+}
+
+/// An embedded server's listeners.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// `https://127.0.0.1:<port>`.
+    pub public_url: Url,
+    /// `https://127.0.0.1:<port>` of the admin listener.
+    pub admin_url: Url,
+}
+
+/// The running embedded servers and their CA. Dropping it without [`Embedded::stop`] aborts
+/// them with the runtime; `stop` drains them.
+#[derive(Debug)]
+pub struct Embedded {
+    pki: DevPki,
+    kms: Option<Result<Kms, String>>,
+    identity: Option<Result<Identity, String>>,
+}
+
+impl Embedded {
+    /// Generates the demo CA and starts the requested servers concurrently. A server that fails
+    /// to start is reported by [`Self::kms`] / [`Self::identity`] (the demo's steps then fail
+    /// with the reason); only a CA that cannot be made is an error here.
+    pub async fn start(products: Products) -> Result<Self, String> {
+        let pki = DevPki::generate()?;
+        let kms = async {
+            if !products.kms {
+                return None;
+            }
+            let mut settings = KmsSettings::default();
+            prepare(&mut settings.server, &pki, "kms");
+            Some(
+                cryptoutil_kms::server::start(
+                    settings,
+                    true,
+                    None,
+                    Some(cryptoutil_kms::server::Seeding::Demo),
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            )
+        };
+        let identity = async {
+            if !products.identity {
+                return None;
+            }
+            let mut settings = IdentitySettings::default();
+            prepare(&mut settings.server, &pki, "identity");
+            Some(
+                cryptoutil_identity::server::start(
+                    settings,
+                    true,
+                    None,
+                    Some(cryptoutil_identity::server::Seeding::Demo),
+                )
+                .await
+                .map_err(|e| e.to_string()),
+            )
+        };
+        let (kms, identity) = tokio::join!(kms, identity);
+        Ok(Self { pki, kms, identity })
+    }
+
+    /// The CA certificate every embedded server chains to.
+    pub fn ca_cert(&self) -> std::path::PathBuf {
+        self.pki.root()
+    }
+
+    /// The KMS's listeners, or why it did not start (`None`: not requested).
+    pub fn kms(&self) -> Option<Result<Endpoints, String>> {
+        self.kms.as_ref().map(|started| {
+            started.as_ref().map_err(Clone::clone).and_then(|kms| {
+                endpoints(kms.server.public_addr.port(), kms.server.admin_addr.port())
+            })
+        })
+    }
+
+    /// Identity's listeners, or why it did not start (`None`: not requested).
+    pub fn identity(&self) -> Option<Result<Endpoints, String>> {
+        self.identity.as_ref().map(|started| {
+            started.as_ref().map_err(Clone::clone).and_then(|identity| {
+                endpoints(
+                    identity.server.public_addr.port(),
+                    identity.server.admin_addr.port(),
+                )
+            })
+        })
+    }
+
+    /// Stops every server (concurrently) and removes the CA directory.
+    pub async fn stop(self) {
+        let kms = async {
+            if let Some(Ok(kms)) = self.kms {
+                kms.stop().await;
+            }
+        };
+        let identity = async {
+            if let Some(Ok(identity)) = self.identity {
+                identity.stop().await;
+            }
+        };
+        tokio::join!(kms, identity);
+        drop(self.pki);
+    }
+}
+
+/// Free ports, the shared demo CA, no certificate watcher (the files never change).
+fn prepare(settings: &mut ServerSettings, pki: &DevPki, service: &str) {
+    settings.public.port = 0;
+    settings.admin.port = 0;
+    settings.tls.watch = Some(false);
+    pki.apply(settings, service);
+}
+
+fn endpoints(public: u16, admin: u16) -> Result<Endpoints, String> {
+    let url =
+        |port: u16| Url::parse(&format!("https://127.0.0.1:{port}")).map_err(|e| e.to_string());
+    Ok(Endpoints {
+        public_url: url(public)?,
+        admin_url: url(admin)?,
+    })
+}
