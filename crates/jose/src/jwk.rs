@@ -358,6 +358,14 @@ pub struct OkpKey {
     pub(crate) inner: OkpInner,
 }
 
+impl OkpKey {
+    /// The curve.
+    #[must_use]
+    pub fn curve(&self) -> OkpCurve {
+        self.crv
+    }
+}
+
 pub(crate) enum OkpInner {
     Ed25519 {
         verify: signature::ParsedPublicKey,

@@ -5,12 +5,14 @@
 //! - [`file_realm`]: the `realms.yml` file realm, strict and with located errors.
 //! - [`basic`]: strict `Authorization: Basic` parsing.
 //! - [`cache`]: the verified-credential cache, so only the first request of a credential pays PBKDF2.
+//! - [`bearer`]: JWT access tokens of trusted issuers, validated locally against a cached JWKS.
 //! - [`authenticate`]: the [`Realm`] trait and [`verify_basic`], which walks realms in order.
 //!
 //! The DB realm lives in the KMS (it needs the KMS store); it implements [`Realm`].
 
 pub mod authenticate;
 pub mod basic;
+pub mod bearer;
 pub mod cache;
 mod error;
 pub mod file_realm;
