@@ -288,9 +288,15 @@ impl Default for SpaSettings {
     fn default() -> Self {
         Self {
             client_id: "demo-spa-client".to_owned(),
-            scopes: ["openid", "profile", "email", "read:resource", "write:resource"]
-                .map(str::to_owned)
-                .to_vec(),
+            scopes: [
+                "openid",
+                "profile",
+                "email",
+                "read:resource",
+                "write:resource",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
         }
     }
 }
@@ -322,8 +328,7 @@ fn is_https_url(raw: &str, issuer: bool) -> bool {
 /// A token in the RFC 6749 `scope` syntax (printable ASCII except space, `"` and `\`).
 fn is_scope_token(s: &str) -> bool {
     (1..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
@@ -421,7 +426,11 @@ mod tests {
     #[test]
     fn resource_server_settings_are_checked_at_load() {
         let mut rs = ResourceServerSettings::default();
-        assert_eq!(problems(&rs), "", "no issuer is refused at start-up, not at load");
+        assert_eq!(
+            problems(&rs),
+            "",
+            "no issuer is refused at start-up, not at load"
+        );
         rs.identity.issuer = Some("https://identity.example:8082".to_owned());
         assert_eq!(problems(&rs), "");
         for bad in [
