@@ -51,7 +51,8 @@ pub fn origin_of(url: &str) -> Result<String, String> {
     }
 }
 
-/// `GET /`, `GET /callback`, `GET /spa/app.js`, `GET /spa/app.css`, `GET /spa/config.json`.
+/// `GET /`, `GET /callback`, `GET /spa/app.js`, `GET /spa/app.css`, `GET /spa/config.json`,
+/// `GET /favicon.ico` (204).
 pub fn router(config: SpaConfig) -> Result<Router, String> {
     let csp = HeaderValue::from_str(&content_security_policy(&origin_of(&config.issuer)?))
         .map_err(|e| format!("the issuer cannot appear in a header: {e}"))?;
@@ -70,6 +71,7 @@ pub fn router(config: SpaConfig) -> Result<Router, String> {
         .route("/spa/app.js", get(script))
         .route("/spa/app.css", get(style))
         .route("/spa/config.json", get(settings))
+        .route("/favicon.ico", get(no_icon))
         .with_state(state))
 }
 
@@ -95,6 +97,11 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS).into_response()
+}
+
+/// No icon (204), so browsers do not log a 404 for it.
+async fn no_icon() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
 }
 
 async fn settings(State(state): State<SpaState>) -> Response {
