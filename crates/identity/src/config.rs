@@ -6,7 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::{
-    HumanDuration, LoggingSettings, Secret, ServerSettings, Settings, Validator,
+    HumanDuration, LoggingSettings, RateLimitSettings, Secret, ServerSettings, Settings, Validator,
+    is_plain_https_origin,
 };
 
 use crate::signing::SigningAlgorithm;
@@ -34,6 +35,137 @@ pub struct IdentitySettings {
     pub clients: ClientSettings,
     /// Browser sessions at the login and consent pages.
     pub sessions: SessionSettings,
+    /// Backoff after failed sign-ins and failed client-secret checks.
+    pub brute_force: BruteForceSettings,
+    /// Per-client-IP request rates.
+    pub rate_limits: RateLimitsSettings,
+    /// Cross-origin access to the protocol endpoints (single-page apps).
+    pub cors: CorsSettings,
+}
+
+/// Brute-force protection (`brute_force:`): backoff per account (username or `client_id`) and
+/// per client address (IPv6 per /64), for the login form and for client secrets. After the free
+/// failures each further failure doubles the wait, from `base_delay` up to `max_delay`; while
+/// waiting, attempts are refused without checking the credential. Never a permanent lockout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForceSettings {
+    /// Failures per account before the backoff starts (default 5).
+    pub account_free_failures: u32,
+    /// Failures per client address, over all accounts, before the backoff starts (default 20;
+    /// raise it when many people share one address behind a NAT).
+    pub address_free_failures: u32,
+    /// The first wait (default 1s); it doubles with each further failure.
+    pub base_delay: HumanDuration,
+    /// The longest wait (default 15m).
+    pub max_delay: HumanDuration,
+    /// An account or address without failures for this long after its wait ended starts afresh
+    /// (default 15m).
+    pub forget_after: HumanDuration,
+    /// Most accounts and addresses tracked per table (default 100000); beyond, new ones share
+    /// one counter.
+    pub max_tracked: usize,
+}
+
+impl Default for BruteForceSettings {
+    fn default() -> Self {
+        Self {
+            account_free_failures: 5,
+            address_free_failures: 20,
+            base_delay: HumanDuration::from_secs(1),
+            max_delay: HumanDuration::from_secs(15 * 60),
+            forget_after: HumanDuration::from_secs(15 * 60),
+            max_tracked: 100_000,
+        }
+    }
+}
+
+impl BruteForceSettings {
+    /// The throttle policy.
+    pub fn policy(&self) -> crate::throttle::ThrottlePolicy {
+        crate::throttle::ThrottlePolicy {
+            account_free_failures: self.account_free_failures,
+            address_free_failures: self.address_free_failures,
+            base_delay: self.base_delay.get(),
+            max_delay: self.max_delay.get(),
+            forget_after: self.forget_after.get(),
+            max_tracked: self.max_tracked,
+        }
+    }
+
+    fn validate(&self, v: &mut Validator) {
+        v.check(
+            "brute_force.account_free_failures",
+            (1..=1000).contains(&self.account_free_failures),
+            "must be between 1 and 1000",
+        );
+        v.check(
+            "brute_force.address_free_failures",
+            (1..=100_000).contains(&self.address_free_failures),
+            "must be between 1 and 100000",
+        );
+        let (base, max) = (self.base_delay.get(), self.max_delay.get());
+        v.check(
+            "brute_force.base_delay",
+            base.as_secs() >= 1 && base.as_secs() <= 3600,
+            "must be between 1s and 1h",
+        );
+        v.check(
+            "brute_force.max_delay",
+            max >= base && max.as_secs() <= DAY,
+            "must be at least base_delay and at most 24h",
+        );
+        v.check(
+            "brute_force.forget_after",
+            (1..=7 * DAY).contains(&self.forget_after.get().as_secs()),
+            "must be between 1s and 7d",
+        );
+        v.check(
+            "brute_force.max_tracked",
+            (1..=10_000_000).contains(&self.max_tracked),
+            "must be between 1 and 10000000",
+        );
+    }
+}
+
+/// Per-client-IP rate limits (`rate_limits:`), IPv6 per /64, keyed by the TCP peer (forwarding
+/// headers are not trusted). A refused request gets 429 with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitsSettings {
+    /// The pages people use: authorize, login, consent, logout (default 20/s, burst 100).
+    pub pages: RateLimitSettings,
+    /// The protocol endpoints services call: token, introspection, revocation, PAR, userinfo,
+    /// discovery and JWKS (default 50000/s, burst 50000: above what one address reaches on the
+    /// benchmark machine, so a busy service client is not throttled; lower it to cap any one
+    /// address's share).
+    pub protocol: RateLimitSettings,
+}
+
+impl Default for RateLimitsSettings {
+    fn default() -> Self {
+        Self {
+            pages: RateLimitSettings {
+                per_second: 20,
+                burst: 100,
+            },
+            protocol: RateLimitSettings {
+                per_second: 50_000,
+                burst: 50_000,
+            },
+        }
+    }
+}
+
+/// Cross-origin access (`cors:`) for single-page apps calling token, revocation, userinfo,
+/// discovery and JWKS with `fetch`. Never the pages (authorize, login, consent, logout), never
+/// credentials (cookies).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Exact `https://host[:port]` origins allowed. With `--demo` the origins of the demo
+    /// clients' redirect URIs are added (e.g. `https://localhost:8084`).
+    pub allowed_origins: Vec<url::Url>,
 }
 
 /// Token signing keys (`keys:`).
@@ -133,6 +265,9 @@ impl Default for IdentitySettings {
             tokens: TokenSettings::default(),
             clients: ClientSettings::default(),
             sessions: SessionSettings::default(),
+            brute_force: BruteForceSettings::default(),
+            rate_limits: RateLimitsSettings::default(),
+            cors: CorsSettings::default(),
         }
     }
 }
@@ -220,6 +355,18 @@ impl Settings for IdentitySettings {
             "must be between 1 and 10000000",
         );
         lifetime(v, "sessions.lifetime", &self.sessions.lifetime, 30 * DAY);
+        self.brute_force.validate(v);
+        self.rate_limits.pages.validate("rate_limits.pages", v);
+        self.rate_limits
+            .protocol
+            .validate("rate_limits.protocol", v);
+        for (i, origin) in self.cors.allowed_origins.iter().enumerate() {
+            v.check(
+                &format!("cors.allowed_origins[{i}]"),
+                is_plain_https_origin(origin),
+                "must be an https origin such as https://app.example.com (no path, query, fragment or user)",
+            );
+        }
     }
 }
 
@@ -400,6 +547,42 @@ impl Settings for ResourceServerSettings {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn problems(settings: &IdentitySettings) -> Vec<String> {
+        let mut v = Validator::default();
+        settings.validate(&mut v);
+        match v.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.problems.into_iter().map(|p| p.origin).collect(),
+        }
+    }
+
+    #[test]
+    fn protection_settings_are_validated() {
+        assert!(problems(&IdentitySettings::default()).is_empty());
+        let mut s = IdentitySettings::default();
+        s.brute_force.account_free_failures = 0;
+        s.brute_force.base_delay = HumanDuration::from_secs(600);
+        s.brute_force.max_delay = HumanDuration::from_secs(60);
+        s.brute_force.max_tracked = 0;
+        s.rate_limits.pages.per_second = 0;
+        s.cors.allowed_origins = vec![
+            "https://app.example.com".parse().unwrap(),
+            "http://app.example.com".parse().unwrap(),
+            "https://app.example.com/path".parse().unwrap(),
+        ];
+        assert_eq!(
+            problems(&s),
+            [
+                "brute_force.account_free_failures",
+                "brute_force.max_delay",
+                "brute_force.max_tracked",
+                "rate_limits.pages.per_second",
+                "cors.allowed_origins[1]",
+                "cors.allowed_origins[2]",
+            ]
+        );
+    }
 
     /// The schemas shipped under `deployments/` are generated from these types
     /// (`cargo xtask schemas`).

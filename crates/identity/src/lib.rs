@@ -14,6 +14,7 @@
 //! - [`rules`]: checks of client and user records, shared by seeding and the admin API.
 //! - [`seed`]: `--demo` / `--reset-demo` data.
 //! - [`server`]: assembles and starts a server.
+//! - [`throttle`]: brute-force protection (backoff per account and per client address).
 
 pub mod api;
 pub mod config;
@@ -27,4 +28,5 @@ pub mod seed;
 pub mod server;
 pub mod signing;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;

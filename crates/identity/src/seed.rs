@@ -435,6 +435,27 @@ async fn hash_all(items: Vec<Resolved>) -> Result<(Vec<String>, usize), SeedErro
 }
 
 impl Seed {
+    /// The `https` origins of the clients' redirect URIs (`--demo` allows them cross-origin
+    /// access to the protocol endpoints), each once, as `https://host[:port]/`.
+    pub fn redirect_origins(&self) -> Vec<url::Url> {
+        let mut origins: Vec<url::Url> = Vec::new();
+        for uri in self.clients.iter().flat_map(|c| &c.redirect_uris) {
+            let Ok(url) = url::Url::parse(uri) else {
+                continue;
+            };
+            if url.scheme() != "https" {
+                continue;
+            }
+            let Ok(origin) = url::Url::parse(&url.origin().ascii_serialization()) else {
+                continue;
+            };
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+        origins
+    }
+
     /// The shipped demo seed ([`DEMO_SEED`]).
     pub fn demo() -> Result<Self, SeedError> {
         Self::parse(DEMO_SEED, Path::new(DEMO_SEED_PATH))
@@ -760,6 +781,13 @@ mod tests {
         let introspection = client("kms-introspection-client");
         assert!(introspection.grant_types.is_empty());
         assert!(introspection.scopes.is_empty());
+        // `--demo` allows the sample apps' origin cross-origin.
+        let origins: Vec<String> = seed
+            .redirect_origins()
+            .iter()
+            .map(|u| u.origin().ascii_serialization())
+            .collect();
+        assert_eq!(origins, ["https://localhost:8084"]);
 
         // Debug output never shows a credential.
         let debug = format!("{seed:?}");

@@ -125,6 +125,7 @@ pub async fn start(
     let store = Store::connect(&settings.database)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
+    let mut cors_origins = settings.cors.allowed_origins.clone();
     if let Some(seeding) = seeding {
         let seed = Seed::demo().map_err(|e| StartError::Config(e.to_string()))?;
         let report = seed
@@ -132,6 +133,15 @@ pub async fn start(
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         tracing::info!(?report, "demo data seeded");
+        for origin in seed.redirect_origins() {
+            if !cors_origins.contains(&origin) {
+                cors_origins.push(origin);
+            }
+        }
+    }
+    if !cors_origins.is_empty() {
+        let listed: Vec<&str> = cors_origins.iter().map(url::Url::as_str).collect();
+        tracing::info!(origins = ?listed, "cross-origin access (no credentials) allowed");
     }
     let lifetimes = Lifetimes::from_settings(&settings);
     let policy = RotationPolicy::new(
@@ -154,6 +164,7 @@ pub async fn start(
             ttl: settings.clients.credential_cache_ttl.get(),
             capacity: settings.clients.credential_cache_capacity,
         },
+        throttle: settings.brute_force.policy(),
         ..ClientAuthConfig::default()
     };
     let provider = Arc::new(
@@ -180,7 +191,7 @@ pub async fn start(
     let server = cryptoutil_server::start(ServerSpec {
         name: "identity",
         settings: settings.server.clone(),
-        public: api::router(provider.clone()),
+        public: api::router(provider.clone(), &settings.rate_limits, &cors_origins),
         admin_extra: api::admin::router(provider.clone()),
         checks,
         tls: tls.setup.clone(),

@@ -9,7 +9,8 @@ use cryptoutil_server::config::{
     BrowserSettings, RateLimitSettings, ServerSettings, SurfaceSettings,
 };
 use cryptoutil_server::surface::{
-    BROWSER_API_CSP, CSRF_COOKIE, PERMISSIONS_POLICY, browser_surface, service_surface,
+    BROWSER_API_CSP, CSRF_COOKIE, PERMISSIONS_POLICY, RateLimit, browser_surface, cross_origin,
+    service_surface,
 };
 use cryptoutil_server::{DevPki, RunningServer, ServerSpec, TlsRuntime};
 use cryptoutil_tls::{TrustConfig, client_config};
@@ -79,6 +80,13 @@ fn rate(per_second: u32, burst: u32) -> RateLimitSettings {
 }
 
 async fn start(service: SurfaceSettings, browser: BrowserSettings) -> Harness {
+    start_with(
+        service_surface(operations(), &service).merge(browser_surface(operations(), &browser)),
+    )
+    .await
+}
+
+async fn start_with(public: Router) -> Harness {
     let pki = DevPki::generate().unwrap();
     let mut settings = ServerSettings::with_ports(0, 0);
     settings.public.address = "127.0.0.1".parse().unwrap();
@@ -86,8 +94,6 @@ async fn start(service: SurfaceSettings, browser: BrowserSettings) -> Harness {
     settings.tls.watch = Some(false);
     pki.apply(&mut settings, "kms");
     let tls = cryptoutil_server::tls_setup::build(&settings, false, None).unwrap();
-    let public =
-        service_surface(operations(), &service).merge(browser_surface(operations(), &browser));
     let server = cryptoutil_server::start(ServerSpec {
         name: "surfaces-test",
         settings,
@@ -478,6 +484,99 @@ async fn rate_limit_answers_429_with_retry_after_once_the_burst_is_spent() {
         assert_eq!(body["status"], 429);
         assert_eq!(body["error"], "rate_limited");
     }
+}
+
+/// The public building blocks a product mounts on its own routes: one limiter shared by two
+/// routers with a custom refusal, and CORS without credentials around it.
+#[tokio::test]
+async fn rate_limit_and_cross_origin_layers_for_product_routes() {
+    use axum::response::IntoResponse;
+    fn html_refusal(_: u64) -> axum::response::Response {
+        ([(header::CONTENT_TYPE, "text/html")], "<p>slow down</p>").into_response()
+    }
+    let limit = RateLimit::new(&rate(1, 3)).refusing_with(html_refusal);
+    let origins: [url::Url; 1] = [ALLOWED_ORIGIN.parse().unwrap()];
+    let open = cross_origin(
+        limit.apply(Router::new().route(
+            "/open",
+            get(|| async { "open" }).post(|| async { "posted" }),
+        )),
+        &["/open"],
+        &origins,
+        false,
+    );
+    let other = limit.apply(Router::new().route("/other", get(|| async { "other" })));
+    let h = start_with(open.merge(other)).await;
+
+    let preflight = h
+        .request(Method::OPTIONS, "/open")
+        .header(header::ORIGIN, ALLOWED_ORIGIN)
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        ALLOWED_ORIGIN
+    );
+    assert!(
+        preflight
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+            .is_none(),
+        "no credentials"
+    );
+    let refused = h
+        .request(Method::OPTIONS, "/open")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // Preflights are answered before the limit; the buckets are shared with /other.
+    let response = h
+        .request(Method::POST, "/open")
+        .header(header::ORIGIN, ALLOWED_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        ALLOWED_ORIGIN
+    );
+    assert_eq!(response.headers()[header::VARY], "origin");
+    let mut limited = None;
+    for _ in 0..10 {
+        let response = h.request(Method::GET, "/other").send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("the shared bucket runs dry");
+    assert!(limited.headers().contains_key(header::RETRY_AFTER));
+    assert_eq!(limited.headers()[header::CONTENT_TYPE], "text/html");
+    assert_eq!(limited.text().await.unwrap(), "<p>slow down</p>");
+    // A listed origin can read the 429 of a cross-origin route.
+    let limited = h
+        .request(Method::POST, "/open")
+        .header(header::ORIGIN, ALLOWED_ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limited.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        ALLOWED_ORIGIN
+    );
 }
 
 #[tokio::test]

@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 use super::html::{error_page, escape, page};
-use super::{AppState, paths, session};
+use super::{AppState, ClientAddr, paths, session};
 use crate::model::Session;
 use crate::oauth::extract::{OAuthForm, OAuthQuery};
 use crate::oauth::{ErrorCode, FormParams, OAuthError};
-use crate::provider::{AuthorizationRequest, AuthorizeFailure, Prompt, Provider};
+use crate::provider::{AuthorizationRequest, AuthorizeFailure, Prompt, Provider, SignInFailure};
 
 /// A 303 to `location`, optionally setting the session cookie.
 fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
@@ -103,10 +103,11 @@ async fn resume(
         (Some(user_id), Some(auth_time)) => Some((user_id.clone(), auth_time)),
         _ => None,
     };
+    // `max_age=0` always asks again (OIDC Core §3.1.2.1: like `prompt=login`).
     let fresh_enough = |auth_time: OffsetDateTime| {
         request
             .max_age
-            .is_none_or(|max| (now - auth_time).whole_seconds() <= max)
+            .is_none_or(|max| max > 0 && (now - auth_time).whole_seconds() <= max)
     };
     let user = match signed_in {
         Some((user_id, auth_time))
@@ -204,49 +205,175 @@ async fn pending(
     }
 }
 
-fn login_form(session: &Session, username: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| {
+/// What went wrong with the last sign-in attempt, shown next to the field it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoginProblem {
+    MissingUsername,
+    MissingPassword,
+    Wrong,
+    Locked { retry_after_secs: u64 },
+}
+
+impl LoginProblem {
+    fn message(self) -> String {
+        match self {
+            Self::MissingUsername => "Enter your username.".to_owned(),
+            Self::MissingPassword => "Enter your password.".to_owned(),
+            Self::Wrong => "The username or password is incorrect.".to_owned(),
+            Self::Locked { retry_after_secs } => format!(
+                "Too many failed sign-in attempts. Try again in {retry_after_secs} seconds."
+            ),
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::MissingUsername | Self::MissingPassword => StatusCode::BAD_REQUEST,
+            Self::Wrong => StatusCode::UNAUTHORIZED,
+            Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// One labelled input; `error` is shown between the label and the input, which points at it
+/// with `aria-describedby` and carries `aria-invalid`.
+fn field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    autocomplete: &str,
+    error: Option<&str>,
+    autofocus: bool,
+) -> String {
+    let (message, aria) = match error {
+        Some(text) => (
             format!(
-                "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>",
-                escape(e)
+                "<p class=\"field-error\" id=\"{id}-error\">{}</p>",
+                escape(text)
+            ),
+            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\""),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let value = if value.is_empty() {
+        String::new()
+    } else {
+        format!(" value=\"{}\"", escape(value))
+    };
+    format!(
+        "<label for=\"{id}\">{label}</label>{message}\
+         <input type=\"{kind}\" id=\"{id}\" name=\"{id}\"{value} \
+         autocomplete=\"{autocomplete}\" required{aria}{focus}>",
+        focus = if autofocus { " autofocus" } else { "" },
+    )
+}
+
+/// The login page: an error summary (`role=alert`) above the form, the message again next to
+/// the field it concerns, focus on that field (else on the first empty one).
+fn login_page_html(
+    session: &Session,
+    client_name: Option<&str>,
+    username: &str,
+    problem: Option<LoginProblem>,
+) -> Response {
+    let summary = problem
+        .map(|p| {
+            format!(
+                "<div class=\"alert\" role=\"alert\" id=\"form-error\"><p>{}</p></div>",
+                escape(&p.message())
             )
         })
         .unwrap_or_default();
-    let described = if error.is_empty() {
-        ""
-    } else {
-        " aria-describedby=\"login-error\""
+    let message = problem.map(LoginProblem::message);
+    let (username_error, password_error) = match problem {
+        Some(LoginProblem::MissingUsername) => (message.as_deref(), None),
+        Some(LoginProblem::MissingPassword | LoginProblem::Wrong) => (None, message.as_deref()),
+        _ => (None, None),
     };
-    format!(
-        "<form method=\"post\" action=\"{action}\">{error}\
+    let focus_password = !username.is_empty() && username_error.is_none();
+    let context = client_name
+        .map(|name| {
+            format!(
+                "<p class=\"muted\">to continue to <strong>{}</strong></p>",
+                escape(name)
+            )
+        })
+        .unwrap_or_default();
+    let locked = matches!(problem, Some(LoginProblem::Locked { .. }));
+    let body = format!(
+        "{context}{summary}<form method=\"post\" action=\"{action}\" novalidate>\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <label for=\"username\">Username</label>\
-         <input type=\"text\" id=\"username\" name=\"username\" value=\"{username}\" \
-         autocomplete=\"username\" required autofocus{described}>\
-         <label for=\"password\">Password</label>\
-         <input type=\"password\" id=\"password\" name=\"password\" \
-         autocomplete=\"current-password\" required{described}>\
-         <button type=\"submit\">Sign in</button></form>",
+         {username_field}{password_field}\
+         <div class=\"actions\"><button type=\"submit\" class=\"primary\"{described}>\
+         Sign in</button></div></form>",
         action = paths::LOGIN,
         csrf = escape(&session.csrf_token),
-        username = escape(username),
-    )
+        username_field = field(
+            "username",
+            "Username",
+            "text",
+            username,
+            "username",
+            username_error,
+            !focus_password
+        ),
+        password_field = field(
+            "password",
+            "Password",
+            "password",
+            "",
+            "current-password",
+            password_error,
+            focus_password
+        ),
+        described = if locked {
+            " aria-describedby=\"form-error\""
+        } else {
+            ""
+        },
+    );
+    let mut response = page(
+        problem.map_or(StatusCode::OK, LoginProblem::status),
+        "Sign in",
+        problem.is_some(),
+        &body,
+    );
+    if let Some(LoginProblem::Locked { retry_after_secs }) = problem {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    }
+    response
+}
+
+/// The display name of the requesting client (`None` if it vanished or on a database error:
+/// the page still works without it).
+async fn client_name(state: &Provider, client_id: &str) -> Option<String> {
+    match state.clients().get(client_id).await {
+        Ok(Some(client)) => Some(client.name.clone()),
+        _ => None,
+    }
 }
 
 /// `GET /oidc/v1/login`.
 pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = OffsetDateTime::now_utc();
     match pending(&state, &headers, now).await {
-        Ok((session, _)) => page(StatusCode::OK, "Sign in", &login_form(&session, "", None)),
+        Ok((session, request)) => {
+            let name = client_name(&state, &request.client_id).await;
+            login_page_html(&session, name.as_deref(), "", None)
+        }
         Err(response) => response,
     }
 }
 
-/// `POST /oidc/v1/login`: checks the CSRF token and the password, then continues the request
-/// in a new session (a new cookie: the pre-login session id is never reused).
+/// `POST /oidc/v1/login`: checks the CSRF token and the password (with brute-force backoff per
+/// account and per address), then continues the request in a new session (a new cookie: the
+/// pre-login session id is never reused).
 pub async fn login_submit(
     State(state): State<AppState>,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
@@ -264,18 +391,33 @@ pub async fn login_submit(
             "The sign-in form expired. Please go back to the application and start again.",
         );
     }
-    let username = form.get("username").unwrap_or_default();
+    let username = form.get("username").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default();
-    let user = match state.verify_user_password(username, password).await {
+    let problem = if username.is_empty() {
+        Some(LoginProblem::MissingUsername)
+    } else if password.is_empty() {
+        Some(LoginProblem::MissingPassword)
+    } else {
+        None
+    };
+    let result = match problem {
+        Some(problem) => Err(problem),
+        None => match state.verify_user_password(username, password, source).await {
+            Ok(user) => Ok(user),
+            Err(SignInFailure::Wrong) => Err(LoginProblem::Wrong),
+            Err(SignInFailure::Locked(locked)) => Err(LoginProblem::Locked {
+                retry_after_secs: locked.retry_after_secs,
+            }),
+            Err(SignInFailure::Unavailable) => return unavailable(),
+        },
+    };
+    let user = match result {
         Ok(user) => user,
-        Err(Some(message)) => {
-            return page(
-                StatusCode::UNAUTHORIZED,
-                "Sign in",
-                &login_form(&session, username, Some(message)),
-            );
+        Err(problem) => {
+            let name = client_name(&state, &request.client_id).await;
+            let shown = if username.len() > 256 { "" } else { username };
+            return login_page_html(&session, name.as_deref(), shown, Some(problem));
         }
-        Err(None) => return unavailable(),
     };
     let Ok((mut signed_in, cookie)) = session::create(&state, now) else {
         return unavailable();
@@ -293,19 +435,28 @@ pub async fn login_submit(
     resume(&state, signed_in, request, true, Some(cookie), now).await
 }
 
-/// `GET /oidc/v1/consent`.
+/// `GET /oidc/v1/consent`: what the client asks for, with Allow and Deny buttons (no
+/// autofocus, so a stray Enter does not consent).
 pub async fn consent_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = OffsetDateTime::now_utc();
     let (session, request) = match pending(&state, &headers, now).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    if session.user_id.is_none() {
+    let Some(user_id) = session.user_id.as_deref() else {
         return see_other(paths::LOGIN, None);
-    }
+    };
     let client_name = match state.clients().get(&request.client_id).await {
         Ok(Some(client)) => client.name.clone(),
         Ok(None) => return error_page(StatusCode::BAD_REQUEST, "The client no longer exists."),
+        Err(_) => return unavailable(),
+    };
+    let signed_in_as = match state.store().user(user_id).await {
+        Ok(Some(user)) => format!(
+            "<p class=\"muted\">Signed in as <strong>{}</strong>.</p>",
+            escape(&user.username)
+        ),
+        Ok(None) => String::new(),
         Err(_) => return unavailable(),
     };
     let scopes: String = request
@@ -314,16 +465,19 @@ pub async fn consent_page(State(state): State<AppState>, headers: HeaderMap) -> 
         .map(|s| format!("<li>{}</li>", escape(&describe_scope(s))))
         .collect();
     let body = format!(
-        "<p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>\
+        "<p id=\"consent-question\"><strong>{client}</strong> asks to:</p>\
+         <ul aria-labelledby=\"consent-question\">{scopes}</ul>{signed_in_as}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-         <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+         <div class=\"actions\">\
+         <button type=\"submit\" class=\"primary\" name=\"decision\" value=\"allow\">Allow</button>\
+         <button type=\"submit\" class=\"secondary\" name=\"decision\" value=\"deny\">Deny</button>\
+         </div></form>",
         client = escape(&client_name),
         action = paths::CONSENT,
         csrf = escape(&session.csrf_token),
     );
-    page(StatusCode::OK, "Allow access?", &body)
+    page(StatusCode::OK, "Allow access?", false, &body)
 }
 
 /// What a scope lets the client do, in words.

@@ -125,7 +125,12 @@ async fn logout(state: &Provider, headers: &HeaderMap, params: &FormParams) -> R
             }
             response
         }
-        None => page(StatusCode::OK, "Signed out", "<p>You are signed out.</p>"),
+        None => page(
+            StatusCode::OK,
+            "Signed out",
+            false,
+            "<p>You are signed out.</p>",
+        ),
     };
     response
         .headers_mut()

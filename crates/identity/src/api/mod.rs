@@ -15,29 +15,73 @@ pub mod paths;
 pub mod protocol;
 mod session;
 
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::{get, post};
+use cryptoutil_server::surface::{RateLimit, cross_origin};
 
+use crate::config::RateLimitsSettings;
 use crate::provider::Provider;
 
 /// Shared handler state.
 pub type AppState = Arc<Provider>;
 
-/// The public router of the Identity server.
-pub fn router(provider: AppState) -> Router {
-    Router::new()
-        .route(
-            paths::OPENID_CONFIGURATION,
-            get(discovery::openid_configuration),
-        )
-        .route(
-            paths::OAUTH_AUTHORIZATION_SERVER,
-            get(discovery::oauth_authorization_server),
-        )
-        .route(paths::JWKS, get(discovery::jwks))
-        .route(paths::WELL_KNOWN_JWKS, get(discovery::jwks))
+/// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never
+/// trusted). `None` only outside a real listener (in-process tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
+    }
+}
+
+/// The protocol endpoints a single-page app may call cross-origin.
+pub const CROSS_ORIGIN_PATHS: [&str; 7] = [
+    paths::OPENID_CONFIGURATION,
+    paths::OAUTH_AUTHORIZATION_SERVER,
+    paths::JWKS,
+    paths::WELL_KNOWN_JWKS,
+    paths::TOKEN,
+    paths::REVOKE,
+    paths::USERINFO,
+];
+
+/// The rate-limit refusal of the pages: an HTML page (429 and `Retry-After` are added).
+fn pages_refusal(retry_after_secs: u64) -> Response {
+    html::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "Too many requests from your network. Please wait {retry_after_secs} seconds and \
+             try again."
+        ),
+    )
+}
+
+/// The public router of the Identity server: the pages (authorize, login, consent, logout)
+/// under the `pages` rate limit; the protocol endpoints under the `protocol` one; CORS without
+/// credentials for `cors_origins` on [`CROSS_ORIGIN_PATHS`] only.
+pub fn router(
+    provider: AppState,
+    rate_limits: &RateLimitsSettings,
+    cors_origins: &[url::Url],
+) -> Router {
+    let pages = Router::new()
         .route(
             paths::AUTHORIZE,
             get(authorize::authorize_get).post(authorize::authorize_post),
@@ -54,13 +98,38 @@ pub fn router(provider: AppState) -> Router {
             paths::LOGOUT,
             get(logout::logout_get).post(logout::logout_post),
         )
-        .route(paths::TOKEN, axum::routing::post(protocol::token))
-        .route(paths::INTROSPECT, axum::routing::post(protocol::introspect))
-        .route(paths::REVOKE, axum::routing::post(protocol::revoke))
-        .route(paths::PAR, axum::routing::post(protocol::par))
+        .with_state(provider.clone());
+    let cross_origin_routes = Router::new()
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(discovery::openid_configuration),
+        )
+        .route(
+            paths::OAUTH_AUTHORIZATION_SERVER,
+            get(discovery::oauth_authorization_server),
+        )
+        .route(paths::JWKS, get(discovery::jwks))
+        .route(paths::WELL_KNOWN_JWKS, get(discovery::jwks))
+        .route(paths::TOKEN, post(protocol::token))
+        .route(paths::REVOKE, post(protocol::revoke))
         .route(
             paths::USERINFO,
             get(protocol::userinfo_get).post(protocol::userinfo_post),
         )
-        .with_state(provider)
+        .with_state(provider.clone());
+    let back_channel = Router::new()
+        .route(paths::INTROSPECT, post(protocol::introspect))
+        .route(paths::PAR, post(protocol::par))
+        .with_state(provider);
+    let page_limit = RateLimit::new(&rate_limits.pages).refusing_with(pages_refusal);
+    let protocol_limit = RateLimit::new(&rate_limits.protocol);
+    page_limit
+        .apply(pages)
+        .merge(protocol_limit.apply(back_channel))
+        .merge(cross_origin(
+            protocol_limit.apply(cross_origin_routes),
+            &CROSS_ORIGIN_PATHS,
+            cors_origins,
+            false,
+        ))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{AppState, paths};
+use super::{AppState, ClientAddr, paths};
 use crate::model::ClientAuthMethod;
 use crate::oauth::extract::OAuthForm;
 use crate::oauth::{ErrorCode, FormParams, OAuthError};
@@ -35,6 +35,7 @@ fn respond<T: Serialize>(result: Result<T, OAuthError>) -> Response {
 /// `POST /oauth2/v1/token`.
 pub async fn token(
     State(state): State<AppState>,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
@@ -42,7 +43,7 @@ pub async fn token(
     respond(
         async {
             let client = state
-                .authenticate_client(&headers, &form, paths::TOKEN)
+                .authenticate_client(&headers, &form, paths::TOKEN, source)
                 .await?;
             state.token(&client.client, &form, now).await
         }
@@ -56,8 +57,11 @@ async fn confidential(
     headers: &HeaderMap,
     form: &FormParams,
     path: &str,
+    source: Option<std::net::IpAddr>,
 ) -> Result<std::sync::Arc<crate::model::Client>, OAuthError> {
-    let client = state.authenticate_client(headers, form, path).await?;
+    let client = state
+        .authenticate_client(headers, form, path, source)
+        .await?;
     if client.method == ClientAuthMethod::None {
         return Err(OAuthError::invalid_client(
             "this endpoint requires client authentication",
@@ -69,13 +73,14 @@ async fn confidential(
 /// `POST /oauth2/v1/introspect` (RFC 7662).
 pub async fn introspect(
     State(state): State<AppState>,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     respond(
         async {
-            let caller = confidential(&state, &headers, &form, paths::INTROSPECT).await?;
+            let caller = confidential(&state, &headers, &form, paths::INTROSPECT, source).await?;
             let token = form.require("token")?;
             state
                 .introspect(&caller, token, form.get("token_type_hint"), now)
@@ -88,13 +93,14 @@ pub async fn introspect(
 /// `POST /oauth2/v1/revoke` (RFC 7009): 200 with an empty body, also for unknown tokens.
 pub async fn revoke(
     State(state): State<AppState>,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
         let caller = state
-            .authenticate_client(&headers, &form, paths::REVOKE)
+            .authenticate_client(&headers, &form, paths::REVOKE, source)
             .await?;
         let token = form.require("token")?;
         state
@@ -111,13 +117,14 @@ pub async fn revoke(
 /// `POST /oauth2/v1/par` (RFC 9126): 201 with `request_uri` and `expires_in`.
 pub async fn par(
     State(state): State<AppState>,
+    ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
         let client = state
-            .authenticate_client(&headers, &form, paths::PAR)
+            .authenticate_client(&headers, &form, paths::PAR, source)
             .await?;
         if form
             .get("client_id")

@@ -131,6 +131,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// The `WWW-Authenticate` challenge, if any.
     pub challenge: Option<Challenge>,
+    /// `Retry-After` in seconds, if any (with 429 or 503).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -141,6 +143,22 @@ impl OAuthError {
             description: description.into(),
             status: code.default_status(),
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// `invalid_client` with 429 and `Retry-After`: client authentication is refused unchecked
+    /// after too many failures (see [`crate::throttle`]).
+    pub fn client_auth_throttled(retry_after_secs: u64) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            retry_after: Some(retry_after_secs),
+            ..Self::new(
+                ErrorCode::InvalidClient,
+                format!(
+                    "too many failed client authentication attempts; retry in {retry_after_secs} seconds"
+                ),
+            )
         }
     }
 
@@ -285,6 +303,9 @@ impl IntoResponse for OAuthError {
             && let Ok(value) = HeaderValue::from_str(&challenge)
         {
             headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -7,6 +7,7 @@ pub mod clients;
 mod grants;
 mod inspect;
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use time::{Duration, OffsetDateTime};
@@ -18,6 +19,7 @@ use crate::oauth::{ErrorCode, OAuthError};
 use crate::revocation::RevocationList;
 use crate::signing::{KeyManager, KeyRing};
 use crate::storage::{Store, StoreError};
+use crate::throttle::{Locked, Throttle};
 use crate::tokens::{self, AccessTokenClaims, IdTokenClaims};
 
 pub use authorize::{AuthorizationRequest, AuthorizeFailure, Prompt};
@@ -94,10 +96,23 @@ pub struct Provider {
     revocations: RevocationList,
     issuer: OnceLock<Issuer>,
     lifetimes: Lifetimes,
+    sign_ins: Throttle,
+}
+
+/// Why a sign-in at the login form failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    /// Wrong username or password (one message for both).
+    Wrong,
+    /// Too many failures for the account or the address: refused without checking.
+    Locked(Locked),
+    /// The database is unavailable.
+    Unavailable,
 }
 
 impl Provider {
     /// Assembles the provider. The issuer is set with [`Provider::set_issuer`] once known.
+    /// `auth.throttle` governs both client secrets and the login form (separate counters).
     pub fn new(
         store: Store,
         keys: Arc<KeyManager>,
@@ -107,6 +122,7 @@ impl Provider {
     ) -> Result<Self, OAuthError> {
         let authenticator = ClientAuthenticator::new(clients.clone(), auth)?;
         Ok(Self {
+            sign_ins: Throttle::new(auth.throttle),
             store,
             keys,
             clients,
@@ -144,20 +160,26 @@ impl Provider {
         &self.clients
     }
 
-    /// Authenticates the client of a request to the endpoint at `path` (token, introspection,
-    /// revocation, PAR). Assertions may name the issuer, the token endpoint or this endpoint
-    /// as audience.
+    /// Authenticates the client of a request from `source` (the TCP peer) to the endpoint at
+    /// `path` (token, introspection, revocation, PAR). Assertions may name the issuer, the
+    /// token endpoint or this endpoint as audience. Secret guessing backs off (429).
     pub async fn authenticate_client(
         &self,
         headers: &axum::http::HeaderMap,
         form: &crate::oauth::FormParams,
         path: &str,
+        source: Option<IpAddr>,
     ) -> Result<AuthenticatedClient, OAuthError> {
         let issuer = self.issuer()?;
         let token_endpoint = issuer.token_endpoint();
         let endpoint = issuer.endpoint(path);
         self.authenticator
-            .authenticate(headers, form, &[&issuer.url, &token_endpoint, &endpoint])
+            .authenticate_from(
+                headers,
+                form,
+                &[&issuer.url, &token_endpoint, &endpoint],
+                source,
+            )
             .await
     }
 
@@ -273,26 +295,31 @@ impl Provider {
 }
 
 impl Provider {
-    /// Checks a user's password (PBKDF2 off the async workers; unknown users cost the same).
-    /// `Err(Some(message))` for wrong credentials, `Err(None)` when the database is unavailable.
+    /// Checks a user's password from `source` (the TCP peer): refused unchecked while the
+    /// account or the address is backing off after failures; otherwise PBKDF2 off the async
+    /// workers (unknown users cost the same). A failure that starts a backoff is reported as
+    /// `Locked`.
     pub async fn verify_user_password(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<crate::model::User, Option<&'static str>> {
-        const WRONG: &str = "The username or password is incorrect.";
+        source: Option<IpAddr>,
+    ) -> Result<crate::model::User, SignInFailure> {
         if username.is_empty()
             || password.is_empty()
             || username.len() > 256
             || password.len() > 1024
         {
-            return Err(Some(WRONG));
+            return Err(SignInFailure::Wrong);
         }
+        self.sign_ins
+            .check(username, source)
+            .map_err(SignInFailure::Locked)?;
         let user = self
             .store
             .user_by_username(username)
             .await
-            .map_err(|_| None)?;
+            .map_err(|_| SignInFailure::Unavailable)?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let password = zeroize::Zeroizing::new(password.to_owned());
         let ok = tokio::task::spawn_blocking(move || {
@@ -305,10 +332,16 @@ impl Provider {
             }
         })
         .await
-        .map_err(|_| None)?;
+        .map_err(|_| SignInFailure::Unavailable)?;
         match user {
-            Some(user) if ok && user.enabled => Ok(user),
-            _ => Err(Some(WRONG)),
+            Some(user) if ok && user.enabled => {
+                self.sign_ins.succeeded(username, source);
+                Ok(user)
+            }
+            _ => match self.sign_ins.failed(username, source) {
+                Ok(()) => Err(SignInFailure::Wrong),
+                Err(locked) => Err(SignInFailure::Locked(locked)),
+            },
         }
     }
 }

@@ -310,13 +310,19 @@ mod tests {
         assert_eq!(store.keys.lock().unwrap().len(), 1);
         // Both decided to create a key; the loser listed again.
         assert_eq!(store.lists.load(Ordering::SeqCst), 3);
-        // Rotate together.
+        // Rotate together, with clocks a second apart: one new key, whoever wins. A ring is a
+        // function of the records and the instant (a key created "in the future" by a peer
+        // whose clock is ahead activates at its own time), so both agree at any one instant.
         let (ra, rb) = tokio::join!(a.refresh(&store, t(1000)), b.refresh(&store, t(1001)));
+        ra.unwrap();
+        rb.unwrap();
+        assert_eq!(store.keys.lock().unwrap().len(), 2);
+        assert_eq!(store.inserts.load(Ordering::SeqCst), 2);
+        let (ra, rb) = tokio::join!(a.refresh(&store, t(1002)), b.refresh(&store, t(1002)));
         let (ra, rb) = (ra.unwrap(), rb.unwrap());
         assert_eq!(ra.signing_kid(), rb.signing_kid());
         assert_eq!(ra.jwks_json(), rb.jwks_json());
-        assert_eq!(store.keys.lock().unwrap().len(), 2);
-        assert_eq!(store.inserts.load(Ordering::SeqCst), 2);
+        assert_eq!(store.keys.lock().unwrap().len(), 2, "no further key");
     }
 
     #[tokio::test]

@@ -71,14 +71,15 @@ impl Idp {
     }
 
     fn client_for(pki: &DevPki, cookies: bool) -> reqwest::Client {
+        Self::builder(pki).cookie_store(cookies).build().unwrap()
+    }
+
+    fn builder(pki: &DevPki) -> reqwest::ClientBuilder {
         let config =
             client_config(TrustConfig::from_ca_files(&[pki.root()]).unwrap(), None).unwrap();
         reqwest::Client::builder()
             .use_preconfigured_tls(config)
-            .cookie_store(cookies)
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
     }
 
     /// The demo PKI the server's certificate comes from (it also holds an `rs` certificate).
@@ -89,6 +90,26 @@ impl Idp {
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         Self::client_for(&self.pki, true)
+    }
+
+    /// A browser connecting from another loopback address (e.g. `127.0.0.2`), so per-address
+    /// limits see a different client.
+    pub fn browser_from(&self, source: &str) -> reqwest::Client {
+        Self::builder(&self.pki)
+            .cookie_store(true)
+            .local_address(source.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    }
+
+    /// A browser whose cookies the test can read (the session cookie is HttpOnly).
+    pub fn browser_with_jar(&self) -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        let client = Self::builder(&self.pki)
+            .cookie_provider(jar.clone())
+            .build()
+            .unwrap();
+        (client, jar)
     }
 
     pub fn url(&self, path: &str) -> String {

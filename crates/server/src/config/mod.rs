@@ -24,6 +24,7 @@ pub use secret::{SECRET_SCHEMA_MARKER, Secret, serialize_database_url};
 pub use types::{
     AdminSettings, BrowserSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings,
     RateLimitSettings, ServerSettings, SurfaceSettings, SurfacesSettings, TlsSettings,
+    is_plain_https_origin,
 };
 
 /// Largest configuration file accepted (bounded like every other input).

@@ -343,7 +343,7 @@ impl BrowserSettings {
 }
 
 /// `https://host[:port]` and nothing else (the URL parser adds the `/` path).
-fn is_plain_https_origin(url: &url::Url) -> bool {
+pub fn is_plain_https_origin(url: &url::Url) -> bool {
     url.scheme() == "https"
         && url.host().is_some()
         && url.username().is_empty()

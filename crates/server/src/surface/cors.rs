@@ -1,4 +1,6 @@
-//! CORS for the browser surface: exact configured origins, credentials allowed for them only.
+//! CORS: exact configured origins; the browser surface also allows credentials (cookies) for
+//! them, [`super::cross_origin`] may leave credentials out (token endpoints called by
+//! single-page apps with bearer tokens and no cookies).
 //!
 //! A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) from a listed origin
 //! gets 204 with the allowed methods and headers; from any other origin a 403 problem. Other
@@ -27,23 +29,35 @@ const VARY_PREFLIGHT: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
 );
 
-/// The origins allowed to call cross-origin, as `scheme://host[:port]`.
+/// The origins allowed to call cross-origin, as `scheme://host[:port]`, and whether they may
+/// send credentials.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct CorsOrigins(Arc<[String]>);
+pub(crate) struct CorsOrigins {
+    origins: Arc<[String]>,
+    credentials: bool,
+}
 
 impl CorsOrigins {
+    /// Listed origins with credentials (the browser surface).
     pub(crate) fn new(origins: &[url::Url]) -> Self {
-        Self(
-            origins
+        Self::with_credentials(origins, true)
+    }
+
+    pub(crate) fn with_credentials(origins: &[url::Url], credentials: bool) -> Self {
+        Self {
+            origins: origins
                 .iter()
                 .map(|u| u.origin().ascii_serialization())
                 .filter(|o| o != "null")
                 .collect(),
-        )
+            credentials,
+        }
     }
 
     fn allows(&self, origin: &HeaderValue) -> bool {
-        self.0.iter().any(|o| o.as_bytes() == origin.as_bytes())
+        self.origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes())
     }
 }
 
@@ -72,10 +86,12 @@ pub(crate) async fn cors(
         let mut response = StatusCode::NO_CONTENT.into_response();
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        if origins.credentials {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
         h.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE);
@@ -87,10 +103,12 @@ pub(crate) async fn cors(
     h.append(header::VARY, HeaderValue::from_static("origin"));
     if let Some(origin) = allowed {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-            HeaderValue::from_static("true"),
-        );
+        if origins.credentials {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
     }
     response

@@ -19,6 +19,10 @@
 //! prefix, 404 and 405 problems included, passes through its layers, and a CORS preflight or a
 //! CSRF check happens before method routing.
 //!
+//! Products mount their own routes outside the surfaces with the same building blocks:
+//! [`RateLimit`] (one set of buckets for several routers, optionally with an HTML refusal),
+//! [`rate_limited`] and [`cross_origin`] (CORS with or without credentials).
+//!
 //! The client address is the TCP peer (`ConnectInfo<SocketAddr>`, set by the HTTPS accept
 //! loop); forwarding headers are not trusted. A request without it is refused by a non-empty
 //! allowlist and shares the rate limiter's overflow bucket.
@@ -42,7 +46,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::config::{BrowserSettings, RateLimitSettings, SurfaceSettings};
 
 pub use csrf::{CSRF_COOKIE, CSRF_HEADER, CsrfTokenResponse};
-pub use ratelimit::MAX_TRACKED_CLIENTS;
+pub use ratelimit::{MAX_TRACKED_CLIENTS, Refusal, problem_refusal};
 
 /// Where the service surface is mounted.
 pub const SERVICE_PREFIX: &str = "/service/api/v1";
@@ -128,8 +132,7 @@ fn guarded(
     rate_limit: &RateLimitSettings,
     cors: Option<cors::CorsOrigins>,
 ) -> Router {
-    let limiter = Arc::new(ratelimit::RateLimiter::new(rate_limit, MAX_TRACKED_CLIENTS));
-    let mut router = router.layer(from_fn_with_state(limiter, ratelimit::rate_limit));
+    let mut router = RateLimit::new(rate_limit).apply(router);
     if let Some(origins) = cors {
         router = router.layer(from_fn_with_state(origins, cors::cors));
     }
@@ -141,6 +144,68 @@ fn guarded(
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// A per-client-IP rate limit (token buckets in bounded memory, IPv6 per /64, keyed by the TCP
+/// peer: forwarding headers are not trusted) that can guard several routers with one set of
+/// buckets.
+///
+/// ```text
+/// let limit = RateLimit::new(&settings.rate_limits.pages).refusing_with(html_429);
+/// let pages = limit.apply(pages);
+/// ```
+#[derive(Debug, Clone)]
+pub struct RateLimit(ratelimit::Limit);
+
+impl RateLimit {
+    /// Buckets of `settings`; refused requests get a 429 problem with `Retry-After`.
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        Self(ratelimit::Limit {
+            limiter: Arc::new(ratelimit::RateLimiter::new(settings, MAX_TRACKED_CLIENTS)),
+            refuse: problem_refusal,
+        })
+    }
+
+    /// Refused requests get `refusal(retry_after_secs)` instead (status 429 and `Retry-After`
+    /// are set on it), e.g. an HTML page for people.
+    pub fn refusing_with(mut self, refusal: Refusal) -> Self {
+        self.0.refuse = refusal;
+        self
+    }
+
+    /// `router` with this limit on every route (wrap CORS around it afterwards, so a listed
+    /// origin can read the 429).
+    pub fn apply(&self, router: Router) -> Router {
+        router.layer(from_fn_with_state(self.0.clone(), ratelimit::rate_limit))
+    }
+}
+
+/// `router` with a per-client-IP rate limit of its own (see [`RateLimit`]).
+pub fn rate_limited(router: Router, settings: &RateLimitSettings) -> Router {
+    RateLimit::new(settings).apply(router)
+}
+
+/// The routes of `router` at `paths`, callable cross-origin from exactly `origins`
+/// (`https://host[:port]`), with or without credentials: preflights from listed origins get 204
+/// with the allowed methods and headers, from others a 403 problem; responses to listed origins
+/// carry `Access-Control-Allow-Origin` (that origin), every response `Vary: Origin`. Apply it to
+/// a router already guarded by [`RateLimit::apply`], so a listed origin can read the 429.
+///
+/// Each path is mounted as one opaque service (like the surfaces), so a preflight reaches the
+/// CORS layer before method routing and the server's own 405 fallback cannot replace it.
+pub fn cross_origin(
+    router: Router,
+    paths: &[&str],
+    origins: &[url::Url],
+    credentials: bool,
+) -> Router {
+    let origins = cors::CorsOrigins::with_credentials(origins, credentials);
+    let inner = ServiceBuilder::new()
+        .layer(from_fn_with_state(origins, cors::cors))
+        .service(with_problem_fallbacks(router));
+    paths.iter().fold(Router::new(), |r, path| {
+        r.route_service(path, inner.clone())
+    })
 }
 
 /// The TCP peer address of a request, when the accept loop recorded it.

@@ -163,19 +163,39 @@ fn bucket_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Middleware: 429 problem with `Retry-After` once the client's bucket is empty.
+/// The response to a refused request, given the whole seconds until a token is available.
+/// `Retry-After` is added by the middleware.
+pub type Refusal = fn(u64) -> Response;
+
+/// The default refusal: a 429 problem with `error: rate_limited`.
+pub fn problem_refusal(_retry_after_secs: u64) -> Response {
+    Problem::new(StatusCode::TOO_MANY_REQUESTS)
+        .with_detail("too many requests from this client; retry later")
+        .with_extension("error", "rate_limited")
+        .into_response()
+}
+
+/// A limiter and how it refuses, the state of [`rate_limit`].
+#[derive(Debug, Clone)]
+pub(crate) struct Limit {
+    pub(crate) limiter: Arc<RateLimiter>,
+    pub(crate) refuse: Refusal,
+}
+
+/// Middleware: the refusal with status 429 and `Retry-After` once the client's bucket is empty.
 pub(crate) async fn rate_limit(
-    State(limiter): State<Arc<RateLimiter>>,
+    State(limit): State<Limit>,
     request: Request,
     next: Next,
 ) -> Response {
-    match limiter.check_at(super::client_ip(&request), Instant::now()) {
+    match limit
+        .limiter
+        .check_at(super::client_ip(&request), Instant::now())
+    {
         Decision::Allow => next.run(request).await,
         Decision::Deny { retry_after_secs } => {
-            let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS)
-                .with_detail("too many requests from this client; retry later")
-                .with_extension("error", "rate_limited")
-                .into_response();
+            let mut response = (limit.refuse)(retry_after_secs);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

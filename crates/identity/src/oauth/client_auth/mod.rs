@@ -8,6 +8,10 @@
 //! - `invalid_client` is 401 with `WWW-Authenticate: Basic` when the client used the
 //!   `Authorization` header, 400 otherwise (RFC 6749 §5.2).
 //! - A failing [`ClientDirectory`] is `temporarily_unavailable` (503).
+//! - Secret guessing backs off per `client_id` and per client address ([`crate::throttle`]):
+//!   while locked, a presented secret is refused unchecked with 429, `Retry-After` and
+//!   `invalid_client`. Assertions and public clients carry no guessable secret and are not
+//!   throttled.
 //!
 //! Secrets are verified through the verified-credential cache, which stores the hash a secret
 //! matched; a hit counts only while that hash is still one of the client's unexpired secrets, so
@@ -20,6 +24,7 @@ mod presented;
 mod secret;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +35,7 @@ use time::OffsetDateTime;
 use crate::model::{Client, ClientAuthMethod};
 use crate::oauth::error::OAuthError;
 use crate::oauth::form::FormParams;
+use crate::throttle::{Throttle, ThrottlePolicy};
 
 pub use assertion::MAX_JTI_LEN;
 pub use cryptoutil_realm::BoxFuture;
@@ -70,6 +76,8 @@ pub struct ClientAuthConfig {
     pub max_assertion_lifetime: Duration,
     /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 60 seconds).
     pub clock_skew: Duration,
+    /// Backoff after failed secrets.
+    pub throttle: ThrottlePolicy,
 }
 
 impl Default for ClientAuthConfig {
@@ -78,6 +86,7 @@ impl Default for ClientAuthConfig {
             cache: CacheConfig::default(),
             max_assertion_lifetime: Duration::from_secs(300),
             clock_skew: Duration::from_secs(60),
+            throttle: ThrottlePolicy::default(),
         }
     }
 }
@@ -98,6 +107,7 @@ pub struct ClientAuthenticator {
     directory: Arc<dyn ClientDirectory>,
     config: ClientAuthConfig,
     secrets: SecretVerifier,
+    throttle: Throttle,
 }
 
 impl fmt::Debug for ClientAuthenticator {
@@ -118,6 +128,7 @@ impl ClientAuthenticator {
             directory,
             config,
             secrets: SecretVerifier::new(config.cache)?,
+            throttle: Throttle::new(config.throttle),
         })
     }
 
@@ -131,13 +142,24 @@ impl ClientAuthenticator {
         self.secrets.invalidate_all();
     }
 
-    /// Authenticates the client of a request. `audiences` are the values an assertion's `aud`
-    /// may carry (the issuer and this endpoint's URL).
+    /// [`Self::authenticate_from`] an unknown address.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         form: &FormParams,
         audiences: &[&str],
+    ) -> Result<AuthenticatedClient, OAuthError> {
+        self.authenticate_from(headers, form, audiences, None).await
+    }
+
+    /// Authenticates the client of a request from `source` (the TCP peer). `audiences` are the
+    /// values an assertion's `aud` may carry (the issuer and this endpoint's URL).
+    pub async fn authenticate_from(
+        &self,
+        headers: &HeaderMap,
+        form: &FormParams,
+        audiences: &[&str],
+        source: Option<IpAddr>,
     ) -> Result<AuthenticatedClient, OAuthError> {
         let presented = Presented::from_request(headers, form)?;
         let method = presented.method();
@@ -160,21 +182,32 @@ impl ClientAuthenticator {
             Presented::Secret {
                 client_id, secret, ..
             } => {
+                if let Err(locked) = self.throttle.check(&client_id, source) {
+                    tracing::debug!(client_id, "client authentication throttled");
+                    return Err(OAuthError::client_auth_throttled(locked.retry_after_secs));
+                }
                 let ticket = self.secrets.ticket();
                 let client = match self.usable(&client_id, method).await? {
                     Ok(client) => client,
                     Err(reason) => {
                         self.secrets.dummy(&secret).await?;
+                        let _ = self.throttle.failed(&client_id, source);
                         return Err(fail(&client_id, reason));
                     }
                 };
                 match self.secrets.verify(ticket, &client, &secret, now).await? {
-                    Some(cached) => Ok(AuthenticatedClient {
-                        client,
-                        method,
-                        cached,
-                    }),
-                    None => Err(fail(&client_id, "wrong or expired secret")),
+                    Some(cached) => {
+                        self.throttle.succeeded(&client_id, source);
+                        Ok(AuthenticatedClient {
+                            client,
+                            method,
+                            cached,
+                        })
+                    }
+                    None => {
+                        let _ = self.throttle.failed(&client_id, source);
+                        Err(fail(&client_id, "wrong or expired secret"))
+                    }
                 }
             }
             Presented::Assertion {
