@@ -600,7 +600,7 @@ mod tests {
         .unwrap();
     }
 
-    fn problems(settings: &ResourceServerSettings) -> String {
+    fn rs_problems(settings: &ResourceServerSettings) -> String {
         let mut v = Validator::default();
         settings.validate(&mut v);
         v.finish().err().map(|e| e.to_string()).unwrap_or_default()
@@ -610,12 +610,12 @@ mod tests {
     fn resource_server_settings_are_checked_at_load() {
         let mut rs = ResourceServerSettings::default();
         assert_eq!(
-            problems(&rs),
+            rs_problems(&rs),
             "",
             "no issuer is refused at start-up, not at load"
         );
         rs.identity.issuer = Some("https://identity.example:8082".to_owned());
-        assert_eq!(problems(&rs), "");
+        assert_eq!(rs_problems(&rs), "");
         for bad in [
             "http://identity.example",
             "https://identity.example/",
@@ -624,7 +624,7 @@ mod tests {
             "identity.example",
         ] {
             rs.identity.issuer = Some(bad.to_owned());
-            assert!(problems(&rs).contains("identity.issuer"), "{bad}");
+            assert!(rs_problems(&rs).contains("identity.issuer"), "{bad}");
         }
         rs.identity.issuer = Some("https://identity.example".to_owned());
         rs.identity.jwks_url = Some("http://identity.example/jwks".to_owned());
@@ -633,7 +633,7 @@ mod tests {
         rs.identity.jwks_cache_ttl = HumanDuration::from_secs(0);
         rs.identity.clock_skew = HumanDuration::from_secs(600);
         rs.spa.scopes = vec!["profile".to_owned(), "bad\"scope".to_owned()];
-        let text = problems(&rs);
+        let text = rs_problems(&rs);
         for key in [
             "identity.jwks_url",
             "identity.audience",
