@@ -1,11 +1,13 @@
 //! `cargo xtask setup-browser`: installs Debian's Chromium and the NSS tools (`certutil`) that
-//! the Swagger UI browser test (`crates/server/tests/swagger_ui.rs`) drives. `cargo xtask test`
+//! the Swagger UI browser test (`crates/server/tests/swagger_ui.rs`) and `cargo xtask browser`
+//! drive. `cargo xtask test`
 //! runs it first, so CI always runs that test; without Chromium the test skips loudly.
 
 use std::path::Path;
 use std::process::Command;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 const CERTUTIL: &str = "/usr/bin/certutil";
 const PACKAGES: [&str; 2] = ["chromium", "libnss3-tools"];
 

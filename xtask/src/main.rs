@@ -1,15 +1,18 @@
 //! Project automation, in Rust (no Makefiles, no shell scripts): `cargo xtask <task>`.
 //!
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
-//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, then `oidc`: what `.ci/run` calls.
+//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, then `browser`:
+//!   what `.ci/run` calls.
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
+//! - `browser` — the sample single-page client in headless Chromium (`interop/browser/`).
 //! - `load`    — load generator for the servers (`cargo xtask load <scenario>`).
 //! - `schemas` — regenerate the configuration JSON Schemas under `deployments/`.
 
 #![allow(clippy::print_stdout)]
 
 mod browser;
+mod browser_test;
 mod load;
 mod oidc;
 mod server;
@@ -37,10 +40,11 @@ fn main() -> ExitCode {
         Some("setup-browser") => browser::setup_browser(),
         Some("interop") => interop(),
         Some("oidc") => oidc::oidc(),
+        Some("browser") => browser_test::browser(&args[1..]),
         Some("load") => load::load(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|load|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, then oidc\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|browser|load|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -107,6 +111,8 @@ fn ci() -> Result<(), String> {
     )?;
     interop()?;
     oidc::oidc()?;
+    // Installs Chromium first when missing: in CI this step runs, it never skips.
+    browser_test::browser(&[])?;
     println!("==> ci passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -17,18 +17,7 @@ use crate::{root, run};
 pub fn oidc() -> Result<(), String> {
     let started = Instant::now();
     let dir = root().join("interop").join("oidc");
-    for tool in ["node", "npm"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !found {
-            return Err(format!(
-                "oidc needs `{tool}` (Node 20+ with npm) on PATH; install Node.js and retry"
-            ));
-        }
-    }
+    require_node()?;
     run(
         "npm ci (interop/oidc)",
         Command::new("npm")
@@ -92,16 +81,36 @@ pub fn oidc() -> Result<(), String> {
     }
 }
 
+/// Fails unless `node` and `npm` are on PATH.
+pub(crate) fn require_node() -> Result<(), String> {
+    for tool in ["node", "npm"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !found {
+            return Err(format!(
+                "`{tool}` (Node 20+ with npm) is needed on PATH; install Node.js and retry"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What the check script reported.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Outcome {
-    passed: usize,
-    failed: Vec<String>,
-    success: bool,
+pub(crate) struct Outcome {
+    /// `PASS` lines.
+    pub passed: usize,
+    /// The names on `FAIL` lines.
+    pub failed: Vec<String>,
+    /// The script exited 0.
+    pub success: bool,
 }
 
 /// Runs the script, echoing its output line by line, and tallies `PASS`/`FAIL` lines.
-fn run_checks(cmd: &mut Command) -> Result<Outcome, String> {
+pub(crate) fn run_checks(cmd: &mut Command) -> Result<Outcome, String> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -1,6 +1,6 @@
 //! The release `cryptoutil` binary started as a child process (`--dev --demo`, free ports,
 //! `--ready-file`, SPEC §8), and HTTPS clients that trust its demo CA. Shared by
-//! `cargo xtask oidc` and `cargo xtask load`.
+//! `cargo xtask oidc`, `cargo xtask load` and `cargo xtask browser`.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -83,7 +83,28 @@ impl ServerProcess {
     /// Starts `binary <product> server start --dev --demo` on free ports and waits for its
     /// ready file. The server's output goes to a log file, shown when something fails.
     pub fn start(binary: &Path, product: &str) -> Result<Self, String> {
-        let dir = unique_temp_dir(&format!("cryptoutil-{product}"))?;
+        Self::start_command(
+            binary,
+            product,
+            &[
+                product,
+                "server",
+                "start",
+                "--dev",
+                "--demo",
+                "--public-port",
+                "0",
+                "--admin-port",
+                "0",
+            ],
+        )
+    }
+
+    /// Starts `binary <args> --ready-file …` (any `… start` command) and waits for its ready
+    /// file; `label` names it in messages and its temporary directory.
+    pub fn start_command(binary: &Path, label: &str, args: &[&str]) -> Result<Self, String> {
+        let product = label;
+        let dir = unique_temp_dir(&format!("cryptoutil-{label}"))?;
         let ready_file = dir.join("ready.json");
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log)
@@ -92,12 +113,13 @@ impl ServerProcess {
             .try_clone()
             .map_err(|e| format!("cannot share {}: {e}", log.display()))?;
         println!(
-            "==> starting {product} server (--dev --demo), log {}",
+            "==> starting `cryptoutil {}`, log {}",
+            args.join(" "),
             log.display()
         );
         let mut child = Command::new(binary)
-            .args([product, "server", "start", "--dev", "--demo"])
-            .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
+            .args(args)
+            .arg("--ready-file")
             .arg(&ready_file)
             .stdin(Stdio::null())
             .stdout(out)

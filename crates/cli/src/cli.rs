@@ -140,10 +140,12 @@ pub struct ServerStartArgs {
     /// Once ready, write {"public_url", "admin_url", "ca_cert"} to this file.
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
-    /// KMS only: trust access tokens from this Identity issuer (HTTPS URL).
+    /// `kms server start` and `identity rs start`: trust access tokens from this Identity issuer
+    /// (HTTPS URL).
     #[arg(long, value_name = "URL")]
     pub trust_issuer: Option<String>,
-    /// KMS only: the CA certificate to trust for the issuer given by --trust-issuer.
+    /// `kms server start` and `identity rs start`: the CA certificate that signs the issuer's TLS
+    /// certificate (for fetching its keys).
     #[arg(long, value_name = "FILE", requires = "trust_issuer")]
     pub trust_issuer_ca: Option<PathBuf>,
 }

@@ -98,6 +98,60 @@ fn usage_errors_exit_2_without_a_backtrace() {
 }
 
 #[test]
+fn the_resource_server_needs_an_issuer_and_takes_it_from_the_flags() {
+    let out = run(&["identity", "rs", "start", "--dev", "--public-port", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--trust-issuer URL"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "identity",
+        "rs",
+        "start",
+        "--dev",
+        "--trust-issuer",
+        "http://identity.example",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("identity.issuer"), "{}", stderr(&out));
+
+    // With a reachable issuer the server starts; its readiness follows the issuer's JWKS.
+    let dir = tempfile::tempdir().unwrap();
+    let identity = start_server(&["identity", "server", "start", "--dev"], dir.path());
+    let issuer = identity.ready["public_url"].as_str().unwrap().to_owned();
+    let identity_ca = identity.ready["ca_cert"].as_str().unwrap().to_owned();
+    let rs_dir = tempfile::tempdir().unwrap();
+    let rs = start_server(
+        &[
+            "identity",
+            "rs",
+            "start",
+            "--dev",
+            "--trust-issuer",
+            &issuer,
+            "--trust-issuer-ca",
+            &identity_ca,
+        ],
+        rs_dir.path(),
+    );
+    let rs_ca = PathBuf::from(rs.ready["ca_cert"].as_str().unwrap());
+    let admin = rs.ready["admin_url"].as_str().unwrap().to_owned();
+    let ready = https_client(&rs_ca, None)
+        .get(format!("{admin}/admin/v1/readyz"))
+        .send()
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let public = rs.ready["public_url"].as_str().unwrap().to_owned();
+    let resource = https_client(&rs_ca, None)
+        .get(format!("{public}/api/v1/protected/resource"))
+        .send()
+        .unwrap();
+    assert_eq!(resource.status(), 401);
+}
+
+#[test]
 fn unbuilt_commands_say_so_and_exit_2() {
     for args in [
         vec!["demo", "all"],
@@ -639,7 +693,7 @@ fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
     std::fs::write(
         &config,
         format!(
-            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nlogging:\n  format: text\n",
+            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nlogging:\n  format: text\nidentity:\n  issuer: https://identity.cryptoutil.demo.local:8082\n",
             p = pki.display()
         ),
     )

@@ -1,5 +1,7 @@
 //! Identity server settings (`identity.yml`) and sample resource server settings (`rs.yml`).
 
+use std::path::PathBuf;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -376,6 +378,74 @@ pub struct ResourceServerSettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// The Identity server whose access tokens are accepted.
+    pub identity: TrustedIssuerSettings,
+    /// The single-page sample client served at `/`.
+    pub spa: SpaSettings,
+}
+
+/// The issuer the resource server trusts (`identity:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedIssuerSettings {
+    /// The issuer identifier (`iss`), an https URL without trailing slash; required
+    /// (`--trust-issuer URL` sets it).
+    pub issuer: Option<String>,
+    /// PEM bundle of the CA that signs Identity's certificate (`--trust-issuer-ca FILE`).
+    /// Default: `server.tls.ca_file`.
+    pub ca_file: Option<PathBuf>,
+    /// Where the issuer's JWKS is; default: `jwks_uri` from the issuer's discovery document.
+    pub jwks_url: Option<String>,
+    /// The `aud` access tokens must carry (default `cryptoutil-rs`).
+    pub audience: String,
+    /// Signature algorithms accepted (the token header's `alg`); default all four.
+    pub algorithms: Vec<SigningAlgorithm>,
+    /// How long fetched keys are trusted before they are fetched again (default 5m).
+    pub jwks_cache_ttl: HumanDuration,
+    /// Tolerance for clock differences when checking `exp`/`nbf`/`iat` (default 30s, at most 5m).
+    pub clock_skew: HumanDuration,
+}
+
+impl Default for TrustedIssuerSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            ca_file: None,
+            jwks_url: None,
+            audience: "cryptoutil-rs".to_owned(),
+            algorithms: SigningAlgorithm::ALL.to_vec(),
+            jwks_cache_ttl: HumanDuration::from_secs(300),
+            clock_skew: HumanDuration::from_secs(30),
+        }
+    }
+}
+
+/// The single-page sample client (`spa:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpaSettings {
+    /// The public client it signs in as (default `demo-spa-client`); its registered redirect
+    /// URI must be `<this server's origin>/callback`.
+    pub client_id: String,
+    /// The scopes it asks for.
+    pub scopes: Vec<String>,
+}
+
+impl Default for SpaSettings {
+    fn default() -> Self {
+        Self {
+            client_id: "demo-spa-client".to_owned(),
+            scopes: [
+                "openid",
+                "profile",
+                "email",
+                "read:resource",
+                "write:resource",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        }
+    }
 }
 
 impl Default for ResourceServerSettings {
@@ -383,8 +453,30 @@ impl Default for ResourceServerSettings {
         Self {
             server: ServerSettings::with_ports(8084, 9084),
             logging: LoggingSettings::default(),
+            identity: TrustedIssuerSettings::default(),
+            spa: SpaSettings::default(),
         }
     }
+}
+
+/// An https URL without query, fragment or (when `issuer`) trailing slash.
+fn is_https_url(raw: &str, issuer: bool) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| {
+        u.scheme() == "https"
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && !(issuer && raw.ends_with('/'))
+    })
+}
+
+/// A token in the RFC 6749 `scope` syntax (printable ASCII except space, `"` and `\`).
+fn is_scope_token(s: &str) -> bool {
+    (1..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 impl Settings for ResourceServerSettings {
@@ -394,6 +486,60 @@ impl Settings for ResourceServerSettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        let identity = &self.identity;
+        if let Some(issuer) = &identity.issuer {
+            v.check(
+                "identity.issuer",
+                is_https_url(issuer, true),
+                "must be an https URL without query, fragment or trailing slash",
+            );
+        }
+        if let Some(url) = &identity.jwks_url {
+            v.check(
+                "identity.jwks_url",
+                is_https_url(url, false),
+                "must be an https URL without query or fragment",
+            );
+        }
+        v.check(
+            "identity.audience",
+            (1..=255).contains(&identity.audience.len())
+                && !identity.audience.chars().any(char::is_whitespace),
+            "must be 1-255 characters without whitespace",
+        );
+        v.check(
+            "identity.algorithms",
+            !identity.algorithms.is_empty(),
+            "must list at least one algorithm",
+        );
+        let ttl = identity.jwks_cache_ttl.get().as_secs();
+        v.check(
+            "identity.jwks_cache_ttl",
+            (1..=DAY).contains(&ttl),
+            "must be between 1s and 24h",
+        );
+        v.check(
+            "identity.clock_skew",
+            identity.clock_skew.get().as_secs() <= 300,
+            "must be at most 5m",
+        );
+        v.check(
+            "spa.client_id",
+            (1..=255).contains(&self.spa.client_id.len())
+                && !self.spa.client_id.chars().any(char::is_whitespace),
+            "must be 1-255 characters without whitespace",
+        );
+        v.check(
+            "spa.scopes",
+            (1..=32).contains(&self.spa.scopes.len())
+                && self.spa.scopes.iter().all(|s| is_scope_token(s)),
+            "must list 1-32 scope tokens",
+        );
+        v.check(
+            "spa.scopes",
+            self.spa.scopes.iter().any(|s| s == "openid"),
+            "must include openid (the sample client shows the ID token's claims)",
+        );
     }
 }
 
@@ -452,5 +598,51 @@ mod tests {
             &dir.join("rs-config.schema.json"),
         )
         .unwrap();
+    }
+
+    fn rs_problems(settings: &ResourceServerSettings) -> String {
+        let mut v = Validator::default();
+        settings.validate(&mut v);
+        v.finish().err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn resource_server_settings_are_checked_at_load() {
+        let mut rs = ResourceServerSettings::default();
+        assert_eq!(
+            rs_problems(&rs),
+            "",
+            "no issuer is refused at start-up, not at load"
+        );
+        rs.identity.issuer = Some("https://identity.example:8082".to_owned());
+        assert_eq!(rs_problems(&rs), "");
+        for bad in [
+            "http://identity.example",
+            "https://identity.example/",
+            "https://identity.example?x=1",
+            "https://user@identity.example",
+            "identity.example",
+        ] {
+            rs.identity.issuer = Some(bad.to_owned());
+            assert!(rs_problems(&rs).contains("identity.issuer"), "{bad}");
+        }
+        rs.identity.issuer = Some("https://identity.example".to_owned());
+        rs.identity.jwks_url = Some("http://identity.example/jwks".to_owned());
+        rs.identity.audience = "two words".to_owned();
+        rs.identity.algorithms.clear();
+        rs.identity.jwks_cache_ttl = HumanDuration::from_secs(0);
+        rs.identity.clock_skew = HumanDuration::from_secs(600);
+        rs.spa.scopes = vec!["profile".to_owned(), "bad\"scope".to_owned()];
+        let text = rs_problems(&rs);
+        for key in [
+            "identity.jwks_url",
+            "identity.audience",
+            "identity.algorithms",
+            "identity.jwks_cache_ttl",
+            "identity.clock_skew",
+            "spa.scopes",
+        ] {
+            assert!(text.contains(key), "{key}: {text}");
+        }
     }
 }

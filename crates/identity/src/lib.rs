@@ -10,6 +10,7 @@
 //!   authorization requests, PAR, clients), free of HTTP types.
 //! - [`revocation`]: the in-memory list of revoked access tokens, synced from the database.
 //! - [`api`]: HTTP handlers, the login and consent pages, the admin client API.
+//! - [`resource_server`]: the sample resource server and its single-page client.
 //! - [`rules`]: checks of client and user records, shared by seeding and the admin API.
 //! - [`seed`]: `--demo` / `--reset-demo` data.
 //! - [`server`]: assembles and starts a server.
@@ -20,6 +21,7 @@ pub mod config;
 pub mod model;
 pub mod oauth;
 pub mod provider;
+pub mod resource_server;
 pub mod revocation;
 pub mod rules;
 pub mod seed;

@@ -1,18 +1,13 @@
-//! `cryptoutil kms server start`, `identity server start`, `identity rs start`.
-//!
-//! The shared server plumbing runs for real (HTTPS listeners, admin API, signals, ready file).
-//! The product APIs are built in later releases; until then the public listener answers 404 and
-//! `/admin/v1/readyz` reports the server as not ready, so nothing pretends to work.
+//! `cryptoutil kms server start`, `identity server start`, `identity rs start`: settings from
+//! files, environment and flags, the `--dev` PKI, the product's start, the ready file, then
+//! serving until a signal or `POST /admin/v1/shutdown`.
 
 use std::path::Path;
 
-use axum::Router;
 use cryptoutil_identity::config::{IdentitySettings, ResourceServerSettings};
 use cryptoutil_kms::config::KmsSettings;
-use cryptoutil_server::config::{
-    ConfigSources, LoggingSettings, ServerSettings, Settings, Validator,
-};
-use cryptoutil_server::{DevPki, ReadinessCheck, ServerSpec};
+use cryptoutil_server::DevPki;
+use cryptoutil_server::config::{ConfigSources, ServerSettings, Settings, Validator};
 use serde_yaml_ng::Value;
 
 use super::config::load;
@@ -123,24 +118,33 @@ pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
 }
 
 pub fn start_rs(args: &ServerStartArgs) -> Result<(), Failure> {
-    refuse_kms_only_flags(args, "identity rs start")?;
-    let settings: ResourceServerSettings = load_for_start(args)?;
-    serve(args, Product::RS, settings.server, &settings.logging)
-}
-
-/// What differs between the three servers here.
-struct Product {
-    /// Log name and demo PKI directory (`kms`, `identity`, `rs`).
-    name: &'static str,
-    /// What is not built yet, for the log and readiness report.
-    missing: &'static str,
-}
-
-impl Product {
-    const RS: Self = Self {
-        name: "rs",
-        missing: "the sample resource server API is not built yet",
-    };
+    use cryptoutil_identity::resource_server::{ISSUER_REQUIRED, StartError};
+    let mut settings: ResourceServerSettings = load_for_start(args)?;
+    if settings.identity.issuer.is_none() {
+        return Err(Failure::Usage(ISSUER_REQUIRED.to_owned()));
+    }
+    cryptoutil_server::logging::init(&settings.logging);
+    let dev_pki = dev_pki_for(args, &mut settings.server, "rs")?;
+    let runtime = runtime()?;
+    runtime.block_on(async move {
+        let rs = cryptoutil_identity::resource_server::start(settings, args.dev, dev_pki)
+            .await
+            .map_err(|e| match e {
+                StartError::Config(m) | StartError::Server(m) => Failure::Usage(m),
+            })?;
+        let ca_cert = rs.ca_cert().map(Path::to_path_buf);
+        if let Err(failure) = write_ready_file(
+            args,
+            rs.server.public_addr,
+            rs.server.admin_addr,
+            ca_cert.as_deref(),
+        ) {
+            rs.stop().await;
+            return Err(failure);
+        }
+        rs.run_until_signal().await;
+        Ok(())
+    })
 }
 
 /// Loads the product's settings from files, environment and the port flags.
@@ -152,10 +156,23 @@ fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
                 .to_owned(),
         ));
     }
-    if args.trust_issuer.is_some() && T::ENV_PREFIX != "KMS" {
-        return Err(Failure::NotBuilt("federation to Identity (--trust-issuer)"));
-    }
     let mut overrides = Vec::new();
+    if T::ENV_PREFIX == "RS" {
+        // The resource server trusts one issuer: the flags override `identity.*`.
+        if let Some(issuer) = &args.trust_issuer {
+            overrides.push(("identity.issuer".to_owned(), Value::from(issuer.as_str())));
+        }
+        if let Some(ca) = &args.trust_issuer_ca {
+            overrides.push((
+                "identity.ca_file".to_owned(),
+                Value::from(ca.display().to_string()),
+            ));
+        }
+    } else if args.trust_issuer.is_some() && T::ENV_PREFIX != "KMS" {
+        return Err(Failure::Usage(
+            "--trust-issuer applies to `kms server start` and `identity rs start`".to_owned(),
+        ));
+    }
     if let Some(port) = args.public_port {
         overrides.push(("server.public.port".to_owned(), Value::from(port)));
     }
@@ -164,51 +181,6 @@ fn load_for_start<T: Settings>(args: &ServerStartArgs) -> Result<T, Failure> {
     }
     let sources = ConfigSources::from_process(args.config.clone(), T::FILE_NAME, overrides);
     load(&sources)
-}
-
-fn serve(
-    args: &ServerStartArgs,
-    product: Product,
-    mut settings: ServerSettings,
-    logging: &LoggingSettings,
-) -> Result<(), Failure> {
-    cryptoutil_server::logging::init(logging);
-    let dev_pki = dev_pki_for(args, &mut settings, product.name)?;
-    let runtime = runtime()?;
-    runtime.block_on(async move {
-        let tls = cryptoutil_server::tls_setup::build(&settings, args.dev, dev_pki)
-            .map_err(Failure::Usage)?;
-        let missing = product.missing;
-        let server = cryptoutil_server::start(ServerSpec {
-            name: product.name,
-            settings,
-            public: Router::new(),
-            admin_extra: Router::new(),
-            checks: vec![ReadinessCheck::required("service", move || async move {
-                Err(missing.to_owned())
-            })],
-            tls: tls.setup.clone(),
-        })
-        .await
-        .map_err(|e| Failure::Usage(e.to_string()))?;
-        tracing::warn!(
-            server = product.name,
-            "{missing}: only the admin API is served and readyz reports not ready"
-        );
-        if let Err(failure) = write_ready_file(
-            args,
-            server.public_addr,
-            server.admin_addr,
-            tls.ca_cert.as_deref(),
-        ) {
-            server.shutdown();
-            server.wait().await;
-            return Err(failure);
-        }
-        server.run_until_signal().await;
-        drop(tls);
-        Ok(())
-    })
 }
 
 /// In `--dev` mode without configured certificates: a fresh demo PKI for this run. Then the
@@ -271,7 +243,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 fn refuse_kms_only_flags(args: &ServerStartArgs, command: &str) -> Result<(), Failure> {
     if args.trust_issuer.is_some() || args.trust_issuer_ca.is_some() {
         return Err(Failure::Usage(format!(
-            "--trust-issuer and --trust-issuer-ca apply to `cryptoutil kms server start`, not `cryptoutil {command}`"
+            "--trust-issuer and --trust-issuer-ca apply to `cryptoutil kms server start` and `cryptoutil identity rs start`, not `cryptoutil {command}`"
         )));
     }
     Ok(())

@@ -82,6 +82,11 @@ impl Idp {
             .redirect(reqwest::redirect::Policy::none())
     }
 
+    /// The demo PKI the server's certificate comes from (it also holds an `rs` certificate).
+    pub fn pki(&self) -> &DevPki {
+        &self.pki
+    }
+
     /// A browser: keeps cookies, does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
         Self::client_for(&self.pki, true)

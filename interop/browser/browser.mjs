@@ -1,0 +1,201 @@
+// The sample single-page client in a real browser: Debian's headless Chromium driven by
+// playwright-core. Opens the client, signs in as demo-user through Identity's login and consent
+// pages, checks the claims, reads and writes the protected resource, signs out, and checks that
+// the Identity session has ended. TLS is verified: the demo CAs are trusted through the NSS
+// database of the HOME given in BROWSER_HOME (certificate errors are never ignored).
+//
+// Environment (set by `cargo xtask browser`):
+//   RS_URL         the sample client's origin, https://localhost:8084
+//   ISSUER         Identity's issuer URL
+//   CHROMIUM       the browser executable (/usr/bin/chromium)
+//   BROWSER_HOME   a HOME whose .pki/nssdb trusts the demo CAs
+//   USER_DATA_DIR  a fresh, empty Chromium profile directory
+//   ARTIFACTS      where the screenshots go
+//
+// Output: one `PASS step` / `FAIL step` line per step (the reason on the next, indented line),
+// then `browser: N passed, M failed`; exit 1 on any failure.
+
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (run through \`cargo xtask browser\`)`);
+  return value;
+};
+
+const RS_URL = env("RS_URL").replace(/\/$/, "");
+const ISSUER = env("ISSUER").replace(/\/$/, "");
+const ARTIFACTS = env("ARTIFACTS");
+const STEP_TIMEOUT = 30_000;
+
+// Flags for a quiet, reproducible headless run. `--no-sandbox`: CI runs as root, where
+// Chromium's sandbox cannot start.
+const FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let passed = 0;
+let failed = 0;
+let shot = 0;
+
+async function screenshot(page, name) {
+  shot += 1;
+  const file = join(ARTIFACTS, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+async function step(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed += 1;
+    console.log(`PASS  ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL  ${name}`);
+    console.log(`      ${String(e?.message ?? e).split("\n").join("\n      ")}`);
+    throw Object.assign(new Error(`step failed: ${name}`), { reported: true });
+  }
+}
+
+function expect(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function text(page, selector) {
+  return (await page.locator(selector).textContent({ timeout: STEP_TIMEOUT }))?.trim() ?? "";
+}
+
+async function resultJson(page) {
+  return JSON.parse(await text(page, "#result"));
+}
+
+async function run() {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const context = await chromium.launchPersistentContext(env("USER_DATA_DIR"), {
+    executablePath: env("CHROMIUM"),
+    headless: true,
+    args: FLAGS,
+    env: { ...process.env, HOME: env("BROWSER_HOME") },
+    viewport: { width: 1000, height: 900 },
+    timeout: STEP_TIMEOUT,
+  });
+  const problems = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+    });
+
+    await step("the sample client loads signed out (TLS verified, CSP satisfied)", async () => {
+      const response = await page.goto(`${RS_URL}/`);
+      expect(response?.status() === 200, `GET / answered ${response?.status()}`);
+      await page.getByRole("heading", { name: "Not signed in" }).waitFor();
+      await page.getByRole("button", { name: "Sign in" }).waitFor();
+      await screenshot(page, "sample-client-signed-out");
+    });
+
+    await step("Sign in leads to Identity's login page", async () => {
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
+      await page.getByLabel("Username").fill("demo-user");
+      await page.getByLabel("Password").fill("demo-user-password");
+      await screenshot(page, "identity-login");
+      await page.getByRole("button", { name: "Sign in" }).click();
+    });
+
+    await step("the consent page lists the scopes; Allow", async () => {
+      await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/consent`));
+      const body = await page.locator("body").innerText();
+      for (const scope of ["read:resource", "write:resource"]) {
+        expect(body.includes(scope), `the consent page does not mention ${scope}`);
+      }
+      await screenshot(page, "identity-consent");
+      await page.getByRole("button", { name: "Allow" }).click();
+    });
+
+    let subject = "";
+    await step("back at the client: demo-user's claims", async () => {
+      await page.waitForURL(`${RS_URL}/`);
+      await page.getByRole("heading", { name: "Signed in" }).waitFor();
+      subject = await text(page, "#claim-sub");
+      expect(subject.length > 0, "no sub shown");
+      const username = await text(page, "#claim-preferred_username");
+      expect(username === "demo-user", `preferred_username is ${username}`);
+      const name = await text(page, "#claim-name");
+      expect(name === "Demo User", `name is ${name}`);
+      const email = await text(page, "#claim-email");
+      expect(email === "demo-user@cryptoutil.demo.local", `email is ${email}`);
+      expect(!page.url().includes("code="), "the code stayed in the address bar");
+      await screenshot(page, "sample-client-signed-in");
+    });
+
+    await step("Call the protected resource (GET, read:resource)", async () => {
+      await page.getByRole("button", { name: "Call the protected resource" }).click();
+      await page.getByText(/GET \/api\/v1\/protected\/resource: HTTP 200/).waitFor();
+      const body = await resultJson(page);
+      expect(body.subject === subject, `the resource saw subject ${body.subject}`);
+      expect(body.client_id === "demo-spa-client", `client_id ${body.client_id}`);
+      await screenshot(page, "resource-read");
+    });
+
+    await step("Write to the protected resource (POST, write:resource), then read it back", async () => {
+      const message = `written by the browser test ${Date.now()}`;
+      await page.getByLabel(/Message to write/).fill(message);
+      await page.getByRole("button", { name: "Write to the protected resource" }).click();
+      await page.getByText(/POST \/api\/v1\/protected\/resource: HTTP 201/).waitFor();
+      const created = await resultJson(page);
+      expect(created.message === message, `the resource stored ${created.message}`);
+      expect(created.author === subject, `author ${created.author}`);
+      await page.getByRole("button", { name: "Call the protected resource" }).click();
+      await page.getByText(/GET \/api\/v1\/protected\/resource: HTTP 200/).waitFor();
+      const body = await resultJson(page);
+      expect(body.messages?.[0]?.message === message, "the new message is not listed first");
+      await screenshot(page, "resource-write");
+    });
+
+    await step("Sign out ends the session and returns to the client", async () => {
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL(`${RS_URL}/`);
+      await page.getByText("You have signed out.").waitFor();
+      await page.getByRole("button", { name: "Sign in" }).waitFor();
+      await screenshot(page, "sample-client-signed-out-again");
+    });
+
+    await step("signing in again asks for the password (the Identity session is gone)", async () => {
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
+      await page.getByLabel("Password").waitFor();
+      await screenshot(page, "identity-login-again");
+    });
+
+    await step("no script errors or CSP violations", async () => {
+      expect(problems.length === 0, problems.join("\n"));
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+try {
+  await run();
+} catch (e) {
+  if (!e?.reported) {
+    failed += 1;
+    console.log("FAIL  (harness)");
+    console.log(`      ${e?.message ?? e}`);
+  }
+}
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
