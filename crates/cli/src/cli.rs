@@ -203,9 +203,10 @@ pub struct DemoArgs {
     /// Use a running Identity server (its issuer URL) instead of starting one in-process.
     #[arg(long, value_name = "URL")]
     pub identity_url: Option<String>,
-    /// CA certificate of the running servers (required with --kms-url / --identity-url).
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
+    /// CA certificate of the running servers (required with --kms-url / --identity-url; repeat
+    /// when they chain to different CAs).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
     /// The demo user (KMS realm user in demo-tenant; the Identity user who signs in).
     #[arg(long, default_value = "demo-user", value_name = "NAME")]
     pub username: String,
@@ -240,6 +241,28 @@ pub struct DemoArgs {
         value_name = "URL"
     )]
     pub redirect_uri: String,
+    /// `demo all`: the machine client whose tokens the KMS accepts (kms:read kms:write).
+    #[arg(long, default_value = "demo-kms-client", value_name = "ID")]
+    pub kms_client_id: String,
+    /// Its secret (default: "<kms-client-id>-secret").
+    #[arg(long, value_name = "SECRET", conflicts_with = "kms_client_secret_file")]
+    pub kms_client_secret: Option<String>,
+    /// A file holding its secret.
+    #[arg(long, value_name = "FILE")]
+    pub kms_client_secret_file: Option<PathBuf>,
+    /// `demo all`: a machine client with kms:read only (refused on encrypt).
+    #[arg(long, default_value = "demo-kms-readonly-client", value_name = "ID")]
+    pub readonly_client_id: String,
+    /// Its secret (default: "<readonly-client-id>-secret").
+    #[arg(
+        long,
+        value_name = "SECRET",
+        conflicts_with = "readonly_client_secret_file"
+    )]
+    pub readonly_client_secret: Option<String>,
+    /// A file holding its secret.
+    #[arg(long, value_name = "FILE")]
+    pub readonly_client_secret_file: Option<PathBuf>,
 }
 
 /// `cryptoutil tls …`

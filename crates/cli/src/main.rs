@@ -14,8 +14,6 @@ use clap::Parser;
 pub enum Failure {
     /// Usage or configuration error: exit 2.
     Usage(String),
-    /// A feature that a later release builds: exit 2, with a clear message.
-    NotBuilt(&'static str),
     /// Runtime failure: exit 1.
     Runtime(String),
     /// Already reported (a demo's summary): exit with this code and print nothing more.
@@ -28,10 +26,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::NotBuilt(what)) => {
-            eprintln!("error: {what} is not built yet in this version of cryptoutil");
             ExitCode::from(2)
         }
         Err(Failure::Runtime(message)) => {

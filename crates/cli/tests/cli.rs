@@ -152,21 +152,6 @@ fn the_resource_server_needs_an_issuer_and_takes_it_from_the_flags() {
 }
 
 #[test]
-fn unbuilt_commands_say_so_and_exit_2() {
-    for args in [
-        vec!["demo", "all"],
-    ] {
-        let out = run(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).contains("not built yet"),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-    }
-}
-
-#[test]
 fn configuration_errors_name_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("kms.yml");

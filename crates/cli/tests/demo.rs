@@ -129,6 +129,38 @@ fn demo_kms_passes_with_every_step_in_json() {
 }
 
 #[test]
+fn demo_all_federates_the_kms_to_identity() {
+    let (code, document) = run_json(&["demo", "all"]);
+    assert_eq!(code, 0, "{document:#}");
+    check_document(&document, "all", 13);
+    let names: Vec<&str> = document["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "kms-health",
+            "identity-discovery",
+            "federation-token",
+            "federation-list",
+            "federation-encrypt",
+            "federation-decrypt",
+            "federation-sign",
+            "federation-verify",
+            "federation-no-token",
+            "federation-tampered-token",
+            "federation-read-only",
+            "federation-revoked-token",
+            "federation-audit",
+        ]
+    );
+    assert_no_secrets(&document.to_string());
+}
+
+#[test]
 fn demo_identity_passes_with_human_output_and_no_secrets_even_verbose() {
     let out = run(&["demo", "identity", "--verbose"]);
     let text = stdout(&out);
@@ -406,7 +438,17 @@ fn usage_errors_exit_2_before_anything_runs() {
             vec!["demo", "kms", "--password", "a", "--password-file", "b"],
             "cannot be used with",
         ),
-        (vec!["demo", "all"], "not built yet"),
+        (
+            vec![
+                "demo",
+                "all",
+                "--kms-url",
+                "https://127.0.0.1:1",
+                "--ca-cert",
+                "x.pem",
+            ],
+            "both --kms-url and --identity-url",
+        ),
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -486,6 +528,43 @@ fn the_demos_validate_servers_running_in_other_processes() {
     ]);
     assert_eq!(code, 0, "{document:#}");
     check_document(&document, "identity", 10);
+
+    // `demo all` against a KMS that trusts that Identity server: every step but the audit
+    // check (a running KMS's audit events are in its own logs) passes.
+    let federated = start_server(
+        &[
+            "kms",
+            "server",
+            "start",
+            "--dev",
+            "--demo",
+            "--trust-issuer",
+            identity.ready["public_url"].as_str().unwrap(),
+            "--trust-issuer-ca",
+            identity.ready["ca_cert"].as_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let (code, document) = run_json(&[
+        "demo",
+        "all",
+        "--kms-url",
+        federated.ready["public_url"].as_str().unwrap(),
+        "--identity-url",
+        identity.ready["public_url"].as_str().unwrap(),
+        "--ca-cert",
+        federated.ready["ca_cert"].as_str().unwrap(),
+        "--ca-cert",
+        identity.ready["ca_cert"].as_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{document:#}");
+    check_document(&document, "all", 13);
+    assert_eq!(document["failed_steps"], 1, "{document:#}");
+    let audit = step(&document, "federation-audit");
+    assert!(
+        audit["error"]["message"].as_str().unwrap().contains("logs"),
+        "{audit}"
+    );
 
     // The Identity server's certificate does not chain to the KMS's demo CA: refused at once.
     let (code, document) = run_json(&[

@@ -5,10 +5,11 @@
 
 use cryptoutil_identity::config::IdentitySettings;
 use cryptoutil_identity::server::Identity;
+use cryptoutil_kms::auth::settings::DEMO_INTROSPECTION_SECRET;
 use cryptoutil_kms::config::KmsSettings;
 use cryptoutil_kms::server::Kms;
 use cryptoutil_server::DevPki;
-use cryptoutil_server::config::ServerSettings;
+use cryptoutil_server::config::{Secret, ServerSettings};
 use url::Url;
 
 /// Which servers to start.
@@ -18,6 +19,9 @@ pub struct Products {
     pub kms: bool,
     /// Identity.
     pub identity: bool,
+    /// The KMS trusts Identity's tokens (`demo all`). Identity then starts first: the KMS needs
+    /// its issuer URL, known once its port is bound.
+    pub federated: bool,
 }
 
 /// An embedded server's listeners.
@@ -44,12 +48,19 @@ impl Embedded {
     /// with the reason); only a CA that cannot be made is an error here.
     pub async fn start(products: Products) -> Result<Self, String> {
         let pki = DevPki::generate()?;
-        let kms = async {
+        let kms = |issuer: Option<String>| async {
             if !products.kms {
                 return None;
             }
             let mut settings = KmsSettings::default();
             prepare(&mut settings.server, &pki, "kms");
+            if let Some(issuer) = issuer {
+                settings.trust_issuer(
+                    &issuer,
+                    Some(pki.root()),
+                    Secret::new(DEMO_INTROSPECTION_SECRET),
+                );
+            }
             Some(
                 cryptoutil_kms::server::start(
                     settings,
@@ -78,7 +89,16 @@ impl Embedded {
                 .map_err(|e| e.to_string()),
             )
         };
-        let (kms, identity) = tokio::join!(kms, identity);
+        let (kms, identity) = if products.federated {
+            let identity = identity.await;
+            let issuer = match &identity {
+                Some(Ok(identity)) => Some(identity.issuer()),
+                _ => None,
+            };
+            (kms(issuer).await, identity)
+        } else {
+            tokio::join!(kms(None), identity)
+        };
         Ok(Self { pki, kms, identity })
     }
 

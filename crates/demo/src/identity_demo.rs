@@ -116,14 +116,14 @@ pub struct IdentityState {
 
 /// The discovery fields the demo uses.
 #[derive(Debug, Clone, Deserialize)]
-struct Discovery {
-    issuer: String,
+pub(crate) struct Discovery {
+    pub(crate) issuer: String,
     authorization_endpoint: Url,
-    token_endpoint: Url,
+    pub(crate) token_endpoint: Url,
     jwks_uri: Url,
     userinfo_endpoint: Url,
     introspection_endpoint: Url,
-    revocation_endpoint: Url,
+    pub(crate) revocation_endpoint: Url,
     #[serde(default)]
     code_challenge_methods_supported: Vec<String>,
     #[serde(default)]
@@ -153,7 +153,7 @@ fn missing(what: &str) -> StepError {
     ))
 }
 
-fn discovered(session: &Session) -> Result<Discovery, StepError> {
+pub(crate) fn discovered(session: &Session) -> Result<Discovery, StepError> {
     session
         .identity
         .discovery
@@ -197,22 +197,37 @@ fn at_hash(alg: JwsAlgorithm, access_token: &str) -> String {
 }
 
 /// RFC 6749 §2.3.1: client_secret_basic sends the form-encoded id and secret.
-fn client_basic(credentials: &Credentials) -> (String, String) {
+fn client_basic(client_id: &str, secret: &Secret) -> (String, String) {
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    (
-        encode(&credentials.client_id),
-        encode(credentials.client_secret.expose()),
-    )
+    (encode(client_id), encode(secret.expose()))
 }
 
-/// POSTs a form to an endpoint with the client's credentials (client_secret_basic).
+/// POSTs a form to an endpoint with the demo client's credentials (client_secret_basic).
 async fn post_as_client(
     http: &Http,
     credentials: &Credentials,
     endpoint: &Url,
     form: &[(&str, &str)],
 ) -> Result<Reply, StepError> {
-    let (id, secret) = client_basic(credentials);
+    post_as(
+        http,
+        &credentials.client_id,
+        &credentials.client_secret,
+        endpoint,
+        form,
+    )
+    .await
+}
+
+/// POSTs a form to an endpoint as the client `client_id` with client_secret_basic.
+pub(crate) async fn post_as(
+    http: &Http,
+    client_id: &str,
+    secret: &Secret,
+    endpoint: &Url,
+    form: &[(&str, &str)],
+) -> Result<Reply, StepError> {
+    let (id, secret) = client_basic(client_id, secret);
     let what = format!("POST {}", endpoint.path());
     http.send(&what, |client: &Client| {
         client
@@ -985,7 +1000,7 @@ mod tests {
             ..Credentials::default()
         };
         assert_eq!(
-            client_basic(&credentials),
+            client_basic(&credentials.client_id, &credentials.client_secret),
             ("a+b".to_owned(), "p%3Aw%26d".to_owned())
         );
     }

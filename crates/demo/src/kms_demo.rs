@@ -144,16 +144,45 @@ struct GeneratedKeyView {
 
 /// A realm user's credentials.
 #[derive(Debug, Clone)]
-struct User {
+pub(crate) struct User {
     name: String,
     password: Secret,
 }
 
-/// Requests to the KMS as one user.
-struct Kms<'a> {
+/// How a demo request authenticates to the KMS.
+pub(crate) enum Caller {
+    /// HTTP Basic as a realm user.
+    User(User),
+    /// `Authorization: Bearer` with an access token of a trusted issuer.
+    Bearer(Secret),
+    /// No credentials.
+    Anonymous,
+}
+
+/// Requests to the KMS as one caller.
+pub(crate) struct Kms<'a> {
     http: &'a Http,
     target: &'a Target,
-    user: User,
+    caller: Caller,
+}
+
+impl<'a> Kms<'a> {
+    /// Requests as `caller` to the session's KMS.
+    pub(crate) fn new(session: &'a Session, caller: Caller) -> Result<Self, StepError> {
+        Ok(Self {
+            http: &session.env.http,
+            target: session.env.kms()?,
+            caller,
+        })
+    }
+
+    fn user_name(&self) -> &str {
+        match &self.caller {
+            Caller::User(user) => &user.name,
+            Caller::Bearer(_) => "the token holder",
+            Caller::Anonymous => "an anonymous caller",
+        }
+    }
 }
 
 impl Kms<'_> {
@@ -165,12 +194,17 @@ impl Kms<'_> {
     ) -> Result<Reply, StepError> {
         let url = self.target.url(&format!("{API}{path}"))?;
         let what = format!("{method} {}", url.path());
-        let user = &self.user;
+        let caller = &self.caller;
         self.http
             .send(&what, |client: &Client| {
-                let request = client
-                    .request(method.clone(), url.clone())
-                    .basic_auth(&user.name, Some(user.password.expose()));
+                let request = client.request(method.clone(), url.clone());
+                let request = match caller {
+                    Caller::User(user) => {
+                        request.basic_auth(&user.name, Some(user.password.expose()))
+                    }
+                    Caller::Bearer(token) => request.bearer_auth(token.expose()),
+                    Caller::Anonymous => request,
+                };
                 match &body {
                     Some(Body::Json(value)) => request.json(value),
                     Some(Body::Bytes(bytes, content_type)) => request
@@ -182,50 +216,48 @@ impl Kms<'_> {
             .await
     }
 
-    async fn get(&self, path: &str) -> Result<Reply, StepError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Reply, StepError> {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Body) -> Result<Reply, StepError> {
+    pub(crate) async fn post(&self, path: &str, body: Body) -> Result<Reply, StepError> {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
 
-enum Body {
+pub(crate) enum Body {
     Json(Value),
     Bytes(Vec<u8>, &'static str),
 }
 
-fn octets(bytes: &[u8]) -> Body {
+pub(crate) fn octets(bytes: &[u8]) -> Body {
     Body::Bytes(bytes.to_vec(), "application/octet-stream")
 }
 
-fn jose(token: &str) -> Body {
+pub(crate) fn jose(token: &str) -> Body {
     Body::Bytes(token.as_bytes().to_vec(), "application/jose")
 }
 
 fn as_main_user(session: &Session) -> Result<Kms<'_>, StepError> {
     let credentials = &session.env.credentials;
-    Ok(Kms {
-        http: &session.env.http,
-        target: session.env.kms()?,
-        user: User {
+    Kms::new(
+        session,
+        Caller::User(User {
             name: credentials.username.clone(),
             password: credentials.password.clone(),
-        },
-    })
+        }),
+    )
 }
 
 fn as_second_user(session: &Session) -> Result<Kms<'_>, StepError> {
     let credentials = &session.env.credentials;
-    Ok(Kms {
-        http: &session.env.http,
-        target: session.env.kms()?,
-        user: User {
+    Kms::new(
+        session,
+        Caller::User(User {
             name: credentials.second_username.clone(),
             password: credentials.second_password.clone(),
-        },
-    })
+        }),
+    )
 }
 
 fn missing(what: &str) -> StepError {
@@ -315,7 +347,7 @@ fn seeded_data(session: &mut Session) -> StepFuture<'_> {
             let kms = Kms {
                 http,
                 target,
-                user: user.clone(),
+                caller: Caller::User(user.clone()),
             };
             async move {
                 kms.get("/elastickeys?size=1")
@@ -370,7 +402,7 @@ fn seeded_data(session: &mut Session) -> StepFuture<'_> {
             let kms = Kms {
                 http,
                 target,
-                user: user.clone(),
+                caller: Caller::User(user.clone()),
             };
             match check_seeded_key(&kms, &key.name, &key.algorithm, key.versions).await {
                 Ok(line) => details.push(line),
@@ -820,7 +852,7 @@ fn tenant_isolation(session: &mut Session) -> StepFuture<'_> {
             .ok_or_else(|| missing("the signing key"))?;
         let jwe = session.kms.jwe.clone().ok_or_else(|| missing("the JWE"))?;
         let jws = session.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
-        let who = other.user.name.clone();
+        let who = other.user_name().to_owned();
         // The other user's credential works (so the refusals below are not 401s).
         let own: List<ElasticKeyView> = other
             .get("/elastickeys?size=1000")

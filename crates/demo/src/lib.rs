@@ -9,7 +9,9 @@
 //! lists earlier steps whose results a step uses) and a state struct in [`session::Session`],
 //! then add a [`DemoKind`] variant naming its products and steps.
 
+pub mod audit;
 pub mod embedded;
+pub mod federation_demo;
 pub mod html;
 pub mod http;
 pub mod identity_demo;
@@ -40,6 +42,8 @@ pub enum DemoKind {
     Kms,
     /// `demo identity`.
     Identity,
+    /// `demo all`: the KMS federated to Identity.
+    All,
 }
 
 impl DemoKind {
@@ -48,6 +52,7 @@ impl DemoKind {
         match self {
             Self::Kms => "kms",
             Self::Identity => "identity",
+            Self::All => "all",
         }
     }
 
@@ -56,11 +61,16 @@ impl DemoKind {
         match self {
             Self::Kms => Products {
                 kms: true,
-                identity: false,
+                ..Products::default()
             },
             Self::Identity => Products {
-                kms: false,
                 identity: true,
+                ..Products::default()
+            },
+            Self::All => Products {
+                kms: true,
+                identity: true,
+                federated: true,
             },
         }
     }
@@ -70,6 +80,7 @@ impl DemoKind {
         match self {
             Self::Kms => kms_demo::STEPS,
             Self::Identity => identity_demo::STEPS,
+            Self::All => federation_demo::STEPS,
         }
     }
 }
@@ -90,7 +101,7 @@ pub struct Options {
     /// A running Identity server instead of an in-process one.
     pub identity_url: Option<Url>,
     /// The CA certificate of the running servers.
-    pub ca_cert: Option<PathBuf>,
+    pub ca_cert: Vec<PathBuf>,
     /// Credentials (default: the canonical demo data).
     pub credentials: Credentials,
 }
@@ -105,7 +116,7 @@ impl Options {
             health_timeout: Duration::from_secs(30),
             kms_url: None,
             identity_url: None,
-            ca_cert: None,
+            ca_cert: Vec::new(),
             credentials: Credentials::default(),
         }
     }
@@ -132,20 +143,28 @@ impl Options {
                 ));
             }
         }
+        if products.federated && self.kms_url.is_some() != self.identity_url.is_some() {
+            return Err(format!(
+                "`demo {demo}` takes both --kms-url and --identity-url or neither: the KMS must \
+                 trust the Identity server the demo talks to"
+            ));
+        }
         let external = self.kms_url.is_some() || self.identity_url.is_some();
-        match (&self.ca_cert, external) {
-            (None, true) => Err(
+        match (self.ca_cert.as_slice(), external) {
+            ([], true) => Err(
                 "--ca-cert is required with --kms-url or --identity-url: the demo trusts only \
                  the CA you name (e.g. the demo CA's ca/root.pem)"
                     .to_owned(),
             ),
-            (Some(_), false) => Err(
+            ([_, ..], false) => Err(
                 "--ca-cert applies to running servers (--kms-url, --identity-url); in-process \
                  servers use a demo CA of their own"
                     .to_owned(),
             ),
-            (Some(ca), true) => http::check_readable(ca, "cannot read --ca-cert"),
-            (None, false) => Ok(()),
+            (files, true) => files
+                .iter()
+                .try_for_each(|ca| http::check_readable(ca, "cannot read --ca-cert")),
+            ([], false) => Ok(()),
         }
     }
 }
@@ -159,7 +178,12 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
     let embed = Products {
         kms: products.kms && options.kms_url.is_none(),
         identity: products.identity && options.identity_url.is_none(),
+        federated: products.federated,
     };
+    if embed.kms && products.federated {
+        // The KMS's audit events are checked by the last step.
+        audit::attach();
+    }
     let embedded = if embed.kms || embed.identity {
         output.preparing(&format!(
             "Starting {} in-process (SQLite in memory, demo CA in a temporary directory, free ports)",
@@ -179,7 +203,7 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
     } else {
         None
     };
-    let mut ca_files: Vec<PathBuf> = options.ca_cert.iter().cloned().collect();
+    let mut ca_files: Vec<PathBuf> = options.ca_cert.clone();
     ca_files.extend(embedded.as_ref().map(Embedded::ca_cert));
     let http = match Http::new(&ca_files, RetryPolicy::new(options.retries)) {
         Ok(http) => http,
@@ -322,7 +346,7 @@ mod tests {
         assert!(o.validate().unwrap_err().contains("https://"));
         o.kms_url = Some(Url::parse("https://127.0.0.1:8081").unwrap());
         assert!(o.validate().unwrap_err().contains("--ca-cert is required"));
-        o.ca_cert = Some(PathBuf::from("/nonexistent/root.pem"));
+        o.ca_cert = vec![PathBuf::from("/nonexistent/root.pem")];
         assert!(o.validate().unwrap_err().contains("/nonexistent/root.pem"));
         o.kms_url = None;
         assert!(o.validate().unwrap_err().contains("--ca-cert applies"));

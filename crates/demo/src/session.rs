@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 use zeroize::Zeroizing;
 
+use crate::federation_demo::FederationState;
 use crate::http::Http;
 use crate::identity_demo::IdentityState;
 use crate::kms_demo::KmsState;
@@ -50,6 +51,14 @@ pub struct Credentials {
     pub client_secret: Secret,
     /// A redirect URI registered for that client (the demo reads the redirect, it serves nothing).
     pub redirect_uri: String,
+    /// The machine client whose tokens the KMS accepts (`demo all`: kms:read kms:write).
+    pub kms_client_id: String,
+    /// Its secret.
+    pub kms_client_secret: Secret,
+    /// A machine client with kms:read only (`demo all`: refused on encrypt).
+    pub readonly_client_id: String,
+    /// Its secret.
+    pub readonly_client_secret: Secret,
 }
 
 impl Default for Credentials {
@@ -62,6 +71,10 @@ impl Default for Credentials {
             client_id: "demo-confidential-client".to_owned(),
             client_secret: Secret::new("demo-confidential-client-secret"),
             redirect_uri: "https://localhost:8084/confidential/callback".to_owned(),
+            kms_client_id: "demo-kms-client".to_owned(),
+            kms_client_secret: Secret::new("demo-kms-client-secret"),
+            readonly_client_id: "demo-kms-readonly-client".to_owned(),
+            readonly_client_secret: Secret::new("demo-kms-readonly-client-secret"),
         }
     }
 }
@@ -145,6 +158,8 @@ pub struct Session {
     pub kms: KmsState,
     /// The Identity demo's results so far.
     pub identity: IdentityState,
+    /// The federation demo's results so far.
+    pub federation: FederationState,
     /// Runs counted by the runner's unit tests.
     #[cfg(test)]
     pub test_runs: usize,
@@ -157,6 +172,7 @@ impl Session {
             env,
             kms: KmsState::default(),
             identity: IdentityState::default(),
+            federation: FederationState::default(),
             #[cfg(test)]
             test_runs: 0,
         }

@@ -18,7 +18,7 @@ pub fn run(demo: DemoCommand) -> Result<(), Failure> {
     let (kind, args) = match demo {
         DemoCommand::Kms(args) => (DemoKind::Kms, args),
         DemoCommand::Identity(args) => (DemoKind::Identity, args),
-        DemoCommand::All(_) => return Err(Failure::NotBuilt("`cryptoutil demo all`")),
+        DemoCommand::All(args) => (DemoKind::All, args),
     };
     let options = options(kind, &args)?;
     options.validate().map_err(Failure::Usage)?;
@@ -90,6 +90,20 @@ fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
         redirect_uri: url_flag("--redirect-uri", Some(&args.redirect_uri))?
             .map(String::from)
             .unwrap_or_default(),
+        kms_client_secret: secret(
+            args.kms_client_secret.as_deref(),
+            args.kms_client_secret_file.as_deref(),
+            "--kms-client-secret-file",
+            || format!("{}-secret", args.kms_client_id),
+        )?,
+        kms_client_id: args.kms_client_id.clone(),
+        readonly_client_secret: secret(
+            args.readonly_client_secret.as_deref(),
+            args.readonly_client_secret_file.as_deref(),
+            "--readonly-client-secret-file",
+            || format!("{}-secret", args.readonly_client_id),
+        )?,
+        readonly_client_id: args.readonly_client_id.clone(),
     };
     Ok(options)
 }
