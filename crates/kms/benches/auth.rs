@@ -20,26 +20,23 @@
 )]
 
 use std::hint::black_box;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 use criterion::{Criterion, criterion_group, criterion_main};
 use cryptoutil_kms::api::{self, ApiState, Keys, SERVICE_PREFIX};
 use cryptoutil_kms::auth::{AuthSettings, Authenticator, require_authentication};
-use cryptoutil_kms::barrier::{Barrier, UnsealKeys};
-use cryptoutil_kms::keys::{KeyService, KeyServiceOptions, NewElasticKey};
-use cryptoutil_kms::model::{Principal, RealmUserRecord};
-use cryptoutil_kms::storage::{DatabaseSettings, Store};
-use cryptoutil_kms::store::DirectoryStore;
-use cryptoutil_server::config::{RateLimitSettings, SurfaceSettings};
+use cryptoutil_kms::model::Principal;
+use cryptoutil_kms::storage::Store;
 use tower::ServiceExt;
+
+mod common;
 
 const PAYLOAD: usize = 64;
 const ALGORITHM: &str = "A256GCM/dir";
@@ -63,92 +60,25 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, keys) = rt.block_on(async {
-        let store = Arc::new(
-            Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
-                .await
-                .unwrap(),
-        );
-        let barrier = Barrier::open(store.clone(), UnsealKeys::dev().unwrap(), 1000)
-            .await
-            .unwrap();
-        let keys = KeyService::new(
-            store.clone(),
-            Arc::new(barrier),
-            KeyServiceOptions {
-                purge_delay: time::Duration::days(7),
-                material_cache_capacity: NonZeroUsize::new(1000).unwrap(),
-            },
-        );
-        (store, Arc::new(keys))
-    });
-
-    // A database-realm user in its own tenant, authenticated as in production (default settings:
-    // file → db, no realms file, 5 min cache).
-    let unique = uuid::Uuid::now_v7();
-    let username = format!("bench-{unique}");
-    let password = format!("pw-{}", uuid::Uuid::now_v7());
-    let tenant_name = format!("bench-tenant-{unique}");
-    rt.block_on(async {
-        store.ensure_named_tenant(&tenant_name).await.unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        store
-            .insert_realm_user(&RealmUserRecord {
-                username: username.clone(),
-                password_hash: cryptoutil_realm::password::hash_password(&password).unwrap(),
-                roles: vec!["kms:read".to_owned(), "kms:write".to_owned()],
-                tenants: vec![tenant_name.clone()],
-                enabled: true,
-                metadata: "{}".to_owned(),
-                certificate_subject: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-    });
-    let auth = Arc::new(Authenticator::new(&AuthSettings::default(), store.clone()).unwrap());
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&cryptoutil_realm::basic::encode(&username, &password)).unwrap(),
-    );
+    let world = common::world();
+    // Authenticated as in production (default settings: file → db, no realms file, 5 min cache).
+    let auth = Arc::new(Authenticator::new(&AuthSettings::default(), world.store.clone()).unwrap());
+    let headers = world.basic_headers();
 
     // Warm the credential cache (and the tenant-name cache); time the first, uncached call.
     let start = Instant::now();
-    let who = rt.block_on(auth.authenticate(&headers, None)).unwrap();
+    let who = world
+        .rt
+        .block_on(auth.authenticate(&headers, None))
+        .unwrap();
     let first_auth = start.elapsed();
 
-    let key = rt
-        .block_on(keys.create(
-            &who,
-            NewElasticKey {
-                name: format!("bench-{}", uuid::Uuid::now_v7()),
-                description: String::new(),
-                algorithm: Some(ALGORITHM.to_owned()),
-                versioning_allowed: true,
-                import_allowed: false,
-                export_allowed: false,
-            },
-        ))
-        .unwrap()
-        .id;
+    let key = world.create_key(&who, ALGORITHM);
 
+    let common::World { rt, keys, .. } = world;
     let (operations, _) =
         api::operations_and_document(ApiState { keys: keys.clone() }, &[SERVICE_PREFIX]);
-    // The production rate limit (1000/s per client) would answer 429 within a bench run.
-    let surface = SurfaceSettings {
-        rate_limit: RateLimitSettings {
-            per_second: 1_000_000,
-            burst: 1_000_000,
-        },
-        allowed_ips: Vec::new(),
-    };
+    let surface = common::unthrottled_surface();
     let with_auth = cryptoutil_server::surface::service_surface(
         operations.clone().layer(from_fn_with_state(
             auth.clone(),

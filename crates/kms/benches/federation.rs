@@ -18,7 +18,6 @@
 )]
 
 use std::hint::black_box;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,18 +32,16 @@ use cryptoutil_jose::{EcCurve, Jwk, JwsAlgorithm};
 use cryptoutil_kms::api::{self, ApiState, Keys, SERVICE_PREFIX};
 use cryptoutil_kms::auth::settings::IssuerSettings;
 use cryptoutil_kms::auth::{AuthSettings, Authenticator, Federation, require_authentication};
-use cryptoutil_kms::barrier::{Barrier, UnsealKeys};
-use cryptoutil_kms::keys::{KeyService, KeyServiceOptions, NewElasticKey};
-use cryptoutil_kms::model::RealmUserRecord;
-use cryptoutil_kms::storage::{DatabaseSettings, Store};
-use cryptoutil_kms::store::DirectoryStore;
+use cryptoutil_kms::storage::Store;
 use cryptoutil_realm::BoxFuture;
 use cryptoutil_realm::bearer::{
     BearerError, BearerValidator, Introspector, IssuerTrust, JwksFetcher, TokenDigest,
 };
-use cryptoutil_server::config::{RateLimitSettings, Secret, SurfaceSettings};
+use cryptoutil_server::config::Secret;
 use serde_json::json;
 use tower::ServiceExt;
+
+mod common;
 
 const PAYLOAD: usize = 64;
 const ALGORITHM: &str = "A256GCM/dir";
@@ -119,54 +116,8 @@ fn authenticator(
 }
 
 fn fixture() -> Fixture {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, keys) = rt.block_on(async {
-        let store = Arc::new(
-            Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
-                .await
-                .unwrap(),
-        );
-        let barrier = Barrier::open(store.clone(), UnsealKeys::dev().unwrap(), 1000)
-            .await
-            .unwrap();
-        let keys = KeyService::new(
-            store.clone(),
-            Arc::new(barrier),
-            KeyServiceOptions {
-                purge_delay: time::Duration::days(7),
-                material_cache_capacity: NonZeroUsize::new(1000).unwrap(),
-            },
-        );
-        (store, Arc::new(keys))
-    });
-
     // A realm user and a token with the same scopes in the same tenant.
-    let unique = uuid::Uuid::now_v7();
-    let username = format!("bench-{unique}");
-    let password = format!("pw-{}", uuid::Uuid::now_v7());
-    let tenant_name = format!("bench-tenant-{unique}");
-    rt.block_on(async {
-        store.ensure_named_tenant(&tenant_name).await.unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        store
-            .insert_realm_user(&RealmUserRecord {
-                username: username.clone(),
-                password_hash: cryptoutil_realm::password::hash_password(&password).unwrap(),
-                roles: vec!["kms:read".to_owned(), "kms:write".to_owned()],
-                tenants: vec![tenant_name.clone()],
-                enabled: true,
-                metadata: "{}".to_owned(),
-                certificate_subject: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
-    });
+    let world = common::world();
     let mut signing = Jwk::generate_ec(EcCurve::P256).unwrap();
     signing.set_kid(Some("bench-key".to_owned()));
     let jwks = Arc::new(Jwks {
@@ -178,7 +129,7 @@ fn fixture() -> Fixture {
         "iss": ISSUER, "sub": "demo-kms-client", "aud": "cryptoutil-kms",
         "client_id": "demo-kms-client", "scope": "kms:read kms:write",
         "jti": uuid::Uuid::now_v7().to_string(), "iat": now, "exp": now + 3600,
-        "tenant_id": tenant_name,
+        "tenant_id": world.tenant_name,
     });
     let mut jws_header = serde_json::Map::new();
     jws_header.insert("kid".into(), "bench-key".into());
@@ -191,44 +142,22 @@ fn fixture() -> Fixture {
     )
     .unwrap();
     let introspection = Arc::new(Introspection::default());
-    let auth = authenticator(&store, &jwks, &introspection, true);
-    let auth_uncached = authenticator(&store, &jwks, &introspection, false);
+    let auth = authenticator(&world.store, &jwks, &introspection, true);
+    let auth_uncached = authenticator(&world.store, &jwks, &introspection, false);
 
-    let mut basic = HeaderMap::new();
-    basic.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&cryptoutil_realm::basic::encode(&username, &password)).unwrap(),
-    );
+    let basic = world.basic_headers();
     let mut bearer = HeaderMap::new();
     bearer.insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
-    let who = rt.block_on(auth.authenticate(&basic, None)).unwrap();
-    let key = rt
-        .block_on(keys.create(
-            &who,
-            NewElasticKey {
-                name: format!("bench-{}", uuid::Uuid::now_v7()),
-                description: String::new(),
-                algorithm: Some(ALGORITHM.to_owned()),
-                versioning_allowed: true,
-                import_allowed: false,
-                export_allowed: false,
-            },
-        ))
-        .unwrap()
-        .id;
+    let who = world.rt.block_on(auth.authenticate(&basic, None)).unwrap();
+    let key = world.create_key(&who, ALGORITHM);
 
+    let common::World { rt, keys, .. } = world;
     let (operations, _) =
         api::operations_and_document(ApiState { keys: keys.clone() }, &[SERVICE_PREFIX]);
-    let surface = SurfaceSettings {
-        rate_limit: RateLimitSettings {
-            per_second: 1_000_000,
-            burst: 1_000_000,
-        },
-        allowed_ips: Vec::new(),
-    };
+    let surface = common::unthrottled_surface();
     let router = cryptoutil_server::surface::service_surface(
         operations.layer(from_fn_with_state(
             auth.clone(),
