@@ -331,6 +331,25 @@ fn placeholder_url() -> Result<Url, String> {
 mod tests {
     use super::*;
 
+    /// Every demo has the SPEC §6 number of steps, unique names, and needs only earlier steps.
+    #[test]
+    fn steps_follow_the_spec_and_depend_only_on_earlier_steps() {
+        for (kind, count) in [
+            (DemoKind::Kms, 10),
+            (DemoKind::Identity, 10),
+            (DemoKind::All, 13),
+        ] {
+            let names: Vec<&str> = kind.steps().iter().map(|s| s.name).collect();
+            assert_eq!(names.len(), count, "{}", kind.name());
+            for (i, step) in kind.steps().iter().enumerate() {
+                assert!(!names[..i].contains(&step.name), "{} twice", step.name);
+                for need in step.needs {
+                    assert!(names[..i].contains(need), "{} needs {need}", step.name);
+                }
+            }
+        }
+    }
+
     #[test]
     fn usage_errors_are_caught_before_anything_starts() {
         let mut o = Options::new(DemoKind::Kms);
