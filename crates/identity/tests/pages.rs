@@ -129,14 +129,7 @@ async fn prompt_none_reports_login_and_consent_required_and_prompt_login_asks_ag
         .await
         .unwrap();
     assert_eq!(location(&response), "/oidc/v1/login");
-    let html = browser
-        .get(idp.url("/oidc/v1/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = idp.page(&browser, "/oidc/v1/login").await;
     let response = post_login(
         &idp,
         &browser,
@@ -431,14 +424,7 @@ async fn the_session_cookie_is_host_only_secure_httponly_and_lax() {
         "{cookie}"
     );
     // A new session id after sign-in, with the same attributes.
-    let html = browser
-        .get(idp.url("/oidc/v1/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = idp.page(&browser, "/oidc/v1/login").await;
     let response = post_login(
         &idp,
         &browser,
@@ -522,14 +508,7 @@ async fn login_and_consent_pages_are_accessible() {
     )
     .await;
     assert_eq!(location(&response), "/oidc/v1/consent");
-    let html = browser
-        .get(idp.url("/oidc/v1/consent"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = idp.page(&browser, "/oidc/v1/consent").await;
     assert!(html.contains("<html lang=\"en\">"));
     assert!(html.contains("<title>Allow access? · cryptoutil Identity</title>"));
     assert!(html.contains(

@@ -630,14 +630,7 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
     // Consent denied → access_denied.
     let response = browser.get(&base).send().await.unwrap();
     assert_eq!(location(&response), "/oidc/v1/login");
-    let html = browser
-        .get(idp.url("/oidc/v1/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = idp.page(&browser, "/oidc/v1/login").await;
     // A wrong password shows the form again with the error; a bad CSRF token is refused.
     let response = browser
         .post(idp.url("/oidc/v1/login"))
@@ -673,14 +666,7 @@ async fn authorization_errors_are_pages_or_redirects_to_the_validated_uri() {
         .await
         .unwrap();
     assert_eq!(location(&response), "/oidc/v1/consent");
-    let html = browser
-        .get(idp.url("/oidc/v1/consent"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = idp.page(&browser, "/oidc/v1/consent").await;
     assert!(html.contains("Demo") || html.contains("demo"), "{html}");
     let response = browser
         .post(idp.url("/oidc/v1/consent"))

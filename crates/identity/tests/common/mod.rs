@@ -102,6 +102,18 @@ impl Idp {
             .unwrap()
     }
 
+    /// The HTML of `path` (an absolute path) as `browser` sees it.
+    pub async fn page(&self, browser: &reqwest::Client, path: &str) -> String {
+        browser
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A browser whose cookies the test can read (the session cookie is HttpOnly).
     pub fn browser_with_jar(&self) -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
