@@ -61,9 +61,10 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let world = common::world();
+    let user = world.add_realm_user();
     // Authenticated as in production (default settings: file → db, no realms file, 5 min cache).
     let auth = Arc::new(Authenticator::new(&AuthSettings::default(), world.store.clone()).unwrap());
-    let headers = world.basic_headers();
+    let headers = user.basic_headers();
 
     // Warm the credential cache (and the tenant-name cache); time the first, uncached call.
     let start = Instant::now();

@@ -118,6 +118,7 @@ fn authenticator(
 fn fixture() -> Fixture {
     // A realm user and a token with the same scopes in the same tenant.
     let world = common::world();
+    let user = world.add_realm_user();
     let mut signing = Jwk::generate_ec(EcCurve::P256).unwrap();
     signing.set_kid(Some("bench-key".to_owned()));
     let jwks = Arc::new(Jwks {
@@ -129,7 +130,7 @@ fn fixture() -> Fixture {
         "iss": ISSUER, "sub": "demo-kms-client", "aud": "cryptoutil-kms",
         "client_id": "demo-kms-client", "scope": "kms:read kms:write",
         "jti": uuid::Uuid::now_v7().to_string(), "iat": now, "exp": now + 3600,
-        "tenant_id": world.tenant_name,
+        "tenant_id": user.tenant_name,
     });
     let mut jws_header = serde_json::Map::new();
     jws_header.insert("kid".into(), "bench-key".into());
@@ -145,7 +146,7 @@ fn fixture() -> Fixture {
     let auth = authenticator(&world.store, &jwks, &introspection, true);
     let auth_uncached = authenticator(&world.store, &jwks, &introspection, false);
 
-    let basic = world.basic_headers();
+    let basic = user.basic_headers();
     let mut bearer = HeaderMap::new();
     bearer.insert(
         header::AUTHORIZATION,

@@ -4,44 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
-use std::num::NonZeroUsize;
-use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use cryptoutil_kms::barrier::{Barrier, UnsealKeys};
-use cryptoutil_kms::keys::{KeyService, KeyServiceOptions, NewElasticKey, scopes};
+use cryptoutil_kms::keys::scopes;
 use cryptoutil_kms::model::{Principal, TenantId};
-use cryptoutil_kms::storage::{DatabaseSettings, Store};
+
+mod common;
 
 struct Fixture {
-    rt: tokio::runtime::Runtime,
-    keys: KeyService<Store>,
+    world: common::World,
     who: Principal,
 }
 
 fn fixture() -> Fixture {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let keys = rt.block_on(async {
-        let store = Arc::new(
-            Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
-                .await
-                .unwrap(),
-        );
-        let barrier = Barrier::open(store.clone(), UnsealKeys::dev().unwrap(), 1000)
-            .await
-            .unwrap();
-        KeyService::new(
-            store,
-            Arc::new(barrier),
-            KeyServiceOptions {
-                purge_delay: time::Duration::days(7),
-                material_cache_capacity: NonZeroUsize::new(1000).unwrap(),
-            },
-        )
-    });
     let tenant = TenantId(uuid::Uuid::new_v4());
     let who = Principal {
         tenant,
@@ -49,23 +24,14 @@ fn fixture() -> Fixture {
         subject: "bench".to_owned(),
         scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
     };
-    Fixture { rt, keys, who }
+    Fixture {
+        world: common::world(),
+        who,
+    }
 }
 
 fn create(f: &Fixture, algorithm: &str) -> uuid::Uuid {
-    f.rt.block_on(f.keys.create(
-        &f.who,
-        NewElasticKey {
-            name: format!("bench-{}", uuid::Uuid::now_v7()),
-            description: String::new(),
-            algorithm: Some(algorithm.to_owned()),
-            versioning_allowed: true,
-            import_allowed: false,
-            export_allowed: false,
-        },
-    ))
-    .unwrap()
-    .id
+    f.world.create_key(&f.who, algorithm)
 }
 
 fn encryption(c: &mut Criterion) {
@@ -78,16 +44,26 @@ fn encryption(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(size as u64));
             group.bench_function(format!("encrypt {algorithm} {size}B"), |b| {
                 b.iter(|| {
-                    f.rt.block_on(f.keys.encrypt(&f.who, id, black_box(&plaintext), None))
+                    f.world
+                        .rt
+                        .block_on(
+                            f.world
+                                .keys
+                                .encrypt(&f.who, id, black_box(&plaintext), None),
+                        )
                         .unwrap()
                 });
             });
-            let token =
-                f.rt.block_on(f.keys.encrypt(&f.who, id, &plaintext, None))
-                    .unwrap();
+            let token = f
+                .world
+                .rt
+                .block_on(f.world.keys.encrypt(&f.who, id, &plaintext, None))
+                .unwrap();
             group.bench_function(format!("decrypt {algorithm} {size}B"), |b| {
                 b.iter(|| {
-                    f.rt.block_on(f.keys.decrypt(&f.who, id, black_box(&token), None))
+                    f.world
+                        .rt
+                        .block_on(f.world.keys.decrypt(&f.who, id, black_box(&token), None))
                         .unwrap()
                 });
             });
@@ -99,14 +75,22 @@ fn encryption(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(64));
         group.bench_function(format!("sign {algorithm} 64B"), |b| {
             b.iter(|| {
-                f.rt.block_on(f.keys.sign(&f.who, id, black_box(&payload)))
+                f.world
+                    .rt
+                    .block_on(f.world.keys.sign(&f.who, id, black_box(&payload)))
                     .unwrap()
             });
         });
-        let token = f.rt.block_on(f.keys.sign(&f.who, id, &payload)).unwrap();
+        let token = f
+            .world
+            .rt
+            .block_on(f.world.keys.sign(&f.who, id, &payload))
+            .unwrap();
         group.bench_function(format!("verify {algorithm} 64B"), |b| {
             b.iter(|| {
-                f.rt.block_on(f.keys.verify(&f.who, id, black_box(&token)))
+                f.world
+                    .rt
+                    .block_on(f.world.keys.verify(&f.who, id, black_box(&token)))
                     .unwrap()
             });
         });

@@ -1,6 +1,8 @@
-//! What the KMS benchmarks share: an in-memory KMS (SQLite, dev barrier) with one database-realm
-//! user (`kms:read kms:write`) in its own tenant, Basic headers, a key to encrypt with, and
-//! service-surface settings without the production rate limit.
+//! What the KMS benchmarks share: an in-memory KMS (SQLite, dev barrier), database-realm users
+//! (`kms:read kms:write`, a tenant each) with their Basic headers, keys to work with, and
+//! service-surface settings without the production rate limit. Each bench uses part of it.
+
+#![allow(dead_code)]
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -14,28 +16,27 @@ use cryptoutil_kms::storage::{DatabaseSettings, Store};
 use cryptoutil_kms::store::DirectoryStore;
 use cryptoutil_server::config::{RateLimitSettings, SurfaceSettings};
 
-/// The KMS under benchmark and its realm user.
+/// The KMS under benchmark.
 pub struct World {
     pub rt: tokio::runtime::Runtime,
     pub store: Arc<Store>,
     pub keys: Arc<Keys>,
+}
+
+/// A database-realm user.
+pub struct RealmUser {
     pub username: String,
     pub password: String,
-    /// The user's tenant (the federation bench puts it in its token).
-    #[allow(dead_code)]
+    /// The user's tenant.
     pub tenant_name: String,
 }
 
-/// A fresh in-memory KMS with a realm user (UUIDv7 names) in a tenant of its own.
+/// A fresh in-memory KMS.
 pub fn world() -> World {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let unique = uuid::Uuid::now_v7();
-    let username = format!("bench-{unique}");
-    let password = format!("pw-{}", uuid::Uuid::now_v7());
-    let tenant_name = format!("bench-tenant-{unique}");
     let (store, keys) = rt.block_on(async {
         let store = Arc::new(
             Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
@@ -53,48 +54,44 @@ pub fn world() -> World {
                 material_cache_capacity: NonZeroUsize::new(1000).unwrap(),
             },
         );
-        store.ensure_named_tenant(&tenant_name).await.unwrap();
-        let now = time::OffsetDateTime::now_utc();
-        store
-            .insert_realm_user(&RealmUserRecord {
-                username: username.clone(),
-                password_hash: cryptoutil_realm::password::hash_password(&password).unwrap(),
-                roles: vec!["kms:read".to_owned(), "kms:write".to_owned()],
-                tenants: vec![tenant_name.clone()],
-                enabled: true,
-                metadata: "{}".to_owned(),
-                certificate_subject: None,
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .unwrap();
         (store, Arc::new(keys))
     });
-    World {
-        rt,
-        store,
-        keys,
-        username,
-        password,
-        tenant_name,
-    }
+    World { rt, store, keys }
 }
 
 impl World {
-    /// `Authorization: Basic …` of the realm user.
-    pub fn basic_headers(&self) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&cryptoutil_realm::basic::encode(
-                &self.username,
-                &self.password,
-            ))
-            .unwrap(),
-        );
-        headers
+    /// A new realm user (UUIDv7 names) with `kms:read kms:write` in a tenant of its own.
+    pub fn add_realm_user(&self) -> RealmUser {
+        let unique = uuid::Uuid::now_v7();
+        let user = RealmUser {
+            username: format!("bench-{unique}"),
+            password: format!("pw-{}", uuid::Uuid::now_v7()),
+            tenant_name: format!("bench-tenant-{unique}"),
+        };
+        self.rt.block_on(async {
+            self.store
+                .ensure_named_tenant(&user.tenant_name)
+                .await
+                .unwrap();
+            let now = time::OffsetDateTime::now_utc();
+            self.store
+                .insert_realm_user(&RealmUserRecord {
+                    username: user.username.clone(),
+                    password_hash: cryptoutil_realm::password::hash_password(&user.password)
+                        .unwrap(),
+                    roles: vec!["kms:read".to_owned(), "kms:write".to_owned()],
+                    tenants: vec![user.tenant_name.clone()],
+                    enabled: true,
+                    metadata: "{}".to_owned(),
+                    certificate_subject: None,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await
+                .unwrap();
+        });
+        user
     }
 
     /// A new elastic key of `algorithm`, created by `who`.
@@ -113,6 +110,22 @@ impl World {
             ))
             .unwrap()
             .id
+    }
+}
+
+impl RealmUser {
+    /// `Authorization: Basic …` of this user.
+    pub fn basic_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&cryptoutil_realm::basic::encode(
+                &self.username,
+                &self.password,
+            ))
+            .unwrap(),
+        );
+        headers
     }
 }
 
