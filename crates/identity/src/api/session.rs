@@ -1,6 +1,6 @@
 //! Server-side browser sessions: the cookie carries a random id, the database its hash.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
 
 use crate::model::Session;
@@ -13,14 +13,7 @@ pub const COOKIE: &str = "__Host-cryptoutil-identity";
 
 /// The session cookie's value from the request, if any.
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
+    cryptoutil_server::middleware::request_cookie(headers, COOKIE)
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 

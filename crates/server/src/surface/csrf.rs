@@ -71,15 +71,7 @@ fn is_well_formed(token: &str) -> bool {
 
 /// The token cookie of a request, when present and well formed.
 fn cookie_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value)
-        .filter(|value| is_well_formed(value))
+    crate::middleware::request_cookie(headers, CSRF_COOKIE).filter(|value| is_well_formed(value))
 }
 
 /// Whether the header token matches the cookie token (constant time on the token bytes).
