@@ -207,6 +207,17 @@ pub struct DemoArgs {
     /// when they chain to different CAs).
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
+    /// The running KMS's admin listener (https://host:port): readiness is checked there and
+    /// `demo all` reads the KMS's audit events from it.
+    #[arg(long, value_name = "URL", requires = "kms_url")]
+    pub kms_admin_url: Option<String>,
+    /// Client certificate (PEM, leaf first) presented to admin listeners, which require one
+    /// outside --dev (e.g. the demo CA's demo/cert.pem).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// The demo user (KMS realm user in demo-tenant; the Identity user who signs in).
     #[arg(long, default_value = "demo-user", value_name = "NAME")]
     pub username: String,

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -529,8 +529,14 @@ fn the_demos_validate_servers_running_in_other_processes() {
     assert_eq!(code, 0, "{document:#}");
     check_document(&document, "identity", 10);
 
-    // `demo all` against a KMS that trusts that Identity server: every step but the audit
-    // check (a running KMS's audit events are in its own logs) passes.
+    // `demo all` against a KMS that trusts that Identity server, its admin listener requiring
+    // client certificates as in production: every step passes, the audit events read over mTLS.
+    let strict_admin = dir.path().join("strict-admin.yml");
+    std::fs::write(
+        &strict_admin,
+        "server:\n  admin:\n    require_client_cert: true\n",
+    )
+    .unwrap();
     let federated = start_server(
         &[
             "kms",
@@ -538,6 +544,8 @@ fn the_demos_validate_servers_running_in_other_processes() {
             "start",
             "--dev",
             "--demo",
+            "--config",
+            strict_admin.to_str().unwrap(),
             "--trust-issuer",
             identity.ready["public_url"].as_str().unwrap(),
             "--trust-issuer-ca",
@@ -545,25 +553,67 @@ fn the_demos_validate_servers_running_in_other_processes() {
         ],
         dir.path(),
     );
-    let (code, document) = run_json(&[
-        "demo",
-        "all",
-        "--kms-url",
-        federated.ready["public_url"].as_str().unwrap(),
-        "--identity-url",
-        identity.ready["public_url"].as_str().unwrap(),
-        "--ca-cert",
-        federated.ready["ca_cert"].as_str().unwrap(),
-        "--ca-cert",
-        identity.ready["ca_cert"].as_str().unwrap(),
+    let kms_ca = PathBuf::from(federated.ready["ca_cert"].as_str().unwrap());
+    let demo_cert = kms_ca.parent().unwrap().parent().unwrap().join("demo");
+    let running = |extra: &[&str]| {
+        let mut args = vec![
+            "demo",
+            "all",
+            "--kms-url",
+            federated.ready["public_url"].as_str().unwrap(),
+            "--identity-url",
+            identity.ready["public_url"].as_str().unwrap(),
+            "--ca-cert",
+            federated.ready["ca_cert"].as_str().unwrap(),
+            "--ca-cert",
+            identity.ready["ca_cert"].as_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_json(&args)
+    };
+    let cert = demo_cert.join("cert.pem");
+    let key = demo_cert.join("key.pem");
+    let (code, document) = running(&[
+        "--kms-admin-url",
+        federated.ready["admin_url"].as_str().unwrap(),
+        "--client-cert",
+        cert.to_str().unwrap(),
+        "--client-key",
+        key.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1, "{document:#}");
+    assert_eq!(code, 0, "{document:#}");
     check_document(&document, "all", 13);
+    let health = step(&document, "kms-health");
+    assert_eq!(health["status"], "passed", "{health}");
+
+    // Without the admin listener the audit step cannot run, and says what it needs.
+    let (code, document) = running(&[]);
+    assert_eq!(code, 1, "{document:#}");
     assert_eq!(document["failed_steps"], 1, "{document:#}");
     let audit = step(&document, "federation-audit");
     assert!(
-        audit["error"]["message"].as_str().unwrap().contains("logs"),
+        audit["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--kms-admin-url"),
         "{audit}"
+    );
+
+    // The admin listener refuses a demo without the client certificate.
+    let (code, document) = running(&[
+        "--kms-admin-url",
+        federated.ready["admin_url"].as_str().unwrap(),
+        "--health-timeout",
+        "2s",
+    ]);
+    assert_eq!(code, 1, "{document:#}");
+    let health = step(&document, "kms-health");
+    assert!(
+        health["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires a client certificate"),
+        "{health}"
     );
 
     // The Identity server's certificate does not chain to the KMS's demo CA: refused at once.

@@ -1,79 +1,93 @@
-//! The audit events of the servers the demo runs in-process: a `tracing` layer, installed as the
-//! process's subscriber, that keeps the most recent events of target `audit` (the KMS writes one
-//! per authentication decision, never a credential). The demo prints no logs of its own.
+//! The KMS's audit trail as the demo reads it: `GET /admin/v1/audit` on the KMS admin listener
+//! (the same for an in-process KMS and a running one; a running one's admin listener normally
+//! wants the demo client certificate, `--client-cert`/`--client-key`).
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tracing_subscriber::layer::SubscriberExt;
+use url::Url;
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::{Context, SubscriberExt};
+use crate::http::Http;
+use crate::runner::StepError;
 
-/// Most events kept (the oldest go first).
-const CAPACITY: usize = 10_000;
+/// Events asked for per request.
+const PAGE: usize = 1000;
+/// Pages read at most (a busy server's trail is bounded anyway).
+const MAX_PAGES: usize = 16;
 
-/// One audit event: its fields as text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent(BTreeMap<String, String>);
+/// One audit event (SPEC: never a credential).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the server's trail.
+    pub seq: u64,
+    fields: Map<String, Value>,
+}
 
 impl AuditEvent {
-    /// A field's value.
+    /// A text field's value.
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.fields.get(name).and_then(Value::as_str)
     }
 }
 
-#[derive(Debug, Default)]
-struct Log(Mutex<VecDeque<AuditEvent>>);
+#[derive(Debug, Deserialize)]
+struct Page {
+    events: Vec<AuditEvent>,
+    next_after: u64,
+    truncated: bool,
+    latest: u64,
+}
 
-static LOG: OnceLock<Option<Log>> = OnceLock::new();
+/// Makes this process keep the audit events of the servers it runs in-process (the demo prints
+/// no logs of its own, so this is its only subscriber). False when another was installed first.
+pub fn keep_in_process_events() -> bool {
+    let subscriber = tracing_subscriber::registry().with(cryptoutil_server::audit::layer());
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
 
-/// Installs the collecting subscriber once per process. False when another global subscriber
-/// was installed first (then [`events`] has nothing).
-pub fn attach() -> bool {
-    LOG.get_or_init(|| {
-        let subscriber = tracing_subscriber::registry().with(Collector);
-        tracing::subscriber::set_global_default(subscriber)
-            .ok()
-            .map(|()| Log::default())
+/// The newest position in the trail of the server at `admin`: events after it are this run's.
+pub async fn position(http: &Http, admin: &Url) -> Result<u64, StepError> {
+    Ok(page(http, admin, 0, 0).await?.latest)
+}
+
+/// The events recorded after position `after`, oldest first. Fails when the trail already
+/// dropped some of them (a busy server) rather than judging an incomplete record.
+pub async fn since(http: &Http, admin: &Url, after: u64) -> Result<Vec<AuditEvent>, StepError> {
+    let mut events = Vec::new();
+    let mut position = after;
+    for _ in 0..MAX_PAGES {
+        let page = page(http, admin, position, PAGE).await?;
+        if page.truncated {
+            return Err(StepError::new(format!(
+                "the KMS's audit trail no longer holds the events after position {after} (it \
+                 keeps the most recent ones only); read its log stream instead"
+            )));
+        }
+        let done = page.events.len() < PAGE;
+        position = page.next_after;
+        events.extend(page.events);
+        if done {
+            return Ok(events);
+        }
+    }
+    Err(StepError::new(format!(
+        "more than {} audit events since this run started; read the KMS's log stream instead",
+        PAGE * MAX_PAGES
+    )))
+}
+
+async fn page(http: &Http, admin: &Url, after: u64, limit: usize) -> Result<Page, StepError> {
+    let mut url = admin
+        .join("/admin/v1/audit")
+        .map_err(|e| StepError::with_cause("bad admin URL", e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("after", &after.to_string())
+        .append_pair("limit", &limit.to_string());
+    http.send_with(http.admin(), &format!("GET {url}"), |client| {
+        client.get(url.clone())
     })
-    .is_some()
-}
-
-/// The events collected so far, oldest first; `None` when not attached.
-pub fn events() -> Option<Vec<AuditEvent>> {
-    let log = LOG.get()?.as_ref()?;
-    let events = log.0.lock().unwrap_or_else(PoisonError::into_inner);
-    Some(events.iter().cloned().collect())
-}
-
-struct Collector;
-
-impl<S: Subscriber> Layer<S> for Collector {
-    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() != "audit" {
-            return;
-        }
-        let Some(Some(log)) = LOG.get() else { return };
-        let mut fields = Fields(BTreeMap::new());
-        event.record(&mut fields);
-        let mut events = log.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if events.len() == CAPACITY {
-            events.pop_front();
-        }
-        events.push_back(AuditEvent(fields.0));
-    }
-}
-
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
+    .await?
+    .expect(200)
+    .map_err(|e| e.context("the KMS's admin listener did not return its audit events"))?
+    .json()
 }

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use cryptoutil_tls::ClientIdentity;
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
@@ -24,6 +25,8 @@ const HEALTH_POLL: Duration = Duration::from_millis(100);
 pub struct Http {
     tls: rustls::ClientConfig,
     api: Client,
+    /// For admin listeners: presents the client certificate, when one was given.
+    admin: Client,
     retry: RetryPolicy,
     /// The CA files trusted, for messages.
     trusted: Vec<PathBuf>,
@@ -39,16 +42,34 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    /// Clients that trust exactly the CA certificates in `ca_files`.
-    pub fn new(ca_files: &[PathBuf], retry: RetryPolicy) -> Result<Self, String> {
-        let trust = cryptoutil_tls::TrustConfig::from_ca_files(ca_files)
-            .map_err(|e| format!("cannot read the CA certificate: {e}"))?;
-        let tls = cryptoutil_tls::client_config(trust, None)
+    /// Clients that trust exactly the CA certificates in `ca_files`; the admin client also
+    /// presents `admin_identity` (admin listeners require a client certificate outside `--dev`).
+    /// The API clients never present one, so a certificate cannot authenticate an API request
+    /// the demo means to send without credentials.
+    pub fn new(
+        ca_files: &[PathBuf],
+        admin_identity: Option<ClientIdentity>,
+        retry: RetryPolicy,
+    ) -> Result<Self, String> {
+        let trust = || {
+            cryptoutil_tls::TrustConfig::from_ca_files(ca_files)
+                .map_err(|e| format!("cannot read the CA certificate: {e}"))
+        };
+        let tls = cryptoutil_tls::client_config(trust()?, None)
             .map_err(|e| format!("cannot build the TLS client: {e}"))?;
         let api = build(&tls, false)?;
+        let admin = match admin_identity {
+            Some(identity) => build(
+                &cryptoutil_tls::client_config(trust()?, Some(identity))
+                    .map_err(|e| format!("cannot use the client certificate: {e}"))?,
+                false,
+            )?,
+            None => api.clone(),
+        };
         Ok(Self {
             tls,
             api,
+            admin,
             retry,
             trusted: ca_files.to_vec(),
         })
@@ -62,6 +83,11 @@ impl Http {
     /// The API client (no cookies, redirects not followed).
     pub fn api(&self) -> &Client {
         &self.api
+    }
+
+    /// The client for admin listeners (with the client certificate, when one was given).
+    pub fn admin(&self) -> &Client {
+        &self.admin
     }
 
     /// Sends the request `build` makes with the API client, retrying transient failures.
@@ -108,10 +134,11 @@ impl Http {
         }
     }
 
-    /// Asks `url` (GET) until it answers 200 or `timeout` passes; then the last failure is
-    /// the cause.
+    /// Asks `url` (GET, with `client`) until it answers 200 or `timeout` passes; then the last
+    /// failure is the cause.
     pub async fn wait_healthy(
         &self,
+        client: &Client,
         label: &str,
         url: &Url,
         timeout: Duration,
@@ -121,7 +148,7 @@ impl Http {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let cause = match attempt(
-                self.api.get(url.clone()).timeout(left.min(REQUEST_TIMEOUT)),
+                client.get(url.clone()).timeout(left.min(REQUEST_TIMEOUT)),
                 &what,
             )
             .await
@@ -129,8 +156,16 @@ impl Http {
                 Ok(reply) if reply.status == StatusCode::OK => return Ok(reply),
                 Ok(reply) => reply.describe(),
                 Err((Failure::Tls, e)) => {
-                    // A certificate the demo CA did not issue will not change by waiting.
-                    return Err(e.context(format!("the {label} is not trusted")));
+                    // Neither a certificate the demo CA did not issue nor a missing client
+                    // certificate will change by waiting.
+                    let why = if e.to_string().contains("CertificateRequired") {
+                        format!(
+                            "the {label} requires a client certificate (--client-cert, --client-key)"
+                        )
+                    } else {
+                        format!("the {label} is not trusted")
+                    };
+                    return Err(e.context(why));
                 }
                 Err((_, e)) => e.to_string(),
             };
@@ -400,7 +435,7 @@ mod tests {
         let pki = cryptoutil_server::DevPki::generate().unwrap();
         let mut policy = RetryPolicy::new(2);
         policy.base = Duration::from_millis(1);
-        let http = Http::new(&[pki.root()], policy).unwrap();
+        let http = Http::new(&[pki.root()], None, policy).unwrap();
         let url = format!("https://127.0.0.1:{port}/");
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let e = http
@@ -479,7 +514,7 @@ mod tests {
     async fn unavailable_is_retried_and_client_errors_are_not() {
         let pki = cryptoutil_server::DevPki::generate().unwrap();
         let (server, _tls, base) = flaky_server(&pki, 2).await;
-        let http = Http::new(&[pki.root()], fast(3)).unwrap();
+        let http = Http::new(&[pki.root()], None, fast(3)).unwrap();
         let flaky = base.join("/flaky").unwrap();
         let reply = http
             .send("GET /flaky", |c| c.get(flaky.clone()))
@@ -527,7 +562,7 @@ mod tests {
         let pki = cryptoutil_server::DevPki::generate().unwrap();
         let other = cryptoutil_server::DevPki::generate().unwrap();
         let (server, _tls, base) = flaky_server(&pki, 0).await;
-        let http = Http::new(&[other.root()], fast(3)).unwrap();
+        let http = Http::new(&[other.root()], None, fast(3)).unwrap();
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let url = base.join("/flaky").unwrap();
         let e = http
@@ -542,7 +577,7 @@ mod tests {
         assert!(e.cause.unwrap().contains("certificate"));
         let started = Instant::now();
         let e = http
-            .wait_healthy("test server", &url, Duration::from_secs(30))
+            .wait_healthy(http.api(), "test server", &url, Duration::from_secs(30))
             .await
             .unwrap_err();
         assert!(

@@ -309,7 +309,7 @@ fn discovery(session: &mut Session) -> StepFuture<'_> {
                 .join("/admin/v1/readyz")
                 .map_err(|e| StepError::new(e.to_string()))?;
             let ready: Value = http
-                .wait_healthy("Identity server", &url, timeout)
+                .wait_healthy(http.admin(), "Identity server", &url, timeout)
                 .await?
                 .json()?;
             if ready["status"] != "ok" {
@@ -321,7 +321,9 @@ fn discovery(session: &mut Session) -> StepFuture<'_> {
             details.push("readyz: ok".to_owned());
         }
         let url = target.url("/.well-known/openid-configuration")?;
-        let reply = http.wait_healthy("Identity server", &url, timeout).await?;
+        let reply = http
+            .wait_healthy(http.api(), "Identity server", &url, timeout)
+            .await?;
         let document: Discovery = reply.json()?;
         let expected = target.public_url.as_str().trim_end_matches('/');
         if document.issuer != expected {

@@ -99,6 +99,8 @@ pub const STEPS: &[Step] = &[
 /// What the KMS steps hand to later ones.
 #[derive(Debug, Default)]
 pub struct KmsState {
+    /// The newest audit position when the run started (read where the admin listener is known).
+    pub(crate) audit_after: Option<u64>,
     encryption_key: Option<KeyRef>,
     signing_key: Option<KeyRef>,
     newest_version: Option<String>,
@@ -276,7 +278,9 @@ fn health(session: &mut Session) -> StepFuture<'_> {
                 let url = admin
                     .join("/admin/v1/readyz")
                     .map_err(|e| StepError::new(e.to_string()))?;
-                let reply = http.wait_healthy("KMS", &url, timeout).await?;
+                let reply = http
+                    .wait_healthy(http.admin(), "KMS", &url, timeout)
+                    .await?;
                 let report: Value = reply.json()?;
                 if report["status"] != "ok" {
                     return Err(StepError::with_cause(
@@ -288,6 +292,8 @@ fn health(session: &mut Session) -> StepFuture<'_> {
                     .as_object()
                     .map(|c| c.keys().cloned().collect::<Vec<_>>().join(", "))
                     .unwrap_or_default();
+                let audit_after = crate::audit::position(http, admin).await?;
+                session.kms.audit_after = Some(audit_after);
                 Ok(vec![
                     format!("readyz: ok (checks: {checks})"),
                     format!("KMS at {}", target.public_url),
@@ -297,7 +303,7 @@ fn health(session: &mut Session) -> StepFuture<'_> {
                 // A running deployment's admin listener is private: the public listener
                 // serving its OpenAPI document shows the KMS is up.
                 let url = target.url("/ui/swagger/doc.json")?;
-                let reply = http.wait_healthy("KMS", &url, timeout).await?;
+                let reply = http.wait_healthy(http.api(), "KMS", &url, timeout).await?;
                 let document: Value = reply.json()?;
                 if document.get("openapi").is_none() {
                     return Err(StepError::new(format!(

@@ -100,8 +100,12 @@ pub struct Options {
     pub kms_url: Option<Url>,
     /// A running Identity server instead of an in-process one.
     pub identity_url: Option<Url>,
+    /// The running KMS's admin listener (readiness and the audit trail), with `kms_url`.
+    pub kms_admin_url: Option<Url>,
     /// The CA certificate of the running servers.
     pub ca_cert: Vec<PathBuf>,
+    /// Client certificate and key presented to admin listeners of running servers.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Credentials (default: the canonical demo data).
     pub credentials: Credentials,
 }
@@ -116,7 +120,9 @@ impl Options {
             health_timeout: Duration::from_secs(30),
             kms_url: None,
             identity_url: None,
+            kms_admin_url: None,
             ca_cert: Vec::new(),
+            client_cert: None,
             credentials: Credentials::default(),
         }
     }
@@ -129,6 +135,7 @@ impl Options {
         for (flag, url, used) in [
             ("--kms-url", &self.kms_url, products.kms),
             ("--identity-url", &self.identity_url, products.identity),
+            ("--kms-admin-url", &self.kms_admin_url, products.kms),
         ] {
             let Some(url) = url else { continue };
             if !used {
@@ -149,7 +156,24 @@ impl Options {
                  trust the Identity server the demo talks to"
             ));
         }
+        if self.kms_admin_url.is_some() && self.kms_url.is_none() {
+            return Err(
+                "--kms-admin-url goes with --kms-url (a running KMS); an in-process KMS's admin \
+                 listener is known to the demo"
+                    .to_owned(),
+            );
+        }
         let external = self.kms_url.is_some() || self.identity_url.is_some();
+        if let Some((cert, key)) = &self.client_cert {
+            if !external {
+                return Err(
+                    "--client-cert applies to running servers' admin listeners (--kms-admin-url)"
+                        .to_owned(),
+                );
+            }
+            http::check_readable(cert, "cannot read --client-cert")?;
+            http::check_readable(key, "cannot read --client-key")?;
+        }
         match (self.ca_cert.as_slice(), external) {
             ([], true) => Err(
                 "--ca-cert is required with --kms-url or --identity-url: the demo trusts only \
@@ -174,6 +198,13 @@ impl Options {
 pub async fn run(options: &Options, output: &mut Output) -> Result<Report, String> {
     options.validate()?;
     let started = Instant::now();
+    let admin_identity = match &options.client_cert {
+        Some((cert, key)) => Some(
+            cryptoutil_tls::ClientIdentity::load(cert, key)
+                .map_err(|e| format!("cannot use --client-cert/--client-key: {e}"))?,
+        ),
+        None => None,
+    };
     let products = options.kind.products();
     let embed = Products {
         kms: products.kms && options.kms_url.is_none(),
@@ -182,7 +213,7 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
     };
     if embed.kms && products.federated {
         // The KMS's audit events are checked by the last step.
-        audit::attach();
+        audit::keep_in_process_events();
     }
     let embedded = if embed.kms || embed.identity {
         output.preparing(&format!(
@@ -205,7 +236,7 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
     };
     let mut ca_files: Vec<PathBuf> = options.ca_cert.clone();
     ca_files.extend(embedded.as_ref().map(Embedded::ca_cert));
-    let http = match Http::new(&ca_files, RetryPolicy::new(options.retries)) {
+    let http = match Http::new(&ca_files, admin_identity, RetryPolicy::new(options.retries)) {
         Ok(http) => http,
         Err(e) => {
             if let Some(embedded) = embedded {
@@ -221,6 +252,7 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
                 target(
                     "KMS",
                     options.kms_url.as_ref(),
+                    options.kms_admin_url.as_ref(),
                     embedded.as_ref().and_then(Embedded::kms),
                 )
             })
@@ -231,6 +263,7 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
                 target(
                     "Identity server",
                     options.identity_url.as_ref(),
+                    None,
                     embedded.as_ref().and_then(Embedded::identity),
                 )
             })
@@ -247,10 +280,10 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
         }
     };
     for target in kms.iter().chain(identity.iter()) {
-        let how = if target.admin_url.is_some() {
-            "in-process"
-        } else if target.unavailable.is_some() {
+        let how = if target.unavailable.is_some() {
             "failed to start"
+        } else if target.in_process {
+            "in-process"
         } else {
             "running"
         };
@@ -291,31 +324,36 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
 fn target(
     label: &'static str,
     url: Option<&Url>,
+    admin_url: Option<&Url>,
     embedded: Option<Result<Endpoints, String>>,
 ) -> Result<Target, String> {
     Ok(match (url, embedded) {
         (Some(url), _) => Target {
             label,
             public_url: url.clone(),
-            admin_url: None,
+            admin_url: admin_url.cloned(),
+            in_process: false,
             unavailable: None,
         },
         (None, Some(Ok(endpoints))) => Target {
             label,
             public_url: endpoints.public_url,
             admin_url: Some(endpoints.admin_url),
+            in_process: true,
             unavailable: None,
         },
         (None, Some(Err(why))) => Target {
             label,
             public_url: placeholder_url()?,
             admin_url: None,
+            in_process: true,
             unavailable: Some(format!("the in-process {label} did not start: {why}")),
         },
         (None, None) => Target {
             label,
             public_url: placeholder_url()?,
             admin_url: None,
+            in_process: true,
             unavailable: Some(format!("no {label} was started")),
         },
     })

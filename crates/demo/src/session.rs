@@ -86,8 +86,11 @@ pub struct Target {
     pub label: &'static str,
     /// Public listener, e.g. `https://127.0.0.1:8081`.
     pub public_url: Url,
-    /// Admin listener, when the demo started the server (its readiness is then checked there).
+    /// Admin listener, when known (an in-process server's, or `--kms-admin-url`): readiness is
+    /// then checked there, and the KMS's audit trail read from it.
     pub admin_url: Option<Url>,
+    /// Whether the demo started this server itself.
+    pub in_process: bool,
     /// Why the embedded server is not there (it failed to start): its steps fail with this.
     pub unavailable: Option<String>,
 }
@@ -184,7 +187,7 @@ impl Session {
     pub fn for_tests() -> Self {
         let pki = cryptoutil_server::DevPki::generate().unwrap();
         Self::new(Env {
-            http: Http::new(&[pki.root()], crate::runner::RetryPolicy::new(0)).unwrap(),
+            http: Http::new(&[pki.root()], None, crate::runner::RetryPolicy::new(0)).unwrap(),
             kms: None,
             identity: None,
             credentials: Credentials::default(),

@@ -542,6 +542,46 @@ async fn user_administration(kms: &Kms) {
     let key_events =
         common::audit_events(|e| e["operation"] == "create" && e.get("elastic_key").is_some());
     assert!(!key_events.is_empty(), "key operations are audited too");
+
+    // Operators read the same trail on the admin listener, page by page.
+    let mut served = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = kms
+            .get_admin(&format!("/admin/v1/audit?after={after}&limit=500"))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let page: serde_json::Value = serde_json::from_str(&page.text).unwrap();
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            break;
+        }
+        assert!(events.len() <= 500);
+        after = page["next_after"].as_u64().unwrap();
+        served.extend(
+            events
+                .into_iter()
+                .filter(|e| e["fields"].to_string().contains(&username)),
+        );
+    }
+    assert!(
+        served.len() >= events.len(),
+        "{} < {}",
+        served.len(),
+        events.len()
+    );
+    assert!(
+        served
+            .iter()
+            .all(|e| e["seq"].is_u64() && e["time"].is_string())
+    );
+    assert!(served.iter().any(|e| e["fields"]["event"] == "user_admin"));
+    kms.get_admin("/admin/v1/audit?after=-1")
+        .await
+        .assert_problem(400, "");
+    kms.get_admin("/admin/v1/audit?secret=1")
+        .await
+        .assert_problem(400, "");
 }
 
 #[tokio::test]

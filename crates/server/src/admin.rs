@@ -1,16 +1,19 @@
-//! The admin listener's routes (SPEC §2): liveness, readiness, shutdown and certificate reload.
+//! The admin listener's routes (SPEC §2): liveness, readiness, shutdown, certificate reload and
+//! the recent audit events.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit;
 use crate::health::{ReadinessCheck, run_checks};
 use crate::problem::Problem;
 
@@ -44,12 +47,34 @@ pub(crate) fn router(
         .route("/admin/v1/readyz", get(readyz))
         .route("/admin/v1/shutdown", post(shutdown_now))
         .route("/admin/v1/reload-certs", post(reload_certs))
+        .route("/admin/v1/audit", get(audit_events))
         .with_state(state)
         .merge(extra)
 }
 
 async fn livez() -> Response {
     axum::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})).into_response()
+}
+
+/// `GET /admin/v1/audit?after=SEQ&limit=N`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Events after this position (default 0: from the oldest kept).
+    #[serde(default)]
+    after: u64,
+    /// At most this many (default 100, capped at [`audit::MAX_PAGE`]).
+    limit: Option<usize>,
+}
+
+/// The process's recent audit events, oldest first ([`audit::AuditPage`]).
+async fn audit_events(
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match query {
+        Ok(Query(q)) => axum::Json(audit::read(q.after, q.limit.unwrap_or(100))).into_response(),
+        Err(rejection) => Problem::from(rejection).into_response(),
+    }
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {

@@ -5,6 +5,7 @@
 //! [`start`]; it gets back a [`RunningServer`] with the bound addresses.
 
 pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod health;
 pub mod logging;

@@ -64,7 +64,9 @@ fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
         })?;
     options.kms_url = url_flag("--kms-url", args.kms_url.as_deref())?;
     options.identity_url = url_flag("--identity-url", args.identity_url.as_deref())?;
+    options.kms_admin_url = url_flag("--kms-admin-url", args.kms_admin_url.as_deref())?;
     options.ca_cert.clone_from(&args.ca_cert);
+    options.client_cert = args.client_cert.clone().zip(args.client_key.clone());
     options.credentials = Credentials {
         password: secret(
             args.password.as_deref(),

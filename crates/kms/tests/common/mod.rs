@@ -65,7 +65,7 @@ fn test_settings(pki: &DevPki) -> KmsSettings {
         use tracing_subscriber::util::SubscriberInitExt;
         let _ = tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_test_writer())
-            .with(AuditCapture)
+            .with(cryptoutil_server::audit::layer())
             .try_init();
     }
     let mut settings = KmsSettings::default();
@@ -606,44 +606,22 @@ impl TcpProxy {
     }
 }
 
-/// Audit events (`target: "audit"`) seen by this test process, as JSON objects of their fields.
-static AUDIT: std::sync::Mutex<Vec<Value>> = std::sync::Mutex::new(Vec::new());
-
-/// Audit events matching `pred`.
+/// Audit events (`target: "audit"`) still in this test process's audit trail, as JSON objects
+/// of their fields, matching `pred`.
 pub fn audit_events(pred: impl Fn(&Value) -> bool) -> Vec<Value> {
-    AUDIT
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|e| pred(e))
-        .cloned()
-        .collect()
-}
-
-struct AuditCapture;
-
-struct Fields(serde_json::Map<String, Value>);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0
-            .insert(field.name().to_owned(), Value::String(value.to_owned()));
-    }
-    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::Bool(value));
-    }
-}
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AuditCapture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if event.metadata().target() == "audit" {
-            let mut fields = Fields(serde_json::Map::new());
-            event.record(&mut fields);
-            AUDIT.lock().unwrap().push(Value::Object(fields.0));
+    let mut found = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = cryptoutil_server::audit::read(after, cryptoutil_server::audit::MAX_PAGE);
+        if page.events.is_empty() {
+            return found;
         }
+        after = page.next_after;
+        found.extend(
+            page.events
+                .iter()
+                .map(|e| serde_json::to_value(&e.fields).unwrap())
+                .filter(|e| pred(e)),
+        );
     }
 }
