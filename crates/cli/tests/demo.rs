@@ -461,6 +461,8 @@ fn usage_errors_exit_2_before_anything_runs() {
 struct ServerProcess {
     child: Child,
     ready: Value,
+    /// Everything it logged (stderr), at debug level.
+    log: PathBuf,
 }
 
 impl Drop for ServerProcess {
@@ -471,20 +473,23 @@ impl Drop for ServerProcess {
 }
 
 fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
-    let ready_file = dir.join(format!("ready-{}.json", uuid::Uuid::now_v7()));
+    let id = uuid::Uuid::now_v7();
+    let ready_file = dir.join(format!("ready-{id}.json"));
+    let log = dir.join(format!("server-{id}.log"));
     let mut child = cryptoutil()
         .args(args)
         .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
         .arg(&ready_file)
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(text) = std::fs::read_to_string(&ready_file) {
             let ready = serde_json::from_str(&text).unwrap();
-            return ServerProcess { child, ready };
+            return ServerProcess { child, ready, log };
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("server exited early with {status}");
@@ -641,4 +646,62 @@ fn the_demos_validate_servers_running_in_other_processes() {
             .contains("certificate"),
         "{discovery}"
     );
+
+    // After all of that, at debug level, no server logged a credential or a token.
+    for server in [kms, identity, federated] {
+        drop_and_check_log(server);
+    }
+}
+
+/// Every password and client secret of the canonical demo data (SPEC §3.7, §4), read from the
+/// seed files so the list cannot fall behind them.
+fn demo_secrets() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut secrets = Vec::new();
+    for seed in [
+        "deployments/kms/config/demo-seed.yml",
+        "deployments/identity/config/demo-seed.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(seed)).unwrap();
+        for line in text.lines().map(str::trim) {
+            if let Some(value) = line
+                .strip_prefix("password: ")
+                .or_else(|| line.strip_prefix("secret: "))
+            {
+                secrets.push(value.trim().to_owned());
+            }
+        }
+    }
+    assert!(secrets.len() >= 10, "{secrets:?}");
+    secrets
+}
+
+/// Stops the server and checks its log: it holds the audit events of what it served (so it
+/// was captured), and no demo password, client secret, token (a JWS or JWE starts with base64url
+/// `{"` = `eyJ`), Authorization header value or password hash.
+fn drop_and_check_log(server: ServerProcess) {
+    let log = server.log.clone();
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("\"level\":\"DEBUG\"") && text.contains("\"path\":\"/"),
+        "{} was not captured at debug level: {}",
+        log.display(),
+        &text[..text.len().min(500)]
+    );
+    for secret in demo_secrets() {
+        assert!(
+            !text.contains(&secret),
+            "{} logged {secret:?}",
+            log.display()
+        );
+    }
+    for pattern in ["eyJ", "Basic ZGVt", "Bearer ", "pbkdf2-sha256$"] {
+        let found = text.lines().find(|line| line.contains(pattern));
+        assert!(
+            found.is_none(),
+            "{} logged {pattern:?}: {found:?}",
+            log.display()
+        );
+    }
 }
