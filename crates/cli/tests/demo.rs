@@ -3,38 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn cryptoutil() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptoutil"));
-    cmd.env(
-        "HOME",
-        std::env::temp_dir().join("cryptoutil-demo-test-home"),
-    );
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CRYPTOUTIL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    cryptoutil().args(args).output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{ServerProcess, run, start_server, stderr, stdout};
 
 /// Runs a demo with `--output json` and returns the exit code and the one document.
 fn run_json(args: &[&str]) -> (i32, Value) {
@@ -454,48 +430,6 @@ fn usage_errors_exit_2_before_anything_runs() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
-    }
-}
-
-/// A server process started with `--ready-file`, killed on drop.
-struct ServerProcess {
-    child: Child,
-    ready: Value,
-    /// Everything it logged (stderr), at debug level.
-    log: PathBuf,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
-    let id = uuid::Uuid::now_v7();
-    let ready_file = dir.join(format!("ready-{id}.json"));
-    let log = dir.join(format!("server-{id}.log"));
-    let mut child = cryptoutil()
-        .args(args)
-        .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
-        .arg(&ready_file)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&ready_file) {
-            let ready = serde_json::from_str(&text).unwrap();
-            return ServerProcess { child, ready, log };
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("server exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "server not ready within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
