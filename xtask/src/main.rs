@@ -16,6 +16,7 @@ mod browser_test;
 mod load;
 mod oidc;
 mod server;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -42,9 +43,10 @@ fn main() -> ExitCode {
         Some("oidc") => oidc::oidc(),
         Some("browser") => browser_test::browser(&args[1..]),
         Some("load") => load::load(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|browser|load|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|browser|load|soak|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
