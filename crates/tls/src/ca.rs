@@ -689,6 +689,10 @@ pub struct DemoCaOptions {
     pub leaf_validity: Duration,
     /// Replace an existing demo CA in the directory instead of failing.
     pub overwrite: bool,
+    /// More server names, as `(service, name)`: a service of [`DEMO_SERVICES`] gets `name` in
+    /// its certificate as well; any other service gets a server certificate of its own in
+    /// `DIR/<service>/` (e.g. compose service names and a database).
+    pub extra_names: Vec<(String, String)>,
 }
 
 impl Default for DemoCaOptions {
@@ -697,7 +701,60 @@ impl Default for DemoCaOptions {
             ca: CaOptions::default(),
             leaf_validity: DEFAULT_LEAF_VALIDITY,
             overwrite: false,
+            extra_names: Vec::new(),
         }
+    }
+}
+
+/// One server leaf of a demo PKI: its directory name and the names it carries (first = CN).
+struct PlannedLeaf {
+    service: String,
+    names: Vec<String>,
+}
+
+/// The server leaves [`init_demo_ca`] issues for `opts`: the [`DEMO_SERVICES`], then every other
+/// service of `opts.extra_names` in order of first mention.
+fn planned_server_leaves(opts: &DemoCaOptions) -> Result<Vec<PlannedLeaf>> {
+    let mut leaves: Vec<PlannedLeaf> = DEMO_SERVICES
+        .iter()
+        .map(|(service, fqdn)| PlannedLeaf {
+            service: (*service).to_owned(),
+            names: vec![(*fqdn).to_owned()],
+        })
+        .collect();
+    for (service, name) in &opts.extra_names {
+        validate_service_dir(service)?;
+        match leaves.iter_mut().find(|l| l.service == *service) {
+            Some(leaf) => leaf.names.push(name.clone()),
+            None => leaves.push(PlannedLeaf {
+                service: service.clone(),
+                names: vec![name.clone()],
+            }),
+        }
+    }
+    Ok(leaves)
+}
+
+/// A service name becomes a directory: one lowercase DNS label, not `ca` nor the client's.
+fn validate_service_dir(service: &str) -> Result<()> {
+    let ok = !service.is_empty()
+        && service.len() <= crate::names::MAX_LABEL_LEN
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !service.starts_with('-')
+        && !service.ends_with('-')
+        && service != "ca"
+        && service != DEMO_CLIENT;
+    if ok {
+        Ok(())
+    } else {
+        Err(TlsError::InvalidName {
+            name: service.to_owned(),
+            reason: format!(
+                "a service is one lowercase label of letters, digits and hyphens, other than `ca` and `{DEMO_CLIENT}`"
+            ),
+        })
     }
 }
 
@@ -706,7 +763,8 @@ impl Default for DemoCaOptions {
 pub struct DemoLeaf {
     /// Directory name under the output directory (`kms`, `identity`, `rs`, `demo`).
     pub name: String,
-    /// The FQDN (servers) or common name (client).
+    /// The names a server leaf carries besides the local ones, comma-separated (the first is
+    /// its CN), or the client's common name.
     pub subject_name: String,
     /// The leaf's files.
     pub paths: LeafPaths,
@@ -737,8 +795,10 @@ impl DemoCa {
 
 /// Writes a complete demo PKI into `out` (SPEC §8): the CA chain under `out/ca/`, a server leaf
 /// for each of `kms`, `identity` and `rs` (FQDN `<svc>.cryptoutil.demo.local` plus the local
-/// names) and a `demo` client leaf. Fails if `out/ca/root.pem` exists, unless `overwrite`.
+/// names, plus `opts.extra_names`), one for each other service of `opts.extra_names`, and a
+/// `demo` client leaf. Fails if `out/ca/root.pem` exists, unless `overwrite`.
 pub fn init_demo_ca(out: &Path, opts: &DemoCaOptions) -> Result<DemoCa> {
+    let planned = planned_server_leaves(opts)?;
     let ca_dir = out.join("ca");
     let root_path = ca_dir.join("root.pem");
     if !opts.overwrite && root_path.exists() {
@@ -747,14 +807,14 @@ pub fn init_demo_ca(out: &Path, opts: &DemoCaOptions) -> Result<DemoCa> {
     let chain = CaChain::generate(&opts.ca)?;
     let mut services = Vec::new();
     let mut issued = Vec::new();
-    for (name, fqdn) in DEMO_SERVICES {
+    for PlannedLeaf { service, names } in planned {
         let leaf = chain.issue(
             &LeafKind::Server {
-                names: vec![fqdn.to_owned()],
+                names: names.clone(),
             },
             opts.leaf_validity,
         )?;
-        issued.push((name, fqdn, leaf));
+        issued.push((service, names, leaf));
     }
     let client_leaf = chain.issue(
         &LeafKind::Client {
@@ -764,11 +824,11 @@ pub fn init_demo_ca(out: &Path, opts: &DemoCaOptions) -> Result<DemoCa> {
     )?;
     // Everything generated: now write (CA first, root last within it).
     let ca = chain.write_to_dir(&ca_dir)?;
-    for (name, fqdn, leaf) in issued {
-        let paths = leaf.write_to_dir(&out.join(name))?;
+    for (service, names, leaf) in issued {
+        let paths = leaf.write_to_dir(&out.join(&service))?;
         services.push(DemoLeaf {
-            name: name.to_owned(),
-            subject_name: fqdn.to_owned(),
+            name: service,
+            subject_name: names.join(", "),
             paths,
         });
     }
@@ -783,6 +843,48 @@ pub fn init_demo_ca(out: &Path, opts: &DemoCaOptions) -> Result<DemoCa> {
         services,
         client,
     })
+}
+
+/// Whether `out` already holds the demo PKI [`init_demo_ca`] would write with `opts`:
+/// `Ok(false)` when there is no CA yet (`out/ca/root.pem` missing); `Ok(true)` when the CA
+/// loads and every leaf is there, matches its key, is valid now and carries its names; an
+/// [`TlsError::IncompleteDemoCa`] naming the first problem otherwise, so a partial or different
+/// PKI is never silently used or replaced.
+pub fn demo_ca_is_complete(out: &Path, opts: &DemoCaOptions) -> Result<bool> {
+    if !out.join("ca/root.pem").exists() {
+        return Ok(false);
+    }
+    let planned = planned_server_leaves(opts)?;
+    let incomplete = |reason: String| TlsError::IncompleteDemoCa {
+        dir: out.to_path_buf(),
+        reason,
+    };
+    CaChain::load(&out.join("ca")).map_err(|e| incomplete(e.to_string()))?;
+    let client = LeafPaths::in_dir(&out.join(DEMO_CLIENT));
+    crate::pem::load_certified_key(&client.cert, &client.key)
+        .map_err(|e| incomplete(e.to_string()))?;
+    for leaf in planned {
+        let paths = LeafPaths::in_dir(&out.join(&leaf.service));
+        let certified = crate::pem::load_certified_key(&paths.cert, &paths.key)
+            .map_err(|e| incomplete(e.to_string()))?;
+        let info = certified
+            .cert
+            .first()
+            .ok_or_else(|| incomplete(format!("no certificate in {}", paths.cert.display())))
+            .and_then(|der| crate::info::CertInfo::from_der(der).map_err(&incomplete))?;
+        for name in &leaf.names {
+            let wanted = name
+                .parse::<IpAddr>()
+                .map_or_else(|_| name.to_ascii_lowercase(), |ip| ip.to_string());
+            if !info.sans.iter().any(|san| san.to_ascii_lowercase() == wanted) {
+                return Err(incomplete(format!(
+                    "{} does not carry the name {name}",
+                    paths.cert.display()
+                )));
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Issues one more leaf from an existing CA directory (as written by [`init_demo_ca`]) and

@@ -23,6 +23,17 @@ pub enum TlsError {
         /// The existing file.
         path: PathBuf,
     },
+    /// A directory holds a demo CA that is incomplete or differs from the one requested, so it
+    /// is neither used nor replaced.
+    #[error(
+        "{dir} holds a demo CA that is incomplete or not the one requested: {reason}; remove the directory (in compose: the certificate volume) to generate a new one"
+    )]
+    IncompleteDemoCa {
+        /// The demo CA directory.
+        dir: PathBuf,
+        /// The first problem found.
+        reason: String,
+    },
     /// A PEM file could not be parsed.
     #[error("invalid PEM in {path}: {reason}")]
     Pem {

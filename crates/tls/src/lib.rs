@@ -23,7 +23,7 @@ pub mod signer;
 
 pub use ca::{
     CaChain, CaOptions, CaPaths, DemoCa, DemoCaOptions, DemoLeaf, IssuedLeaf, KeyAlgorithm,
-    LeafKind, LeafPaths, init_demo_ca, issue_leaf,
+    LeafKind, LeafPaths, demo_ca_is_complete, init_demo_ca, issue_leaf,
 };
 pub use config::{
     ClientAuth, ClientIdentity, TrustConfig, client_config, client_config_from_ca_file,

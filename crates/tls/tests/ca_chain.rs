@@ -6,8 +6,8 @@ use std::process::Command;
 
 use cryptoutil_tls::ca::{DEFAULT_LEAF_VALIDITY, DEMO_SERVICES};
 use cryptoutil_tls::{
-    CaOptions, DemoCaOptions, KeyAlgorithm, LeafKind, TlsError, init_demo_ca, issue_leaf,
-    load_cert_chain,
+    CaOptions, CertInfo, DemoCaOptions, KeyAlgorithm, LeafKind, TlsError, demo_ca_is_complete,
+    init_demo_ca, issue_leaf, load_cert_chain,
 };
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -247,6 +247,56 @@ fn refuses_to_overwrite_without_flag() {
         },
     )
     .unwrap();
+}
+
+#[test]
+fn extra_names_and_the_completeness_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DemoCaOptions {
+        extra_names: vec![
+            ("kms".to_owned(), "kms-1".to_owned()),
+            ("postgres".to_owned(), "postgres".to_owned()),
+        ],
+        ..DemoCaOptions::default()
+    };
+    assert!(!demo_ca_is_complete(dir.path(), &opts).unwrap());
+    let ca = init_demo_ca(dir.path(), &opts).unwrap();
+    assert!(demo_ca_is_complete(dir.path(), &opts).unwrap());
+    let sans = |service: &str| {
+        let chain = load_cert_chain(&dir.path().join(service).join("cert.pem")).unwrap();
+        CertInfo::from_der(&chain[0]).unwrap().sans
+    };
+    assert!(sans("kms").contains(&"kms-1".to_owned()));
+    assert!(sans("kms").contains(&"kms.cryptoutil.demo.local".to_owned()));
+    assert!(sans("postgres").contains(&"postgres".to_owned()));
+    assert!(sans("postgres").contains(&"127.0.0.1".to_owned()));
+    assert_eq!(ca.service("postgres").unwrap().subject_name, "postgres");
+
+    // A name the existing PKI lacks, or a missing key: never silently used or replaced.
+    let more = DemoCaOptions {
+        extra_names: vec![("kms".to_owned(), "kms-2".to_owned())],
+        ..DemoCaOptions::default()
+    };
+    let e = demo_ca_is_complete(dir.path(), &more).unwrap_err();
+    assert!(
+        matches!(e, TlsError::IncompleteDemoCa { .. }) && e.to_string().contains("kms-2"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.path().join("rs/key.pem")).unwrap();
+    let e = demo_ca_is_complete(dir.path(), &opts).unwrap_err();
+    assert!(
+        matches!(e, TlsError::IncompleteDemoCa { .. }) && e.to_string().contains("rs/key.pem"),
+        "{e}"
+    );
+
+    for service in ["ca", "demo", "Kms", "-x", "a/b", ""] {
+        let bad = DemoCaOptions {
+            extra_names: vec![(service.to_owned(), "x.example".to_owned())],
+            ..DemoCaOptions::default()
+        };
+        let e = init_demo_ca(&dir.path().join("other"), &bad).unwrap_err();
+        assert!(matches!(e, TlsError::InvalidName { .. }), "{service}: {e}");
+    }
 }
 
 #[test]
