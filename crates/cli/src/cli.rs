@@ -46,6 +46,29 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Health probe for containers: GET an HTTPS URL (TLS 1.3, certificate verified against
+    /// --ca-cert); exit 0 on a 2xx answer, 1 otherwise with the reason on stderr.
+    Health(HealthArgs),
+}
+
+/// Flags of `health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The URL to GET, e.g. https://127.0.0.1:9081/admin/v1/livez.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// CA certificate(s) that sign the server's certificate (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE", required = true)]
+    pub ca_cert: Vec<PathBuf>,
+    /// Client certificate chain to present (admin listeners require one outside --dev).
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Give up after this long (e.g. 5s).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 /// `cryptoutil kms …`
@@ -299,15 +322,35 @@ pub enum CurveArg {
 /// Flags of `tls init-demo-ca`.
 #[derive(Debug, Args)]
 pub struct InitDemoCaArgs {
-    /// Output directory (created if missing; must not already hold a CA).
+    /// Output directory (created if missing; must not already hold a CA unless --if-missing).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// When DIR already holds a complete, valid demo CA (every certificate present,
+    /// matching its key, unexpired, with the --san names), leave it untouched and succeed; a
+    /// partial or different one is an error, never replaced. For one-shot container services.
+    #[arg(long)]
+    pub if_missing: bool,
+    /// One more server name, as SERVICE=NAME (repeatable): NAME is added to the certificate of
+    /// kms, identity or rs; any other SERVICE gets its own server certificate in DIR/SERVICE/
+    /// (e.g. --san kms=kms-1 --san postgres=postgres).
+    #[arg(long = "san", value_name = "SERVICE=NAME", value_parser = parse_san)]
+    pub sans: Vec<(String, String)>,
     /// Number of CA certificates in the chain, root included.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub chain_length: u8,
     /// Key algorithm of every certificate.
     #[arg(long, value_enum, default_value_t = CurveArg::P256)]
     pub curve: CurveArg,
+}
+
+/// `SERVICE=NAME` of `--san`.
+fn parse_san(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((service, name)) if !service.is_empty() && !name.is_empty() => {
+            Ok((service.to_owned(), name.to_owned()))
+        }
+        _ => Err(format!("expected SERVICE=NAME, such as kms=kms-1, not {raw:?}")),
+    }
 }
 
 /// What kind of certificate to issue.

@@ -56,6 +56,7 @@ fn help_and_version_work_everywhere() {
         vec!["tls", "issue"],
         vec!["config", "schema"],
         vec!["config", "check"],
+        vec!["health"],
     ] {
         let mut help = args.clone();
         help.push("--help");
@@ -837,4 +838,163 @@ fn sighup_reloads_the_certificate_for_new_connections() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn tls_init_demo_ca_if_missing_keeps_a_complete_ca_and_refuses_a_different_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join(unique("pki"));
+    let out = out_dir.to_str().unwrap();
+    let init = |extra: &[&str]| {
+        let mut args = vec!["tls", "init-demo-ca", "--out", out, "--if-missing"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let sans = ["--san", "kms=kms-1", "--san", "postgres=postgres"];
+    let first = init(&sans);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(out_dir.join("postgres/cert.pem").is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out_dir.join("postgres/key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let root = std::fs::read(out_dir.join("ca/root.pem")).unwrap();
+
+    // Again with the same names: untouched, success.
+    let again = init(&sans);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("left untouched"), "{}", stderr(&again));
+    assert_eq!(std::fs::read(out_dir.join("ca/root.pem")).unwrap(), root);
+
+    // A name the existing CA lacks: an error that says what to do, the CA unchanged.
+    let other = init(&["--san", "kms=kms-2"]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("kms-2") && stderr(&other).contains("remove the directory"),
+        "{}",
+        stderr(&other)
+    );
+    assert_eq!(std::fs::read(out_dir.join("ca/root.pem")).unwrap(), root);
+
+    // Malformed --san values are usage errors.
+    for bad in ["kms", "=x", "ca=x", "kms=-bad-"] {
+        let out = run(&[
+            "tls",
+            "init-demo-ca",
+            "--out",
+            dir.path().join(unique("bad")).to_str().unwrap(),
+            "--san",
+            bad,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn health_probes_an_admin_listener_over_verified_tls_with_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let other_pki = dir.path().join("other-pki");
+    for out in [&pki, &other_pki] {
+        let init = run(&["tls", "init-demo-ca", "--out", out.to_str().unwrap()]);
+        assert!(init.status.success(), "{}", stderr(&init));
+    }
+    let config = dir.path().join("rs.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nidentity:\n  issuer: https://identity.cryptoutil.demo.local:8082\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    let server = start_server(
+        &[
+            "identity",
+            "rs",
+            "start",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
+    let livez = format!("{admin}/admin/v1/livez");
+    let ca = pki.join("ca/root.pem");
+    let demo_cert = pki.join("demo/cert.pem");
+    let demo_key = pki.join("demo/key.pem");
+    let health = |url: &str, ca: &Path, client: bool| {
+        let mut args = vec![
+            "health".to_owned(),
+            url.to_owned(),
+            "--ca-cert".to_owned(),
+            ca.display().to_string(),
+        ];
+        if client {
+            args.extend([
+                "--client-cert".to_owned(),
+                demo_cert.display().to_string(),
+                "--client-key".to_owned(),
+                demo_key.display().to_string(),
+            ]);
+        }
+        cryptoutil().args(&args).output().unwrap()
+    };
+
+    let ok = health(&livez, &ca, true);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert!(ok.stdout.is_empty());
+
+    // Each failure: exit 1 and one line saying why.
+    let one_line_failure = |out: &Output, expect: &str| {
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+        let err = stderr(out);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(expect), "expected {expect:?} in {err}");
+    };
+    // No client certificate: the admin listener refuses the handshake.
+    one_line_failure(&health(&livez, &ca, false), "GET ");
+    // A server certificate from another CA is not trusted.
+    one_line_failure(
+        &health(&livez, &other_pki.join("ca/root.pem"), true),
+        "certificate",
+    );
+    // A non-2xx answer.
+    one_line_failure(
+        &health(&format!("{admin}/admin/v1/no-such-thing"), &ca, true),
+        "HTTP 404",
+    );
+    // Nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    one_line_failure(
+        &health(
+            &format!("https://127.0.0.1:{port}/admin/v1/livez"),
+            &ca,
+            true,
+        ),
+        "GET ",
+    );
+    // Unreadable CA file.
+    one_line_failure(&health(&livez, &dir.path().join("missing.pem"), true), "missing.pem");
+    // Usage errors: not https, a client certificate without its key.
+    let plain = health(&livez.replace("https://", "http://"), &ca, true);
+    assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
+    let half = run(&[
+        "health",
+        &livez,
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--client-cert",
+        demo_cert.to_str().unwrap(),
+    ]);
+    assert_eq!(half.status.code(), Some(2), "{}", stderr(&half));
 }

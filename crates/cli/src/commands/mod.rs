@@ -3,6 +3,7 @@
 mod barrier;
 mod config;
 mod demo;
+mod health;
 mod server;
 mod tls;
 
@@ -41,5 +42,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { demo } => demo::run(demo),
         Command::Tls { command } => tls::run(command),
         Command::Config { command } => config::run(command),
+        Command::Health(args) => health::run(&args),
     }
 }

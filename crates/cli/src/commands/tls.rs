@@ -1,7 +1,8 @@
 //! `cryptoutil tls init-demo-ca` and `cryptoutil tls issue`.
 
 use cryptoutil_tls::ca::{
-    CaOptions, DemoCaOptions, KeyAlgorithm, LeafKind, MAX_LEAF_VALIDITY, init_demo_ca, issue_leaf,
+    CaOptions, DemoCaOptions, KeyAlgorithm, LeafKind, MAX_LEAF_VALIDITY, demo_ca_is_complete,
+    init_demo_ca, issue_leaf,
 };
 
 use cryptoutil_tls::TlsError;
@@ -34,8 +35,16 @@ fn init(args: &InitDemoCaArgs) -> Result<(), Failure> {
             },
             ..CaOptions::default()
         },
+        extra_names: args.sans.clone(),
         ..DemoCaOptions::default()
     };
+    if args.if_missing && demo_ca_is_complete(&args.out, &opts).map_err(classify)? {
+        eprintln!(
+            "demo CA already present and complete in {}; left untouched",
+            args.out.display()
+        );
+        return Ok(());
+    }
     let ca = init_demo_ca(&args.out, &opts).map_err(classify)?;
     eprintln!("demo CA written to {}", args.out.display());
     eprintln!("  trust anchor: {}", ca.root_path().display());
