@@ -349,7 +349,9 @@ fn parse_san(raw: &str) -> Result<(String, String), String> {
         Some((service, name)) if !service.is_empty() && !name.is_empty() => {
             Ok((service.to_owned(), name.to_owned()))
         }
-        _ => Err(format!("expected SERVICE=NAME, such as kms=kms-1, not {raw:?}")),
+        _ => Err(format!(
+            "expected SERVICE=NAME, such as kms=kms-1, not {raw:?}"
+        )),
     }
 }
 

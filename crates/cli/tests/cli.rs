@@ -868,7 +868,11 @@ fn tls_init_demo_ca_if_missing_keeps_a_complete_ca_and_refuses_a_different_one()
     // Again with the same names: untouched, success.
     let again = init(&sans);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stderr(&again).contains("left untouched"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("left untouched"),
+        "{}",
+        stderr(&again)
+    );
     assert_eq!(std::fs::read(out_dir.join("ca/root.pem")).unwrap(), root);
 
     // A name the existing CA lacks: an error that says what to do, the CA unchanged.
@@ -984,7 +988,10 @@ fn health_probes_an_admin_listener_over_verified_tls_with_a_client_certificate()
         "GET ",
     );
     // Unreadable CA file.
-    one_line_failure(&health(&livez, &dir.path().join("missing.pem"), true), "missing.pem");
+    one_line_failure(
+        &health(&livez, &dir.path().join("missing.pem"), true),
+        "missing.pem",
+    );
     // Usage errors: not https, a client certificate without its key.
     let plain = health(&livez.replace("https://", "http://"), &ca, true);
     assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));

@@ -876,7 +876,11 @@ pub fn demo_ca_is_complete(out: &Path, opts: &DemoCaOptions) -> Result<bool> {
             let wanted = name
                 .parse::<IpAddr>()
                 .map_or_else(|_| name.to_ascii_lowercase(), |ip| ip.to_string());
-            if !info.sans.iter().any(|san| san.to_ascii_lowercase() == wanted) {
+            if !info
+                .sans
+                .iter()
+                .any(|san| san.to_ascii_lowercase() == wanted)
+            {
                 return Err(incomplete(format!(
                     "{} does not carry the name {name}",
                     paths.cert.display()

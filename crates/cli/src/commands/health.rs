@@ -66,7 +66,7 @@ fn client(args: &HealthArgs, timeout: Duration) -> Result<reqwest::Client, Strin
 /// An error's causes on one line: reqwest's own message only repeats the URL, the TLS or socket
 /// reason is in its sources.
 fn one_line(error: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = Vec::new();
     let mut source = Some(error.source().unwrap_or(error));
     while let Some(cause) = source {
         let text = cause.to_string();
