@@ -141,6 +141,19 @@ impl Service {
         strings(&self.spec["command"])
     }
 
+    /// The command of a service running the cryptoutil image, parsed with the real command
+    /// line; `None` for other images.
+    fn cryptoutil_command(&self, project: &Project) -> Option<cli::Command> {
+        let image = self.spec["image"].as_str().unwrap_or_default();
+        if !image.contains("CRYPTOUTIL_IMAGE") {
+            return None;
+        }
+        let argv = std::iter::once("cryptoutil".to_owned()).chain(self.command());
+        let parsed = cli::Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{}/{}: {e}", project.file, self.name));
+        Some(parsed.command)
+    }
+
     fn secrets(&self) -> Vec<String> {
         strings(&self.spec["secrets"])
     }
@@ -449,44 +462,25 @@ fn servers(project: &Project, scratch: &Path) -> BTreeMap<String, Server> {
     let mut servers = BTreeMap::new();
     let issued = issued_certificates(project);
     for s in &project.services {
-        let command = s.command();
         let at = format!("{}/{}", project.file, s.name);
-        let parsed = || {
-            cli::Cli::try_parse_from(
-                std::iter::once("cryptoutil".to_owned()).chain(command.clone()),
-            )
-        };
-        let (settings, product) = match command
-            .iter()
-            .take(3)
-            .map(String::as_str)
-            .collect::<Vec<_>>()[..]
-        {
-            ["kms", "server", "start"] => {
-                let cli::Command::Kms {
-                    command:
-                        cli::KmsCommand::Server {
-                            command: cli::ServerCommand::Start(args),
-                        },
-                } = parsed().unwrap_or_else(|e| panic!("{at}: {e}")).command
-                else {
-                    unreachable!()
-                };
+        let (settings, product) = match s.cryptoutil_command(project) {
+            Some(cli::Command::Kms {
+                command:
+                    cli::KmsCommand::Server {
+                        command: cli::ServerCommand::Start(args),
+                    },
+            }) => {
                 let kms: KmsSettings = load_server(project, s, &args, scratch);
                 check_kms(project, s, &kms);
                 assert!(!args.dev, "{at}: --dev generates its own CA");
                 (kms.server, "kms")
             }
-            ["identity", "server", "start"] => {
-                let cli::Command::Identity {
-                    command:
-                        cli::IdentityCommand::Server {
-                            command: cli::ServerCommand::Start(args),
-                        },
-                } = parsed().unwrap_or_else(|e| panic!("{at}: {e}")).command
-                else {
-                    unreachable!()
-                };
+            Some(cli::Command::Identity {
+                command:
+                    cli::IdentityCommand::Server {
+                        command: cli::ServerCommand::Start(args),
+                    },
+            }) => {
                 let identity: IdentitySettings = load_server(project, s, &args, scratch);
                 check_identity(project, s, &identity);
                 assert!(!args.dev, "{at}: --dev generates its own CA");
@@ -577,12 +571,9 @@ fn cert_dirs_named(text: &str) -> BTreeSet<String> {
 /// The service directories the project's `init-ca` command writes certificates to.
 fn issued_certificates(project: &Project) -> BTreeSet<String> {
     let init = project.service("init-ca");
-    let parsed =
-        cli::Cli::try_parse_from(std::iter::once("cryptoutil".to_owned()).chain(init.command()))
-            .unwrap();
-    let cli::Command::Tls {
+    let Some(cli::Command::Tls {
         command: cli::TlsCommand::InitDemoCa(args),
-    } = parsed.command
+    }) = init.cryptoutil_command(project)
     else {
         panic!("init-ca does not run tls init-demo-ca")
     };
@@ -751,17 +742,10 @@ fn demo_commands_parse_and_reach_the_servers() {
     for project in projects() {
         let servers = servers(&project, scratch.path());
         for s in &project.services {
-            let command = s.command();
-            if command.first().map(String::as_str) != Some("demo") {
+            let Some(cli::Command::Demo { demo }) = s.cryptoutil_command(&project) else {
                 continue;
-            }
-            let at = format!("{}/{}", project.file, s.name);
-            let parsed =
-                cli::Cli::try_parse_from(std::iter::once("cryptoutil".to_owned()).chain(command))
-                    .unwrap_or_else(|e| panic!("{at}: {e}"));
-            let cli::Command::Demo { demo } = parsed.command else {
-                unreachable!()
             };
+            let at = format!("{}/{}", project.file, s.name);
             let (kind, args) = match demo {
                 cli::DemoCommand::Kms(a) => ("kms", a),
                 cli::DemoCommand::Identity(a) => ("identity", a),
