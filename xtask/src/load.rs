@@ -7,7 +7,7 @@
 //!
 //! A scenario is data: how to build one request ([`RequestSpec`]) and how to check one
 //! response ([`Check`]), prepared once by [`prepare`] (which may fetch discovery or a token
-//! first). A KMS scenario is one more arm there and one more row in [`SCENARIOS`].
+//! first). The KMS scenarios are in [`kms`]; [`scenarios`] lists every one.
 //!
 //! Traffic goes only to loopback addresses: the server is started here on 127.0.0.1, or given
 //! with `--url` (refused unless it is loopback).
@@ -20,7 +20,10 @@ use base64::Engine;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 
+use crate::proc_stats::cpu_seconds;
 use crate::server::{Protocol, Ready, ServerProcess, build_release, https_client};
+
+pub mod kms;
 
 const MAX_DURATION: Duration = Duration::from_secs(600);
 const MAX_WARMUP: Duration = Duration::from_secs(60);
@@ -45,7 +48,8 @@ pub enum Product {
 }
 
 impl Product {
-    fn command(self) -> &'static str {
+    /// The CLI's name for it (`kms`, `identity`).
+    pub fn command(self) -> &'static str {
         match self {
             Self::Identity => "identity",
             Self::Kms => "kms",
@@ -53,9 +57,9 @@ impl Product {
     }
 }
 
-/// The scenarios: name, the server they need (`None`: any, chosen by `--server`), and what one
-/// request does.
-pub const SCENARIOS: &[(&str, Option<Product>, &str)] = &[
+/// The Identity and harness scenarios: name, the server they need (`None`: any, chosen by
+/// `--server`), and what one request does. The KMS's are in [`kms`]; [`scenarios`] lists all.
+const OTHER_SCENARIOS: &[(&str, Option<Product>, &str)] = &[
     (
         "identity-client-credentials",
         Some(Product::Identity),
@@ -67,11 +71,36 @@ pub const SCENARIOS: &[(&str, Option<Product>, &str)] = &[
         "POST introspection endpoint with one client_credentials token (kms-introspection-client, Basic); 200 with active=true",
     ),
     (
+        "identity-jwks",
+        Some(Product::Identity),
+        "GET jwks_uri (from discovery); 200 with a non-empty key set",
+    ),
+    (
         "baseline-livez",
         None,
         "GET admin /admin/v1/livez; 200 (the harness's own ceiling: TLS + HTTP, no application work)",
     ),
 ];
+
+/// Every scenario: name, the server it needs (`None`: any), and what one request does.
+pub fn scenarios() -> Vec<(&'static str, Option<Product>, String)> {
+    kms::scenarios()
+        .map(|(name, what)| (name, Some(Product::Kms), what))
+        .chain(
+            OTHER_SCENARIOS
+                .iter()
+                .map(|(name, product, what)| (*name, *product, (*what).to_owned())),
+        )
+        .collect()
+}
+
+/// The server scenario `name` needs (`None`: unknown, or any).
+pub fn product_of(name: &str) -> Option<Product> {
+    scenarios()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .and_then(|(_, p, _)| p)
+}
 
 /// One request, built anew for every send.
 #[derive(Debug, Clone)]
@@ -131,7 +160,7 @@ pub type Check = Box<dyn Fn(StatusCode, &[u8]) -> Result<(), String> + Send + Sy
 
 /// A prepared scenario.
 pub struct Scenario {
-    /// Its name (from [`SCENARIOS`]).
+    /// Its name (from [`scenarios`]).
     pub name: &'static str,
     /// The request sent over and over.
     pub request: RequestSpec,
@@ -153,6 +182,9 @@ pub struct Target {
 /// Prepares scenario `name` against `target` (discovery, a token, ...).
 pub async fn prepare(name: &str, target: &Target) -> Result<Scenario, String> {
     let client = https_client(&target.ca_cert, Protocol::Auto)?;
+    if kms::is_kms(name) {
+        return kms::prepare(name, target, &client).await;
+    }
     match name {
         "identity-client-credentials" => {
             let meta = discovery(&client, &target.public_url).await?;
@@ -194,6 +226,20 @@ pub async fn prepare(name: &str, target: &Target) -> Result<Scenario, String> {
                         Ok(())
                     } else {
                         Err(format!("not active: {}", truncate(body)))
+                    }
+                }),
+            })
+        }
+        "identity-jwks" => {
+            let meta = discovery(&client, &target.public_url).await?;
+            Ok(Scenario {
+                name: "identity-jwks",
+                request: RequestSpec::get(&endpoint(&meta, "jwks_uri")?),
+                check: Box::new(|status, body| {
+                    let json = expect_json(status, body)?;
+                    match json.get("keys").and_then(serde_json::Value::as_array) {
+                        Some(keys) if !keys.is_empty() => Ok(()),
+                        _ => Err(format!("no keys: {}", truncate(body))),
                     }
                 }),
             })
@@ -466,7 +512,7 @@ pub fn usage() -> String {
          Starts the release server (--dev --demo) unless --url names a running one (loopback only).\n\
          scenarios:\n",
     );
-    for (name, _, what) in SCENARIOS {
+    for (name, _, what) in scenarios() {
         text.push_str(&format!("  {name:<29} {what}\n"));
     }
     text
@@ -492,7 +538,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn parse_args(args: &[String]) -> Result<LoadArgs, String> {
     let mut it = args.iter();
     let scenario = it.next().ok_or_else(usage)?.clone();
-    if !SCENARIOS.iter().any(|(n, _, _)| *n == scenario) {
+    if !scenarios().iter().any(|(n, _, _)| *n == scenario) {
         return Err(format!("unknown scenario {scenario:?}\n{}", usage()));
     }
     let mut parsed = LoadArgs {
@@ -716,31 +762,6 @@ pub async fn measure(
     })
 }
 
-/// User + system CPU seconds of a process (`self` or a pid), from /proc (Linux).
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
-}
-
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .filter(|t: &f64| *t > 0.0)
-            .unwrap_or(100.0)
-    })
-}
-
 fn ms(micros: Option<u64>) -> String {
     micros.map_or_else(
         || "-".to_owned(),
@@ -776,10 +797,7 @@ fn print_report(report: &Report) {
 /// `cargo xtask load <scenario> ...`.
 pub fn load(args: &[String]) -> Result<(), String> {
     let args = parse_args(args)?;
-    let product = SCENARIOS
-        .iter()
-        .find(|(n, _, _)| *n == args.scenario)
-        .and_then(|(_, p, _)| *p)
+    let product = product_of(&args.scenario)
         .or(args.server)
         .unwrap_or(Product::Identity);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
@@ -793,7 +811,7 @@ pub fn load(args: &[String]) -> Result<(), String> {
         (Some(_), Some(_)) => None,
         _ => {
             let binary = build_release()?;
-            Some(ServerProcess::start(&binary, product.command())?)
+            Some(ServerProcess::start_for_load(&binary, product.command())?)
         }
     };
     let target = match (&server, &args.url, &args.ca_cert) {

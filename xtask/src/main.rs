@@ -1,22 +1,28 @@
 //! Project automation, in Rust (no Makefiles, no shell scripts): `cargo xtask <task>`.
 //!
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
-//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, then `browser`:
-//!   what `.ci/run` calls.
+//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, `bench-compare`,
+//!   then `browser`: what `.ci/run` calls.
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
 //! - `browser` — the sample single-page client in headless Chromium (`interop/browser/`).
 //! - `load`    — load generator for the servers (`cargo xtask load <scenario>`).
+//! - `bench-load` — the load sweep: every scenario at concurrency 1, 4, 16, 64, plus start-up.
+//! - `bench-compare` — micro-benchmark instruction counts (callgrind) against the baseline.
 //! - `schemas` — regenerate the configuration JSON Schemas under `deployments/`.
 
 #![allow(clippy::print_stdout)]
 
+mod bench_compare;
+mod bench_load;
 mod browser;
 mod browser_test;
 mod load;
 mod oidc;
+mod proc_stats;
 mod server;
 mod soak;
+mod startup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -44,9 +50,11 @@ fn main() -> ExitCode {
         Some("browser") => browser_test::browser(&args[1..]),
         Some("load") => load::load(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
+        Some("bench-load") => bench_load::bench_load(&args[1..]),
+        Some("bench-compare") => bench_compare::bench_compare(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|browser|load|soak|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|browser|load|soak|bench-load|bench-compare|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, bench-compare, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -65,6 +73,21 @@ fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory (honours CARGO_TARGET_DIR), from `cargo metadata`.
+fn target_dir() -> Result<PathBuf, String> {
+    let output = cargo()
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata is not JSON: {e}"))?;
+    metadata
+        .get("target_directory")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata has no target_directory".to_owned())
 }
 
 fn cargo() -> Command {
@@ -113,6 +136,8 @@ fn ci() -> Result<(), String> {
     )?;
     interop()?;
     oidc::oidc()?;
+    // After `oidc`, which built the release dependencies this reuses.
+    bench_compare::bench_compare(&[])?;
     // Installs Chromium first when missing: in CI this step runs, it never skips.
     browser_test::browser(&[])?;
     println!("==> ci passed in {:.0?}", started.elapsed());

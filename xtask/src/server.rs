@@ -26,8 +26,10 @@ pub struct Ready {
 }
 
 impl Ready {
-    /// Parses the ready file's JSON `{"public_url","admin_url","ca_cert"}`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    /// Parses the ready file's JSON `{"public_url","admin_url","ca_cert"}`; `ca_cert` is the CA
+    /// to trust when the server reports none (configured certificates rather than `--dev`'s
+    /// generated PKI: `"ca_cert": null`).
+    pub fn parse_with_ca(text: &str, ca_cert: Option<&Path>) -> Result<Self, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("ready file is not JSON: {e}"))?;
         let field = |name: &str| {
@@ -37,10 +39,14 @@ impl Ready {
                 .map(str::to_owned)
                 .ok_or_else(|| format!("ready file lacks the string \"{name}\": {text}"))
         };
+        let ca_cert = match (value.get("ca_cert"), ca_cert) {
+            (Some(serde_json::Value::Null) | None, Some(given)) => given.to_path_buf(),
+            _ => PathBuf::from(field("ca_cert")?),
+        };
         Ok(Self {
             public_url: field("public_url")?.trim_end_matches('/').to_owned(),
             admin_url: field("admin_url")?.trim_end_matches('/').to_owned(),
-            ca_cert: PathBuf::from(field("ca_cert")?),
+            ca_cert,
         })
     }
 }
@@ -51,17 +57,8 @@ pub fn build_release() -> Result<PathBuf, String> {
         "build the release binary (cryptoutil)",
         cargo().args(["build", "--release", "--locked", "-p", "cryptoutil"]),
     )?;
-    let output = cargo()
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cargo metadata is not JSON: {e}"))?;
-    let target = metadata
-        .get("target_directory")
-        .and_then(serde_json::Value::as_str)
-        .ok_or("cargo metadata has no target_directory")?;
-    let binary = Path::new(target).join("release").join("cryptoutil");
+    let target = crate::target_dir()?;
+    let binary = target.join("release").join("cryptoutil");
     if binary.is_file() {
         Ok(binary)
     } else {
@@ -75,6 +72,8 @@ pub struct ServerProcess {
     child: Child,
     /// The addresses and CA the server reported.
     pub ready: Ready,
+    /// From spawning the process to its ready file (polled every few milliseconds).
+    pub started_in: Duration,
     dir: PathBuf,
     log: PathBuf,
 }
@@ -100,9 +99,44 @@ impl ServerProcess {
         )
     }
 
+    /// [`Self::start`] with the load-test configuration (`xtask/bench/<product>.yml`: rate
+    /// limits raised for one loopback client, the KMS's echo route on).
+    pub fn start_for_load(binary: &Path, product: &str) -> Result<Self, String> {
+        let config = bench_config(product);
+        let config = config.to_string_lossy();
+        Self::start_command(
+            binary,
+            product,
+            &[
+                product,
+                "server",
+                "start",
+                "--dev",
+                "--demo",
+                "--config",
+                &config,
+                "--public-port",
+                "0",
+                "--admin-port",
+                "0",
+            ],
+        )
+    }
+
     /// Starts `binary <args> --ready-file …` (any `… start` command) and waits for its ready
     /// file; `label` names it in messages and its temporary directory.
     pub fn start_command(binary: &Path, label: &str, args: &[&str]) -> Result<Self, String> {
+        Self::start_command_trusting(binary, label, args, None)
+    }
+
+    /// [`Self::start_command`] for a server with configured certificates, whose ready file names
+    /// no CA: clients trust `ca_cert`.
+    pub fn start_command_trusting(
+        binary: &Path,
+        label: &str,
+        args: &[&str],
+        ca_cert: Option<&Path>,
+    ) -> Result<Self, String> {
         let product = label;
         let dir = unique_temp_dir(&format!("cryptoutil-{label}"))?;
         let ready_file = dir.join("ready.json");
@@ -129,17 +163,17 @@ impl ServerProcess {
         let started = Instant::now();
         loop {
             if let Ok(text) = std::fs::read_to_string(&ready_file) {
-                match Ready::parse(&text) {
+                let started_in = started.elapsed();
+                match Ready::parse_with_ca(&text, ca_cert) {
                     Ok(ready) => {
                         println!(
-                            "==> {product} ready in {:.1?}: public {}, admin {}",
-                            started.elapsed(),
-                            ready.public_url,
-                            ready.admin_url
+                            "==> {product} ready in {started_in:.1?}: public {}, admin {}",
+                            ready.public_url, ready.admin_url
                         );
                         return Ok(Self {
                             child,
                             ready,
+                            started_in,
                             dir,
                             log,
                         });
@@ -165,7 +199,8 @@ impl ServerProcess {
                     tail(&log)
                 ));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            // Short: start-up time is measured with this loop (`cargo xtask bench-load`).
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -238,6 +273,14 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The load-test configuration of a product (`xtask/bench/<product>.yml`).
+pub fn bench_config(product: &str) -> PathBuf {
+    crate::root()
+        .join("xtask")
+        .join("bench")
+        .join(format!("{product}.yml"))
 }
 
 /// The last 40 lines (at most 16 KiB) of a log file.
@@ -323,14 +366,27 @@ mod tests {
 
     #[test]
     fn ready_file_is_parsed_and_urls_lose_a_trailing_slash() {
-        let ready = Ready::parse(
+        let ready = Ready::parse_with_ca(
             r#"{"public_url":"https://127.0.0.1:4431/","admin_url":"https://127.0.0.1:4432","ca_cert":"/tmp/x/ca/root.pem"}"#,
+            None,
         )
         .unwrap();
         assert_eq!(ready.public_url, "https://127.0.0.1:4431");
         assert_eq!(ready.admin_url, "https://127.0.0.1:4432");
         assert_eq!(ready.ca_cert, PathBuf::from("/tmp/x/ca/root.pem"));
-        assert!(Ready::parse(r#"{"public_url":"x","admin_url":"y","ca_cert":null}"#).is_err());
-        assert!(Ready::parse("not json").is_err());
+        let no_ca = r#"{"public_url":"x","admin_url":"y","ca_cert":null}"#;
+        assert!(Ready::parse_with_ca(no_ca, None).is_err());
+        let given = Ready::parse_with_ca(no_ca, Some(Path::new("/pki/ca/root.pem"))).unwrap();
+        assert_eq!(given.ca_cert, PathBuf::from("/pki/ca/root.pem"));
+        let reported = Ready::parse_with_ca(
+            r#"{"public_url":"x","admin_url":"y","ca_cert":"/dev/ca.pem"}"#,
+            Some(Path::new("/pki/ca/root.pem")),
+        )
+        .unwrap();
+        assert_eq!(reported.ca_cert, PathBuf::from("/dev/ca.pem"));
+        for product in ["kms", "identity"] {
+            assert!(bench_config(product).is_file(), "{product}");
+        }
+        assert!(Ready::parse_with_ca("not json", None).is_err());
     }
 }

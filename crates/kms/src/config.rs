@@ -34,6 +34,18 @@ pub struct KmsSettings {
     /// The two API surfaces: rate limits (defaults: service 1000/s, browser 100/s per client
     /// IP), IP allowlists, and the browser surface's CORS origins.
     pub api: SurfacesSettings,
+    /// Load-test aids (all off by default).
+    pub benchmark: BenchmarkSettings,
+}
+
+/// Load-test aids (`benchmark:`), for `cargo xtask bench-load`; all off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenchmarkSettings {
+    /// Mount `POST /service/api/v1/echo`: authenticated and rate-limited like every operation
+    /// (scope `kms:encrypt`), it returns the request body without touching a key. The ceiling
+    /// the crypto operations are measured against; leave it off in production.
+    pub echo: bool,
 }
 
 /// Key lifecycle and caching.
@@ -88,6 +100,7 @@ impl Default for KmsSettings {
             keys: KeySettings::default(),
             auth: crate::auth::AuthSettings::default(),
             api: SurfacesSettings::default(),
+            benchmark: BenchmarkSettings::default(),
         }
     }
 }

@@ -242,7 +242,15 @@ fn public_router(
     let browser_authenticate =
         axum::middleware::from_fn_with_state(auth.clone(), require_browser_authentication::<Store>);
     let authenticate = axum::middleware::from_fn_with_state(auth, require_authentication::<Store>);
-    let service_operations = operations.clone().merge(user_admin).layer(authenticate);
+    let mut service_operations = operations.clone().merge(user_admin);
+    if settings.benchmark.echo {
+        tracing::warn!(
+            "benchmark.echo: POST {SERVICE_PREFIX}{} is mounted (a load-test aid)",
+            api::echo::ECHO_PATH
+        );
+        service_operations = service_operations.merge(api::echo::router());
+    }
+    let service_operations = service_operations.layer(authenticate);
     let browser_operations = operations.layer(browser_authenticate);
     Router::new()
         .merge(surface::service_surface(

@@ -199,7 +199,8 @@ fn body_for(path: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn every_route_enforces_exactly_its_scope() {
-    let kms = Kms::dev().await;
+    // The benchmark echo route is in the table too.
+    let kms = Kms::dev_with(|s| s.benchmark.echo = true).await;
     let tenant = kms.user.tenants[0].clone();
     let admin = kms.api(Surface::Service).await;
     let key = admin
@@ -248,6 +249,38 @@ async fn every_route_enforces_exactly_its_scope() {
         .post_bytes(&format!("/elastickey/{id}/encrypt"), b"x")
         .await
         .assert_problem(403, "kms:encrypt");
+    kms.stop().await;
+}
+
+#[tokio::test]
+async fn the_benchmark_echo_route_is_off_by_default_and_authenticated_when_on() {
+    let off = Kms::dev().await;
+    off.api(Surface::Service)
+        .await
+        .post_bytes("/echo", b"hello")
+        .await
+        .assert_problem(404, "");
+    off.stop().await;
+
+    let kms = Kms::dev_with(|s| s.benchmark.echo = true).await;
+    let reply = kms.api(Surface::Service).await.post_bytes("/echo", b"hello").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, b"hello");
+    assert_eq!(
+        reply.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
+    kms.api_as(Surface::Service, None)
+        .await
+        .post_bytes("/echo", b"hello")
+        .await
+        .assert_problem(401, "authentication");
+    // Service surface only.
+    kms.api(Surface::Browser)
+        .await
+        .post_bytes("/echo", b"hello")
+        .await
+        .assert_problem(404, "");
     kms.stop().await;
 }
 

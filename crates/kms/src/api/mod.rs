@@ -5,6 +5,7 @@
 //! [`Principal`], and shape the answer. Every error is `application/problem+json`.
 
 mod dto;
+pub mod echo;
 mod errors;
 pub mod handlers;
 pub mod query;
@@ -50,6 +51,8 @@ pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
     ("post", "/elastickey/{id}/sign", scopes::SIGN),
     ("post", "/elastickey/{id}/verify", scopes::VERIFY),
     ("post", "/elastickey/{id}/generate", scopes::GENERATE),
+    // Only mounted with `benchmark.echo: true` (service surface; see [`echo`]).
+    ("post", echo::ECHO_PATH, echo::ECHO_SCOPE),
 ];
 
 /// The scope a request needs, from its method and path (relative to a surface, or with the
