@@ -3,8 +3,9 @@
 //!
 //! Wall time on a shared 2-core machine swings ±20 %; the number of instructions an operation
 //! executes does not. `crates/kms/examples/hot_ops.rs` runs one operation N times inside
-//! `hot_ops_measured`; callgrind dumps its counters on entry and exit of that function, so one
-//! dump holds exactly the measured loop (all threads, SQLite's worker included), and its `Ir`
+//! `hot_ops_measured`, which calls `hot_ops_done` at its end; callgrind dumps its counters on
+//! entry to each, so one dump holds exactly the measured loop (all threads, SQLite's worker
+//! included), and its `Ir`
 //! total / N is the figure. The same dump's function list must not name what a warm request
 //! never does (PBKDF2, barrier unsealing, a JWKS fetch). A figure more than [`THRESHOLD_PERCENT`]
 //! above its baseline fails; `--update` rewrites the baseline.
@@ -20,8 +21,10 @@ use crate::{cargo, run};
 
 /// A regression is a figure more than this many percent above its baseline.
 pub const THRESHOLD_PERCENT: f64 = 10.0;
-/// The function the example measures in (callgrind's dump trigger).
+/// The function the example measures in (callgrind dumps the set-up on entering it).
 const MEASURED_FN: &str = "hot_ops_measured";
+/// The function that ends the measured loop (callgrind dumps the loop on entering it).
+const DONE_FN: &str = "hot_ops_done";
 
 /// Functions a warm operation must not call: each rule is a set of substrings that together
 /// identify one (matched against callgrind's function names, case-sensitive).
@@ -296,7 +299,7 @@ fn callgrind(binary: &Path, out_dir: &Path, name: &str, iterations: u64) -> Resu
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", base.display()))
         .arg(format!("--dump-before=*{MEASURED_FN}*"))
-        .arg(format!("--dump-after=*{MEASURED_FN}*"))
+        .arg(format!("--dump-before=*{DONE_FN}*"))
         .args([
             "--dump-instr=no",
             "--compress-strings=no",
@@ -315,7 +318,7 @@ fn callgrind(binary: &Path, out_dir: &Path, name: &str, iterations: u64) -> Resu
             tail(&String::from_utf8_lossy(&output.stderr))
         ));
     }
-    // Dumps are <base>.1, <base>.2, ...; the loop's is the one its exit triggered.
+    // Dumps are <base>.1, <base>.2, ...; the loop's is the one the end marker triggered.
     let mut loop_dump = None;
     for part in 1..=8 {
         let path = PathBuf::from(format!("{}.{part}", base.display()));
@@ -323,13 +326,13 @@ fn callgrind(binary: &Path, out_dir: &Path, name: &str, iterations: u64) -> Resu
             continue;
         };
         let dump = parse_callgrind(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        if dump.trigger.contains("after") && dump.trigger.contains(MEASURED_FN) {
+        if dump.trigger.contains(DONE_FN) {
             loop_dump = Some(dump);
         }
     }
     loop_dump.ok_or_else(|| {
         format!(
-            "{name}: no callgrind dump was triggered by leaving {MEASURED_FN} (see {}.*)",
+            "{name}: no callgrind dump was triggered by {DONE_FN} (see {}.*)",
             base.display()
         )
     })
@@ -379,7 +382,7 @@ mod tests {
     const DUMP: &str = "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npid: 4242\n\
 cmd:  target/release/examples/hot_ops kms-auth-basic-cached 2000\npart: 2\n\n\
 desc: I1 cache: \ndesc: Timerange: Basic block 1000 - 5000\n\
-desc: Trigger: --dump-after=hot_ops::hot_ops_measured\n\n\
+desc: Trigger: --dump-before=hot_ops::hot_ops_done\n\n\
 positions: line\nevents: Ir\nsummary: 3400000\n\n\
 ob=/work/target/release/examples/hot_ops\nfl=???\n\
 fn=hot_ops::hot_ops_measured\n0 12\ncfn=cryptoutil_kms::auth::Authenticator<S>::authenticate_for::{{closure}}\ncalls=2000 0\n0 3399000\n\
@@ -391,8 +394,8 @@ fn=aws_lc_rs::hmac::Context::sign\n0 100000\n\ntotals: 3400012\n";
         let dump = parse_callgrind(DUMP).unwrap();
         assert_eq!(
             dump.trigger,
-            "--dump-after=hot_ops::hot_ops_measured",
-            "the trigger names the measured function"
+            "--dump-before=hot_ops::hot_ops_done",
+            "the trigger names the end marker"
         );
         assert_eq!(dump.instructions, 3_400_012, "totals: wins over summary:");
         assert!(dump.functions.contains("cryptoutil_realm::cache::CredentialCache<V>::get"));

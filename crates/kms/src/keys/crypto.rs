@@ -31,7 +31,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         };
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;
         let header = header_for(material.id, context)?;
-        let out = jwe::encrypt(&public_for(&jwk)?, alg, enc, plaintext, Some(&header))
+        let out = jwe::encrypt(&*public_for(&jwk)?, alg, enc, plaintext, Some(&header))
             .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
         audit(who, key.id, "encrypt");
         Ok(out)
@@ -114,7 +114,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
         let material_id = kid_of(header.kid())?;
         let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let verified = jws::verify(&public_for(&jwk)?, alg, token).map_err(|e| {
+        let verified = jws::verify(&*public_for(&jwk)?, alg, token).map_err(|e| {
             KeyError::InvalidSignature(format!("the signature does not verify: {e}"))
         })?;
         audit(who, key.id, "verify");
@@ -145,7 +145,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         let mut header = header_for(material.id, context)?;
         header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
         let encrypted_jwk = jwe::encrypt(
-            &public_for(&jwk)?,
+            &*public_for(&jwk)?,
             alg,
             enc,
             clear.as_bytes(),

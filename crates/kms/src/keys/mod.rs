@@ -471,13 +471,15 @@ fn kid_of(kid: Option<&str>) -> Result<Uuid, KeyError> {
         .ok_or_else(|| KeyError::Invalid("the token's kid is not a material key id".to_owned()))
 }
 
-/// The key used for encrypting or verifying: the public half for asymmetric keys.
-fn public_for(jwk: &Jwk) -> Result<Jwk, KeyError> {
+/// The key used for encrypting or verifying: the public half for asymmetric keys, the key itself
+/// (borrowed: no copy of secret material per request) for symmetric ones.
+fn public_for(jwk: &Jwk) -> Result<std::borrow::Cow<'_, Jwk>, KeyError> {
     if algorithm::is_asymmetric(jwk) {
         jwk.to_public()
+            .map(std::borrow::Cow::Owned)
             .map_err(|e| KeyError::Internal(format!("no public key: {e}")))
     } else {
-        Ok(jwk.clone())
+        Ok(std::borrow::Cow::Borrowed(jwk))
     }
 }
 
