@@ -33,7 +33,13 @@ const NO_PBKDF2_C: &[&str] = &["PBKDF2"];
 const NO_UNSEAL: &[&str] = &["barrier", "unseal"];
 const NO_CONTENT_KEY_LOAD: &[&str] = &["barrier", "load_content"];
 const NO_JWKS_FETCH: &[&str] = &["Jwks", "fetch"];
-const WARM: &[&[&str]] = &[NO_PBKDF2, NO_PBKDF2_C, NO_UNSEAL, NO_CONTENT_KEY_LOAD, NO_JWKS_FETCH];
+const WARM: &[&[&str]] = &[
+    NO_PBKDF2,
+    NO_PBKDF2_C,
+    NO_UNSEAL,
+    NO_CONTENT_KEY_LOAD,
+    NO_JWKS_FETCH,
+];
 
 /// `(operation, iterations, forbidden functions)`; see `crates/kms/examples/hot_ops.rs`.
 const OPERATIONS: &[(&str, u64, &[&[&str]])] = &[
@@ -66,7 +72,11 @@ pub fn parse_callgrind(text: &str) -> Result<Dump, String> {
         if let Some(rest) = line.strip_prefix("desc: Trigger:") {
             trigger = rest.trim().to_owned();
         } else if let Some(rest) = line.strip_prefix("events:") {
-            events = Some(rest.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
+            events = Some(
+                rest.split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            );
         } else if let Some(rest) = line.strip_prefix("totals:") {
             totals = rest.split_whitespace().next().map(str::to_owned);
         } else if let Some(rest) = line.strip_prefix("summary:") {
@@ -209,9 +219,7 @@ pub fn bench_compare(args: &[String]) -> Result<(), String> {
     let baseline = baseline_figures(&baseline_doc);
     let mut measured = serde_json::Map::new();
     let mut failures = Vec::new();
-    println!(
-        "==> callgrind instruction counts per operation (threshold +{THRESHOLD_PERCENT} %)"
-    );
+    println!("==> callgrind instruction counts per operation (threshold +{THRESHOLD_PERCENT} %)");
     for &(name, iterations, rules) in OPERATIONS {
         if !only.is_empty() && !only.contains(&name) {
             continue;
@@ -393,25 +401,37 @@ fn=aws_lc_rs::hmac::Context::sign\n0 100000\n\ntotals: 3400012\n";
     fn a_dump_yields_its_trigger_total_and_functions() {
         let dump = parse_callgrind(DUMP).unwrap();
         assert_eq!(
-            dump.trigger,
-            "--dump-before=hot_ops::hot_ops_done",
+            dump.trigger, "--dump-before=hot_ops::hot_ops_done",
             "the trigger names the end marker"
         );
         assert_eq!(dump.instructions, 3_400_012, "totals: wins over summary:");
-        assert!(dump.functions.contains("cryptoutil_realm::cache::CredentialCache<V>::get"));
-        assert!(dump.functions.contains(
-            "cryptoutil_kms::auth::Authenticator<S>::authenticate_for::{{closure}}"
-        ));
+        assert!(
+            dump.functions
+                .contains("cryptoutil_realm::cache::CredentialCache<V>::get")
+        );
+        assert!(
+            dump.functions
+                .contains("cryptoutil_kms::auth::Authenticator<S>::authenticate_for::{{closure}}")
+        );
         assert_eq!(dump.functions.len(), 4);
 
         let summary_only = DUMP.replace("totals: 3400012\n", "");
-        assert_eq!(parse_callgrind(&summary_only).unwrap().instructions, 3_400_000);
+        assert_eq!(
+            parse_callgrind(&summary_only).unwrap().instructions,
+            3_400_000
+        );
         assert!(parse_callgrind("events: Ir\nfn=x\n").is_err(), "no total");
-        assert!(parse_callgrind("events: Dr Ir\ntotals: 5\n").is_err(), "Ir must come first");
+        assert!(
+            parse_callgrind("events: Dr Ir\ntotals: 5\n").is_err(),
+            "Ir must come first"
+        );
         assert!(parse_callgrind("events: Ir\ntotals: many\n").is_err());
         // Compressed names: "(id) name" the first time, "(id)" after.
         let compressed = parse_callgrind("events: Ir\nfn=(1) a::b\nfn=(1)\ntotals: 1\n").unwrap();
-        assert_eq!(compressed.functions.into_iter().collect::<Vec<_>>(), ["a::b"]);
+        assert_eq!(
+            compressed.functions.into_iter().collect::<Vec<_>>(),
+            ["a::b"]
+        );
     }
 
     #[test]
@@ -420,11 +440,11 @@ fn=aws_lc_rs::hmac::Context::sign\n0 100000\n\ntotals: 3400012\n";
         assert!(forbidden_calls(&dump, WARM).is_empty());
         dump.functions
             .insert("aws_lc_rs::pbkdf2::verify".to_owned());
-        dump.functions.insert(
-            "cryptoutil_kms::barrier::Barrier<S>::unseal::{{closure}}".to_owned(),
-        );
         dump.functions
-            .insert("<hot_ops::Jwks as cryptoutil_realm::bearer::jwks::JwksFetcher>::fetch".to_owned());
+            .insert("cryptoutil_kms::barrier::Barrier<S>::unseal::{{closure}}".to_owned());
+        dump.functions.insert(
+            "<hot_ops::Jwks as cryptoutil_realm::bearer::jwks::JwksFetcher>::fetch".to_owned(),
+        );
         // "unseal" alone (another module) or "barrier" alone is not a barrier unwrap.
         dump.functions
             .insert("cryptoutil_kms::barrier::Barrier<S>::status".to_owned());
@@ -439,9 +459,14 @@ fn=aws_lc_rs::hmac::Context::sign\n0 100000\n\ntotals: 3400012\n";
         assert_eq!(judge(None, 100.0, 10.0), Verdict::New);
         assert_eq!(judge(Some(0.0), 100.0, 10.0), Verdict::New);
         assert_eq!(judge(Some(1000.0), 1100.0, 10.0), Verdict::Same(10.0));
-        assert!(matches!(judge(Some(1000.0), 1101.0, 10.0), Verdict::Regressed(c) if (c - 10.1).abs() < 1e-9));
+        assert!(
+            matches!(judge(Some(1000.0), 1101.0, 10.0), Verdict::Regressed(c) if (c - 10.1).abs() < 1e-9)
+        );
         assert_eq!(judge(Some(1000.0), 900.0, 10.0), Verdict::Same(-10.0));
-        assert!(matches!(judge(Some(1000.0), 899.0, 10.0), Verdict::Improved(_)));
+        assert!(matches!(
+            judge(Some(1000.0), 899.0, 10.0),
+            Verdict::Improved(_)
+        ));
         assert_eq!(judge(Some(1000.0), 1000.0, 10.0), Verdict::Same(0.0));
     }
 

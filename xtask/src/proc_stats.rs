@@ -45,7 +45,13 @@ pub fn parse_rss(status: &str) -> Option<Rss> {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
     };
     Some(Rss {
         current_kib: field("VmRSS:")?,
@@ -98,7 +104,8 @@ mod tests {
 
     #[test]
     fn rss_is_read_from_proc_status() {
-        let text = "Name:\tcryptoutil\nVmPeak:\t  900000 kB\nVmHWM:\t   30720 kB\nVmRSS:\t   20480 kB\n";
+        let text =
+            "Name:\tcryptoutil\nVmPeak:\t  900000 kB\nVmHWM:\t   30720 kB\nVmRSS:\t   20480 kB\n";
         assert_eq!(
             parse_rss(text),
             Some(Rss {

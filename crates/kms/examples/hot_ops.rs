@@ -35,7 +35,9 @@ use cryptoutil_kms::auth::{AuthSettings, Authenticator, DB_REALM, Federation, re
 use cryptoutil_kms::model::RealmUserRecord;
 use cryptoutil_kms::store::DirectoryStore;
 use cryptoutil_realm::BoxFuture;
-use cryptoutil_realm::bearer::{BearerError, BearerValidator, Introspector, IssuerTrust, JwksFetcher};
+use cryptoutil_realm::bearer::{
+    BearerError, BearerValidator, Introspector, IssuerTrust, JwksFetcher,
+};
 use cryptoutil_server::config::Secret;
 use serde_json::json;
 
@@ -98,7 +100,11 @@ fn main() {
         }
         "kms-encrypt-dir-64" => {
             let f = Fixture::new();
-            let who = f.world.rt.block_on(f.auth.authenticate(&f.basic, None)).unwrap();
+            let who = f
+                .world
+                .rt
+                .block_on(f.auth.authenticate(&f.basic, None))
+                .unwrap();
             let key = f.world.create_key(&who, "A256GCM/dir");
             let payload = [7u8; 64];
             run(iterations, &mut || {
@@ -116,7 +122,11 @@ fn main() {
                 let who = f
                     .world
                     .rt
-                    .block_on(f.auth.authenticate_for(black_box(&f.basic), None, Some(ENCRYPT_SCOPE)))
+                    .block_on(f.auth.authenticate_for(
+                        black_box(&f.basic),
+                        None,
+                        Some(ENCRYPT_SCOPE),
+                    ))
                     .unwrap();
                 black_box(who);
             });
@@ -141,7 +151,11 @@ fn main() {
                 f.introspection.calls.load(Ordering::Relaxed),
             );
             println!("jwks_fetches={fetches} introspections={introspections}");
-            assert_eq!((fetches, introspections), (1, 1), "a warm request called the issuer");
+            assert_eq!(
+                (fetches, introspections),
+                (1, 1),
+                "a warm request called the issuer"
+            );
         }
         other => {
             eprintln!("unknown operation {other:?}");
@@ -250,7 +264,13 @@ impl Fixture {
             updated_at: now,
         });
         let cache = auth.cache();
-        assert!(cache.insert(cache.ticket(), DB_REALM, &username, &password, Arc::new(user)));
+        assert!(cache.insert(
+            cache.ticket(),
+            DB_REALM,
+            &username,
+            &password,
+            Arc::new(user)
+        ));
         let mut basic = HeaderMap::new();
         basic.insert(
             header::AUTHORIZATION,

@@ -263,7 +263,11 @@ async fn the_benchmark_echo_route_is_off_by_default_and_authenticated_when_on() 
     off.stop().await;
 
     let kms = Kms::dev_with(|s| s.benchmark.echo = true).await;
-    let reply = kms.api(Surface::Service).await.post_bytes("/echo", b"hello").await;
+    let reply = kms
+        .api(Surface::Service)
+        .await
+        .post_bytes("/echo", b"hello")
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, b"hello");
     assert_eq!(

@@ -113,7 +113,11 @@ pub async fn prepare(
             Box::new(|status, body| compact(status, body, 5)),
         ),
         Operation::Decrypt => {
-            let encrypt = post(&op_url("encrypt"), "application/octet-stream", payload.clone());
+            let encrypt = post(
+                &op_url("encrypt"),
+                "application/octet-stream",
+                payload.clone(),
+            );
             let token = obtain(client, &encrypt, 5).await?;
             (
                 post(&op_url("decrypt"), "application/jose", token),
@@ -140,10 +144,11 @@ pub async fn prepare(
             ),
             Box::new(|status, body| {
                 let json = expect_json(status, body)?;
-                match json.get("encrypted_jwk").and_then(serde_json::Value::as_str) {
-                    Some(jwe) if jwe.split('.').count() == 5 && json.get("jwk").is_none() => {
-                        Ok(())
-                    }
+                match json
+                    .get("encrypted_jwk")
+                    .and_then(serde_json::Value::as_str)
+                {
+                    Some(jwe) if jwe.split('.').count() == 5 && json.get("jwk").is_none() => Ok(()),
                     _ => Err(format!("no encrypted_jwk: {}", truncate(body))),
                 }
             }),
@@ -228,7 +233,10 @@ fn compact(status: StatusCode, body: &[u8], parts: usize) -> Result<(), String> 
     if body.split(|b| *b == b'.').count() == parts && body.iter().all(base64url) {
         Ok(())
     } else {
-        Err(format!("not a {parts}-part compact token: {}", truncate(body)))
+        Err(format!(
+            "not a {parts}-part compact token: {}",
+            truncate(body)
+        ))
     }
 }
 
