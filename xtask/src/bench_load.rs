@@ -57,10 +57,13 @@ pub fn usage() -> String {
 fn default_scenarios(filter: &str) -> Vec<&'static str> {
     load::scenarios()
         .into_iter()
-        .filter(|(_, product, _)| match (filter, product) {
-            ("kms", Some(Product::Kms)) | ("identity", Some(Product::Identity)) => true,
-            ("all", Some(_)) => true,
-            _ => false,
+        .filter(|(_, product, _)| {
+            matches!(
+                (filter, product),
+                ("kms", Some(Product::Kms))
+                    | ("identity", Some(Product::Identity))
+                    | ("all", Some(_))
+            )
         })
         .map(|(name, _, _)| name)
         .collect()

@@ -1,8 +1,10 @@
 //! `cargo xtask soak [--duration 10m]`: `cryptoutil demo all` in a loop against one Identity
 //! server and one KMS federated to it (release build, `--dev --demo`, real TLS), for a fixed
 //! time. Passes when every run passed and neither server's memory kept growing: the median
-//! resident set of the last tenth of the runs is within 10 % (plus 4 MiB) of the median of the
-//! second tenth (the first tenth is warm-up: caches and pools filling).
+//! resident set of the last tenth of the runs is within 5 % (plus 2 MiB) of the median of the
+//! tenth after the halfway point. The first half is for filling what is bounded: pools, the
+//! audit ring (4096 events) and the KMS's verified-token cache (10,000 tokens, a few per run),
+//! which a 10-minute soak fills after about 3,600 runs; a leak keeps growing after that.
 //!
 //! Writes `target/soak/soak.json` (every run's duration and both servers' RSS after it) and
 //! prints a summary for the issue note.
@@ -15,9 +17,9 @@ use crate::load::parse_duration;
 use crate::server::{ServerProcess, build_release};
 
 const DEFAULT_DURATION: Duration = Duration::from_secs(600);
-/// Allowed growth of the median RSS from the second tenth of the runs to the last.
-const GROWTH_RATIO: f64 = 1.10;
-const GROWTH_SLACK_KIB: u64 = 4 * 1024;
+/// Allowed growth of the median RSS from the tenth after the halfway point to the last tenth.
+const GROWTH_RATIO: f64 = 1.05;
+const GROWTH_SLACK_KIB: u64 = 2 * 1024;
 
 /// One run of the demo and the servers' memory after it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +130,9 @@ pub fn judge(samples: &[Sample]) -> Judgement {
     }
     let failed = samples.iter().filter(|s| !s.passed).count();
     let tenth = samples.len() / 10;
-    let early = &samples[tenth..2 * tenth];
+    let half = samples.len() / 2;
+    let warm = &samples[tenth..2 * tenth];
+    let middle = &samples[half..half + tenth];
     let late = &samples[samples.len() - tenth..];
     let mut problems = Vec::new();
     if failed > 0 {
@@ -147,18 +151,21 @@ pub fn judge(samples: &[Sample]) -> Judgement {
         ),
         ("KMS", |s: &Sample| s.kms_rss_kib),
     ] {
-        let before = median(early.iter().map(rss));
+        let warmed = median(warm.iter().map(rss));
+        let before = median(middle.iter().map(rss));
         let after = median(late.iter().map(rss));
         let peak = samples.iter().map(rss).max().unwrap_or(0);
         lines.push(format!(
-            "{name} RSS: {:.1} MiB after warm-up, {:.1} MiB at the end, peak {:.1} MiB",
+            "{name} RSS (medians): {:.1} MiB after warm-up, {:.1} MiB at half time, {:.1} MiB at \
+             the end, peak {:.1} MiB",
+            mib(warmed),
             mib(before),
             mib(after),
             mib(peak)
         ));
         if before == 0 || after as f64 > before as f64 * GROWTH_RATIO + GROWTH_SLACK_KIB as f64 {
             problems.push(format!(
-                "{name} memory grew from {:.1} to {:.1} MiB",
+                "{name} memory kept growing in the second half, from {:.1} to {:.1} MiB",
                 mib(before),
                 mib(after)
             ));
@@ -254,7 +261,7 @@ mod tests {
         let judged = judge(&samples(|i| 30_000 + i as u64 * 200, |_| true));
         assert!(!judged.ok);
         assert!(
-            judged.verdict.contains("KMS memory grew"),
+            judged.verdict.contains("KMS memory kept growing"),
             "{}",
             judged.verdict
         );
