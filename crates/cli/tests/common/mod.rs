@@ -17,7 +17,7 @@ pub fn cryptoutil() -> Command {
         std::env::temp_dir().join("cryptoutil-cli-test-home"),
     );
     for (key, _) in std::env::vars() {
-        if key.starts_with("CRYPTOUTIL_") {
+        if key.starts_with("CRYPTOUTIL_") || key.starts_with("OTEL_") {
             cmd.env_remove(key);
         }
     }
