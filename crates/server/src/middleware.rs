@@ -1,6 +1,7 @@
 //! Middleware shared by every listener: request IDs and access logs, limits, security headers,
 //! and problem+json for every error response that lacks a body of its own.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -112,10 +113,16 @@ async fn request_context(
         cryptoutil.server = Empty,
     );
     let telemetry = cryptoutil_telemetry::enabled();
-    let route = telemetry
+    let mut route = telemetry
         .then(|| request.extensions().get::<MatchedPath>())
         .flatten()
         .map(|m| m.as_str().to_owned());
+    // A surface is mounted as one service: its routes are matched inside, and reported back.
+    let inner_route = (telemetry && route.is_none()).then(|| {
+        let slot = RouteSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        slot
+    });
     if telemetry {
         cryptoutil_telemetry::set_remote_parent(&span, request.headers());
         let name = match &route {
@@ -134,6 +141,11 @@ async fn request_context(
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
+    if let Some(inner) = inner_route.and_then(|slot| slot.0.get().cloned()) {
+        cryptoutil_telemetry::rename(&span, format!("{method} {inner}"));
+        span.record("http.route", inner.as_str());
+        route = Some(inner);
+    }
     if telemetry {
         span.record("http.response.status_code", status);
         if response.status().is_server_error() {
@@ -145,6 +157,36 @@ async fn request_context(
     span.in_scope(|| tracing::info!(status, elapsed_ms, "request handled"));
     response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+/// Where a router mounted as a service reports the route it matched (`http.route`).
+#[derive(Debug, Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+/// With telemetry on, makes `router` (mounted as a service under `prefix`) report the route each
+/// request matched to [`request_context`]; with telemetry off, returns it unchanged (no cost).
+pub(crate) fn report_matched_route(prefix: &str, router: Router) -> Router {
+    if !cryptoutil_telemetry::enabled() {
+        return router;
+    }
+    let prefix: Arc<str> = Arc::from(prefix.trim_end_matches('/'));
+    router.route_layer(middleware::from_fn_with_state(prefix, report_route))
+}
+
+async fn report_route(State(prefix): State<Arc<str>>, request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(matched)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        let matched = matched.as_str();
+        let route = if matched.starts_with(&*prefix) {
+            matched.to_owned()
+        } else {
+            format!("{prefix}{matched}")
+        };
+        let _ = slot.0.set(route);
+    }
+    next.run(request).await
 }
 
 fn new_request_id() -> HeaderValue {

@@ -15,7 +15,7 @@ pub use metrics::{
     HTTP_SERVER_REQUEST_DURATION, barrier_cache_lookup, credential_cache_lookup, crypto_operation,
     http_request,
 };
-pub use propagation::{inject, set_remote_parent};
+pub use propagation::{inject, rename, set_remote_parent};
 
 /// The instruments, present once telemetry is active.
 static ACTIVE: OnceLock<metrics::Instruments> = OnceLock::new();

@@ -30,6 +30,16 @@ pub fn set_remote_parent(span: &tracing::Span, headers: &HeaderMap) {
     let _ = span.set_parent(cx);
 }
 
+/// Renames `span` after it started (e.g. once the route is known); nothing when telemetry is
+/// off.
+pub fn rename(span: &tracing::Span, name: String) {
+    if !enabled() {
+        return;
+    }
+    use opentelemetry::trace::TraceContextExt;
+    span.context().span().update_name(name);
+}
+
 struct HeaderInjector<'a>(&'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
