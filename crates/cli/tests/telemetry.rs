@@ -672,20 +672,31 @@ fn one_trace_crosses_from_the_demo_into_both_servers_over_otlp_http() {
             .any(|s| s.name == "identity.token" && s.parent_id == token.span_id),
         "the token issuance span is a child of the token request"
     );
-    // The KMS's own calls to Identity (discovery, JWKS, introspection) join the same trace.
-    let from_kms: Vec<&SpanView> = server_span("cryptoutil-identity")
+    // The KMS's own calls to Identity (discovery, JWKS, introspection) join the same trace, as
+    // children of the KMS request that made them.
+    let from_kms: Vec<(&str, &str)> = server_span("cryptoutil-identity")
         .into_iter()
-        .filter(|s| {
-            s.trace_id == root.trace_id
-                && by_id
-                    .get(s.parent_id.as_slice())
-                    .is_some_and(|p| p.service == "cryptoutil-kms")
+        .filter(|s| s.trace_id == root.trace_id)
+        .filter_map(|s| {
+            let parent = by_id.get(s.parent_id.as_slice())?;
+            (parent.service == "cryptoutil-kms").then_some((s.name.as_str(), parent.name.as_str()))
         })
         .collect();
-    assert!(
-        !from_kms.is_empty(),
-        "an Identity request caused by a KMS request, in the demo's trace"
-    );
+    for (call, made_by) in [
+        ("GET /oauth2/v1/jwks", None),
+        ("GET /.well-known/openid-configuration", None),
+        (
+            "POST /oauth2/v1/introspect",
+            Some("POST /service/api/v1/elastickey/{id}/encrypt"),
+        ),
+    ] {
+        assert!(
+            from_kms
+                .iter()
+                .any(|(c, p)| *c == call && made_by.is_none_or(|m| m == *p)),
+            "{call} made by a KMS request ({made_by:?}) in the demo's trace: {from_kms:?}"
+        );
+    }
 
     // Metrics, with the names the dashboards use.
     let durations = metric_points(&received, "cryptoutil-kms", "http.server.request.duration");

@@ -89,9 +89,11 @@ pub fn browser_surface(operations: Router, settings: &BrowserSettings) -> Router
 
 /// [`browser_surface`] under another prefix; the token route is `<prefix>/csrf-token`.
 pub fn browser_surface_at(prefix: &str, operations: Router, settings: &BrowserSettings) -> Router {
-    let operations =
-        with_problem_fallbacks(prefix, operations.route(CSRF_TOKEN_PATH, get(csrf::issue_token)))
-            .layer(axum::middleware::from_fn(csrf::require_token));
+    let operations = with_problem_fallbacks(
+        prefix,
+        operations.route(CSRF_TOKEN_PATH, get(csrf::issue_token)),
+    )
+    .layer(axum::middleware::from_fn(csrf::require_token));
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
