@@ -176,3 +176,92 @@ pub fn check_endpoint(endpoint: &url::Url, protocol: Option<OtlpProtocol>) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn problems(settings: &TelemetrySettings) -> Vec<String> {
+        let mut v = Validator::default();
+        settings.validate(&mut v);
+        match v.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e
+                .problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.origin, p.message))
+                .collect(),
+        }
+    }
+
+    fn with_endpoint(url: &str) -> TelemetrySettings {
+        TelemetrySettings {
+            endpoint: Some(url::Url::parse(url).unwrap()),
+            ca_file: Some(PathBuf::from("/etc/cryptoutil/collector-ca.pem")),
+            ..TelemetrySettings::default()
+        }
+    }
+
+    #[test]
+    fn off_by_default_and_valid() {
+        let settings = TelemetrySettings::default();
+        assert_eq!(settings.effective_protocol(), None);
+        assert!(problems(&settings).is_empty());
+    }
+
+    #[test]
+    fn the_protocol_follows_the_port_unless_configured() {
+        let grpc = with_endpoint("https://otel-collector:4317");
+        assert_eq!(grpc.effective_protocol(), Some(OtlpProtocol::Grpc));
+        let http = with_endpoint("https://otel-collector:4318");
+        assert_eq!(http.effective_protocol(), Some(OtlpProtocol::HttpProtobuf));
+        let other = with_endpoint("https://collector.example/otlp");
+        assert_eq!(other.effective_protocol(), Some(OtlpProtocol::HttpProtobuf));
+        let explicit = TelemetrySettings {
+            protocol: Some(OtlpProtocol::Grpc),
+            ..with_endpoint("https://collector.example:9000")
+        };
+        assert_eq!(explicit.effective_protocol(), Some(OtlpProtocol::Grpc));
+        for settings in [grpc, http, other, explicit] {
+            assert!(problems(&settings).is_empty(), "{settings:?}");
+        }
+    }
+
+    #[test]
+    fn plain_http_paths_for_grpc_and_missing_ca_are_refused() {
+        let p = problems(&with_endpoint("http://otel-collector:4318"));
+        assert!(p[0].contains("https://"), "{p:?}");
+        let p = problems(&with_endpoint("https://otel-collector:4317/v1"));
+        assert!(p[0].contains("no path"), "{p:?}");
+        let p = problems(&with_endpoint("https://user:pw@otel-collector:4318"));
+        assert!(p[0].contains("without credentials"), "{p:?}");
+        let no_ca = TelemetrySettings {
+            ca_file: None,
+            ..with_endpoint("https://otel-collector:4318")
+        };
+        assert!(problems(&no_ca)[0].starts_with("telemetry.ca_file"));
+        let no_endpoint = TelemetrySettings {
+            protocol: Some(OtlpProtocol::Grpc),
+            ..TelemetrySettings::default()
+        };
+        assert!(problems(&no_endpoint)[0].starts_with("telemetry.endpoint"));
+        let bad = TelemetrySettings {
+            export_interval: HumanDuration(std::time::Duration::from_millis(10)),
+            instance_id: Some(String::new()),
+            ..TelemetrySettings::default()
+        };
+        assert_eq!(problems(&bad).len(), 2);
+    }
+
+    #[test]
+    fn the_yaml_names_are_the_otlp_ones() {
+        let settings: TelemetrySettings = serde_yaml_ng::from_str(
+            "endpoint: https://otel-collector:4318\nprotocol: http/protobuf\nca_file: /ca.pem\n",
+        )
+        .unwrap();
+        assert_eq!(settings.protocol, Some(OtlpProtocol::HttpProtobuf));
+        assert!(serde_yaml_ng::from_str::<TelemetrySettings>("protocol: http/json\n").is_err());
+        assert!(serde_yaml_ng::from_str::<TelemetrySettings>("endpont: x\n").is_err());
+    }
+}
