@@ -444,6 +444,19 @@ impl Drop for ServerProcess {
     }
 }
 
+fn readyz(server: &ServerProcess) -> Value {
+    let url = format!(
+        "{}/admin/v1/readyz",
+        server.ready["admin_url"].as_str().unwrap()
+    );
+    https_client(Path::new(server.ca_cert()))
+        .get(url)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 fn https_client(ca: &Path) -> reqwest::blocking::Client {
     let config = cryptoutil_tls::client_config(
         cryptoutil_tls::TrustConfig::from_ca_files(&[ca]).unwrap(),
@@ -563,6 +576,14 @@ fn one_trace_crosses_from_the_demo_into_both_servers_over_otlp_http() {
     // Every step but the audit check (a running KMS's audit events are in its own logs).
     assert_eq!(code, 1, "{document:#}");
     assert_eq!(document["failed_steps"], 1, "{document:#}");
+    // Readiness reports the collector as an optional check.
+    let readyz = readyz(&kms);
+    assert_eq!(readyz["status"], "ok", "{readyz:#}");
+    assert_eq!(readyz["checks"]["telemetry"]["status"], "ok", "{readyz:#}");
+    assert_eq!(
+        readyz["checks"]["telemetry"]["required"], false,
+        "{readyz:#}"
+    );
     kms.shut_down();
     identity.shut_down();
     // The demo exported before it exited, the servers when they shut down.
@@ -838,6 +859,40 @@ fn the_in_process_demo_exports_over_otlp_grpc() {
         "Basic credentials of `demo kms`: {credentials:?}"
     );
     assert!(!log_records(&received, "cryptoutil-demo").is_empty());
+}
+
+/// A collector that cannot be reached is reported by readiness, which stays ok (the check is
+/// optional).
+#[test]
+fn an_unreachable_collector_is_an_optional_readiness_failure() {
+    let receiver = Receiver::start();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://127.0.0.1:{}", closed.local_addr().unwrap().port());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("CRYPTOUTIL_KMS__TELEMETRY__ENDPOINT".to_owned(), url),
+        (
+            "CRYPTOUTIL_KMS__TELEMETRY__CA_FILE".to_owned(),
+            receiver.ca.display().to_string(),
+        ),
+        (
+            "CRYPTOUTIL_KMS__TELEMETRY__EXPORT_TIMEOUT".to_owned(),
+            "1s".to_owned(),
+        ),
+    ];
+    let kms = start_server(&["kms", "server", "start", "--dev"], &env, dir.path());
+    let readyz = readyz(&kms);
+    assert_eq!(readyz["status"], "ok", "{readyz:#}");
+    let check = &readyz["checks"]["telemetry"];
+    assert_eq!(check["status"], "fail", "{readyz:#}");
+    assert!(
+        check["detail"]
+            .as_str()
+            .unwrap()
+            .contains("OTLP http/protobuf"),
+        "{readyz:#}"
+    );
 }
 
 /// Telemetry is refused at once when it could not be verified or is not TLS.

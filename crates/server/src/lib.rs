@@ -147,7 +147,10 @@ pub async fn start(spec: ServerSpec) -> Result<RunningServer, StartError> {
     );
     let admin_router = middleware::common_layers(
         admin::router(
-            spec.checks,
+            spec.checks
+                .into_iter()
+                .chain(telemetry::readiness_check())
+                .collect(),
             shutdown.clone(),
             spec.tls.reload.clone(),
             spec.admin_extra,

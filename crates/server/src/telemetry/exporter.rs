@@ -46,13 +46,20 @@ impl Exporters {
         protocol: OtlpProtocol,
         ca_file: &Path,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<(Self, Probe), String> {
         let trust = cryptoutil_tls::TrustConfig::from_ca_files(&[ca_file.to_path_buf()])
             .map_err(|e| format!("telemetry.ca_file {}: {e}", ca_file.display()))?;
         let mut tls = cryptoutil_tls::client_config(trust, None)
             .map_err(|e| format!("telemetry: cannot build the TLS client: {e}"))?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| "telemetry: set up outside the async runtime".to_owned())?;
+        let probe = Probe {
+            connector: TlsConnector(tokio_rustls::TlsConnector::from(Arc::new(tls.clone()))),
+            uri: endpoint
+                .as_str()
+                .parse()
+                .map_err(|e| format!("telemetry.endpoint {endpoint}: {e}"))?,
+        };
         match protocol {
             OtlpProtocol::HttpProtobuf => {
                 let client = reqwest::Client::builder()
@@ -63,11 +70,12 @@ impl Exporters {
                     .connect_timeout(timeout)
                     .build()
                     .map_err(|e| format!("telemetry: HTTP client: {e}"))?;
-                Ok(Self::Http {
+                let exporters = Self::Http {
                     client: RuntimeClient { client, runtime },
                     base: endpoint.as_str().trim_end_matches('/').to_owned(),
                     timeout,
-                })
+                };
+                Ok((exporters, probe))
             }
             OtlpProtocol::Grpc => {
                 tls.alpn_protocols = vec![b"h2".to_vec()];
@@ -77,7 +85,7 @@ impl Exporters {
                     .timeout(timeout)
                     .connect_timeout(timeout)
                     .connect_with_connector_lazy(connector);
-                Ok(Self::Grpc { channel, timeout })
+                Ok((Self::Grpc { channel, timeout }, probe))
             }
         }
     }
@@ -203,7 +211,26 @@ impl HttpClient for RuntimeClient {
     }
 }
 
-/// TCP + TLS 1.3 (ALPN h2) to the gRPC collector with our rustls configuration.
+/// A TLS handshake with the collector, for the optional readiness check.
+#[derive(Clone)]
+pub(super) struct Probe {
+    connector: TlsConnector,
+    uri: http::Uri,
+}
+
+impl Probe {
+    /// Connects and completes a TLS 1.3 handshake (certificate verified), then hangs up.
+    pub(super) async fn handshake(mut self) -> Result<(), String> {
+        use tower::Service;
+        self.connector
+            .call(self.uri)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// TCP + TLS 1.3 to the collector with our rustls configuration (ALPN h2 for gRPC).
 #[derive(Clone)]
 struct TlsConnector(tokio_rustls::TlsConnector);
 

@@ -26,6 +26,7 @@ use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::TelemetrySettings;
+use crate::health::ReadinessCheck;
 
 /// Instrumentation scope of everything cryptoutil records.
 const SCOPE: &str = "cryptoutil";
@@ -90,7 +91,7 @@ pub fn init(
             KeyValue::new("service.instance.id", instance.clone()),
         ])
         .build();
-    let exporters =
+    let (exporters, probe) =
         exporter::Exporters::new(endpoint, protocol, ca_file, settings.export_timeout.get())?;
     let interval = settings.export_interval.get();
     let providers = Providers {
@@ -110,6 +111,7 @@ pub fn init(
     if INSTALLED.set(providers.clone()).is_err() {
         return Err("telemetry is already set up in this process".to_owned());
     }
+    let _ = PROBE.set((probe, format!("OTLP {} to {endpoint}", protocol.as_str())));
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(providers.tracer.clone());
     opentelemetry::global::set_meter_provider(providers.meter.clone());
@@ -183,9 +185,30 @@ pub async fn flush() {
     .await;
 }
 
-/// Whether telemetry export is set up in this process (for readiness reports).
+/// Whether telemetry export is set up in this process.
 pub fn is_active() -> bool {
     INSTALLED.get().is_some()
+}
+
+/// The collector, for the readiness check, with a description of the export.
+static PROBE: OnceLock<(exporter::Probe, String)> = OnceLock::new();
+
+/// The optional readiness check `telemetry` (SPEC §2) when export is on: a TLS handshake with
+/// the collector (reachable, certificate verified). Reported by `/admin/v1/readyz`, never making
+/// the server unready.
+pub fn readiness_check() -> Option<ReadinessCheck> {
+    let (probe, description) = PROBE.get()?;
+    Some(ReadinessCheck::optional("telemetry", move || {
+        let probe = probe.clone();
+        let description = description.clone();
+        async move {
+            probe
+                .handshake()
+                .await
+                .map(|()| format!("{description}: collector reachable"))
+                .map_err(|e| format!("{description}: {e}"))
+        }
+    }))
 }
 
 /// Targets whose events must not become OTLP logs: the exporter's own stack.
