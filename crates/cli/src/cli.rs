@@ -241,6 +241,17 @@ pub struct DemoArgs {
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+    /// Export the demo's traces, metrics and logs (and those of its in-process servers) to this
+    /// OTLP collector endpoint, https://host:port (gRPC on port 4317, HTTP/protobuf otherwise).
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The CA certificate that issued the collector's certificate (required with
+    /// --otlp-endpoint).
+    #[arg(long, value_name = "FILE", env = "OTEL_EXPORTER_OTLP_CERTIFICATE")]
+    pub otlp_ca_cert: Option<PathBuf>,
+    /// The OTLP transport: grpc or http/protobuf (default: by the endpoint's port).
+    #[arg(long, value_name = "PROTOCOL", env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    pub otlp_protocol: Option<String>,
     /// The demo user (KMS realm user in demo-tenant; the Identity user who signs in).
     #[arg(long, default_value = "demo-user", value_name = "NAME")]
     pub username: String,

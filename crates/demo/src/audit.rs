@@ -2,6 +2,8 @@
 //! (the same for an in-process KMS and a running one; a running one's admin listener normally
 //! wants the demo client certificate, `--client-cert`/`--client-key`).
 
+use cryptoutil_server::config::LoggingSettings;
+use cryptoutil_server::telemetry::Telemetry;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing_subscriber::layer::SubscriberExt;
@@ -39,9 +41,14 @@ struct Page {
 }
 
 /// Makes this process keep the audit events of the servers it runs in-process (the demo prints
-/// no logs of its own, so this is its only subscriber). False when another was installed first.
-pub fn keep_in_process_events() -> bool {
-    let subscriber = tracing_subscriber::registry().with(cryptoutil_server::audit::layer());
+/// no logs of its own, so this is its only subscriber), and export spans and events over OTLP
+/// when the demo has `telemetry` (its in-process servers share it). False when another
+/// subscriber was installed first.
+pub fn keep_in_process_events(telemetry: Option<&Telemetry>) -> bool {
+    let filter = cryptoutil_server::logging::filter(&LoggingSettings::default());
+    let subscriber = tracing_subscriber::registry()
+        .with(cryptoutil_server::audit::layer())
+        .with(telemetry.map(|t| t.layers(filter)));
     tracing::subscriber::set_global_default(subscriber).is_ok()
 }
 

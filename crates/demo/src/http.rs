@@ -108,7 +108,7 @@ impl Http {
     ) -> Result<Reply, StepError> {
         let mut retry = 0;
         loop {
-            let outcome = attempt(build(client).timeout(REQUEST_TIMEOUT), what).await;
+            let outcome = attempt(traced(build(client)).timeout(REQUEST_TIMEOUT), what).await;
             let failure = match &outcome {
                 Ok(reply) if is_transient(Failure::Status(reply.status.as_u16())) => {
                     Some(Failure::Status(reply.status.as_u16()))
@@ -148,7 +148,7 @@ impl Http {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let cause = match attempt(
-                client.get(url.clone()).timeout(left.min(REQUEST_TIMEOUT)),
+                traced(client.get(url.clone())).timeout(left.min(REQUEST_TIMEOUT)),
                 &what,
             )
             .await
@@ -178,6 +178,17 @@ impl Http {
             tokio::time::sleep(HEALTH_POLL).await;
         }
     }
+}
+
+/// Adds the current step's W3C trace context (`traceparent`), so the servers' spans join the
+/// demo's trace; nothing when telemetry is off.
+fn traced(request: RequestBuilder) -> RequestBuilder {
+    if !cryptoutil_telemetry::enabled() {
+        return request;
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    cryptoutil_telemetry::inject(&mut headers);
+    request.headers(headers)
 }
 
 fn build(tls: &rustls::ClientConfig, cookies: bool) -> Result<Client, String> {

@@ -23,6 +23,8 @@ pub mod session;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use cryptoutil_server::config::{TelemetrySettings, Validator};
+use tracing::Instrument;
 use url::Url;
 
 pub use embedded::Products;
@@ -108,6 +110,9 @@ pub struct Options {
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// Credentials (default: the canonical demo data).
     pub credentials: Credentials,
+    /// OTLP export of the demo's traces, metrics and logs, and those of its in-process servers
+    /// (off unless an endpoint is set).
+    pub telemetry: TelemetrySettings,
 }
 
 impl Options {
@@ -124,6 +129,7 @@ impl Options {
             ca_cert: Vec::new(),
             client_cert: None,
             credentials: Credentials::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
 
@@ -163,6 +169,10 @@ impl Options {
                     .to_owned(),
             );
         }
+        let mut v = Validator::default();
+        self.telemetry.validate(&mut v);
+        self.telemetry.validate_files(&mut v);
+        v.finish().map_err(|e| e.to_string())?;
         let external = self.kms_url.is_some() || self.identity_url.is_some();
         if let Some((cert, key)) = &self.client_cert {
             if !external {
@@ -195,8 +205,34 @@ impl Options {
 
 /// Runs the demo: starts the in-process servers it needs, runs every step, stops the servers,
 /// and writes the report through `output`. `Err` is a usage or set-up error (nothing ran).
+///
+/// With telemetry configured, the whole run is one trace (`demo <kind>`, a child span per step)
+/// whose context every request carries, and everything is exported before this returns.
 pub async fn run(options: &Options, output: &mut Output) -> Result<Report, String> {
     options.validate()?;
+    let telemetry = cryptoutil_server::telemetry::init(&options.telemetry, "cryptoutil-demo")?;
+    let products = options.kind.products();
+    let audited = products.kms && products.federated && options.kms_url.is_none();
+    if audited || telemetry.is_some() {
+        // The KMS's audit events are checked by the last step of `demo all`.
+        audit::keep_in_process_events(telemetry.as_ref());
+    }
+    if let Some(t) = &telemetry {
+        output.note(&format!("telemetry: {}", t.description));
+    }
+    let span = if telemetry.is_some() {
+        tracing::info_span!("demo", otel.name = %format!("demo {}", options.kind.name()))
+    } else {
+        tracing::Span::none()
+    };
+    let report = run_demo(options, output).instrument(span).await;
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    report
+}
+
+async fn run_demo(options: &Options, output: &mut Output) -> Result<Report, String> {
     let started = Instant::now();
     let admin_identity = match &options.client_cert {
         Some((cert, key)) => Some(
@@ -211,10 +247,6 @@ pub async fn run(options: &Options, output: &mut Output) -> Result<Report, Strin
         identity: products.identity && options.identity_url.is_none(),
         federated: products.federated,
     };
-    if embed.kms && products.federated {
-        // The KMS's audit events are checked by the last step.
-        audit::keep_in_process_events();
-    }
     let embedded = if embed.kms || embed.identity {
         output.preparing(&format!(
             "Starting {} in-process (SQLite in memory, demo CA in a temporary directory, free ports)",

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::session::Session;
 
@@ -232,10 +233,14 @@ pub async fn run(
             _ => unmet_dependency(step, &results),
         };
         let clock = Instant::now();
+        let span = step_span(index, step);
         let outcome = match blocked {
             Some(error) => Err(error),
-            None => (step.run)(session).await,
+            None => (step.run)(session).instrument(span.clone()).await,
         };
+        if outcome.is_err() {
+            span.record("otel.status_code", "error");
+        }
         let duration_ms = millis(clock.elapsed());
         let result = match outcome {
             Ok(details) => StepResult {
@@ -270,6 +275,24 @@ pub async fn run(
         steps: results,
         duration: started.elapsed(),
     }
+}
+
+/// The span of one step (`demo.step <name>`), parent of the servers' spans of the requests it
+/// makes; [`tracing::Span::none`] when telemetry is off.
+fn step_span(index: usize, step: &Step) -> tracing::Span {
+    if !cryptoutil_telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "step",
+        otel.name = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+        demo.step.index = index,
+        demo.step.name = step.name,
+        demo.step.phase = step.phase,
+    );
+    span.record("otel.name", format!("demo.step {}", step.name));
+    span
 }
 
 /// The error of a step whose dependency failed or is missing (a dependency must come earlier;

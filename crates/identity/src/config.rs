@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::{
-    HumanDuration, LoggingSettings, RateLimitSettings, Secret, ServerSettings, Settings, Validator,
-    is_plain_https_origin,
+    HumanDuration, LoggingSettings, RateLimitSettings, Secret, ServerSettings, Settings,
+    TelemetrySettings, Validator, is_plain_https_origin,
 };
 
 use crate::signing::SigningAlgorithm;
@@ -21,6 +21,8 @@ pub struct IdentitySettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// OpenTelemetry export (off unless `telemetry.endpoint` is set).
+    pub telemetry: TelemetrySettings,
     /// The issuer identifier (`iss`): the HTTPS URL clients reach this server at, without a
     /// trailing slash. Default `https://127.0.0.1:<bound public port>` (what `--ready-file`
     /// reports); set it in every real deployment.
@@ -259,6 +261,7 @@ impl Default for IdentitySettings {
         Self {
             server: ServerSettings::with_ports(8082, 9082),
             logging: LoggingSettings::default(),
+            telemetry: TelemetrySettings::default(),
             issuer: None,
             database: DatabaseSettings::default(),
             keys: KeySettings::default(),
@@ -289,6 +292,7 @@ impl Settings for IdentitySettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        self.telemetry.validate(v);
         if let Some(issuer) = &self.issuer {
             let ok = url::Url::parse(issuer).is_ok_and(|u| {
                 u.scheme() == "https"
@@ -378,6 +382,8 @@ pub struct ResourceServerSettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// OpenTelemetry export (off unless `telemetry.endpoint` is set).
+    pub telemetry: TelemetrySettings,
     /// The Identity server whose access tokens are accepted.
     pub identity: TrustedIssuerSettings,
     /// The single-page sample client served at `/`.
@@ -453,6 +459,7 @@ impl Default for ResourceServerSettings {
         Self {
             server: ServerSettings::with_ports(8084, 9084),
             logging: LoggingSettings::default(),
+            telemetry: TelemetrySettings::default(),
             identity: TrustedIssuerSettings::default(),
             spa: SpaSettings::default(),
         }
@@ -486,6 +493,7 @@ impl Settings for ResourceServerSettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        self.telemetry.validate(v);
         let identity = &self.identity;
         if let Some(issuer) = &identity.issuer {
             v.check(

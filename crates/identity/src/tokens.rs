@@ -281,8 +281,12 @@ impl KeyRing {
         let mut w = Base64UrlWriter::new(&mut out);
         serde_json::to_writer(&mut w, claims).map_err(|_| TokenError::Crypto("claims encoding"))?;
         w.finish();
-        let sig = jws::sign_raw(key.jwk(), key.alg().jws(), out.as_bytes())
-            .map_err(|_| TokenError::Crypto("signing"))?;
+        let sig = {
+            let alg = key.alg().jws();
+            let _span = cryptoutil_telemetry::crypto_span("identity", "sign", alg.name()).entered();
+            jws::sign_raw(key.jwk(), alg, out.as_bytes())
+        }
+        .map_err(|_| TokenError::Crypto("signing"))?;
         out.push('.');
         b64::encode_into(&sig, &mut out);
         Ok(out)

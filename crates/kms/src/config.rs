@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::{
-    HumanDuration, LoggingSettings, ServerSettings, Settings, SurfacesSettings, Validator,
+    HumanDuration, LoggingSettings, ServerSettings, Settings, SurfacesSettings, TelemetrySettings,
+    Validator,
 };
 
 use crate::barrier::BarrierSettings;
@@ -23,6 +24,8 @@ pub struct KmsSettings {
     pub server: ServerSettings,
     /// Logging.
     pub logging: LoggingSettings,
+    /// OpenTelemetry export (off unless `telemetry.endpoint` is set).
+    pub telemetry: TelemetrySettings,
     /// Where keys are stored.
     pub database: DatabaseSettings,
     /// How the barrier is unsealed.
@@ -95,6 +98,7 @@ impl Default for KmsSettings {
         Self {
             server: ServerSettings::with_ports(PUBLIC_PORT, ADMIN_PORT),
             logging: LoggingSettings::default(),
+            telemetry: TelemetrySettings::default(),
             database: DatabaseSettings::default(),
             barrier: BarrierSettings::default(),
             keys: KeySettings::default(),
@@ -170,6 +174,7 @@ impl Settings for KmsSettings {
     fn validate(&self, v: &mut Validator) {
         self.server.validate(v);
         self.logging.validate(v);
+        self.telemetry.validate(v);
         self.database.validate(v);
         self.barrier.validate(v);
         self.keys.validate(v);

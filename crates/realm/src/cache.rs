@@ -168,11 +168,18 @@ impl<V> CredentialCache<V> {
         self.config.capacity > 0 && !self.config.ttl.is_zero()
     }
 
-    /// The cached value for this exact credential, if present and not expired.
+    /// The cached value for this exact credential, if present and not expired. Counted in
+    /// `cryptoutil.credential.cache.lookups` (`cache=password`) when caching is on.
     pub fn get(&self, realm: &str, username: &str, password: &str) -> Option<Arc<V>> {
         if !self.enabled() {
             return None;
         }
+        let found = self.lookup(realm, username, password);
+        cryptoutil_telemetry::credential_cache_lookup("password", found.is_some());
+        found
+    }
+
+    fn lookup(&self, realm: &str, username: &str, password: &str) -> Option<Arc<V>> {
         let key = self.entry_key(realm, username, password);
         let now = self.clock.now();
         let mut inner = self.lock();

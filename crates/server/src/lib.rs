@@ -1,5 +1,5 @@
 //! Shared HTTP plumbing for every cryptoutil server: configuration loading, HTTPS listeners,
-//! the admin API, RFC 7807 problem responses, security middleware and logging.
+//! the admin API, RFC 7807 problem responses, security middleware, logging and telemetry.
 //!
 //! A product builds its public [`Router`], its readiness checks and its TLS material, and calls
 //! [`start`]; it gets back a [`RunningServer`] with the bound addresses.
@@ -14,6 +14,7 @@ pub mod problem;
 mod serve;
 pub mod surface;
 pub mod swagger;
+pub mod telemetry;
 pub mod tls_setup;
 
 use std::net::SocketAddr;
@@ -140,18 +141,23 @@ pub async fn start(spec: ServerSpec) -> Result<RunningServer, StartError> {
         spec.public
             .fallback(problem::not_found)
             .method_not_allowed_fallback(problem::method_not_allowed),
+        spec.name,
         limits.max_body_bytes,
         limits.request_timeout.get(),
     );
     let admin_router = middleware::common_layers(
         admin::router(
-            spec.checks,
+            spec.checks
+                .into_iter()
+                .chain(telemetry::readiness_check())
+                .collect(),
             shutdown.clone(),
             spec.tls.reload.clone(),
             spec.admin_extra,
         )
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed),
+        spec.name,
         64 * 1024,
         limits.request_timeout.get(),
     );
@@ -208,7 +214,7 @@ impl RunningServer {
     }
 
     /// Runs until SIGTERM, SIGINT or the admin shutdown route, reloading certificates on SIGHUP;
-    /// then drains and returns.
+    /// then drains, flushes telemetry and returns.
     pub async fn run_until_signal(self) {
         let token = self.shutdown.clone();
         let reload = self.reload.clone();
@@ -220,6 +226,7 @@ impl RunningServer {
         signals.abort();
         tracing::info!("shutting down: draining in-flight requests");
         self.wait().await;
+        telemetry::flush().await;
     }
 }
 

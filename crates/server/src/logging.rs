@@ -1,21 +1,22 @@
-//! Structured logging through `tracing`: JSON lines on stderr by default, and the audit trail
-//! ([`crate::audit`]) kept for the admin API whatever the log level.
+//! Structured logging through `tracing`: JSON lines on stderr by default, the audit trail
+//! ([`crate::audit`]) kept for the admin API whatever the log level, and OTLP traces and logs
+//! when telemetry is set up ([`crate::telemetry`]).
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, LoggingSettings};
+use crate::telemetry::Telemetry;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 /// Calling it again (as tests and the in-process demo do) keeps the first subscriber.
 pub fn init(settings: &LoggingSettings) {
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .or_else(|| EnvFilter::try_new(&settings.level).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    init_with_telemetry(settings, None);
+}
+
+/// [`init`], adding the layers of `telemetry` (spans → OTLP traces, events → OTLP logs).
+pub fn init_with_telemetry(settings: &LoggingSettings, telemetry: Option<&Telemetry>) {
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = match settings.format {
         LogFormat::Json => lines
@@ -26,8 +27,19 @@ pub fn init(settings: &LoggingSettings) {
             .boxed(),
         LogFormat::Text => lines.boxed(),
     };
+    let exported = telemetry.map(|t| t.layers(filter(settings)));
     let _ = tracing_subscriber::registry()
-        .with(lines.with_filter(filter))
+        .with(lines.with_filter(filter(settings)))
         .with(crate::audit::layer())
+        .with(exported)
         .try_init();
+}
+
+/// The level filter: `RUST_LOG` when set and valid, else the configured level, else `info`.
+pub fn filter(settings: &LoggingSettings) -> EnvFilter {
+    std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .or_else(|| EnvFilter::try_new(&settings.level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"))
 }

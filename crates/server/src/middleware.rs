@@ -1,11 +1,12 @@
 //! Middleware shared by every listener: request IDs and access logs, limits, security headers,
 //! and problem+json for every error response that lacks a body of its own.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::problem::Problem;
 
@@ -37,8 +39,13 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub HeaderValue);
 
-/// Wraps `router` with the layers every listener gets.
-pub fn common_layers(router: Router, max_body_bytes: usize, request_timeout: Duration) -> Router {
+/// Wraps `router` with the layers every listener gets; `server` names the product in traces.
+pub fn common_layers(
+    router: Router,
+    server: &'static str,
+    max_body_bytes: usize,
+    request_timeout: Duration,
+) -> Router {
     let headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
@@ -70,12 +77,19 @@ pub fn common_layers(router: Router, max_body_bytes: usize, request_timeout: Dur
         ))
         .layer(headers)
         .layer(middleware::from_fn(problem_for_bare_errors))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(server, request_context))
 }
 
 /// Assigns the request ID (a caller's well-formed `X-Request-ID`, else a new UUIDv7), opens a
-/// tracing span for the request and writes one access-log line.
-async fn request_context(mut request: Request, next: Next) -> Response {
+/// tracing span for the request and writes one access-log line. With telemetry on, the span is
+/// also the OTLP server span (parent: the caller's `traceparent`; semantic-convention attributes
+/// `http.request.method`, `http.route`, `http.response.status_code`) and the request is measured
+/// in `http.server.request.duration`; with telemetry off none of that is recorded.
+async fn request_context(
+    State(server): State<&'static str>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get(&REQUEST_ID)
@@ -90,14 +104,89 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         request_id = %String::from_utf8_lossy(id.as_bytes()),
         %method,
         %path,
+        otel.name = Empty,
+        otel.kind = Empty,
+        otel.status_code = Empty,
+        http.request.method = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
+        cryptoutil.server = Empty,
     );
+    let telemetry = cryptoutil_telemetry::enabled();
+    let mut route = telemetry
+        .then(|| request.extensions().get::<MatchedPath>())
+        .flatten()
+        .map(|m| m.as_str().to_owned());
+    // A surface is mounted as one service: its routes are matched inside, and reported back.
+    let inner_route = (telemetry && route.is_none()).then(|| {
+        let slot = RouteSlot::default();
+        request.extensions_mut().insert(slot.clone());
+        slot
+    });
+    if telemetry {
+        cryptoutil_telemetry::set_remote_parent(&span, request.headers());
+        let name = match &route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_string(),
+        };
+        span.record("otel.name", name);
+        span.record("otel.kind", "server");
+        span.record("http.request.method", method.as_str());
+        if let Some(route) = &route {
+            span.record("http.route", route.as_str());
+        }
+        span.record("cryptoutil.server", server);
+    }
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed();
+    if let Some(inner) = inner_route.and_then(|slot| slot.0.get().cloned()) {
+        cryptoutil_telemetry::rename(&span, format!("{method} {inner}"));
+        span.record("http.route", inner.as_str());
+        route = Some(inner);
+    }
+    if telemetry {
+        span.record("http.response.status_code", status);
+        if response.status().is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+        cryptoutil_telemetry::http_request(&method, route.as_deref(), status, elapsed);
+    }
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, elapsed_ms, "request handled"));
     response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+/// Where a router mounted as a service reports the route it matched (`http.route`).
+#[derive(Debug, Clone, Default)]
+struct RouteSlot(Arc<OnceLock<String>>);
+
+/// With telemetry on, makes `router` (mounted as a service under `prefix`) report the route each
+/// request matched to [`request_context`]; with telemetry off, returns it unchanged (no cost).
+pub(crate) fn report_matched_route(prefix: &str, router: Router) -> Router {
+    if !cryptoutil_telemetry::enabled() {
+        return router;
+    }
+    let prefix: Arc<str> = Arc::from(prefix.trim_end_matches('/'));
+    router.route_layer(middleware::from_fn_with_state(prefix, report_route))
+}
+
+async fn report_route(State(prefix): State<Arc<str>>, request: Request, next: Next) -> Response {
+    if let (Some(slot), Some(matched)) = (
+        request.extensions().get::<RouteSlot>(),
+        request.extensions().get::<MatchedPath>(),
+    ) {
+        let matched = matched.as_str();
+        let route = if matched.starts_with(&*prefix) {
+            matched.to_owned()
+        } else {
+            format!("{prefix}{matched}")
+        };
+        let _ = slot.0.set(route);
+    }
+    next.run(request).await
 }
 
 fn new_request_id() -> HeaderValue {

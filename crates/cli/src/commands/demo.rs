@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cryptoutil_demo::{Credentials, DemoKind, Format, Options, Output, Secret, Verbosity};
+use cryptoutil_server::config::{OtlpProtocol, TelemetrySettings, check_endpoint};
 
 use crate::Failure;
 use crate::cli::{DemoArgs, DemoCommand, OutputFormat};
@@ -67,6 +68,7 @@ fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
     options.kms_admin_url = url_flag("--kms-admin-url", args.kms_admin_url.as_deref())?;
     options.ca_cert.clone_from(&args.ca_cert);
     options.client_cert = args.client_cert.clone().zip(args.client_key.clone());
+    options.telemetry = telemetry(args)?;
     options.credentials = Credentials {
         password: secret(
             args.password.as_deref(),
@@ -108,6 +110,49 @@ fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
         readonly_client_id: args.readonly_client_id.clone(),
     };
     Ok(options)
+}
+
+/// `--otlp-endpoint`, `--otlp-ca-cert`, `--otlp-protocol` (or the standard `OTEL_EXPORTER_OTLP_*`
+/// variables) as telemetry settings; errors name the flag.
+fn telemetry(args: &DemoArgs) -> Result<TelemetrySettings, Failure> {
+    let mut settings = TelemetrySettings::default();
+    let Some(endpoint) = url_flag("--otlp-endpoint", args.otlp_endpoint.as_deref())? else {
+        if args.otlp_ca_cert.is_some() || args.otlp_protocol.is_some() {
+            return Err(Failure::Usage(
+                "--otlp-ca-cert and --otlp-protocol apply with --otlp-endpoint (or \
+                 OTEL_EXPORTER_OTLP_ENDPOINT)"
+                    .to_owned(),
+            ));
+        }
+        return Ok(settings);
+    };
+    settings.protocol = match args.otlp_protocol.as_deref() {
+        None => None,
+        Some("grpc") => Some(OtlpProtocol::Grpc),
+        Some("http/protobuf") => Some(OtlpProtocol::HttpProtobuf),
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "--otlp-protocol {other:?}: give grpc or http/protobuf"
+            )));
+        }
+    };
+    let protocol = settings
+        .protocol
+        .unwrap_or_else(|| OtlpProtocol::for_endpoint(&endpoint));
+    check_endpoint(&endpoint, Some(protocol))
+        .map_err(|why| Failure::Usage(format!("--otlp-endpoint {why}")))?;
+    let ca = args.otlp_ca_cert.clone().ok_or_else(|| {
+        Failure::Usage(
+            "--otlp-ca-cert is required with --otlp-endpoint: the CA certificate that issued \
+             the collector's certificate (TLS is always verified)"
+                .to_owned(),
+        )
+    })?;
+    std::fs::File::open(&ca)
+        .map_err(|e| Failure::Usage(format!("--otlp-ca-cert {}: {e}", ca.display())))?;
+    settings.endpoint = Some(endpoint);
+    settings.ca_file = Some(ca);
+    Ok(settings)
 }
 
 fn url_flag(flag: &str, value: Option<&str>) -> Result<Option<url::Url>, Failure> {

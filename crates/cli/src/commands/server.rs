@@ -7,7 +7,10 @@ use std::path::Path;
 use cryptoutil_identity::config::{IdentitySettings, ResourceServerSettings};
 use cryptoutil_kms::config::KmsSettings;
 use cryptoutil_server::DevPki;
-use cryptoutil_server::config::{ConfigSources, ServerSettings, Settings, Validator};
+use cryptoutil_server::config::{
+    ConfigSources, LoggingSettings, ServerSettings, Settings, TelemetrySettings, Validator,
+};
+use cryptoutil_server::telemetry::Telemetry;
 use serde_yaml_ng::Value;
 
 use super::config::load;
@@ -16,37 +19,51 @@ use crate::cli::ServerStartArgs;
 
 pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
     let mut settings: KmsSettings = load_for_start(args)?;
-    cryptoutil_server::logging::init(&settings.logging);
-    trust_issuer_flags(args, &mut settings)?;
-    let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
     let runtime = runtime()?;
-    runtime.block_on(async move {
-        let seeding = if args.reset_demo {
-            Some(cryptoutil_kms::server::Seeding::ResetDemo)
-        } else if args.demo {
-            Some(cryptoutil_kms::server::Seeding::Demo)
-        } else {
-            None
-        };
-        let kms = cryptoutil_kms::server::start(settings, args.dev, dev_pki, seeding)
-            .await
-            .map_err(|e| match e {
-                cryptoutil_kms::server::StartError::Config(m) => Failure::Usage(m),
-                other => Failure::Runtime(other.to_string()),
-            })?;
-        let ca_cert = kms.ca_cert().map(Path::to_path_buf);
-        if let Err(failure) = write_ready_file(
-            args,
-            kms.server.public_addr,
-            kms.server.admin_addr,
-            ca_cert.as_deref(),
-        ) {
-            kms.stop().await;
-            return Err(failure);
-        }
-        kms.run_until_signal().await;
-        Ok(())
-    })
+    let telemetry = observability(
+        &runtime,
+        &settings.telemetry,
+        &settings.logging,
+        "cryptoutil-kms",
+    )?;
+    let outcome = (|| {
+        trust_issuer_flags(args, &mut settings)?;
+        let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
+        runtime.block_on(run_kms(args, settings, dev_pki))
+    })();
+    finish(&runtime, telemetry, outcome)
+}
+
+async fn run_kms(
+    args: &ServerStartArgs,
+    settings: KmsSettings,
+    dev_pki: Option<DevPki>,
+) -> Result<(), Failure> {
+    let seeding = if args.reset_demo {
+        Some(cryptoutil_kms::server::Seeding::ResetDemo)
+    } else if args.demo {
+        Some(cryptoutil_kms::server::Seeding::Demo)
+    } else {
+        None
+    };
+    let kms = cryptoutil_kms::server::start(settings, args.dev, dev_pki, seeding)
+        .await
+        .map_err(|e| match e {
+            cryptoutil_kms::server::StartError::Config(m) => Failure::Usage(m),
+            other => Failure::Runtime(other.to_string()),
+        })?;
+    let ca_cert = kms.ca_cert().map(Path::to_path_buf);
+    if let Err(failure) = write_ready_file(
+        args,
+        kms.server.public_addr,
+        kms.server.admin_addr,
+        ca_cert.as_deref(),
+    ) {
+        kms.stop().await;
+        return Err(failure);
+    }
+    kms.run_until_signal().await;
+    Ok(())
 }
 
 /// `--trust-issuer URL [--trust-issuer-ca FILE]` (SPEC §8). The KMS introspects as
@@ -84,67 +101,125 @@ fn trust_issuer_flags(args: &ServerStartArgs, settings: &mut KmsSettings) -> Res
 pub fn start_identity(args: &ServerStartArgs) -> Result<(), Failure> {
     refuse_kms_only_flags(args, "identity server start")?;
     let mut settings: IdentitySettings = load_for_start(args)?;
-    cryptoutil_server::logging::init(&settings.logging);
-    let dev_pki = dev_pki_for(args, &mut settings.server, "identity")?;
     let runtime = runtime()?;
-    runtime.block_on(async move {
-        use cryptoutil_identity::server::{Seeding, StartError};
-        let seeding = if args.reset_demo {
-            Some(Seeding::ResetDemo)
-        } else if args.demo {
-            Some(Seeding::Demo)
-        } else {
-            None
-        };
-        let identity = cryptoutil_identity::server::start(settings, args.dev, dev_pki, seeding)
-            .await
-            .map_err(|e| match e {
-                StartError::Config(m) => Failure::Usage(m),
-                other => Failure::Runtime(other.to_string()),
-            })?;
-        let ca_cert = identity.ca_cert().map(Path::to_path_buf);
-        if let Err(failure) = write_ready_file(
-            args,
-            identity.server.public_addr,
-            identity.server.admin_addr,
-            ca_cert.as_deref(),
-        ) {
-            identity.stop().await;
-            return Err(failure);
-        }
-        identity.run_until_signal().await;
-        Ok(())
-    })
+    let telemetry = observability(
+        &runtime,
+        &settings.telemetry,
+        &settings.logging,
+        "cryptoutil-identity",
+    )?;
+    let outcome = dev_pki_for(args, &mut settings.server, "identity")
+        .and_then(|dev_pki| runtime.block_on(run_identity(args, settings, dev_pki)));
+    finish(&runtime, telemetry, outcome)
+}
+
+async fn run_identity(
+    args: &ServerStartArgs,
+    settings: IdentitySettings,
+    dev_pki: Option<DevPki>,
+) -> Result<(), Failure> {
+    use cryptoutil_identity::server::{Seeding, StartError};
+    let seeding = if args.reset_demo {
+        Some(Seeding::ResetDemo)
+    } else if args.demo {
+        Some(Seeding::Demo)
+    } else {
+        None
+    };
+    let identity = cryptoutil_identity::server::start(settings, args.dev, dev_pki, seeding)
+        .await
+        .map_err(|e| match e {
+            StartError::Config(m) => Failure::Usage(m),
+            other => Failure::Runtime(other.to_string()),
+        })?;
+    let ca_cert = identity.ca_cert().map(Path::to_path_buf);
+    if let Err(failure) = write_ready_file(
+        args,
+        identity.server.public_addr,
+        identity.server.admin_addr,
+        ca_cert.as_deref(),
+    ) {
+        identity.stop().await;
+        return Err(failure);
+    }
+    identity.run_until_signal().await;
+    Ok(())
 }
 
 pub fn start_rs(args: &ServerStartArgs) -> Result<(), Failure> {
-    use cryptoutil_identity::resource_server::{ISSUER_REQUIRED, StartError};
+    use cryptoutil_identity::resource_server::ISSUER_REQUIRED;
     let mut settings: ResourceServerSettings = load_for_start(args)?;
     if settings.identity.issuer.is_none() {
         return Err(Failure::Usage(ISSUER_REQUIRED.to_owned()));
     }
-    cryptoutil_server::logging::init(&settings.logging);
-    let dev_pki = dev_pki_for(args, &mut settings.server, "rs")?;
     let runtime = runtime()?;
-    runtime.block_on(async move {
-        let rs = cryptoutil_identity::resource_server::start(settings, args.dev, dev_pki)
-            .await
-            .map_err(|e| match e {
-                StartError::Config(m) | StartError::Server(m) => Failure::Usage(m),
-            })?;
-        let ca_cert = rs.ca_cert().map(Path::to_path_buf);
-        if let Err(failure) = write_ready_file(
-            args,
-            rs.server.public_addr,
-            rs.server.admin_addr,
-            ca_cert.as_deref(),
-        ) {
-            rs.stop().await;
-            return Err(failure);
-        }
-        rs.run_until_signal().await;
-        Ok(())
-    })
+    let telemetry = observability(
+        &runtime,
+        &settings.telemetry,
+        &settings.logging,
+        "cryptoutil-rs",
+    )?;
+    let outcome = dev_pki_for(args, &mut settings.server, "rs")
+        .and_then(|dev_pki| runtime.block_on(run_rs(args, settings, dev_pki)));
+    finish(&runtime, telemetry, outcome)
+}
+
+async fn run_rs(
+    args: &ServerStartArgs,
+    settings: ResourceServerSettings,
+    dev_pki: Option<DevPki>,
+) -> Result<(), Failure> {
+    use cryptoutil_identity::resource_server::StartError;
+    let rs = cryptoutil_identity::resource_server::start(settings, args.dev, dev_pki)
+        .await
+        .map_err(|e| match e {
+            StartError::Config(m) | StartError::Server(m) => Failure::Usage(m),
+        })?;
+    let ca_cert = rs.ca_cert().map(Path::to_path_buf);
+    if let Err(failure) = write_ready_file(
+        args,
+        rs.server.public_addr,
+        rs.server.admin_addr,
+        ca_cert.as_deref(),
+    ) {
+        rs.stop().await;
+        return Err(failure);
+    }
+    rs.run_until_signal().await;
+    Ok(())
+}
+
+/// Telemetry (when `telemetry.endpoint` is set) and logging for a server command; inside the
+/// runtime, since the exporters' connections live on it.
+fn observability(
+    runtime: &tokio::runtime::Runtime,
+    telemetry: &TelemetrySettings,
+    logging: &LoggingSettings,
+    service: &str,
+) -> Result<Option<Telemetry>, Failure> {
+    let mut v = Validator::default();
+    telemetry.validate_files(&mut v);
+    v.finish().map_err(|e| Failure::Usage(e.to_string()))?;
+    let _entered = runtime.enter();
+    let telemetry =
+        cryptoutil_server::telemetry::init(telemetry, service).map_err(Failure::Usage)?;
+    cryptoutil_server::logging::init_with_telemetry(logging, telemetry.as_ref());
+    if let Some(t) = &telemetry {
+        tracing::info!(telemetry = %t.description, "telemetry export on");
+    }
+    Ok(telemetry)
+}
+
+/// Exports what telemetry still holds, then returns the command's outcome.
+fn finish(
+    runtime: &tokio::runtime::Runtime,
+    telemetry: Option<Telemetry>,
+    outcome: Result<(), Failure>,
+) -> Result<(), Failure> {
+    if let Some(telemetry) = telemetry {
+        runtime.block_on(telemetry.shutdown());
+    }
+    outcome
 }
 
 /// Loads the product's settings from files, environment and the port flags.

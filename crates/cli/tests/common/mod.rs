@@ -17,7 +17,7 @@ pub fn cryptoutil() -> Command {
         std::env::temp_dir().join("cryptoutil-cli-test-home"),
     );
     for (key, _) in std::env::vars() {
-        if key.starts_with("CRYPTOUTIL_") {
+        if key.starts_with("CRYPTOUTIL_") || key.starts_with("OTEL_") {
             cmd.env_remove(key);
         }
     }
@@ -75,6 +75,11 @@ impl Drop for ServerProcess {
 
 /// Starts `cryptoutil ARGS` on free ports and waits for its ready file.
 pub fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
+    start_server_with_env(args, &[], dir)
+}
+
+/// [`start_server`] with environment variables (e.g. `CRYPTOUTIL_KMS__…` settings).
+pub fn start_server_with_env(args: &[&str], env: &[(String, String)], dir: &Path) -> ServerProcess {
     let id = uuid::Uuid::now_v7();
     let ready_file = dir.join(format!("ready-{id}.json"));
     let log = dir.join(format!("server-{id}.log"));
@@ -83,6 +88,7 @@ pub fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
         .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
         .arg(&ready_file)
         .env("RUST_LOG", "debug")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

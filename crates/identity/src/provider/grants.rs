@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use super::{Provider, invalid_grant, storage};
 use crate::model::{Client, GrantType, RefreshToken};
@@ -55,11 +56,26 @@ impl Provider {
                 "this client may not use this grant type",
             ));
         }
-        match grant {
-            GrantType::AuthorizationCode => self.exchange_code(client, form, now).await,
-            GrantType::ClientCredentials => self.client_credentials(client, form, now),
-            GrantType::RefreshToken => self.refresh(client, form, now).await,
+        // The span of one token issuance (only made when telemetry is on).
+        let span = if cryptoutil_telemetry::enabled() {
+            tracing::info_span!(
+                "token",
+                otel.name = "identity.token",
+                grant_type,
+                client_id = %client.client_id,
+            )
+        } else {
+            tracing::Span::none()
+        };
+        async {
+            match grant {
+                GrantType::AuthorizationCode => self.exchange_code(client, form, now).await,
+                GrantType::ClientCredentials => self.client_credentials(client, form, now),
+                GrantType::RefreshToken => self.refresh(client, form, now).await,
+            }
         }
+        .instrument(span)
+        .await
     }
 
     fn client_credentials(

@@ -165,9 +165,20 @@ struct Cache {
 }
 
 impl Cache {
+    /// The unwrapped key, counted in `cryptoutil.barrier.cache.lookups`.
     fn get(&mut self, tenant: TenantId, layer: BarrierLayer, kid: Uuid) -> Option<Arc<Jwk>> {
-        let c = self.keys.get(&kid)?;
-        (c.tenant == tenant && c.layer == layer).then(|| Arc::clone(&c.key))
+        let found = self
+            .keys
+            .get(&kid)
+            .filter(|c| c.tenant == tenant && c.layer == layer)
+            .map(|c| Arc::clone(&c.key));
+        let label = match layer {
+            BarrierLayer::Root => "root",
+            BarrierLayer::Intermediate => "intermediate",
+            BarrierLayer::Content => "content",
+        };
+        cryptoutil_telemetry::barrier_cache_lookup(label, found.is_some());
+        found
     }
 
     fn put(&mut self, kid: Uuid, entry: Cached) {
@@ -239,7 +250,13 @@ fn wrap_compact(
     let mut header = Map::new();
     header.insert("kid".into(), parent_kid.to_string().into());
     header.insert("barrier".into(), binding);
+    let _span = barrier_span("wrap").entered();
     jwe::encrypt(parent, ALG, ENC, child, Some(&header)).map_err(crypto("wrapping a barrier key"))
+}
+
+/// The span (and count) of one barrier wrap or unwrap; nothing when telemetry is off.
+fn barrier_span(operation: &'static str) -> tracing::Span {
+    cryptoutil_telemetry::crypto_span("barrier", operation, ALG.name())
 }
 
 /// Opens a child key wrapped by [`wrap_compact`] and checks its binding.
@@ -250,7 +267,11 @@ fn unwrap_compact(
     record: &WrappedKey,
 ) -> Result<Arc<Jwk>, BarrierError> {
     let kid = record.kid;
-    let decrypted = jwe::decrypt(parent, ALG, ENC, &record.jwe).map_err(|_| {
+    let decrypted = {
+        let _span = barrier_span("unwrap").entered();
+        jwe::decrypt(parent, ALG, ENC, &record.jwe)
+    }
+    .map_err(|_| {
         BarrierError::Corrupt(format!(
             "barrier key {kid} does not decrypt under its parent {parent_kid}"
         ))
@@ -279,6 +300,7 @@ fn wrap_root(unseal: &UnsealKeys, kid: Uuid, key: &[u8]) -> Result<String, Barri
         .collect();
     let mut header = Map::new();
     header.insert("barrier".into(), root_binding(kid));
+    let _span = barrier_span("wrap").entered();
     jwe::encrypt_json(&recipients, ENC, key, Some(&header), None)
         .map_err(crypto("wrapping the root key"))
 }
@@ -286,6 +308,7 @@ fn wrap_root(unseal: &UnsealKeys, kid: Uuid, key: &[u8]) -> Result<String, Barri
 /// Opens a root key with any of the unseal keys.
 fn unwrap_root(unseal: &UnsealKeys, record: &WrappedKey) -> Option<Arc<Jwk>> {
     let binding = root_binding(record.kid);
+    let _span = barrier_span("unwrap").entered();
     unseal.jwks().find_map(|k| {
         let d = jwe::decrypt_json(k, ALG, ENC, &record.jwe).ok()?;
         let plaintext = Zeroizing::new(d.plaintext);
@@ -734,7 +757,11 @@ impl<S: BarrierStore> Barrier<S> {
             .and_then(|k| Uuid::parse_str(k).ok())
             .ok_or_else(|| BarrierError::Corrupt("sealed data names no content key".into()))?;
         let key = self.content_by_kid(tenant, kid).await?;
-        let decrypted = jwe::decrypt(&key, ALG, ENC, jwe).map_err(|_| {
+        let decrypted = {
+            let _span = barrier_span("unwrap").entered();
+            jwe::decrypt(&key, ALG, ENC, jwe)
+        }
+        .map_err(|_| {
             BarrierError::Corrupt("sealed data does not decrypt (tampered or damaged)".into())
         })?;
         Ok(Zeroizing::new(decrypted.plaintext))
@@ -847,5 +874,6 @@ impl<S: BarrierStore> Barrier<S> {
 fn seal_jwe(key: &Jwk, kid: Uuid, plaintext: &[u8]) -> Result<String, BarrierError> {
     let mut header = Map::new();
     header.insert("kid".into(), kid.to_string().into());
+    let _span = barrier_span("wrap").entered();
     jwe::encrypt(key, ALG, ENC, plaintext, Some(&header)).map_err(crypto("sealing"))
 }

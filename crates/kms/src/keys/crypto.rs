@@ -1,6 +1,7 @@
 //! Crypto operations on elastic keys: encrypt, decrypt, sign, verify, generate data keys.
 
 use cryptoutil_jose::{jwe, jws};
+use cryptoutil_telemetry::crypto_span;
 use serde_json::Value;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -31,8 +32,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         };
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;
         let header = header_for(material.id, context)?;
-        let out = jwe::encrypt(&*public_for(&jwk)?, alg, enc, plaintext, Some(&header))
-            .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
+        let public = public_for(&jwk)?;
+        let out = {
+            let _span = crypto_span("kms", "encrypt", &key.algorithm).entered();
+            jwe::encrypt(&public, alg, enc, plaintext, Some(&header))
+        }
+        .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
         audit(who, key.id, "encrypt");
         Ok(out)
     }
@@ -57,7 +62,11 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .map_err(|e| KeyError::Invalid(format!("not a compact JWE: {e}")))?;
         let material_id = kid_of(header.kid())?;
         let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let out = jwe::decrypt(&jwk, alg, enc, token).map_err(|e| {
+        let out = {
+            let _span = crypto_span("kms", "decrypt", &key.algorithm).entered();
+            jwe::decrypt(&jwk, alg, enc, token)
+        }
+        .map_err(|e| {
             KeyError::DecryptionFailed(format!("the JWE does not decrypt with this key: {e}"))
         })?;
         let plaintext = Zeroizing::new(out.plaintext);
@@ -91,8 +100,11 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         };
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;
         let header = header_for(material.id, None)?;
-        let out = jws::sign(&jwk, alg, payload, Some(&header))
-            .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
+        let out = {
+            let _span = crypto_span("kms", "sign", &key.algorithm).entered();
+            jws::sign(&jwk, alg, payload, Some(&header))
+        }
+        .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
         audit(who, key.id, "sign");
         Ok(out)
     }
@@ -114,9 +126,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .map_err(|e| KeyError::Invalid(format!("not a compact JWS: {e}")))?;
         let material_id = kid_of(header.kid())?;
         let jwk = self.material_by_id(who.tenant, &key, material_id).await?;
-        let verified = jws::verify(&*public_for(&jwk)?, alg, token).map_err(|e| {
-            KeyError::InvalidSignature(format!("the signature does not verify: {e}"))
-        })?;
+        let public = public_for(&jwk)?;
+        let verified = {
+            let _span = crypto_span("kms", "verify", &key.algorithm).entered();
+            jws::verify(&public, alg, token)
+        }
+        .map_err(|e| KeyError::InvalidSignature(format!("the signature does not verify: {e}")))?;
         audit(who, key.id, "verify");
         Ok(verified.payload)
     }
@@ -144,13 +159,11 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         let (material, jwk) = self.latest_material(who.tenant, &key).await?;
         let mut header = header_for(material.id, context)?;
         header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
-        let encrypted_jwk = jwe::encrypt(
-            &*public_for(&jwk)?,
-            alg,
-            enc,
-            clear.as_bytes(),
-            Some(&header),
-        )
+        let public = public_for(&jwk)?;
+        let encrypted_jwk = {
+            let _span = crypto_span("kms", "generate", &key.algorithm).entered();
+            jwe::encrypt(&public, alg, enc, clear.as_bytes(), Some(&header))
+        }
         .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
         audit(who, key.id, "generate");
         Ok(GeneratedDataKey {

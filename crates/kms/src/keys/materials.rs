@@ -128,7 +128,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         id: Uuid,
     ) -> Option<Arc<Jwk>> {
         let mut cache = self.materials.lock().ok()?;
-        cache.get(&(tenant, owner, id)).cloned()
+        let found = cache.get(&(tenant, owner, id)).cloned();
+        cryptoutil_telemetry::barrier_cache_lookup("material", found.is_some());
+        found
     }
 
     pub(super) fn cache_material(&self, tenant: TenantId, owner: Uuid, id: Uuid, jwk: Arc<Jwk>) {

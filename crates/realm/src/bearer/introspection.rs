@@ -24,7 +24,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::BearerError;
-use super::jwks::{discover, issuer_client, read_body};
+use super::jwks::{discover, issuer_client, read_body, trace_context};
 use crate::BoxFuture;
 
 /// The SHA-256 of a token: how caches refer to a token without holding it.
@@ -141,6 +141,7 @@ impl HttpIntrospector {
         let response = self
             .client
             .post(url)
+            .headers(trace_context())
             .header(http::header::AUTHORIZATION, self.authorization.clone())
             .header(
                 http::header::CONTENT_TYPE,

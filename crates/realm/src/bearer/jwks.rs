@@ -76,11 +76,20 @@ pub(super) fn issuer_client(
 pub(super) async fn get_document(client: &reqwest::Client, url: &str) -> Result<String, String> {
     let response = client
         .get(url)
+        .headers(trace_context())
         .header(http::header::ACCEPT, "application/json")
         .send()
         .await
         .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
     read_body(url, response).await
+}
+
+/// The current span's W3C trace context as headers (none when telemetry is off), so the
+/// issuer's spans join the trace of the request that made this call.
+pub(super) fn trace_context() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    cryptoutil_telemetry::inject(&mut headers);
+    headers
 }
 
 /// The body of a 200 answer, at most [`MAX_DOCUMENT_LEN`] bytes of UTF-8.

@@ -40,10 +40,23 @@ impl<T> VerifiedTokens<T> {
     }
 
     /// The value stored for this token, if it is still usable at `now` (seconds since the epoch).
+    /// Counted in `cryptoutil.credential.cache.lookups` (`cache=token`) when caching is on.
     pub fn get(&self, digest: &TokenDigest, now: u64) -> Option<Arc<T>> {
-        let mut entries = self.entries.as_ref()?.lock().ok()?;
+        let entries = self.entries.as_ref()?;
+        let found = Self::lookup(entries, &self.ttl, digest, now);
+        cryptoutil_telemetry::credential_cache_lookup("token", found.is_some());
+        found
+    }
+
+    fn lookup(
+        entries: &Mutex<LruCache<TokenDigest, Entry<T>>>,
+        ttl: &Duration,
+        digest: &TokenDigest,
+        now: u64,
+    ) -> Option<Arc<T>> {
+        let mut entries = entries.lock().ok()?;
         let entry = entries.get(digest)?;
-        if now < entry.expires_at && entry.stored.elapsed() < self.ttl {
+        if now < entry.expires_at && entry.stored.elapsed() < *ttl {
             return Some(entry.value.clone());
         }
         entries.remove(digest);

@@ -8,6 +8,7 @@
 
 mod duration;
 mod secret;
+mod telemetry;
 mod types;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 pub use duration::HumanDuration;
 pub use secret::{SECRET_SCHEMA_MARKER, Secret, serialize_database_url};
+pub use telemetry::{OtlpProtocol, TelemetrySettings, check_endpoint};
 pub use types::{
     AdminSettings, BrowserSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings,
     RateLimitSettings, ServerSettings, SurfaceSettings, SurfacesSettings, TlsSettings,

@@ -72,7 +72,7 @@ pub fn service_surface(operations: Router, settings: &SurfaceSettings) -> Router
 /// [`service_surface`] under another prefix (e.g. `/service/api/v2`).
 pub fn service_surface_at(prefix: &str, operations: Router, settings: &SurfaceSettings) -> Router {
     let inner = guarded(
-        with_problem_fallbacks(operations),
+        with_problem_fallbacks(prefix, operations),
         &settings.allowed_ips,
         &settings.rate_limit,
         None,
@@ -89,9 +89,11 @@ pub fn browser_surface(operations: Router, settings: &BrowserSettings) -> Router
 
 /// [`browser_surface`] under another prefix; the token route is `<prefix>/csrf-token`.
 pub fn browser_surface_at(prefix: &str, operations: Router, settings: &BrowserSettings) -> Router {
-    let operations =
-        with_problem_fallbacks(operations.route(CSRF_TOKEN_PATH, get(csrf::issue_token)))
-            .layer(axum::middleware::from_fn(csrf::require_token));
+    let operations = with_problem_fallbacks(
+        prefix,
+        operations.route(CSRF_TOKEN_PATH, get(csrf::issue_token)),
+    )
+    .layer(axum::middleware::from_fn(csrf::require_token));
     let security_headers = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -117,9 +119,9 @@ pub fn browser_surface_at(prefix: &str, operations: Router, settings: &BrowserSe
 
 /// 404 and 405 problems inside the surface, so they pass through its layers too. The surface
 /// is mounted as one service (`nest_service`): the product's router cannot reach inside it and
-/// replace these fallbacks with unlayered ones.
-fn with_problem_fallbacks(operations: Router) -> Router {
-    operations
+/// replace these fallbacks with unlayered ones. Matched routes are reported for telemetry.
+fn with_problem_fallbacks(prefix: &str, operations: Router) -> Router {
+    crate::middleware::report_matched_route(prefix, operations)
         .fallback(crate::problem::not_found)
         .method_not_allowed_fallback(crate::problem::method_not_allowed)
 }
@@ -202,7 +204,7 @@ pub fn cross_origin(
     let origins = cors::CorsOrigins::with_credentials(origins, credentials);
     let inner = ServiceBuilder::new()
         .layer(from_fn_with_state(origins, cors::cors))
-        .service(with_problem_fallbacks(router));
+        .service(with_problem_fallbacks("", router));
     paths.iter().fold(Router::new(), |r, path| {
         r.route_service(path, inner.clone())
     })
