@@ -449,8 +449,16 @@ fn load_server<T: Settings>(
         std::fs::write(&file, text).unwrap();
         files.push(file);
     }
+    // The service's environment too: the loader reads CRYPTOUTIL_<PRODUCT>__… variables.
+    let env = service.spec["environment"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
     let sources = ConfigSources {
         files,
+        env,
         ..ConfigSources::default()
     };
     load::<T>(&sources).unwrap_or_else(|e| panic!("{}/{}: {e}", project.file, service.name))
@@ -472,6 +480,8 @@ fn servers(project: &Project, scratch: &Path) -> BTreeMap<String, Server> {
             }) => {
                 let kms: KmsSettings = load_server(project, s, &args, scratch);
                 check_kms(project, s, &kms);
+                let t = &kms.telemetry;
+                check_telemetry(project, s, t.endpoint.as_ref(), t.ca_file.as_deref());
                 assert!(!args.dev, "{at}: --dev generates its own CA");
                 (kms.server, "kms")
             }
@@ -483,6 +493,8 @@ fn servers(project: &Project, scratch: &Path) -> BTreeMap<String, Server> {
             }) => {
                 let identity: IdentitySettings = load_server(project, s, &args, scratch);
                 check_identity(project, s, &identity);
+                let t = &identity.telemetry;
+                check_telemetry(project, s, t.endpoint.as_ref(), t.ca_file.as_deref());
                 assert!(!args.dev, "{at}: --dev generates its own CA");
                 (identity.server, "identity")
             }
@@ -694,6 +706,49 @@ fn check_database_url(project: &Project, service: &Service, url: &str) {
     service.assert_mounted(project, &query["sslrootcert"]);
 }
 
+/// Telemetry is on in compose (SPEC §7), except in the `ci` profiles, which run without the
+/// telemetry stack: OTLP to the Collector on a shared network, its certificate verified against
+/// the demo CA.
+fn check_telemetry(
+    project: &Project,
+    service: &Service,
+    endpoint: Option<&url::Url>,
+    ca: Option<&Path>,
+) {
+    let at = format!("{}/{}", project.file, service.name);
+    if service.profiles().iter().any(|p| p == "ci") {
+        assert!(
+            endpoint.is_none(),
+            "{at}: the ci profile runs without the Collector"
+        );
+        return;
+    }
+    let endpoint = endpoint.unwrap_or_else(|| panic!("{at}: telemetry is off"));
+    check_collector_url(project, service, endpoint);
+    let root = format!("{CERTS}/ca/root.pem");
+    assert_eq!(ca, Some(Path::new(&root)), "{at}: telemetry CA");
+    service.assert_mounted(project, &root);
+}
+
+/// `url` is the Collector's OTLP receiver, reachable from `service`.
+fn check_collector_url(project: &Project, service: &Service, url: &url::Url) {
+    let at = format!("{}/{}", project.file, service.name);
+    let collector = project.service("otel-collector");
+    assert_eq!(url.scheme(), "https", "{at}: {url}");
+    assert!(
+        collector
+            .reachable_as(service)
+            .contains(url.host_str().unwrap()),
+        "{at}: {url} is not the Collector on a shared network"
+    );
+    let config = std::fs::read_to_string(&project.configs["otel-collector"]).unwrap();
+    let port = url.port().unwrap();
+    assert!(
+        config.contains(&format!("endpoint: 0.0.0.0:{port}")) && [4317, 4318].contains(&port),
+        "{at}: the Collector has no OTLP receiver on {port}"
+    );
+}
+
 /// The client secret Identity's demo seed registers for `client_id`.
 fn seeded_client_secret(client_id: &str) -> String {
     let seed: serde_yaml_ng::Value =
@@ -787,6 +842,25 @@ fn demo_commands_parse_and_reach_the_servers() {
                 "{at}"
             );
             s.assert_mounted(&project, &format!("{CERTS}/ca/root.pem"));
+            // Telemetry as the servers' (the demo's trace is the root of theirs).
+            if s.profiles().iter().any(|p| p == "ci") {
+                assert!(
+                    args.otlp_endpoint.is_none(),
+                    "{at}: ci runs without the Collector"
+                );
+            } else {
+                let endpoint = args
+                    .otlp_endpoint
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{at}: no --otlp-endpoint"));
+                check_collector_url(&project, s, &url::Url::parse(endpoint).unwrap());
+                let root = PathBuf::from(format!("{CERTS}/ca/root.pem"));
+                assert_eq!(
+                    args.otlp_ca_cert.as_ref(),
+                    Some(&root),
+                    "{at}: --otlp-ca-cert"
+                );
+            }
             if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
                 assert_eq!(cert, Path::new(&format!("{CERTS}/demo/cert.pem")), "{at}");
                 assert_eq!(key, Path::new(&format!("{CERTS}/demo/key.pem")), "{at}");
