@@ -163,12 +163,23 @@ mod tests {
     /// The ring is process-wide: these tests take turns so one's filling cannot evict another's.
     static SERIAL: Mutex<()> = Mutex::new(());
 
+    /// Every event still in the ring with this marker (reading every page: another test may
+    /// have filled the ring, and the newest events come last).
     fn marker_events(marker: &str) -> Vec<AuditEvent> {
-        read(0, MAX_PAGE)
-            .events
-            .into_iter()
-            .filter(|e| e.field("marker") == Some(marker))
-            .collect()
+        let mut found = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = read(after, MAX_PAGE);
+            if page.events.is_empty() {
+                return found;
+            }
+            after = page.next_after;
+            found.extend(
+                page.events
+                    .into_iter()
+                    .filter(|e| e.field("marker") == Some(marker)),
+            );
+        }
     }
 
     #[test]
