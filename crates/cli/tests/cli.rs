@@ -2,40 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn cryptoutil() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cryptoutil"));
-    // Keep the developer's own configuration and environment out of the tests.
-    cmd.env(
-        "HOME",
-        std::env::temp_dir().join("cryptoutil-cli-test-home"),
-    );
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CRYPTOUTIL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    cryptoutil().args(args).output().unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A unique name for data this test creates (UUIDv7, so parallel runs never collide).
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7())
-}
+use common::{cryptoutil, https_client, run, start_server, stderr, unique, wait_for_exit};
 
 #[test]
 fn help_and_version_work_everywhere() {
@@ -304,67 +279,6 @@ fn tls_init_demo_ca_and_issue_write_the_spec_layout() {
         "400",
     ]);
     assert_eq!(too_long.status.code(), Some(2));
-}
-
-/// A server process started with `--ready-file`, killed on drop if still running.
-struct ServerProcess {
-    child: Child,
-    ready: Value,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(args: &[&str], dir: &Path) -> ServerProcess {
-    let ready_file = dir.join(unique("ready")).with_extension("json");
-    let mut child = cryptoutil()
-        .args(args)
-        .args(["--public-port", "0", "--admin-port", "0", "--ready-file"])
-        .arg(&ready_file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&ready_file) {
-            let ready = serde_json::from_str(&text).unwrap();
-            return ServerProcess { child, ready };
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("server exited early with {status}");
-        }
-        assert!(Instant::now() < deadline, "server not ready within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn https_client(ca: &Path, identity: Option<(PathBuf, PathBuf)>) -> reqwest::blocking::Client {
-    let identity = identity.map(|(c, k)| cryptoutil_tls::ClientIdentity::load(&c, &k).unwrap());
-    let config = cryptoutil_tls::client_config(
-        cryptoutil_tls::TrustConfig::from_ca_files(&[ca]).unwrap(),
-        identity,
-    )
-    .unwrap();
-    reqwest::blocking::Client::builder()
-        .use_preconfigured_tls(config)
-        .build()
-        .unwrap()
-}
-
-fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "server did not stop within 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -666,6 +580,30 @@ fn sigterm_stops_the_server_gracefully() {
     assert!(wait_for_exit(&mut server.child).success());
 }
 
+/// The sample resource server as in production (config `DIR/rs.yml`): certificates from the
+/// demo CA in `pki`, the admin listener requiring client certificates (the default outside `--dev`).
+fn start_production_rs(dir: &Path, pki: &Path) -> common::ServerProcess {
+    let config = dir.join("rs.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nlogging:\n  format: text\nidentity:\n  issuer: https://identity.cryptoutil.demo.local:8082\n",
+            p = pki.display()
+        ),
+    )
+    .unwrap();
+    start_server(
+        &[
+            "identity",
+            "rs",
+            "start",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir,
+    )
+}
+
 #[test]
 fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
     let dir = tempfile::tempdir().unwrap();
@@ -675,25 +613,7 @@ fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
             .status
             .success()
     );
-    let config = dir.path().join("rs.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nlogging:\n  format: text\nidentity:\n  issuer: https://identity.cryptoutil.demo.local:8082\n",
-            p = pki.display()
-        ),
-    )
-    .unwrap();
-    let server = start_server(
-        &[
-            "identity",
-            "rs",
-            "start",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let server = start_production_rs(dir.path(), &pki);
     let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
     let ca = pki.join("ca/root.pem");
     let anonymous = https_client(&ca, None);
@@ -728,7 +648,7 @@ fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
         "rs",
         "start",
         "--config",
-        config.to_str().unwrap(),
+        dir.path().join("rs.yml").to_str().unwrap(),
         "--public-port",
         &port,
         "--admin-port",
@@ -908,25 +828,7 @@ fn health_probes_an_admin_listener_over_verified_tls_with_a_client_certificate()
         let init = run(&["tls", "init-demo-ca", "--out", out.to_str().unwrap()]);
         assert!(init.status.success(), "{}", stderr(&init));
     }
-    let config = dir.path().join("rs.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "server:\n  public:\n    address: 127.0.0.1\n  tls:\n    cert_file: {p}/rs/cert.pem\n    key_file: {p}/rs/key.pem\n    client_ca_file: {p}/ca/root.pem\n    ca_file: {p}/ca/root.pem\nidentity:\n  issuer: https://identity.cryptoutil.demo.local:8082\n",
-            p = pki.display()
-        ),
-    )
-    .unwrap();
-    let server = start_server(
-        &[
-            "identity",
-            "rs",
-            "start",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
+    let server = start_production_rs(dir.path(), &pki);
     let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
     let livez = format!("{admin}/admin/v1/livez");
     let ca = pki.join("ca/root.pem");

@@ -33,10 +33,7 @@ use cryptoutil_kms::api::{self, ApiState, Keys, SERVICE_PREFIX};
 use cryptoutil_kms::auth::settings::IssuerSettings;
 use cryptoutil_kms::auth::{AuthSettings, Authenticator, Federation, require_authentication};
 use cryptoutil_kms::storage::Store;
-use cryptoutil_realm::BoxFuture;
-use cryptoutil_realm::bearer::{
-    BearerError, BearerValidator, Introspector, IssuerTrust, JwksFetcher, TokenDigest,
-};
+use cryptoutil_realm::bearer::{BearerValidator, Introspector, IssuerTrust, TokenDigest};
 use cryptoutil_server::config::Secret;
 use serde_json::json;
 use tower::ServiceExt;
@@ -47,33 +44,6 @@ const PAYLOAD: usize = 64;
 const ALGORITHM: &str = "A256GCM/dir";
 const ISSUER: &str = "https://identity.bench.example";
 const ENCRYPT_SCOPE: &str = "kms:encrypt";
-
-/// The issuer's JWKS, served from memory.
-#[derive(Debug)]
-struct Jwks {
-    text: String,
-    fetches: AtomicUsize,
-}
-
-impl JwksFetcher for Jwks {
-    fn fetch(&self) -> BoxFuture<'_, Result<String, BearerError>> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async move { Ok(self.text.clone()) })
-    }
-}
-
-/// The issuer's introspection endpoint: every token active.
-#[derive(Debug, Default)]
-struct Introspection {
-    calls: AtomicUsize,
-}
-
-impl Introspector for Introspection {
-    fn introspect<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<bool, BearerError>> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async { Ok(true) })
-    }
-}
 
 struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -88,14 +58,14 @@ struct Fixture {
     key: uuid::Uuid,
     plaintext: Vec<u8>,
     router: Router,
-    jwks: Arc<Jwks>,
-    introspection: Arc<Introspection>,
+    jwks: Arc<common::Jwks>,
+    introspection: Arc<common::Introspection>,
 }
 
 fn authenticator(
     store: &Arc<Store>,
-    jwks: &Arc<Jwks>,
-    introspection: &Arc<Introspection>,
+    jwks: &Arc<common::Jwks>,
+    introspection: &Arc<common::Introspection>,
     token_cache: bool,
 ) -> Arc<Authenticator<Store>> {
     let mut settings = AuthSettings::default();
@@ -121,7 +91,7 @@ fn fixture() -> Fixture {
     let user = world.add_realm_user();
     let mut signing = Jwk::generate_ec(EcCurve::P256).unwrap();
     signing.set_kid(Some("bench-key".to_owned()));
-    let jwks = Arc::new(Jwks {
+    let jwks = Arc::new(common::Jwks {
         text: json!({"keys": [signing.to_public().unwrap().to_value(false)]}).to_string(),
         fetches: AtomicUsize::new(0),
     });
@@ -142,7 +112,7 @@ fn fixture() -> Fixture {
         Some(&jws_header),
     )
     .unwrap();
-    let introspection = Arc::new(Introspection::default());
+    let introspection = Arc::new(common::Introspection::default());
     let auth = authenticator(&world.store, &jwks, &introspection, true);
     let auth_uncached = authenticator(&world.store, &jwks, &introspection, false);
 

@@ -34,10 +34,7 @@ use cryptoutil_kms::auth::settings::IssuerSettings;
 use cryptoutil_kms::auth::{AuthSettings, Authenticator, DB_REALM, Federation, realm_user};
 use cryptoutil_kms::model::RealmUserRecord;
 use cryptoutil_kms::store::DirectoryStore;
-use cryptoutil_realm::BoxFuture;
-use cryptoutil_realm::bearer::{
-    BearerError, BearerValidator, Introspector, IssuerTrust, JwksFetcher,
-};
+use cryptoutil_realm::bearer::{BearerValidator, Introspector, IssuerTrust};
 use cryptoutil_server::config::Secret;
 use serde_json::json;
 
@@ -173,33 +170,6 @@ fn run(iterations: u64, op: &mut dyn FnMut()) {
     hot_ops_measured(iterations, op);
 }
 
-/// The issuer's JWKS, served from memory.
-#[derive(Debug)]
-struct Jwks {
-    text: String,
-    fetches: AtomicUsize,
-}
-
-impl JwksFetcher for Jwks {
-    fn fetch(&self) -> BoxFuture<'_, Result<String, BearerError>> {
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async move { Ok(self.text.clone()) })
-    }
-}
-
-/// The issuer's introspection endpoint: every token active.
-#[derive(Debug, Default)]
-struct Introspection {
-    calls: AtomicUsize,
-}
-
-impl Introspector for Introspection {
-    fn introspect<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<bool, BearerError>> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        Box::pin(async { Ok(true) })
-    }
-}
-
 /// An in-memory KMS with a database-realm user whose credential is already in the cache (so no
 /// PBKDF2 runs at all, even in set-up) and an access token of a simulated issuer for the same
 /// tenant and scopes.
@@ -208,8 +178,8 @@ struct Fixture {
     auth: Arc<Authenticator<cryptoutil_kms::storage::Store>>,
     basic: HeaderMap,
     bearer: HeaderMap,
-    jwks: Arc<Jwks>,
-    introspection: Arc<Introspection>,
+    jwks: Arc<common::Jwks>,
+    introspection: Arc<common::Introspection>,
 }
 
 impl Fixture {
@@ -228,11 +198,11 @@ impl Fixture {
 
         let mut signing = Jwk::generate_ec(EcCurve::P256).unwrap();
         signing.set_kid(Some("hot-key".to_owned()));
-        let jwks = Arc::new(Jwks {
+        let jwks = Arc::new(common::Jwks {
             text: json!({"keys": [signing.to_public().unwrap().to_value(false)]}).to_string(),
             fetches: AtomicUsize::new(0),
         });
-        let introspection = Arc::new(Introspection::default());
+        let introspection = Arc::new(common::Introspection::default());
         let mut settings = AuthSettings::default();
         settings.federation.issuers = vec![IssuerSettings::new(ISSUER, None, Secret::new("hot"))];
         let validator = BearerValidator::new(

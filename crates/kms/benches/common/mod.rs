@@ -6,6 +6,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use cryptoutil_kms::api::Keys;
@@ -14,6 +15,8 @@ use cryptoutil_kms::keys::{KeyService, KeyServiceOptions, NewElasticKey};
 use cryptoutil_kms::model::{Principal, RealmUserRecord};
 use cryptoutil_kms::storage::{DatabaseSettings, Store};
 use cryptoutil_kms::store::DirectoryStore;
+use cryptoutil_realm::BoxFuture;
+use cryptoutil_realm::bearer::{BearerError, Introspector, JwksFetcher};
 use cryptoutil_server::config::{RateLimitSettings, SurfaceSettings};
 
 /// The KMS under benchmark.
@@ -138,5 +141,32 @@ pub fn unthrottled_surface() -> SurfaceSettings {
             burst: 1_000_000,
         },
         allowed_ips: Vec::new(),
+    }
+}
+
+/// A simulated issuer's JWKS, served from memory (counts fetches).
+#[derive(Debug)]
+pub struct Jwks {
+    pub text: String,
+    pub fetches: AtomicUsize,
+}
+
+impl JwksFetcher for Jwks {
+    fn fetch(&self) -> BoxFuture<'_, Result<String, BearerError>> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move { Ok(self.text.clone()) })
+    }
+}
+
+/// A simulated issuer's introspection endpoint: every token active (counts calls).
+#[derive(Debug, Default)]
+pub struct Introspection {
+    pub calls: AtomicUsize,
+}
+
+impl Introspector for Introspection {
+    fn introspect<'a>(&'a self, _token: &'a str) -> BoxFuture<'a, Result<bool, BearerError>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(true) })
     }
 }
