@@ -59,8 +59,15 @@ pub struct KeySettings {
     pub purge_delay: HumanDuration,
     /// How often due deletions are purged.
     pub purge_interval: HumanDuration,
-    /// Unsealed material keys kept in memory (least recently used are evicted and zeroized).
+    /// Unsealed material keys kept in memory (least recently used are evicted and zeroized);
+    /// also the number of elastic keys whose metadata is cached.
     pub material_cache_capacity: usize,
+    /// How long encrypt, decrypt, sign, verify and generate may use an elastic key's cached
+    /// metadata (status, algorithm, newest version) before reading it again; `0s` reads the
+    /// database on every operation. Changes made on this instance apply at once; changes made
+    /// on another instance sharing PostgreSQL arrive by `NOTIFY` at once, and within this bound
+    /// should a notification be lost.
+    pub metadata_cache_ttl: HumanDuration,
 }
 
 impl Default for KeySettings {
@@ -69,6 +76,7 @@ impl Default for KeySettings {
             purge_delay: HumanDuration::from_secs(7 * 24 * 3600),
             purge_interval: HumanDuration::from_secs(60),
             material_cache_capacity: 10_000,
+            metadata_cache_ttl: HumanDuration::from_secs(2),
         }
     }
 }
@@ -89,6 +97,11 @@ impl KeySettings {
             "keys.material_cache_capacity",
             (1..=10_000_000).contains(&self.material_cache_capacity),
             "must be between 1 and 10000000",
+        );
+        v.check(
+            "keys.metadata_cache_ttl",
+            self.metadata_cache_ttl.get().as_secs() <= 3600,
+            "must be at most 1 hour",
         );
     }
 }

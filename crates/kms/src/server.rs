@@ -117,6 +117,7 @@ pub async fn start(
                 .map_err(|_| StartError::Config("keys.purge_delay is too large".to_owned()))?,
             material_cache_capacity: NonZeroUsize::new(settings.keys.material_cache_capacity)
                 .unwrap_or(NonZeroUsize::MIN),
+            metadata_cache_ttl: settings.keys.metadata_cache_ttl.get(),
         },
     ));
     if let Some(seeding) = seeding {
@@ -156,14 +157,14 @@ pub async fn start(
         settings.keys.purge_interval.get(),
     ));
     let follow = {
-        let (store, auth) = (store.clone(), auth.clone());
+        let (store, auth, keys) = (store.clone(), auth.clone(), keys.clone());
         tokio::spawn(async move {
-            store
-                .follow_user_changes(|user| match user {
-                    Some(user) => auth.cache().invalidate_user(DB_REALM, user),
-                    None => auth.cache().invalidate_all(),
-                })
-                .await;
+            let users = store.follow_user_changes(|user| match user {
+                Some(user) => auth.cache().invalidate_user(DB_REALM, user),
+                None => auth.cache().invalidate_all(),
+            });
+            let elastic_keys = store.follow_key_changes(|key| keys.key_changed_elsewhere(key));
+            tokio::join!(users, elastic_keys);
         })
     };
     Ok(Kms {

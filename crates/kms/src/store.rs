@@ -150,6 +150,18 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// A cheap round trip for readiness.
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Tells the other instances sharing this database that an elastic key or its material
+    /// changed, so they drop their cached copy. Default: nothing to tell (one process owns the
+    /// database).
+    fn announce_key_change(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let _ = (tenant, id);
+        async { Ok(()) }
+    }
 }
 
 /// System-wide directory: named tenants and the database realm's users (SPEC §3.6).

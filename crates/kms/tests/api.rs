@@ -6,6 +6,8 @@
 mod common;
 
 use common::{Kms, Surface, postgres_url, shares};
+use std::time::Duration;
+
 use cryptoutil_jose::{ContentEncryption, JweAlgorithm, Jwk, jwe};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -642,6 +644,104 @@ async fn two_instances_on_one_postgres_share_keys_across_restarts() {
     db.drop().await;
 }
 
+/// Polls `attempt` until it gives `Some`, for at most ten seconds.
+async fn eventually<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(found) = attempt().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within ten seconds");
+}
+
+#[tokio::test]
+async fn key_changes_on_one_instance_reach_the_others_cached_metadata() {
+    let Some(db) = postgres_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = shares(dir.path(), "notify", 2);
+    // Cached metadata never expires here: only the other instance's announcement (NOTIFY) can
+    // make instance two see a change.
+    let forever = |s: &mut cryptoutil_kms::config::KmsSettings| {
+        s.keys.metadata_cache_ttl =
+            cryptoutil_server::config::HumanDuration(Duration::from_secs(3600));
+    };
+    let one = Kms::with_shares_and(&db.url, 1, &files, forever)
+        .await
+        .unwrap();
+    let two = Kms::with_shares_and(&db.url, 1, &files, forever)
+        .await
+        .unwrap();
+    let api1 = one.api(Surface::Service).await;
+    let api2 = two.api_as(Surface::Service, Some(&one.user)).await;
+    let key = api1
+        .post_json(
+            "/elastickey",
+            &json!({"name": name("notify"), "algorithm": "A256GCM/dir"}),
+        )
+        .await;
+    assert_eq!(key.status, 201, "{}", key.text);
+    let id = key.json()["elastic_key_id"].as_str().unwrap().to_owned();
+    let encrypt = format!("/elastickey/{id}/encrypt");
+    let first = api2.post_bytes(&encrypt, b"v1").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first_kid = jwe::peek_header(&first.text)
+        .unwrap()
+        .kid()
+        .unwrap()
+        .to_owned();
+
+    // A new version made on one: two encrypts with it once the announcement arrives.
+    let rotated = api1
+        .post_bytes(&format!("/elastickey/{id}/materialkey"), b"")
+        .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.text);
+    let new_kid = rotated.json()["material_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_kid, first_kid);
+    let second = eventually("instance two encrypting with the new version", || async {
+        let out = api2.post_bytes(&encrypt, b"v2").await;
+        assert_eq!(out.status, 200, "{}", out.text);
+        let kid = jwe::peek_header(&out.text)
+            .unwrap()
+            .kid()
+            .map(str::to_owned);
+        (kid.as_deref() == Some(new_kid.as_str())).then_some(out.text)
+    })
+    .await;
+
+    // Disabled on one: two refuses to encrypt, and both decrypt both versions.
+    let disabled = api1
+        .put_json(&format!("/elastickey/{id}"), &json!({"status": "disabled"}))
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.text);
+    eventually("instance two refusing a disabled key", || async {
+        let out = api2.post_bytes(&encrypt, b"v3").await;
+        assert!(out.status == 200 || out.status == 409, "{}", out.text);
+        (out.status == 409).then_some(())
+    })
+    .await;
+    for api in [&api1, &api2] {
+        for (token, clear) in [(&first.text, &b"v1"[..]), (&second, &b"v2"[..])] {
+            let out = api
+                .post_bytes(&format!("/elastickey/{id}/decrypt"), token.as_bytes())
+                .await;
+            assert_eq!(out.body, clear, "{}", out.text);
+        }
+    }
+    one.stop().await;
+    two.stop().await;
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn a_database_outage_gives_503_and_degraded_readiness_and_recovers_by_itself() {
     let Some(db) = postgres_url().await else {
@@ -654,6 +754,9 @@ async fn a_database_outage_gives_503_and_degraded_readiness_and_recovers_by_itse
     let kms = Kms::with_shares_and(&through_proxy, 1, &files, |s| {
         s.database.acquire_timeout =
             cryptoutil_server::config::HumanDuration(std::time::Duration::from_millis(500));
+        // Every operation reads the database (a cached key would keep encrypting for up to
+        // keys.metadata_cache_ttl of an outage, which is not what this test is about).
+        s.keys.metadata_cache_ttl = cryptoutil_server::config::HumanDuration(Duration::ZERO);
     })
     .await
     .unwrap();

@@ -55,6 +55,9 @@ pub fn world() -> World {
             KeyServiceOptions {
                 purge_delay: time::Duration::days(7),
                 material_cache_capacity: NonZeroUsize::new(1000).unwrap(),
+                // Long enough that no entry expires while a (callgrind-slowed) loop runs: the
+                // measured path is the warm one; the re-read every 2 s in production is noise.
+                metadata_cache_ttl: std::time::Duration::from_secs(3600),
             },
         );
         (store, Arc::new(keys))

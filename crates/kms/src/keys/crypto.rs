@@ -25,12 +25,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         context: Option<&str>,
     ) -> Result<String, KeyError> {
         need(who, scopes::ENCRYPT)?;
-        let key = self.elastic_key(who.tenant, id).await?;
+        let (key, material) = self.key_with_latest(who.tenant, id).await?;
         require_active(&key)?;
         let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("encrypt", "a signing"));
         };
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let jwk = self.unsealed(who.tenant, &material).await?;
         let header = header_for(material.id, context)?;
         let public = public_for(&jwk)?;
         let out = {
@@ -53,7 +53,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         need(who, scopes::DECRYPT)?;
         check_context(context)?;
-        let key = self.elastic_key(who.tenant, id).await?;
+        let key = self.key_for_use(who.tenant, id).await?;
         require_usable(&key)?;
         let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("decrypt", "a signing"));
@@ -93,12 +93,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         payload: &[u8],
     ) -> Result<String, KeyError> {
         need(who, scopes::SIGN)?;
-        let key = self.elastic_key(who.tenant, id).await?;
+        let (key, material) = self.key_with_latest(who.tenant, id).await?;
         require_active(&key)?;
         let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("sign", "an encryption"));
         };
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let jwk = self.unsealed(who.tenant, &material).await?;
         let header = header_for(material.id, None)?;
         let out = {
             let _span = crypto_span("kms", "sign", &key.algorithm).entered();
@@ -117,7 +117,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         token: &str,
     ) -> Result<Vec<u8>, KeyError> {
         need(who, scopes::VERIFY)?;
-        let key = self.elastic_key(who.tenant, id).await?;
+        let key = self.key_for_use(who.tenant, id).await?;
         require_usable(&key)?;
         let Purpose::Signing(alg) = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("verify", "an encryption"));
@@ -148,7 +148,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     ) -> Result<GeneratedDataKey, KeyError> {
         need(who, scopes::GENERATE)?;
         let kind = DataKeyKind::parse(kind)?;
-        let key = self.elastic_key(who.tenant, id).await?;
+        let (key, material) = self.key_with_latest(who.tenant, id).await?;
         require_active(&key)?;
         let Purpose::Encryption { enc, alg } = algorithm::parse(&key.algorithm)?.1 else {
             return Err(wrong_purpose("generate data keys", "a signing"));
@@ -156,7 +156,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         let mut data_key = super::materials::generate_off_thread(move || kind.generate()).await?;
         data_key.set_kid(Some(Uuid::now_v7().to_string()));
         let clear = data_key.to_json(true);
-        let (material, jwk) = self.latest_material(who.tenant, &key).await?;
+        let jwk = self.unsealed(who.tenant, &material).await?;
         let mut header = header_for(material.id, context)?;
         header.insert("cty".to_owned(), Value::String("jwk+json".to_owned()));
         let public = public_for(&jwk)?;

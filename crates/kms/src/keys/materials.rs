@@ -59,22 +59,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         Ok((material, Arc::new(jwk)))
     }
 
-    pub(super) async fn latest_material(
-        &self,
-        tenant: TenantId,
-        key: &ElasticKey,
-    ) -> Result<(MaterialKey, Arc<Jwk>), KeyError> {
-        let material = self
-            .store
-            .latest_material_key(tenant, key.id)
-            .await?
-            .ok_or_else(|| {
-                KeyError::Internal(format!("elastic key {} has no material key", key.id))
-            })?;
-        let jwk = self.unsealed(tenant, &material).await?;
-        Ok((material, jwk))
-    }
-
     pub(super) async fn material_by_id(
         &self,
         tenant: TenantId,

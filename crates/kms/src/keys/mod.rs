@@ -9,6 +9,7 @@ pub mod algorithm;
 mod crypto;
 mod error;
 mod materials;
+mod metadata;
 pub mod scopes;
 
 use std::num::NonZeroUsize;
@@ -76,8 +77,11 @@ pub struct GeneratedDataKey {
 pub struct KeyServiceOptions {
     /// How long a deleted elastic key stays restorable before it is purged.
     pub purge_delay: time::Duration,
-    /// Unsealed material keys kept in memory.
+    /// Unsealed material keys kept in memory (also the bound of the elastic key metadata cache).
     pub material_cache_capacity: NonZeroUsize,
+    /// How long crypto operations may use cached elastic key metadata before reading it again
+    /// (zero: always read the database). See [`metadata`] for the consistency rules.
+    pub metadata_cache_ttl: std::time::Duration,
 }
 
 /// Unsealed material keys by (tenant, elastic key, material key): a hit proves the material key
@@ -89,6 +93,7 @@ pub struct KeyService<S> {
     store: Arc<S>,
     barrier: Arc<Barrier<S>>,
     materials: Mutex<MaterialCache>,
+    metadata: metadata::MetadataCache,
     options: KeyServiceOptions,
 }
 
@@ -107,6 +112,10 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             store,
             barrier,
             materials: Mutex::new(MaterialCache::new(options.material_cache_capacity.get())),
+            metadata: metadata::MetadataCache::new(
+                options.material_cache_capacity.get(),
+                options.metadata_cache_ttl,
+            ),
             options,
         }
     }
@@ -320,6 +329,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             for id in self.store.purge_due(tenant, now()).await? {
                 self.barrier.forget_owner(tenant, id);
                 self.forget_materials_of(tenant, id);
+                self.key_changed(tenant, id).await;
                 tracing::info!(target: "audit", tenant = %tenant, elastic_key = %id,
                     operation = "purge", outcome = "ok");
                 purged += 1;
@@ -328,6 +338,8 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         Ok(purged)
     }
 
+    /// The elastic key as stored now (management operations, which write what they read, never
+    /// use the metadata cache).
     async fn elastic_key(&self, tenant: TenantId, id: Uuid) -> Result<ElasticKey, KeyError> {
         self.store.ensure_tenant(tenant).await?;
         self.store
@@ -336,13 +348,68 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .ok_or_else(|| KeyError::NotFound("no such elastic key".to_owned()))
     }
 
+    /// The elastic key for a crypto operation: from the metadata cache when fresh.
+    async fn key_for_use(&self, tenant: TenantId, id: Uuid) -> Result<Arc<ElasticKey>, KeyError> {
+        if let Some(key) = self.metadata.key(tenant, id) {
+            return Ok(key);
+        }
+        let before = self.metadata.generation();
+        let key = Arc::new(self.elastic_key(tenant, id).await?);
+        self.metadata.put_key(before, tenant, key.clone());
+        Ok(key)
+    }
+
+    /// The elastic key and its newest material key for a crypto operation that makes something
+    /// new (encrypt, sign, generate): from the metadata cache when fresh.
+    async fn key_with_latest(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<(Arc<ElasticKey>, Arc<MaterialKey>), KeyError> {
+        if let Some(found) = self.metadata.latest(tenant, id) {
+            return Ok(found);
+        }
+        let before = self.metadata.generation();
+        let key = Arc::new(self.elastic_key(tenant, id).await?);
+        let latest = self
+            .store
+            .latest_material_key(tenant, id)
+            .await?
+            .ok_or_else(|| KeyError::Internal(format!("elastic key {id} has no material key")))?;
+        let latest = Arc::new(latest);
+        self.metadata
+            .put_latest(before, tenant, key.clone(), latest.clone());
+        Ok((key, latest))
+    }
+
+    /// After a write to an elastic key or its material (whatever the write's outcome): drops it
+    /// from this instance's metadata cache and tells the instances sharing the database.
+    async fn key_changed(&self, tenant: TenantId, id: Uuid) {
+        self.metadata.forget(tenant, id);
+        if let Err(e) = self.store.announce_key_change(tenant, id).await {
+            // The write stands; other instances see it when their cached copy expires.
+            tracing::warn!(tenant = %tenant, elastic_key = %id, error = %e,
+                "could not announce an elastic key change to other instances");
+        }
+    }
+
+    /// A change announced by another instance (`None`: announcements may have been missed).
+    pub fn key_changed_elsewhere(&self, change: Option<(TenantId, Uuid)>) {
+        match change {
+            Some((tenant, id)) => self.metadata.forget(tenant, id),
+            None => self.metadata.forget_all(),
+        }
+    }
+
     async fn save(
         &self,
         who: &Principal,
         key: &ElasticKey,
         operation: &str,
     ) -> Result<(), KeyError> {
-        if !self.store.update_elastic_key(who.tenant, key).await? {
+        let saved = self.store.update_elastic_key(who.tenant, key).await;
+        self.key_changed(who.tenant, key.id).await;
+        if !saved? {
             return Err(KeyError::NotFound("no such elastic key".to_owned()));
         }
         audit(who, key.id, operation);
@@ -366,7 +433,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .await
             .map_err(barrier_error)?;
         let material = materials::material_record(id, key.id, &jwk, import_date, sealed)?;
-        self.store.insert_material_key(tenant, &material).await?;
+        let inserted = self.store.insert_material_key(tenant, &material).await;
+        self.key_changed(tenant, key.id).await;
+        inserted?;
         self.cache_material(tenant, key.id, id, Arc::new(jwk));
         audit(who, key.id, operation);
         Ok(material)

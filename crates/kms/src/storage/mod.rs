@@ -103,6 +103,10 @@ pub enum Backend {
 /// The PostgreSQL channel on which instances announce realm user changes.
 pub const USER_CHANGES_CHANNEL: &str = "cryptoutil_kms_realm_users";
 
+/// The PostgreSQL channel on which instances announce elastic key changes (payload
+/// `<tenant id>/<elastic key id>`).
+pub const KEY_CHANGES_CHANNEL: &str = "cryptoutil_kms_elastic_keys";
+
 /// The KMS storage on SQLite or PostgreSQL. Cheap to clone: clones share the pools.
 #[derive(Clone)]
 pub struct Store {
@@ -167,16 +171,7 @@ impl Store {
     /// Tells every instance sharing this database that a realm user changed (PostgreSQL
     /// `NOTIFY` on [`USER_CHANGES_CHANNEL`]); a no-op on SQLite, which one process owns.
     pub async fn announce_user_change(&self, username: &str) -> Result<(), StoreError> {
-        match &*self.inner {
-            Inner::Sqlite(_) => Ok(()),
-            Inner::Postgres(b) => sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(USER_CHANGES_CHANNEL)
-                .bind(username)
-                .execute(&b.pool)
-                .await
-                .map(drop)
-                .map_err(error::map),
-        }
+        self.announce(USER_CHANGES_CHANNEL, username).await
     }
 
     /// Calls `changed(Some(username))` for every user change announced by any instance, and
@@ -184,6 +179,34 @@ impl Store {
     /// lost and re-established), until the store is closed. PostgreSQL only; on SQLite it
     /// returns at once.
     pub async fn follow_user_changes(&self, changed: impl Fn(Option<&str>) + Send) {
+        self.follow(USER_CHANGES_CHANNEL, "realm user", changed)
+            .await;
+    }
+
+    /// Like [`Self::follow_user_changes`], for elastic key changes (announced by
+    /// [`KeyStore::announce_key_change`]); `changed(None)` also for a malformed announcement.
+    pub async fn follow_key_changes(&self, changed: impl Fn(Option<(TenantId, Uuid)>) + Send) {
+        // A malformed announcement says that something changed: drop everything.
+        self.follow(KEY_CHANGES_CHANNEL, "elastic key", move |payload| {
+            changed(payload.and_then(parse_key_change));
+        })
+        .await;
+    }
+
+    async fn announce(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        match &*self.inner {
+            Inner::Sqlite(_) => Ok(()),
+            Inner::Postgres(b) => sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&b.pool)
+                .await
+                .map(drop)
+                .map_err(error::map),
+        }
+    }
+
+    async fn follow(&self, channel: &str, what: &str, changed: impl Fn(Option<&str>) + Send) {
         let Inner::Postgres(b) = &*self.inner else {
             return;
         };
@@ -192,13 +215,13 @@ impl Store {
                 Ok(l) => l,
                 Err(_) if b.pool.is_closed() => return,
                 Err(e) => {
-                    tracing::warn!(error = %error::map(e), "cannot listen for realm user changes; retrying");
+                    tracing::warn!(error = %error::map(e), "cannot listen for {what} changes; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(USER_CHANGES_CHANNEL).await {
-                tracing::warn!(error = %error::map(e), "cannot listen for realm user changes; retrying");
+            if let Err(e) = listener.listen(channel).await {
+                tracing::warn!(error = %error::map(e), "cannot listen for {what} changes; retrying");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
             }
@@ -226,6 +249,16 @@ impl Store {
             Inner::Postgres(b) => b.drop_tenant(tenant).await,
         }
     }
+}
+
+/// The payload announcing a change to one elastic key.
+fn key_change_payload(tenant: TenantId, id: Uuid) -> String {
+    format!("{}/{id}", tenant.0)
+}
+
+fn parse_key_change(payload: &str) -> Option<(TenantId, Uuid)> {
+    let (tenant, id) = payload.split_once('/')?;
+    Some((TenantId(tenant.parse().ok()?), id.parse().ok()?))
 }
 
 /// Runs `$body` with `$pool` and `$p` (table prefix) bound for the tenant and `$ops` naming the
@@ -445,6 +478,11 @@ impl KeyStore for Store {
         on_tenant!(self, tenant, false, Vec::new(), |o, pool, p| {
             o::purge_due(pool, p, now).await
         })
+    }
+
+    async fn announce_key_change(&self, tenant: TenantId, id: Uuid) -> Result<(), StoreError> {
+        self.announce(KEY_CHANGES_CHANNEL, &key_change_payload(tenant, id))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
