@@ -68,17 +68,22 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         if let Some(jwk) = self.cached_material(tenant, key.id, material_id) {
             return Ok(jwk);
         }
-        let material = self
-            .store
-            .material_key(tenant, key.id, material_id)
-            .await?
-            .filter(|m| m.revocation_date.is_none())
-            .ok_or_else(|| {
-                KeyError::DecryptionFailed(
-                    "the token's kid names no usable material key of this elastic key".to_owned(),
-                )
-            })?;
-        self.unsealed(tenant, &material).await
+        // Boxed: a warm request should not carry (and copy) the cold path's large future.
+        Box::pin(async {
+            let material = self
+                .store
+                .material_key(tenant, key.id, material_id)
+                .await?
+                .filter(|m| m.revocation_date.is_none())
+                .ok_or_else(|| {
+                    KeyError::DecryptionFailed(
+                        "the token's kid names no usable material key of this elastic key"
+                            .to_owned(),
+                    )
+                })?;
+            self.unsealed(tenant, &material).await
+        })
+        .await
     }
 
     pub(super) async fn unsealed(
@@ -89,6 +94,15 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         if let Some(jwk) = self.cached_material(tenant, material.elastic_key_id, material.id) {
             return Ok(jwk);
         }
+        Box::pin(self.unseal_material(tenant, material)).await
+    }
+
+    /// Unwraps a material key through the barrier and caches it.
+    async fn unseal_material(
+        &self,
+        tenant: TenantId,
+        material: &MaterialKey,
+    ) -> Result<Arc<Jwk>, KeyError> {
         let clear = self
             .barrier
             .unseal(tenant, &material.sealed_jwk)

@@ -353,10 +353,15 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         if let Some(key) = self.metadata.key(tenant, id) {
             return Ok(key);
         }
-        let before = self.metadata.generation();
-        let key = Arc::new(self.elastic_key(tenant, id).await?);
-        self.metadata.put_key(before, tenant, key.clone());
-        Ok(key)
+        // Boxed: the database read's future is large, and a warm request should not carry
+        // (and copy) it.
+        Box::pin(async {
+            let before = self.metadata.generation();
+            let key = Arc::new(self.elastic_key(tenant, id).await?);
+            self.metadata.put_key(before, tenant, key.clone());
+            Ok(key)
+        })
+        .await
     }
 
     /// The elastic key and its newest material key for a crypto operation that makes something
@@ -369,17 +374,23 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         if let Some(found) = self.metadata.latest(tenant, id) {
             return Ok(found);
         }
-        let before = self.metadata.generation();
-        let key = Arc::new(self.elastic_key(tenant, id).await?);
-        let latest = self
-            .store
-            .latest_material_key(tenant, id)
-            .await?
-            .ok_or_else(|| KeyError::Internal(format!("elastic key {id} has no material key")))?;
-        let latest = Arc::new(latest);
-        self.metadata
-            .put_latest(before, tenant, key.clone(), latest.clone());
-        Ok((key, latest))
+        // Boxed like `key_for_use`'s read.
+        Box::pin(async {
+            let before = self.metadata.generation();
+            let key = Arc::new(self.elastic_key(tenant, id).await?);
+            let latest = self
+                .store
+                .latest_material_key(tenant, id)
+                .await?
+                .ok_or_else(|| {
+                    KeyError::Internal(format!("elastic key {id} has no material key"))
+                })?;
+            let latest = Arc::new(latest);
+            self.metadata
+                .put_latest(before, tenant, key.clone(), latest.clone());
+            Ok((key, latest))
+        })
+        .await
     }
 
     /// After a write to an elastic key or its material (whatever the write's outcome): drops it
