@@ -1,10 +1,11 @@
 //! Project automation, in Rust (no Makefiles, no shell scripts): `cargo xtask <task>`.
 //!
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
-//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, `bench-compare`,
+//! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, `api-fuzz`, `bench-compare`,
 //!   then `browser`: what `.ci/run` calls.
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
+//! - `api-fuzz` — schemathesis against the KMS's OpenAPI document, both surfaces (`interop/schemathesis/`).
 //! - `browser` — the sample single-page client in headless Chromium (`interop/browser/`).
 //! - `load`    — load generator for the servers (`cargo xtask load <scenario>`).
 //! - `bench-load` — the load sweep: every scenario at concurrency 1, 4, 16, 64, plus start-up.
@@ -13,6 +14,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod api_fuzz;
 mod bench_compare;
 mod bench_load;
 mod browser;
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Some("setup-browser") => browser::setup_browser(),
         Some("interop") => interop(),
         Some("oidc") => oidc::oidc(),
+        Some("api-fuzz") => api_fuzz::api_fuzz(&args[1..]),
         Some("browser") => browser_test::browser(&args[1..]),
         Some("load") => load::load(&args[1..]),
         Some("soak") => soak::soak(&args[1..]),
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
         Some("bench-compare") => bench_compare::bench_compare(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|browser|load|soak|bench-load|bench-compare|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, bench-compare, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -136,6 +139,8 @@ fn ci() -> Result<(), String> {
     )?;
     interop()?;
     oidc::oidc()?;
+    // After `oidc`, which built the release binary this starts.
+    api_fuzz::api_fuzz(&[])?;
     // After `oidc`, which built the release dependencies this reuses.
     bench_compare::bench_compare(&[])?;
     // Installs Chromium first when missing: in CI this step runs, it never skips.

@@ -99,6 +99,32 @@ impl ServerProcess {
         )
     }
 
+    /// [`Self::start`] with extra environment variables (configuration overrides such as
+    /// `CRYPTOUTIL_KMS__AUTH__REALMS_FILE`).
+    pub fn start_with_env(
+        binary: &Path,
+        product: &str,
+        env: &[(&str, PathBuf)],
+    ) -> Result<Self, String> {
+        Self::spawn(
+            binary,
+            product,
+            &[
+                product,
+                "server",
+                "start",
+                "--dev",
+                "--demo",
+                "--public-port",
+                "0",
+                "--admin-port",
+                "0",
+            ],
+            None,
+            env,
+        )
+    }
+
     /// [`Self::start`] with the load-test configuration (`xtask/bench/<product>.yml`: rate
     /// limits raised for one loopback client, the KMS's echo route on).
     pub fn start_for_load(binary: &Path, product: &str) -> Result<Self, String> {
@@ -137,6 +163,16 @@ impl ServerProcess {
         args: &[&str],
         ca_cert: Option<&Path>,
     ) -> Result<Self, String> {
+        Self::spawn(binary, label, args, ca_cert, &[])
+    }
+
+    fn spawn(
+        binary: &Path,
+        label: &str,
+        args: &[&str],
+        ca_cert: Option<&Path>,
+        env: &[(&str, PathBuf)],
+    ) -> Result<Self, String> {
         let product = label;
         let dir = unique_temp_dir(&format!("cryptoutil-{label}"))?;
         let ready_file = dir.join("ready.json");
@@ -155,6 +191,7 @@ impl ServerProcess {
             .args(args)
             .arg("--ready-file")
             .arg(&ready_file)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

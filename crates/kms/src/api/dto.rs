@@ -13,10 +13,11 @@ use crate::model::{ElasticKey, KeyStatus, MaterialKey, Page};
 #[serde(deny_unknown_fields)]
 pub struct CreateElasticKey {
     /// Unique in the tenant, 1–128 characters.
-    #[schema(example = "payments-encryption")]
+    #[schema(example = "payments-encryption", min_length = 1, max_length = 128)]
     pub name: String,
     /// Free text, up to 1024 characters.
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     /// JWS `alg` or JWE `enc/alg`; default `A256GCM/A256KW`.
     #[schema(example = "A256GCM/A256KW")]
@@ -40,7 +41,8 @@ fn yes() -> bool {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateElasticKey {
-    /// New description.
+    /// New description (up to 1024 characters).
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// `active` or `disabled` (either restores a key pending deletion).
     pub status: Option<Status>,
@@ -206,3 +208,44 @@ pub struct GeneratedKeyView {
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
+
+/// A body of raw octets (`application/octet-stream`): plaintexts and payloads. In the document a
+/// `string` of binary format, not the JSON array of integers `Vec<u8>` would claim.
+pub struct RawBytes;
+
+impl utoipa::PartialSchema for RawBytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .content_media_type("application/octet-stream")
+            .description(Some("Any octets"))
+            .into()
+    }
+}
+
+impl ToSchema for RawBytes {}
+
+/// A compact JWS or JWE (`application/jose`): three or five base64url segments joined by dots.
+pub struct CompactJose;
+
+/// The shape of a compact serialization (RFC 7515 §7.1, RFC 7516 §7.1).
+pub const COMPACT_JOSE_PATTERN: &str =
+    r"^[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]*){2}((\.[A-Za-z0-9_-]*){2})?$";
+
+impl utoipa::PartialSchema for CompactJose {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(COMPACT_JOSE_PATTERN))
+            .description(Some(
+                "Compact serialization: header.payload.signature (JWS) or \
+                 header.encrypted_key.iv.ciphertext.tag (JWE), base64url segments",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CompactJose {}

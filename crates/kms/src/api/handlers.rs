@@ -10,7 +10,8 @@ use cryptoutil_server::{ApiJson, Problem};
 use uuid::Uuid;
 
 use super::dto::{
-    CreateElasticKey, ElasticKeyView, GeneratedKeyView, List, MaterialKeyView, UpdateElasticKey,
+    CompactJose, CreateElasticKey, ElasticKeyView, GeneratedKeyView, List, MaterialKeyView,
+    RawBytes, UpdateElasticKey,
 };
 use super::query::Params;
 use super::{ApiState, Caller};
@@ -104,8 +105,8 @@ pub async fn get_elastic_key(
         ("import_allowed" = Option<bool>, Query, description = "Flag filter"),
         ("export_allowed" = Option<bool>, Query, description = "Flag filter"),
         ("sort" = Option<String>, Query, description = "name|algorithm|status|created_at|updated_at, optionally :asc or :desc"),
-        ("page" = Option<u32>, Query, description = "0-based page"),
-        ("size" = Option<u32>, Query, description = "1–1000, default 25")),
+        ("page" = Option<u32>, Query, minimum = 0, description = "0-based page"),
+        ("size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 25")),
     responses((status = 200, body = List<ElasticKeyView>), (status = 400, description = "Invalid query")))]
 pub async fn list_elastic_keys(
     State(state): State<ApiState>,
@@ -203,8 +204,8 @@ pub async fn get_material_key(
 /// List an elastic key's material keys, newest first.
 #[utoipa::path(get, path = "/elastickey/{id}/materialkeys", tag = TAG_MATERIAL,
     params(("id" = Uuid, Path, description = "Elastic key id"),
-           ("page" = Option<u32>, Query, description = "0-based page"),
-           ("size" = Option<u32>, Query, description = "1–1000, default 25")),
+           ("page" = Option<u32>, Query, minimum = 0, description = "0-based page"),
+           ("size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 25")),
     responses((status = 200, body = List<MaterialKeyView>), (status = 404, description = "Not found")))]
 pub async fn list_material_keys_of(
     State(state): State<ApiState>,
@@ -222,8 +223,8 @@ pub async fn list_material_keys_of(
 
 /// List every material key of the tenant, newest first.
 #[utoipa::path(get, path = "/materialkeys", tag = TAG_MATERIAL,
-    params(("page" = Option<u32>, Query, description = "0-based page"),
-           ("size" = Option<u32>, Query, description = "1–1000, default 25")),
+    params(("page" = Option<u32>, Query, minimum = 0, description = "0-based page"),
+           ("size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 25")),
     responses((status = 200, body = List<MaterialKeyView>)))]
 pub async fn list_material_keys(
     State(state): State<ApiState>,
@@ -239,8 +240,8 @@ pub async fn list_material_keys(
 #[utoipa::path(post, path = "/elastickey/{id}/encrypt", tag = TAG_CRYPTO,
     params(("id" = Uuid, Path, description = "Elastic key id"),
            ("context" = Option<String>, Query, description = "Bound as additional authenticated data; decrypt needs the same")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Plaintext"),
-    responses((status = 200, description = "Compact JWE", body = String, content_type = "application/jose"),
+    request_body(content = inline(RawBytes), content_type = "application/octet-stream", description = "Plaintext"),
+    responses((status = 200, description = "Compact JWE", body = inline(CompactJose), content_type = "application/jose"),
               (status = 409, description = "Not an active encryption key")))]
 pub async fn encrypt(
     State(state): State<ApiState>,
@@ -261,9 +262,10 @@ pub async fn encrypt(
 #[utoipa::path(post, path = "/elastickey/{id}/decrypt", tag = TAG_CRYPTO,
     params(("id" = Uuid, Path, description = "Elastic key id"),
            ("context" = Option<String>, Query, description = "The context given at encryption")),
-    request_body(content = String, content_type = "application/jose", description = "Compact JWE"),
-    responses((status = 200, description = "Plaintext", body = Vec<u8>, content_type = "application/octet-stream"),
-              (status = 400, description = "Does not decrypt, wrong context, or malformed")))]
+    request_body(content = inline(CompactJose), content_type = "application/jose", description = "Compact JWE"),
+    responses((status = 200, description = "Plaintext", body = inline(RawBytes), content_type = "application/octet-stream"),
+              (status = 400, description = "Does not decrypt, wrong context, or malformed"),
+              (status = 409, description = "Not an encryption key, or the key is pending deletion")))]
 pub async fn decrypt(
     State(state): State<ApiState>,
     Caller(who): Caller,
@@ -283,8 +285,8 @@ pub async fn decrypt(
 /// Sign the body with the newest material key; returns a compact JWS.
 #[utoipa::path(post, path = "/elastickey/{id}/sign", tag = TAG_CRYPTO,
     params(("id" = Uuid, Path, description = "Elastic key id")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "Payload"),
-    responses((status = 200, description = "Compact JWS", body = String, content_type = "application/jose"),
+    request_body(content = inline(RawBytes), content_type = "application/octet-stream", description = "Payload"),
+    responses((status = 200, description = "Compact JWS", body = inline(CompactJose), content_type = "application/jose"),
               (status = 409, description = "Not an active signing key")))]
 pub async fn sign(
     State(state): State<ApiState>,
@@ -299,9 +301,10 @@ pub async fn sign(
 /// Verify a compact JWS; returns its payload.
 #[utoipa::path(post, path = "/elastickey/{id}/verify", tag = TAG_CRYPTO,
     params(("id" = Uuid, Path, description = "Elastic key id")),
-    request_body(content = String, content_type = "application/jose", description = "Compact JWS"),
-    responses((status = 200, description = "Payload", body = Vec<u8>, content_type = "application/octet-stream"),
-              (status = 400, description = "invalid_signature or malformed")))]
+    request_body(content = inline(CompactJose), content_type = "application/jose", description = "Compact JWS"),
+    responses((status = 200, description = "Payload", body = inline(RawBytes), content_type = "application/octet-stream"),
+              (status = 400, description = "invalid_signature or malformed"),
+              (status = 409, description = "Not a signing key, or the key is pending deletion")))]
 pub async fn verify(
     State(state): State<ApiState>,
     Caller(who): Caller,
@@ -316,7 +319,8 @@ pub async fn verify(
 /// Generate a data key, returned encrypted under the elastic key (and in clear on request).
 #[utoipa::path(post, path = "/elastickey/{id}/generate", tag = TAG_CRYPTO,
     params(("id" = Uuid, Path, description = "Elastic key id"),
-           ("alg" = String, Query, description = "oct/128…512, RSA/2048…4096, EC/P256…P521, OKP/Ed25519"),
+           ("alg" = String, Query, pattern = r"^(oct/(128|192|256|384|512)|RSA/(2048|3072|4096)|EC/P(256|384|521)|OKP/Ed25519)$",
+            description = "oct/128…512, RSA/2048…4096, EC/P256…P521, OKP/Ed25519"),
            ("context" = Option<String>, Query, description = "Bound as additional authenticated data"),
            ("include_plaintext" = Option<bool>, Query, description = "Also return the clear JWK")),
     responses((status = 200, body = GeneratedKeyView), (status = 400, description = "Unknown alg"),

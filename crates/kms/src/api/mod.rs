@@ -8,6 +8,7 @@ mod dto;
 pub mod echo;
 mod errors;
 pub mod handlers;
+pub mod problems;
 pub mod query;
 pub mod users;
 
@@ -150,6 +151,7 @@ fn operations() -> OpenApiRouter<ApiState> {
 pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
     let (router, mut relative) = operations().with_state(state).split_for_parts();
     document_scopes(&mut relative, route_scope);
+    problems::document_problems(&mut relative);
     let mut document = document_base();
     for prefix in prefixes {
         let mut api = relative.clone();

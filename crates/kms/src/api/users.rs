@@ -33,8 +33,10 @@ const TAG: &str = "realm users";
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1–256 characters, no `:`.
+    #[schema(min_length = 1, max_length = 256)]
     pub username: String,
     /// 12–1024 characters; stored only as a PBKDF2 hash.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// Scope names (`kms:read`, `kms:write`, `kms:encrypt`, …).
     pub roles: Vec<String>,
@@ -77,6 +79,7 @@ pub struct UpdateUser {
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     /// 12–1024 characters.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 
@@ -153,8 +156,8 @@ pub async fn create_user(
 
 /// List the users you administer.
 #[utoipa::path(get, path = "/admin/realm-users", tag = TAG,
-    params(("page" = Option<u32>, Query, description = "0-based page"),
-           ("size" = Option<u32>, Query, description = "1–1000, default 25")),
+    params(("page" = Option<u32>, Query, minimum = 0, description = "0-based page"),
+           ("size" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 25")),
     responses((status = 200, body = List<UserView>)))]
 pub async fn list_users(
     State(users): State<Users>,
@@ -180,7 +183,8 @@ pub async fn get_user(
 /// Change roles, tenants, enabled (disable), metadata or certificate subject.
 #[utoipa::path(put, path = "/admin/realm-users/{username}", tag = TAG, request_body = UpdateUser,
     params(("username" = String, Path, description = "Username")),
-    responses((status = 200, body = UserView), (status = 404, description = "Not found")))]
+    responses((status = 200, body = UserView), (status = 404, description = "Not found"),
+              (status = 409, description = "Certificate subject taken, or the user changed meanwhile")))]
 pub async fn update_user(
     State(users): State<Users>,
     Caller(who): Caller,
@@ -202,7 +206,8 @@ pub async fn update_user(
 /// Set a user's password (cached credentials are dropped at once).
 #[utoipa::path(put, path = "/admin/realm-users/{username}/password", tag = TAG, request_body = SetPassword,
     params(("username" = String, Path, description = "Username")),
-    responses((status = 204, description = "Changed"), (status = 404, description = "Not found")))]
+    responses((status = 204, description = "Changed"), (status = 404, description = "Not found"),
+              (status = 409, description = "The user changed meanwhile")))]
 pub async fn set_password(
     State(users): State<Users>,
     Caller(who): Caller,
@@ -239,5 +244,6 @@ pub fn router(users: Users) -> (Router, OpenApi) {
         .with_state(users)
         .split_for_parts();
     super::document_scopes(&mut api, |_, _| Some(crate::users::ADMIN_SCOPE));
+    super::problems::document_problems(&mut api);
     (router, api)
 }
