@@ -649,3 +649,131 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
     drop(server);
     drop(disk);
 }
+
+#[test]
+fn identity_on_a_full_disk_refuses_writes_with_503_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let out = run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let Some(disk) = Tmpfs::mount(&data, "16m") else {
+        return;
+    };
+    let kek = dir.path().join("kek");
+    std::fs::write(&kek, "u0cmvy1ZwjmzxNQ5wbBqYfJ1Nd7xXrHq9cWc0cDdEAM").unwrap();
+    let config = dir.path().join("identity.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/identity/cert.pem\n    key_file: {p}/identity/key.pem\n    watch: false\n\
+             database:\n  url: sqlite://{data}/identity.db\n  acquire_timeout: 2s\nkeys:\n  encryption_key: file://{kek}\n",
+            p = pki.display(),
+            data = data.display(),
+            kek = kek.display(),
+        ),
+    )
+    .unwrap();
+    let start = || {
+        start_server(
+            &[
+                "identity",
+                "server",
+                "start",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+            dir.path(),
+        )
+    };
+    let server = start();
+    let http = common::https_client(&pki.join("ca/root.pem"), None);
+    let register = |name: &str| {
+        let response = http
+            .post(format!("{}/admin/v1/clients", server.url("admin_url")))
+            .json(&json!({
+                "client_id": name,
+                "name": "disk-full test client",
+                "auth_method": "client_secret_basic",
+                "grant_types": ["client_credentials"],
+                "scopes": ["read:resource"],
+            }))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Answer {
+            status,
+            content_type,
+            body: response.bytes().unwrap().to_vec(),
+        }
+    };
+    let before = unique("before");
+    assert_eq!(register(&before).status, 201);
+    let filler = disk.fill();
+    let rotate = || {
+        let response = http
+            .post(format!(
+                "{}/admin/v1/signing-keys/rotate",
+                server.url("admin_url")
+            ))
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Answer {
+            status,
+            content_type,
+            body: response.bytes().unwrap().to_vec(),
+        }
+    };
+    for _ in 0..5 {
+        register(&unique("full")).assert_problem(503);
+        // A write in a transaction (the conditional insert of a signing key).
+        rotate().assert_problem(503);
+    }
+    // Reads go on: discovery and the JWKS.
+    let jwks = http
+        .get(format!("{}/oauth2/v1/jwks", server.url("public_url")))
+        .send()
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+    std::fs::remove_file(filler).unwrap();
+    let after = unique("after");
+    let created = register(&after);
+    assert_eq!(created.status, 201, "{}", created.text());
+    for _ in 0..3 {
+        let rotated = rotate();
+        assert_eq!(rotated.status, 200, "{}", rotated.text());
+    }
+    drop(server);
+    assert_eq!(integrity_check(&data.join("identity.db")), "ok");
+    let server = start();
+    for (name, expected) in [(&before, 409), (&after, 409)] {
+        let again = http
+            .post(format!("{}/admin/v1/clients", server.url("admin_url")))
+            .json(&json!({
+                "client_id": name,
+                "name": "again",
+                "auth_method": "client_secret_basic",
+                "grant_types": ["client_credentials"],
+                "scopes": ["read:resource"],
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(again.status().as_u16(), expected, "{name} was kept");
+    }
+    drop(server);
+    drop(disk);
+}
