@@ -777,3 +777,69 @@ fn identity_on_a_full_disk_refuses_writes_with_503_and_recovers() {
     drop(server);
     drop(disk);
 }
+
+#[test]
+fn sqlite_files_locked_by_another_process_give_503_for_writes_and_recover() {
+    use sqlx::Connection;
+    let deployment = Deployment::new("sqlite://{data}/kms.db");
+    let server = deployment.start(true);
+    let api = Api::new(&server, &deployment.ca);
+    let created = api.create(&unique("before")).unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["elastic_key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another process (a backup tool, an operator's sqlite3 shell) takes the write lock of
+    // every database file and keeps it past the KMS's busy timeout (2 s here).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut holders = Vec::new();
+    for entry in std::fs::read_dir(deployment.data()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "db") {
+            holders.push(runtime.block_on(async {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn
+            }));
+        }
+    }
+    assert!(holders.len() >= 2);
+    let name = unique("locked");
+    api.create(&name).unwrap().assert_problem(503);
+    api.call(
+        "POST",
+        &format!("/elastickey/{id}/materialkey"),
+        Some(Vec::new()),
+    )
+    .assert_problem(503);
+    // Reads go on (WAL readers do not wait for the writer's lock).
+    assert_eq!(
+        api.call("GET", &format!("/elastickey/{id}"), None).status,
+        200
+    );
+    api.round_trip(&id);
+
+    for mut conn in holders {
+        runtime.block_on(async {
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        });
+    }
+    let created = api.create(&unique("after")).unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let found = api.call("GET", &format!("/elastickeys?names={name}"), None);
+    assert_eq!(found.json()["total"], 0, "the refused create left nothing");
+    drop(server);
+    assert_sqlite_intact(&deployment.data());
+}
