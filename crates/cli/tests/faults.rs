@@ -103,6 +103,21 @@ struct Answer {
 }
 
 impl Answer {
+    fn read(response: reqwest::blocking::Response) -> Self {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            status,
+            content_type,
+            body: response.bytes().unwrap().to_vec(),
+        }
+    }
+
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -701,18 +716,7 @@ fn identity_on_a_full_disk_refuses_writes_with_503_and_recovers() {
             }))
             .send()
             .unwrap();
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Answer {
-            status,
-            content_type,
-            body: response.bytes().unwrap().to_vec(),
-        }
+        Answer::read(response)
     };
     let before = unique("before");
     assert_eq!(register(&before).status, 201);
@@ -725,18 +729,7 @@ fn identity_on_a_full_disk_refuses_writes_with_503_and_recovers() {
             ))
             .send()
             .unwrap();
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Answer {
-            status,
-            content_type,
-            body: response.bytes().unwrap().to_vec(),
-        }
+        Answer::read(response)
     };
     for _ in 0..5 {
         register(&unique("full")).assert_problem(503);
