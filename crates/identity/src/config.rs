@@ -179,6 +179,11 @@ pub struct KeySettings {
     /// A new signing key takes over after this long; the previous one stays in the JWKS until
     /// every token it signed has expired.
     pub rotation_period: HumanDuration,
+    /// How long a new key (scheduled or administrative rotation) is published before it signs
+    /// (default 2m, at least 2s): long enough for every instance to serve it in its JWKS (they
+    /// re-read keys for a JWKS request at most a second old) and for relying parties to refresh
+    /// their cached JWKS (`Cache-Control: max-age=60`). The first key signs at once.
+    pub activation_delay: HumanDuration,
     /// The 32-byte key (base64url) that seals signing keys at rest, preferably
     /// `file:///run/secrets/<name>`. Required unless the database is in memory (`--dev`
     /// generates one per process).
@@ -190,6 +195,7 @@ impl Default for KeySettings {
         Self {
             algorithm: SigningAlgorithm::default(),
             rotation_period: HumanDuration::from_secs(30 * 24 * 3600),
+            activation_delay: HumanDuration::from_secs(120),
             encryption_key: None,
         }
     }
@@ -322,6 +328,11 @@ impl Settings for IdentitySettings {
             "keys.rotation_period",
             self.keys.rotation_period.get().as_secs() >= 3600,
             "must be at least 1h",
+        );
+        v.check(
+            "keys.activation_delay",
+            (2..=DAY).contains(&self.keys.activation_delay.get().as_secs()),
+            "must be between 2s and 1d",
         );
         lifetime(
             v,

@@ -149,6 +149,10 @@ pub async fn start(
         time::Duration::try_from(settings.keys.rotation_period.get())
             .map_err(|_| StartError::Config("keys.rotation_period is too large".to_owned()))?,
         lifetimes.longest_signed() + time::Duration::minutes(5),
+    )
+    .with_activation_delay(
+        time::Duration::try_from(settings.keys.activation_delay.get())
+            .map_err(|_| StartError::Config("keys.activation_delay is too large".to_owned()))?,
     );
     let now = OffsetDateTime::now_utc();
     let keys = Arc::new(
@@ -221,9 +225,25 @@ async fn upkeep(provider: Arc<Provider>) {
     for interval in [&mut sync, &mut refresh, &mut purge] {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
+    // Not before this instant may a key refresh for the ring's next change run again (a
+    // failing store is retried once a second, not in a loop).
+    let mut key_backoff = tokio::time::Instant::now();
     loop {
         let now = OffsetDateTime::now_utc();
+        // A key activates or leaves the JWKS at the ring's next change: rebuild the ring then,
+        // not at the next periodic refresh. An absolute deadline, so the other branches
+        // waking the loop do not postpone it.
+        let change = provider.keys().ring().next_change().map(|t| {
+            let wait = Duration::try_from(t - now).unwrap_or(Duration::ZERO);
+            (tokio::time::Instant::now() + wait + Duration::from_millis(10)).max(key_backoff)
+        });
         tokio::select! {
+            () = tokio::time::sleep_until(change.unwrap_or(key_backoff)), if change.is_some() => {
+                key_backoff = tokio::time::Instant::now() + Duration::from_secs(1);
+                if let Err(e) = provider.keys().refresh(provider.store(), OffsetDateTime::now_utc()).await {
+                    tracing::warn!(error = %e, "signing key refresh failed");
+                }
+            }
             _ = sync.tick() => {
                 if let Err(e) = provider.revocations().sync(provider.store(), now).await {
                     tracing::warn!(error = %e, "revocation sync failed");

@@ -15,12 +15,13 @@ use crate::provider::ClientRegistration;
 use crate::provider::clients::RegistrationError;
 
 /// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
-/// `DELETE /admin/v1/clients/{client_id}`.
+/// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/v1/clients", post(register))
         .route("/admin/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/admin/v1/clients/{client_id}", delete(remove))
+        .route("/admin/v1/signing-keys/rotate", post(rotate_signing_key))
         .with_state(state)
 }
 
@@ -95,5 +96,34 @@ async fn remove(State(state): State<AppState>, Path(client_id): Path<String>) ->
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => problem(e),
+    }
+}
+
+/// Adds a new signing key at once (an administrative rotation, e.g. after a suspected
+/// compromise of the old key's record). Every instance serves it in its JWKS within a second
+/// and it signs from `activates_at`; the previous key stays published for the overlap.
+async fn rotate_signing_key(State(state): State<AppState>) -> Response {
+    let now = OffsetDateTime::now_utc();
+    match state.keys().rotate(state.store(), now).await {
+        Ok((ring, kid)) => {
+            let activates_at = ring
+                .verification_key(&kid)
+                .map(|k| (k.created_at + state.keys().policy().activation_delay).unix_timestamp());
+            tracing::info!(%kid, "signing key rotated by the administrator");
+            axum::Json(json!({
+                "kid": kid,
+                "activates_at": activates_at,
+                "signing_kid": ring.signing_kid(),
+            }))
+            .into_response()
+        }
+        Err(crate::signing::SigningError::Store(e)) => {
+            tracing::error!(error = %e, "signing key rotation failed");
+            Problem::unavailable("storage failed").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "signing key rotation failed");
+            Problem::internal().into_response()
+        }
     }
 }

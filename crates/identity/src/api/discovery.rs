@@ -88,9 +88,30 @@ pub async fn oauth_authorization_server(State(state): State<AppState>) -> Respon
     openid_configuration(State(state)).await
 }
 
+/// How old a key ring may be when it answers a JWKS request. Keys are shared through the
+/// database: a key another instance added is served here within this time, before it signs
+/// (the activation delay is longer), so a relying party that fetches the JWKS from any instance
+/// finds every key a token can name. Costs at most one key listing per interval.
+pub const JWKS_FRESHNESS: time::Duration = time::Duration::SECOND;
+
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let ring = state.keys().ring();
+    let ring = match state
+        .keys()
+        .refresh_if_older(
+            state.store(),
+            JWKS_FRESHNESS,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+    {
+        Ok(ring) => ring,
+        Err(e) => {
+            // The keys already held still verify what this instance signed: serve them.
+            tracing::warn!(error = %e, "signing key reload for the JWKS failed");
+            state.keys().ring()
+        }
+    };
     let mut response = (
         [
             (

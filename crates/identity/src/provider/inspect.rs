@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{Provider, storage};
 use crate::model::Client;
 use crate::oauth::{ErrorCode, OAuthError};
-use crate::tokens::{self, AccessTokenClaims};
+use crate::tokens::{self, AccessTokenClaims, TokenError};
 
 /// An introspection response: `{"active": false}` or the token's claims.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -79,17 +79,45 @@ pub struct UserInfo {
     pub email_verified: Option<bool>,
 }
 
+/// Least time between two key reloads caused by tokens with an unknown `kid`.
+pub const UNKNOWN_KID_RELOAD: time::Duration = time::Duration::SECOND;
+
 /// Longest accepted token (access tokens are well under 2 KiB; refresh tokens 43 characters).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 impl Provider {
     /// A live access token issued by this server: signature, type, expiry, issuer and the
     /// revocation list checked.
-    pub fn live_access_token(&self, token: &str, now: OffsetDateTime) -> Option<AccessTokenClaims> {
+    ///
+    /// A token signed with a key this instance does not know yet (another instance rotated a
+    /// moment ago) makes it re-read the keys, at most once per [`UNKNOWN_KID_RELOAD`] however
+    /// many such tokens arrive, and check again.
+    pub async fn live_access_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Option<AccessTokenClaims> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let claims = self.keys.ring().verify_access_token(token, now).ok()?;
+        let claims = match self.keys.ring().verify_access_token(token, now) {
+            Ok(claims) => claims,
+            Err(TokenError::UnknownKey) => {
+                let ring = match self
+                    .keys
+                    .refresh_if_older(&self.store, UNKNOWN_KID_RELOAD, now)
+                    .await
+                {
+                    Ok(ring) => ring,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "signing key reload for an unknown kid failed");
+                        return None;
+                    }
+                };
+                ring.verify_access_token(token, now).ok()?
+            }
+            Err(_) => return None,
+        };
         let issuer = self.issuer.get()?;
         (claims.iss == issuer.url && !self.revocations.is_revoked(&claims.jti)).then_some(claims)
     }
@@ -105,7 +133,7 @@ impl Provider {
     ) -> Result<Introspection, OAuthError> {
         let may_see = |owner: &str| caller.introspect_any || owner == caller.client_id;
         if hint != Some("refresh_token")
-            && let Some(claims) = self.live_access_token(token, now)
+            && let Some(claims) = self.live_access_token(token, now).await
         {
             if !may_see(&claims.client_id) {
                 return Ok(Introspection::inactive());
@@ -179,7 +207,7 @@ impl Provider {
                 "token_type_hint must be access_token or refresh_token",
             ));
         }
-        if let Some(claims) = self.live_access_token(token, now) {
+        if let Some(claims) = self.live_access_token(token, now).await {
             if claims.client_id == caller.client_id {
                 let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
                 self.store
@@ -207,7 +235,7 @@ impl Provider {
 
     /// The userinfo claims for a bearer access token carrying `openid`.
     pub async fn userinfo(&self, token: &str, now: OffsetDateTime) -> Result<UserInfo, OAuthError> {
-        let claims = self.live_access_token(token, now).ok_or_else(|| {
+        let claims = self.live_access_token(token, now).await.ok_or_else(|| {
             OAuthError::bearer(
                 ErrorCode::InvalidToken,
                 "the access token is invalid, expired or revoked",

@@ -80,6 +80,82 @@ impl KeyManager {
         now: OffsetDateTime,
     ) -> Result<Arc<KeyRing>, SigningError> {
         let _one_at_a_time = self.refreshing.lock().await;
+        self.refresh_locked(store, now).await
+    }
+
+    /// The current ring when it was built less than `max_age` before `now`, otherwise a
+    /// [`KeyManager::refresh`]. Concurrent callers share one refresh (they wait for it and then
+    /// find a fresh ring), so however many callers there are, the store is listed at most once
+    /// per `max_age`. Used where a key another instance just added must be seen: a token whose
+    /// `kid` is unknown here, and the JWKS document.
+    ///
+    /// # Errors
+    /// As [`KeyManager::refresh`].
+    pub async fn refresh_if_older(
+        &self,
+        store: &dyn SigningKeyStore,
+        max_age: Duration,
+        now: OffsetDateTime,
+    ) -> Result<Arc<KeyRing>, SigningError> {
+        let fresh = |ring: &KeyRing| {
+            let built = ring.built_at();
+            built <= now + max_age && now < built + max_age && ring.signing_key().is_some()
+        };
+        let ring = self.ring();
+        if fresh(&ring) {
+            return Ok(ring);
+        }
+        let _one_at_a_time = self.refreshing.lock().await;
+        let ring = self.ring();
+        if fresh(&ring) {
+            return Ok(ring);
+        }
+        self.refresh_locked(store, now).await
+    }
+
+    /// Adds a new key now, whatever the rotation period says (the administrative rotation), and
+    /// installs the new ring. The key is published at once and signs from `created_at +
+    /// activation_delay`, like a scheduled rotation. When several instances rotate at the same
+    /// moment only one key is added (the conditional insert); the others adopt it.
+    /// Returns the ring and the `kid` of the newest key.
+    ///
+    /// # Errors
+    /// As [`KeyManager::refresh`].
+    pub async fn rotate(
+        &self,
+        store: &dyn SigningKeyStore,
+        now: OffsetDateTime,
+    ) -> Result<(Arc<KeyRing>, String), SigningError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let records = store.list_signing_keys().await?;
+        // Strictly newer than every stored key, so the new key is the newest on every instance.
+        let threshold = records
+            .iter()
+            .map(|r| whole_seconds(r.created_at) + Duration::SECOND)
+            .max()
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let (key, sealed) = self.create_key(now.max(threshold)).await?;
+        if store.insert_signing_key(&sealed, threshold).await? {
+            tracing::info!(kid = key.kid(), alg = %key.alg(), "rotated the signing key");
+            self.cache().insert(key.kid().to_owned(), Arc::new(key));
+        } else {
+            tracing::info!("another instance rotated the signing key at the same moment");
+        }
+        let ring = self.refresh_locked(store, now).await?;
+        // Published keys come newest first.
+        let newest = ring
+            .verification_keys()
+            .first()
+            .map(|k| k.kid.clone())
+            .ok_or(SigningError::NoSigningKey)?;
+        Ok((ring, newest))
+    }
+
+    async fn refresh_locked(
+        &self,
+        store: &dyn SigningKeyStore,
+        now: OffsetDateTime,
+    ) -> Result<Arc<KeyRing>, SigningError> {
         let mut attempt = 0;
         let records = loop {
             attempt += 1;
@@ -281,6 +357,52 @@ mod tests {
         assert_eq!(m.ring().signing_kid(), Some(k2.as_str()));
         // The retired key is no longer held opened.
         assert!(!m.cache().contains_key(&k1));
+    }
+
+    #[tokio::test]
+    async fn rotate_adds_the_newest_key_which_signs_after_the_activation_delay() {
+        let store = MemoryStore::default();
+        let text = kek_text();
+        let delayed = policy().with_activation_delay(Duration::seconds(5));
+        let a = KeyManager::start(text.parse().unwrap(), delayed, &store, t(0))
+            .await
+            .unwrap();
+        let k1 = a.ring().signing_kid().unwrap().to_owned();
+        // Rotating within the first key's second still makes a strictly newer key.
+        let (ring, k2) = a.rotate(&store, t(0)).await.unwrap();
+        assert_ne!(k2, k1);
+        assert_eq!(jwks_kids(&ring.jwks_json()), vec![k2.clone(), k1.clone()]);
+        assert_eq!(ring.signing_kid(), Some(k1.as_str()), "not active yet");
+        let ring = a.refresh(&store, t(6)).await.unwrap();
+        assert_eq!(ring.signing_kid(), Some(k2.as_str()));
+        assert_eq!(store.keys.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refresh_if_older_sees_a_peers_key_and_lists_at_most_once_per_interval() {
+        let store = MemoryStore::default();
+        let text = kek_text();
+        let a = KeyManager::start(text.parse().unwrap(), policy(), &store, t(0))
+            .await
+            .unwrap();
+        let b = KeyManager::start(text.parse().unwrap(), policy(), &store, t(0))
+            .await
+            .unwrap();
+        let lists = store.lists.load(Ordering::SeqCst);
+        // Fresh enough: no listing.
+        b.refresh_if_older(&store, Duration::SECOND, t(0))
+            .await
+            .unwrap();
+        assert_eq!(store.lists.load(Ordering::SeqCst), lists);
+        let (_, k2) = a.rotate(&store, t(1)).await.unwrap();
+        let lists = store.lists.load(Ordering::SeqCst);
+        // Many concurrent callers, one listing; the peer's key is now known.
+        let call = || b.refresh_if_older(&store, Duration::SECOND, t(2));
+        let rings = tokio::join!(call(), call(), call(), call());
+        for ring in [rings.0, rings.1, rings.2, rings.3] {
+            assert!(ring.unwrap().verification_key(&k2).is_some());
+        }
+        assert_eq!(store.lists.load(Ordering::SeqCst), lists + 1);
     }
 
     #[tokio::test]

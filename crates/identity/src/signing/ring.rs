@@ -81,7 +81,9 @@ pub(crate) fn plan(slots: &[Slot<'_>], now: OffsetDateTime, policy: &RotationPol
         .rev()
         .copied()
         .find(|&i| activation(i) <= now)
-        .or_else(|| alive.last().copied());
+        // None active yet (every key younger than the activation delay): the oldest, which
+        // has been signing since it was the only key, goes on signing.
+        .or_else(|| alive.first().copied());
 
     let mut next_change: Option<OffsetDateTime> = None;
     let mut note = |t: OffsetDateTime| {

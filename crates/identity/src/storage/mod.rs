@@ -91,7 +91,11 @@ impl Store {
         };
         let mut pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
-            .acquire_timeout(settings.acquire_timeout.get());
+            .acquire_timeout(settings.acquire_timeout.get())
+            // A connection still inside a transaction when handed out again (a COMMIT that
+            // failed on a full disk leaves sqlx counting one) would fail every later BEGIN:
+            // close it instead. The pool's ping before this check has settled the count.
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }));
         pool = if in_memory {
             // The shared in-memory database lives as long as one connection does.
             pool.min_connections(1)

@@ -70,6 +70,20 @@ impl Idp {
         }
     }
 
+    /// A server started by the test itself (e.g. one of several instances on one database,
+    /// behind a proxy at `issuer`), its certificate from `pki`.
+    pub fn from_running(identity: Identity, issuer: String, pki: DevPki) -> Self {
+        let admin = format!("https://127.0.0.1:{}", identity.server.admin_addr.port());
+        let http = Self::client_for(&pki, false);
+        Self {
+            identity,
+            issuer,
+            admin,
+            pki,
+            http,
+        }
+    }
+
     fn client_for(pki: &DevPki, cookies: bool) -> reqwest::Client {
         Self::builder(pki).cookie_store(cookies).build().unwrap()
     }

@@ -212,6 +212,21 @@ fn tenant_file(dir: &Path, stem: &str, tenant: TenantId) -> PathBuf {
 }
 
 /// Opens the main (`None`) or a tenant database.
+/// Whether a pooled connection is still inside a transaction when it is handed out again: it
+/// must then be closed, not reused. This happens when a COMMIT fails because the disk is full
+/// (or on an I/O error): SQLite rolls the transaction back itself, the rollback sqlx then sends
+/// fails, and sqlx keeps counting the connection as inside a transaction, so every later
+/// `BEGIN` on it fails ("begin_with at non-zero transaction depth") long after the disk has
+/// space again. The pool's ping before this check has gone through the connection's worker
+/// after that rollback, so the count is settled. Tested by `crates/cli/tests/faults.rs`.
+fn left_in_transaction(conn: &mut SqliteConnection) -> bool {
+    let stuck = conn.is_in_transaction();
+    if stuck {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    stuck
+}
+
 async fn open(
     location: &Location,
     tenant: Option<TenantId>,
@@ -221,7 +236,8 @@ async fn open(
 ) -> Result<SqlitePool, StoreError> {
     let pool = SqlitePoolOptions::new()
         .acquire_timeout(acquire_timeout)
-        .min_connections(0);
+        .min_connections(0)
+        .before_acquire(|conn, _| Box::pin(async move { Ok(!left_in_transaction(conn)) }));
     match location {
         Location::File { main, dir, stem } => {
             let file = match tenant {

@@ -493,6 +493,27 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Terminates every server-side connection to this database (and only this one), as an
+    /// administrator or a PostgreSQL restart would; returns how many were terminated.
+    pub async fn terminate_connections(&self) -> i64 {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.admin_url).await.unwrap();
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&self.name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        count
+    }
+
     /// Drops the database (after every pool on it has closed).
     pub async fn drop(self) {
         use sqlx::Connection;
