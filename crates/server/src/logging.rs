@@ -9,6 +9,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::{LogFormat, LoggingSettings};
 use crate::telemetry::Telemetry;
 
+mod json_lines;
+
+pub use json_lines::JsonLines;
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
 /// Calling it again (as tests and the in-process demo do) keeps the first subscriber.
 pub fn init(settings: &LoggingSettings) {
@@ -20,10 +24,8 @@ pub fn init_with_telemetry(settings: &LoggingSettings, telemetry: Option<&Teleme
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = match settings.format {
         LogFormat::Json => lines
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(json_lines::span_fields())
+            .event_format(JsonLines)
             .boxed(),
         LogFormat::Text => lines.boxed(),
     };
