@@ -146,7 +146,7 @@ pub async fn par(
 }
 
 /// The bearer token of `Authorization: Bearer …` (RFC 6750 §2.1).
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
