@@ -114,7 +114,13 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
         // Keep the smallest set covering every edge (not every hit-count or comparison
         // feature): a few hundred small files per target instead of thousands.
         let status = cargo_fuzz("cmin", &fuzz_dir, &target_dir, &logs)
-            .args([target, "--", "-use_counters=0", "-use_cmp=0", "-use_value_profile=0"])
+            .args([
+                target,
+                "--",
+                "-use_counters=0",
+                "-use_cmp=0",
+                "-use_value_profile=0",
+            ])
             .status()
             .map_err(|e| format!("cannot run cargo fuzz cmin: {e}"))?;
         if !status.success() {
