@@ -298,17 +298,52 @@ fn load_layers<T: Settings>(
 /// Reads one YAML file, checks it strictly against `T`, and returns it as a YAML tree.
 fn read_layer<T: Settings>(path: &Path) -> Result<Value, ConfigError> {
     let origin = path.display().to_string();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ConfigError::one(
-            &origin,
-            format!("larger than {MAX_FILE_BYTES} bytes"),
-        ));
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
+    let text =
+        read_bounded(path, MAX_FILE_BYTES).map_err(|e| ConfigError::one(&origin, e.to_string()))?;
     parse_layer::<T>(&origin, &text)
+}
+
+/// Why [`read_bounded`] refused a file.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Opening or reading failed.
+    Io(std::io::Error),
+    /// A device, FIFO or directory.
+    NotRegular,
+    /// Longer than the bound (in bytes).
+    TooLarge(u64),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "cannot read the file: {e}"),
+            Self::NotRegular => f.write_str("not a regular file"),
+            Self::TooLarge(max) => write!(f, "larger than {max} bytes"),
+        }
+    }
+}
+
+/// Reads a regular file (or a link to one) of at most `max` bytes as UTF-8. Device files, FIFOs
+/// and larger files are refused without reading them whole (`/dev/zero` would never end).
+///
+/// # Errors
+/// [`ReadError`]; the caller names the file.
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    let mut text = String::new();
+    file.take(max.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(ReadError::Io)?;
+    if text.len() as u64 > max {
+        zeroize::Zeroize::zeroize(&mut text);
+        return Err(ReadError::TooLarge(max));
+    }
+    Ok(text)
 }
 
 /// Checks one YAML document strictly against `T` and returns it as a YAML tree; `origin` (a

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// The JSON Schema extension key that marks a secret setting. The environment layer refuses to set
 /// any setting carrying it, so secrets never come from environment variables.
@@ -39,28 +39,10 @@ impl Secret {
     /// link to one) of at most [`MAX_SECRET_FILE_BYTES`] is read: `file:///dev/zero`, a FIFO or
     /// a huge file is refused instead of hanging or exhausting memory.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        use std::io::Read;
-        let cannot =
-            |e: &dyn fmt::Display| format!("cannot read secret file {}: {e}", path.display());
-        let file = std::fs::File::open(path).map_err(|e| cannot(&e))?;
-        let meta = file.metadata().map_err(|e| cannot(&e))?;
-        if !meta.is_file() {
-            return Err(format!(
-                "secret file {} is not a regular file",
-                path.display()
-            ));
-        }
-        let mut text = String::new();
-        file.take(MAX_SECRET_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| cannot(&e))?;
-        if text.len() as u64 > MAX_SECRET_FILE_BYTES {
-            text.zeroize();
-            return Err(format!(
-                "secret file {} is larger than {MAX_SECRET_FILE_BYTES} bytes",
-                path.display()
-            ));
-        }
+        let mut text = super::read_bounded(path, MAX_SECRET_FILE_BYTES).map_err(|e| match e {
+            super::ReadError::Io(e) => format!("cannot read secret file {}: {e}", path.display()),
+            e => format!("secret file {} is {e}", path.display()),
+        })?;
         if text.ends_with('\n') {
             text.pop();
             if text.ends_with('\r') {
