@@ -19,6 +19,7 @@ mod bench_compare;
 mod bench_load;
 mod browser;
 mod browser_test;
+mod fuzz;
 mod load;
 mod oidc;
 mod proc_stats;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Some("soak") => soak::soak(&args[1..]),
         Some("bench-load") => bench_load::bench_load(&args[1..]),
         Some("bench-compare") => bench_compare::bench_compare(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare, then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"

@@ -18,6 +18,9 @@
 
 pub mod api;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod oauth;
 pub mod provider;

@@ -10,6 +10,9 @@
 pub mod b64;
 mod der;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod header;
 pub mod jwa;
 pub mod jwe;

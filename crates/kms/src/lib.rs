@@ -13,6 +13,9 @@ pub mod auth;
 pub mod barrier;
 mod cache;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod keys;
 pub mod model;

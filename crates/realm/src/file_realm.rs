@@ -81,13 +81,24 @@ impl FileRealm {
                 message,
             }])
         };
-        let meta =
-            std::fs::metadata(path).map_err(|e| problem(format!("cannot read the file: {e}")))?;
-        if meta.len() > MAX_FILE_BYTES {
+        // Bounded and regular files only: `/dev/zero` or a FIFO must not hang or exhaust memory.
+        let file =
+            std::fs::File::open(path).map_err(|e| problem(format!("cannot read the file: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| problem(format!("cannot read the file: {e}")))?;
+        if !meta.is_file() {
+            return Err(problem("not a regular file".to_owned()));
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+            &mut text,
+        )
+        .map_err(|e| problem(format!("cannot read the file: {e}")))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
             return Err(problem(format!("larger than {MAX_FILE_BYTES} bytes")));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| problem(format!("cannot read the file: {e}")))?;
         Self::from_yaml(&text, &origin)
     }
 
@@ -807,6 +818,11 @@ users:
             panic!()
         };
         assert_eq!(p[0].origin, missing.display().to_string());
+        // A device file is refused without being read (it would never end).
+        let Err(RealmError::Config(p)) = load(Path::new("/dev/zero")) else {
+            panic!()
+        };
+        assert!(p[0].message.contains("not a regular file"), "{p:?}");
     }
 
     #[test]

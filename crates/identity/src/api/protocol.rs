@@ -146,7 +146,7 @@ pub async fn par(
 }
 
 /// The bearer token of `Authorization: Bearer …` (RFC 6750 §2.1).
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -154,7 +154,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
         OAuthError::bearer(ErrorCode::InvalidRequest, "malformed Authorization header")
     })?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+        // Trimmed before the emptiness check: `Bearer` and spaces is malformed, not an empty token.
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(OAuthError::bearer(

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::{Provider, storage};
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
-use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce};
+use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce};
 use crate::tokens;
 
 /// The URN prefix of PAR `request_uri` values.
@@ -143,10 +143,8 @@ impl Provider {
             ));
         }
         validate(client, redirect_uri, params)?;
+        let encoded = pushed_parameters(params)?;
         let id = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
-        let encoded: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().filter(|(k, _)| !is_client_auth_param(k)))
-            .finish();
         let lifetime = self.lifetimes.pushed_request;
         self.store
             .insert_pushed_request(&PushedRequest {
@@ -237,8 +235,23 @@ impl Provider {
     }
 }
 
+/// The stored form of a pushed request: its parameters without the client authentication ones,
+/// form-encoded. Refused when the encoding (which can be three times the size of what was sent)
+/// would not parse back within the default limits when the authorization endpoint reads it.
+pub(crate) fn pushed_parameters(params: &FormParams) -> Result<String, OAuthError> {
+    let encoded: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().filter(|(k, _)| !is_client_auth_param(k)))
+        .finish();
+    if encoded.len() > FormLimits::DEFAULT.max_body_len {
+        return Err(OAuthError::invalid_request(
+            "the pushed request is too large once encoded",
+        ));
+    }
+    Ok(encoded)
+}
+
 /// Client authentication parameters are not part of a pushed request's stored parameters.
-fn is_client_auth_param(name: &str) -> bool {
+pub(crate) fn is_client_auth_param(name: &str) -> bool {
     matches!(
         name,
         "client_secret" | "client_assertion" | "client_assertion_type"
@@ -246,7 +259,7 @@ fn is_client_auth_param(name: &str) -> bool {
 }
 
 /// Checks everything after the redirect URI: response type, grant, PKCE, scope, prompt, max_age.
-fn validate(
+pub(crate) fn validate(
     client: &Client,
     redirect_uri: &str,
     params: &FormParams,
@@ -327,7 +340,7 @@ fn validate(
 }
 
 /// `uri` with `pairs` appended to its query, encoded.
-fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.extend_pairs(pairs.iter().copied());
     let query = query.finish();

@@ -7,6 +7,9 @@
 //! cannot express. Secrets (`file:///…` or inline) are refused from the environment and flags.
 
 mod duration;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod secret;
 mod telemetry;
 mod types;
@@ -21,7 +24,7 @@ use serde_json::Value as Json;
 use serde_yaml_ng::{Mapping, Value};
 
 pub use duration::HumanDuration;
-pub use secret::{SECRET_SCHEMA_MARKER, Secret, serialize_database_url};
+pub use secret::{MAX_SECRET_FILE_BYTES, SECRET_SCHEMA_MARKER, Secret, serialize_database_url};
 pub use telemetry::{OtlpProtocol, TelemetrySettings, check_endpoint};
 pub use types::{
     AdminSettings, BrowserSettings, LimitSettings, ListenerSettings, LogFormat, LoggingSettings,
@@ -210,19 +213,43 @@ fn canonical(value: Json) -> Json {
 
 /// Loads, merges and validates settings from `sources`.
 pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
+    let layers = sources.files.iter().map(|path| read_layer::<T>(path));
+    load_layers(layers, sources)
+}
+
+/// Loads and validates settings from one YAML document held in memory, as [`load`] does for a
+/// file (`origin` names it in errors), without environment variables or flags. The file loader
+/// runs every document through the same code; the fuzz targets call this.
+///
+/// # Errors
+/// Every problem found, as [`load`] reports it.
+pub fn load_yaml<T: Settings>(origin: &str, text: &str) -> Result<T, ConfigError> {
+    load_layers(
+        std::iter::once(parse_layer::<T>(origin, text)),
+        &ConfigSources::default(),
+    )
+}
+
+/// Merges `layers` (parsed files, in order) over the defaults, then the environment and flags
+/// of `sources`, and validates.
+fn load_layers<T: Settings>(
+    layers: impl Iterator<Item = Result<Value, ConfigError>>,
+    sources: &ConfigSources,
+) -> Result<T, ConfigError> {
     let defaults = serde_yaml_ng::to_value(T::default())
         .map_err(|e| ConfigError::one("defaults", e.to_string()))?;
     let mut merged = defaults;
     let mut problems = Vec::new();
 
-    for path in &sources.files {
-        match read_layer::<T>(path) {
+    for layer in layers {
+        match layer {
             Ok(layer) => merge(&mut merged, layer),
             Err(e) => problems.extend(e.problems),
         }
     }
 
-    let schema = json_schema::<T>();
+    // Built only when an environment variable or flag needs it (it is the costly part).
+    let mut schema = None;
     let env_prefix = format!("CRYPTOUTIL_{}__", T::ENV_PREFIX);
     let mut env_entries: Vec<_> = sources
         .env
@@ -236,7 +263,8 @@ pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
             .map(str::to_ascii_lowercase)
             .collect::<Vec<_>>()
             .join(".");
-        match override_layer::<T>(&schema, &key, OverrideValue::Raw(raw)) {
+        let schema = schema.get_or_insert_with(json_schema::<T>);
+        match override_layer::<T>(schema, &key, OverrideValue::Raw(raw)) {
             Ok(layer) => merge(&mut merged, layer),
             Err(message) => problems.push(Problem {
                 origin: format!("environment variable {name}"),
@@ -246,7 +274,8 @@ pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
     }
 
     for (key, value) in &sources.overrides {
-        match override_layer::<T>(&schema, key, OverrideValue::Typed(value)) {
+        let schema = schema.get_or_insert_with(json_schema::<T>);
+        match override_layer::<T>(schema, key, OverrideValue::Typed(value)) {
             Ok(layer) => merge(&mut merged, layer),
             Err(message) => problems.push(Problem {
                 origin: format!("command-line flag for {key}"),
@@ -269,31 +298,78 @@ pub fn load<T: Settings>(sources: &ConfigSources) -> Result<T, ConfigError> {
 /// Reads one YAML file, checks it strictly against `T`, and returns it as a YAML tree.
 fn read_layer<T: Settings>(path: &Path) -> Result<Value, ConfigError> {
     let origin = path.display().to_string();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
+    let text =
+        read_bounded(path, MAX_FILE_BYTES).map_err(|e| ConfigError::one(&origin, e.to_string()))?;
+    parse_layer::<T>(&origin, &text)
+}
+
+/// Why [`read_bounded`] refused a file.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Opening or reading failed.
+    Io(std::io::Error),
+    /// A device, FIFO or directory.
+    NotRegular,
+    /// Longer than the bound (in bytes).
+    TooLarge(u64),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(e) => write!(f, "cannot read the file: {e}"),
+            Self::NotRegular => f.write_str("not a regular file"),
+            Self::TooLarge(max) => write!(f, "larger than {max} bytes"),
+        }
+    }
+}
+
+/// Reads a regular file (or a link to one) of at most `max` bytes as UTF-8. Device files, FIFOs
+/// and larger files are refused without reading them whole (`/dev/zero` would never end).
+///
+/// # Errors
+/// [`ReadError`]; the caller names the file.
+pub fn read_bounded(path: &Path, max: u64) -> Result<String, ReadError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    if !file.metadata().map_err(ReadError::Io)?.is_file() {
+        return Err(ReadError::NotRegular);
+    }
+    let mut text = String::new();
+    file.take(max.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(ReadError::Io)?;
+    if text.len() as u64 > max {
+        zeroize::Zeroize::zeroize(&mut text);
+        return Err(ReadError::TooLarge(max));
+    }
+    Ok(text)
+}
+
+/// Checks one YAML document strictly against `T` and returns it as a YAML tree; `origin` (a
+/// file name) prefixes the line and column of errors.
+fn parse_layer<T: Settings>(origin: &str, text: &str) -> Result<Value, ConfigError> {
+    if text.len() as u64 > MAX_FILE_BYTES {
         return Err(ConfigError::one(
-            &origin,
+            origin,
             format!("larger than {MAX_FILE_BYTES} bytes"),
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::one(&origin, format!("cannot read the file: {e}")))?;
     if text.trim().is_empty() {
         return Ok(Value::Mapping(Mapping::new()));
     }
-    if let Err(e) = serde_yaml_ng::from_str::<T>(&text) {
+    if let Err(e) = serde_yaml_ng::from_str::<T>(text) {
         let at = e
             .location()
             .map(|l| format!("{origin}:{}:{}", l.line(), l.column()))
-            .unwrap_or(origin);
+            .unwrap_or_else(|| origin.to_owned());
         return Err(ConfigError::one(at, strip_location(&e.to_string())));
     }
     let value: Value =
-        serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::one(&origin, e.to_string()))?;
+        serde_yaml_ng::from_str(text).map_err(|e| ConfigError::one(origin, e.to_string()))?;
     if !value.is_mapping() {
         return Err(ConfigError::one(
-            &origin,
+            origin,
             "the top level must be a mapping of settings",
         ));
     }

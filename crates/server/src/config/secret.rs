@@ -11,6 +11,10 @@ use zeroize::Zeroizing;
 /// any setting carrying it, so secrets never come from environment variables.
 pub const SECRET_SCHEMA_MARKER: &str = "x-cryptoutil-secret";
 
+/// Largest secret file read, in bytes (passwords, client secrets and database URLs are far
+/// smaller; the bound keeps a mistaken path such as `/dev/zero` from exhausting memory).
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// A secret value (password, client secret, database URL with credentials).
 ///
 /// In YAML it is either the value itself or `file:///absolute/path`, in which case the file is read
@@ -31,10 +35,14 @@ impl Secret {
         }
     }
 
-    /// Reads a secret from a file, removing one trailing newline.
+    /// Reads a secret from a file, removing one trailing newline. Only a regular file (or a
+    /// link to one) of at most [`MAX_SECRET_FILE_BYTES`] is read: `file:///dev/zero`, a FIFO or
+    /// a huge file is refused instead of hanging or exhausting memory.
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let mut text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+        let mut text = super::read_bounded(path, MAX_SECRET_FILE_BYTES).map_err(|e| match e {
+            super::ReadError::Io(e) => format!("cannot read secret file {}: {e}", path.display()),
+            e => format!("secret file {} is {e}", path.display()),
+        })?;
         if text.ends_with('\n') {
             text.pop();
             if text.ends_with('\r') {
@@ -145,6 +153,23 @@ mod tests {
         let secret = Secret::parse(&format!("file://{}", path.display())).unwrap();
         assert_eq!(secret.expose(), "hunter2");
         assert_eq!(secret.source(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn device_files_and_oversized_files_are_refused() {
+        // Found while writing the config fuzz target: `file:///dev/zero` read until memory ran out.
+        let err = Secret::parse("file:///dev/zero").unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        assert!(Secret::from_file(&big).unwrap_err().contains("larger than"));
+        let max = dir.path().join("max");
+        std::fs::write(&max, vec![b'x'; MAX_SECRET_FILE_BYTES as usize]).unwrap();
+        assert_eq!(
+            Secret::from_file(&max).unwrap().expose().len(),
+            MAX_SECRET_FILE_BYTES as usize
+        );
     }
 
     #[test]

@@ -139,6 +139,32 @@ fn bad_values_are_reported_with_their_place() {
         .unwrap_err()
         .to_string();
     assert!(text.contains("missing.yml: cannot read the file"), "{text}");
+
+    // A device file is refused without being read (`/dev/zero` would never end).
+    let text = load::<Sample>(&sources(vec![PathBuf::from("/dev/zero")]))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("/dev/zero: not a regular file"), "{text}");
+}
+
+#[test]
+fn load_yaml_reads_a_document_like_the_file_loader() {
+    let sample: Sample = load_yaml("mem.yml", "issuer: https://issuer.example\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "f.yml", "issuer: https://issuer.example\n");
+    let loaded: Sample = load(&sources(vec![file])).unwrap();
+    assert_eq!(
+        serde_yaml_ng::to_string(&sample).unwrap(),
+        serde_yaml_ng::to_string(&loaded).unwrap()
+    );
+    let text = load_yaml::<Sample>("mem.yml", "issuer: http://plain.example\n")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("issuer: must be an https:// URL"), "{text}");
+    let text = load_yaml::<Sample>("mem.yml", "nope: 1\n")
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("mem.yml:1:1"), "{text}");
 }
 
 #[test]

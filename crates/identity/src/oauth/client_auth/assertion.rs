@@ -24,28 +24,28 @@ pub const MAX_JTI_LEN: usize = 256;
 const MAX_AUDIENCES: usize = 16;
 
 /// Why an assertion was refused (logged at debug level; the client sees `invalid_client`).
-pub(super) type Refusal = &'static str;
+pub(crate) type Refusal = &'static str;
 
 /// What a valid assertion yields.
 #[derive(Debug)]
-pub(super) struct Accepted {
+pub(crate) struct Accepted {
     /// The `jti`.
-    pub(super) jti: String,
+    pub(crate) jti: String,
     /// The `exp`.
-    pub(super) expires_at: OffsetDateTime,
+    pub(crate) expires_at: OffsetDateTime,
 }
 
 /// Time rules for assertions.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct TimeRules {
-    pub(super) now: OffsetDateTime,
-    pub(super) skew: Duration,
-    pub(super) max_lifetime: Duration,
+pub(crate) struct TimeRules {
+    pub(crate) now: OffsetDateTime,
+    pub(crate) skew: Duration,
+    pub(crate) max_lifetime: Duration,
 }
 
 /// The client id an assertion names (`sub`, else `iss`), read *without* verification, for the
 /// lookup only.
-pub(super) fn claimed_client_id(assertion: &str) -> Result<String, Refusal> {
+pub(crate) fn claimed_client_id(assertion: &str) -> Result<String, Refusal> {
     let payload = assertion.split('.').nth(1).ok_or("not a compact JWS")?;
     let bytes =
         b64::decode(payload.as_bytes(), "payload").map_err(|_| "payload is not base64url")?;
@@ -58,7 +58,7 @@ pub(super) fn claimed_client_id(assertion: &str) -> Result<String, Refusal> {
 }
 
 /// Verifies `assertion` for `client`.
-pub(super) fn verify(
+pub(crate) fn verify(
     client: &Client,
     assertion: &str,
     audiences: &[&str],

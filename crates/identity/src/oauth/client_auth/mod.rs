@@ -19,8 +19,8 @@
 //! [`ClientAuthenticator::invalidate_client`] on every secret change anyway. Assertion `jti`s
 //! are remembered through [`ClientDirectory::remember_assertion`] until `exp` + skew.
 
-mod assertion;
-mod presented;
+pub(crate) mod assertion;
+pub(crate) mod presented;
 mod secret;
 
 use std::fmt;

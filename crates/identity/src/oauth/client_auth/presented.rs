@@ -17,7 +17,7 @@ pub const JWT_BEARER_ASSERTION_TYPE: &str =
 pub const MAX_CLIENT_ID_LEN: usize = 256;
 
 /// The credentials a request carries.
-pub(super) enum Presented {
+pub(crate) enum Presented {
     /// `client_secret_basic` or `client_secret_post`.
     Secret {
         method: ClientAuthMethod,
@@ -35,7 +35,7 @@ pub(super) enum Presented {
 
 impl Presented {
     /// The method these credentials use.
-    pub(super) fn method(&self) -> ClientAuthMethod {
+    pub(crate) fn method(&self) -> ClientAuthMethod {
         match self {
             Self::Secret { method, .. } => *method,
             Self::Assertion { .. } => ClientAuthMethod::PrivateKeyJwt,
@@ -44,7 +44,7 @@ impl Presented {
     }
 
     /// Reads the credentials from the `Authorization` header and the form.
-    pub(super) fn from_request(headers: &HeaderMap, form: &FormParams) -> Result<Self, OAuthError> {
+    pub(crate) fn from_request(headers: &HeaderMap, form: &FormParams) -> Result<Self, OAuthError> {
         let basic = basic_credentials(headers)?;
         let form_id = form.get("client_id");
         let secret = form.get("client_secret");

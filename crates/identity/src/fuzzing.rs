@@ -1,0 +1,398 @@
+//! Fuzzing entry points (feature `fuzzing`): what the `config` and `oauth_forms` fuzz targets
+//! and this crate's `fuzz_corpus` test feed untrusted bytes to. They call the same parsers the
+//! endpoints do (the form parser with the endpoints' limits, client authentication, the
+//! authorization request checks, the pushed request encoding) without a database. A failed
+//! invariant panics on purpose (that is how libFuzzer reports it); nothing in the product calls
+//! this module.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use cryptoutil_jose::jwk::JwkSet;
+use cryptoutil_jose::{Jwk, OkpCurve};
+use cryptoutil_server::config::fuzzing::check_settings_round_trip;
+use time::OffsetDateTime;
+
+use crate::config::{IdentitySettings, ResourceServerSettings};
+use crate::model::{Client, ClientAuthMethod, GrantType};
+use crate::oauth::client_auth::assertion::{self, TimeRules};
+use crate::oauth::client_auth::presented::Presented;
+use crate::oauth::extract::is_form_content_type;
+use crate::oauth::{FormParams, Scopes, pkce};
+use crate::provider::authorize::{is_client_auth_param, pushed_parameters, validate, with_query};
+use crate::seed::Seed;
+
+/// Which loader an input of the `config` fuzz target goes to: its first byte modulo this.
+/// Identity takes 3 (`identity.yml`), 4 (`rs.yml`) and 5 (the Identity seed); the KMS 0–2.
+pub const CONFIG_LOADERS: u8 = 6;
+
+/// Identity's configuration loaders on one input: byte 0 selects (see [`CONFIG_LOADERS`]), the
+/// rest is the YAML document. Inputs for the KMS's loaders are ignored here.
+pub fn config(data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    match which % CONFIG_LOADERS {
+        3 => {
+            check_settings_round_trip::<IdentitySettings>("identity.yml", text);
+        }
+        4 => {
+            check_settings_round_trip::<ResourceServerSettings>("rs.yml", text);
+        }
+        5 => {
+            if let Ok(seed) = Seed::parse(text, Path::new("/nonexistent/demo-seed.yml")) {
+                let _ = seed.redirect_origins();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The issuer the fixed client's assertions are audienced to.
+pub const ISSUER: &str = "https://issuer.example";
+/// The fixed client's one redirect URI.
+pub const REDIRECT_URI: &str = "https://client.example/cb";
+/// The fixed client's `client_id`.
+pub const CLIENT_ID: &str = "fuzz-client";
+/// The instant assertions are checked at (2026-01-01T00:00:00Z), fixed so that corpus
+/// assertions stay valid.
+pub const NOW_UNIX: i64 = 1_767_225_600;
+
+/// The fixed `private_key_jwt` client and its Ed25519 signing key (for making corpus inputs).
+pub fn fixed_client() -> &'static (Client, Jwk) {
+    static CLIENT: OnceLock<(Client, Jwk)> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut key =
+            Jwk::from_okp_private_bytes(OkpCurve::Ed25519, &[0x33; 32]).expect("fixed Ed25519 key");
+        key.set_kid(Some("fuzz-key".to_owned()));
+        let public = key.to_public().expect("public form");
+        let jwks = JwkSet { keys: vec![public] }.to_json(false).to_string();
+        let client = Client {
+            client_id: CLIENT_ID.to_owned(),
+            name: "Fuzz client".to_owned(),
+            enabled: true,
+            auth_method: ClientAuthMethod::PrivateKeyJwt,
+            secrets: Vec::new(),
+            jwks: Some(jwks),
+            grant_types: vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+            redirect_uris: vec![REDIRECT_URI.to_owned()],
+            post_logout_redirect_uris: Vec::new(),
+            scopes: ["openid", "profile", "email", "offline_access", "kms:read"]
+                .map(str::to_owned)
+                .to_vec(),
+            audiences: Vec::new(),
+            tenant_id: None,
+            introspect_any: false,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        (client, key)
+    })
+}
+
+/// A form parses back, with the same parameters, from its `form_urlencoded` serialization.
+fn check_form_round_trip(form: &FormParams) {
+    let encoded: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish();
+    // The serialization may outgrow the body limit (up to 3×): parse it without that bound.
+    let limits = crate::oauth::FormLimits {
+        max_body_len: usize::MAX,
+        ..crate::oauth::FormLimits::DEFAULT
+    };
+    let again = FormParams::parse(encoded.as_bytes(), &limits).expect("serialized form parses");
+    // Compared as the endpoints see them: an empty value is an absent parameter.
+    assert!(
+        again.iter().eq(form.iter()),
+        "form round trip changed the parameters"
+    );
+}
+
+/// A scope string that parses prints back to one that parses to the same scopes.
+fn check_scope(text: Option<&str>) {
+    if let Some(text) = text
+        && let Ok(scopes) = Scopes::parse(text)
+    {
+        let again = Scopes::parse(&scopes.join()).expect("joined scopes parse");
+        assert_eq!(again, scopes);
+    }
+}
+
+/// A redirect built with `pairs` carries them back unchanged in its query.
+fn check_redirect(pairs: &[(&str, &str)]) {
+    let url = with_query(REDIRECT_URI, pairs);
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let limits = crate::oauth::FormLimits {
+        max_body_len: usize::MAX,
+        max_value_len: usize::MAX,
+        ..crate::oauth::FormLimits::DEFAULT
+    };
+    let parsed = FormParams::parse(query.as_bytes(), &limits).expect("redirect query parses");
+    for (name, value) in pairs {
+        assert_eq!(parsed.get(name), Some(*value).filter(|v| !v.is_empty()));
+    }
+}
+
+/// The token endpoint's parameters, as its grants read them.
+fn token_request(form: &FormParams) {
+    match form.get("grant_type").and_then(GrantType::parse) {
+        Some(GrantType::AuthorizationCode) => {
+            let _ = (form.require("code"), form.require("redirect_uri"));
+            if let Some(verifier) = form.get("code_verifier")
+                && pkce::validate_verifier(verifier).is_ok()
+            {
+                let challenge = pkce::challenge_for(verifier);
+                assert!(pkce::validate_challenge(Some(&challenge), Some("S256")).is_ok());
+                assert!(
+                    pkce::verify(verifier, &challenge).is_ok(),
+                    "own challenge refused"
+                );
+            }
+        }
+        Some(GrantType::RefreshToken) => {
+            let _ = form.require("refresh_token");
+            check_scope(form.get("scope"));
+        }
+        Some(GrantType::ClientCredentials) => check_scope(form.get("scope")),
+        None => {}
+    }
+}
+
+/// The authorization request checks on a query (or a pushed request's form), and the error
+/// redirect they lead to.
+fn authorization_request(params: &FormParams) {
+    let (client, _) = fixed_client();
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return;
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return;
+    }
+    let state = params.get("state");
+    match validate(client, redirect_uri, params) {
+        Ok(request) => {
+            assert!(request.scopes.iter().all(|s| client.scopes.contains(s)));
+            assert!(pkce::validate_challenge(Some(&request.code_challenge), Some("S256")).is_ok());
+            assert_eq!(request.state.as_deref(), state);
+        }
+        Err(error) => {
+            let description = error.safe_description();
+            let mut pairs = vec![
+                ("error", error.code.as_str()),
+                ("error_description", description.as_str()),
+            ];
+            if let Some(state) = state {
+                pairs.push(("state", state));
+            }
+            pairs.push(("iss", ISSUER));
+            check_redirect(&pairs);
+        }
+    }
+}
+
+/// A pushed request: validated as the PAR endpoint does, then stored as the authorization
+/// endpoint will read it back.
+fn pushed_request(params: &FormParams) {
+    let (client, _) = fixed_client();
+    let Some(redirect_uri) = params.get("redirect_uri") else {
+        return;
+    };
+    if params.contains("request_uri")
+        || !client.redirect_uris.iter().any(|r| r == redirect_uri)
+        || validate(client, redirect_uri, params).is_err()
+    {
+        return;
+    }
+    let Ok(stored) = pushed_parameters(params) else {
+        return;
+    };
+    let again = FormParams::parse_default(stored.as_bytes())
+        .expect("a stored pushed request parses at the authorization endpoint");
+    let kept: Vec<_> = params
+        .iter()
+        .filter(|(k, _)| !is_client_auth_param(k))
+        .collect();
+    assert_eq!(again.iter().collect::<Vec<_>>(), kept);
+    authorization_request(&again);
+}
+
+/// Splits `rest` at its first newline: an `Authorization` header value (none when empty or
+/// not a valid header value) and a body.
+fn header_and_body(rest: &[u8], name: header::HeaderName) -> (HeaderMap, &[u8]) {
+    let (line, body) = match rest.iter().position(|&b| b == b'\n') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[rest.len()..]),
+    };
+    let mut headers = HeaderMap::new();
+    if !line.is_empty()
+        && let Ok(value) = HeaderValue::from_bytes(line)
+    {
+        headers.insert(name, value);
+    }
+    (headers, body)
+}
+
+/// Client authentication as the token, introspection, revocation and PAR endpoints read it:
+/// which method the request presents, and for `private_key_jwt` the assertion checks against
+/// the fixed client.
+fn client_authentication(headers: &HeaderMap, form: &FormParams) {
+    let Ok(presented) = Presented::from_request(headers, form) else {
+        return;
+    };
+    let method = presented.method();
+    match presented {
+        Presented::Secret { client_id, .. } => {
+            assert!(!client_id.is_empty());
+            assert!(matches!(
+                method,
+                ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+            ));
+        }
+        Presented::Assertion { assertion, .. } => {
+            let (client, _) = fixed_client();
+            if assertion::claimed_client_id(&assertion).is_ok() {
+                let rules = TimeRules {
+                    now: OffsetDateTime::from_unix_timestamp(NOW_UNIX)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    skew: Duration::from_secs(60),
+                    max_lifetime: Duration::from_secs(300),
+                };
+                let token = format!("{ISSUER}/oauth2/v1/token");
+                if let Ok(accepted) =
+                    assertion::verify(client, &assertion, &[ISSUER, &token], rules)
+                {
+                    assert!(!accepted.jti.is_empty());
+                    assert!(accepted.expires_at >= rules.now - rules.skew);
+                }
+            }
+        }
+        Presented::Public { client_id } => assert!(!client_id.is_empty()),
+    }
+}
+
+/// Number of request kinds [`oauth_forms`] dispatches on (byte 0 modulo this).
+pub const OAUTH_FORM_KINDS: u8 = 6;
+
+/// Identity's request parsers on one input. Byte 0 selects (modulo [`OAUTH_FORM_KINDS`]):
+/// `'0'` token form, `'1'` authorization query, `'2'` PAR form, `'3'` introspection/revocation
+/// form, `'4'` client authentication (an `Authorization` header line, then the form), `'5'`
+/// userinfo (an `Authorization` header line, then the body, also tried as a `Content-Type`).
+///
+/// Invariants: an accepted form parses back from its serialization; accepted scopes print back
+/// to themselves; an error redirect carries `state` back unchanged; a stored pushed request
+/// parses at the authorization endpoint to the same parameters and passes the same checks;
+/// a valid `code_verifier` matches its own S256 challenge.
+pub fn oauth_forms(data: &[u8]) {
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
+    match which % OAUTH_FORM_KINDS {
+        0 => {
+            if let Ok(form) = FormParams::parse_default(rest) {
+                check_form_round_trip(&form);
+                token_request(&form);
+            }
+        }
+        1 => {
+            if let Ok(query) = FormParams::parse_default(rest) {
+                check_form_round_trip(&query);
+                authorization_request(&query);
+            }
+        }
+        2 => {
+            if let Ok(form) = FormParams::parse_default(rest) {
+                pushed_request(&form);
+            }
+        }
+        3 => {
+            if let Ok(form) = FormParams::parse_default(rest) {
+                check_form_round_trip(&form);
+                if let Ok(token) = form.require("token") {
+                    assert!(!token.is_empty());
+                }
+            }
+        }
+        4 => {
+            let (headers, body) = header_and_body(rest, header::AUTHORIZATION);
+            if let Ok(form) = FormParams::parse_default(body) {
+                client_authentication(&headers, &form);
+            }
+        }
+        _ => {
+            let (headers, body) = header_and_body(rest, header::AUTHORIZATION);
+            if let Ok(Some(token)) = crate::api::protocol::bearer(&headers) {
+                assert!(!token.is_empty());
+            }
+            let (content_type, _) = header_and_body(body, header::CONTENT_TYPE);
+            let _ = is_form_content_type(&content_type);
+            if let Ok(form) = FormParams::parse_default(body) {
+                let _ = form.get("access_token");
+            }
+        }
+    }
+}
+
+/// Seed inputs for `oauth_forms`: one real request of each kind, including a
+/// `private_key_jwt` assertion signed with the fixed client's key that the checks accept at
+/// [`NOW_UNIX`] (`tests/fuzz_corpus.rs` writes them with `--ignored`).
+pub fn seeds() -> Vec<Vec<u8>> {
+    let (_, key) = fixed_client();
+    let claims = serde_json::json!({
+        "iss": CLIENT_ID, "sub": CLIENT_ID, "aud": ISSUER, "jti": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        "iat": NOW_UNIX, "exp": NOW_UNIX + 120,
+    });
+    let mut kid = serde_json::Map::new();
+    kid.insert("kid".into(), "fuzz-key".into());
+    let assertion = cryptoutil_jose::jws::sign(
+        key,
+        cryptoutil_jose::JwsAlgorithm::EdDSA,
+        claims.to_string().as_bytes(),
+        Some(&kid),
+    )
+    .expect("seed assertion");
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = pkce::challenge_for(verifier);
+    let authorize = format!(
+        "response_type=code&client_id={CLIENT_ID}&redirect_uri=https%3A%2F%2Fclient.example%2Fcb\
+         &scope=openid+profile+kms%3Aread&state=af0ifjsldkj&nonce=n-0S6_WzA2Mj\
+         &code_challenge={challenge}&code_challenge_method=S256&prompt=login+consent&max_age=3600"
+    );
+    let assertion_form = format!(
+        "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer\
+         &client_assertion={assertion}"
+    );
+    vec![
+        format!(
+            "0grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA\
+             &redirect_uri=https%3A%2F%2Fclient.example%2Fcb&code_verifier={verifier}"
+        ),
+        "0grant_type=refresh_token&refresh_token=tGzv3JOkF0XG5Qx2TlKWIA&scope=openid+profile"
+            .to_owned(),
+        "0grant_type=client_credentials&scope=kms%3Aread+kms%3Aencrypt".to_owned(),
+        format!("1{authorize}"),
+        format!(
+            "1{}",
+            authorize.replace("response_type=code", "response_type=token")
+        ),
+        format!("2{authorize}&{assertion_form}"),
+        "3token=eyJhbGciOiJFUzI1NiJ9.e30.c2ln&token_type_hint=access_token".to_owned(),
+        "4Basic ZnV6ei1jbGllbnQ6czNjcjN0\ngrant_type=client_credentials".to_owned(),
+        "4\nclient_id=fuzz-client&client_secret=s3cr3t&grant_type=client_credentials".to_owned(),
+        format!("4\nclient_id={CLIENT_ID}&{assertion_form}&grant_type=client_credentials"),
+        "4\nclient_id=public-spa&grant_type=authorization_code".to_owned(),
+        "5Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln\n".to_owned(),
+        "5\napplication/x-www-form-urlencoded; charset=UTF-8\naccess_token=abc".to_owned(),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect()
+}
