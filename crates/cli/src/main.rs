@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of glibc's allocator: allocation was a quarter of a KMS request's
+/// instructions (docs/benchmarks.md, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A command's failure, mapped to the exit code SPEC §8 gives it.
 #[derive(Debug)]
 pub enum Failure {
