@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{cryptoutil, https_client, run, start_server, stderr, unique, wait_for_exit};
+use common::{
+    cryptoutil, generate_shares, https_client, init_demo_ca, run, start_server, stderr, unique,
+    wait_for_exit,
+};
 
 #[test]
 fn help_and_version_work_everywhere() {
@@ -448,16 +451,7 @@ fn create_key(client: &reqwest::blocking::Client, public: &str, name: &str) -> S
 fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
     let dir = tempfile::tempdir().unwrap();
     let shares = dir.path().join("shares");
-    let out = run(&[
-        "kms",
-        "barrier",
-        "generate-shares",
-        "--out",
-        shares.to_str().unwrap(),
-        "--count",
-        "3",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let all = generate_shares(&shares);
     let again = run(&[
         "kms",
         "barrier",
@@ -473,11 +467,7 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
         "share files are never overwritten"
     );
     let pki = dir.path().join("pki");
-    assert!(
-        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
-            .status
-            .success()
-    );
+    init_demo_ca(&pki);
     let ca = pki.join("ca/root.pem");
     let config = |files: &[PathBuf]| {
         let path = dir.path().join(unique("kms")).with_extension("yml");
@@ -497,7 +487,6 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
         .unwrap();
         path
     };
-    let all: Vec<PathBuf> = (1..=3).map(|i| shares.join(format!("share-{i}"))).collect();
     let first = config(&all);
     let server = start_server(
         &[
@@ -540,23 +529,7 @@ fn kms_with_share_files_keeps_keys_across_restarts_and_refuses_wrong_shares() {
     assert_eq!(clear.text().unwrap(), "kept");
     drop(server);
 
-    let wrong_dir = dir.path().join("wrong");
-    assert!(
-        run(&[
-            "kms",
-            "barrier",
-            "generate-shares",
-            "--out",
-            wrong_dir.to_str().unwrap(),
-            "--count",
-            "3"
-        ])
-        .status
-        .success()
-    );
-    let wrong: Vec<PathBuf> = (1..=3)
-        .map(|i| wrong_dir.join(format!("share-{i}")))
-        .collect();
+    let wrong = generate_shares(&dir.path().join("wrong"));
     let refused = run(&[
         "kms",
         "server",
@@ -608,11 +581,7 @@ fn start_production_rs(dir: &Path, pki: &Path) -> common::ServerProcess {
 fn production_mode_uses_configured_certificates_and_requires_mtls_on_admin() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    assert!(
-        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
-            .status
-            .success()
-    );
+    init_demo_ca(&pki);
     let server = start_production_rs(dir.path(), &pki);
     let admin = server.ready["admin_url"].as_str().unwrap().to_owned();
     let ca = pki.join("ca/root.pem");
@@ -700,11 +669,7 @@ fn presented_serial(ca: &Path, url: &str) -> String {
 fn sighup_reloads_the_certificate_for_new_connections() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    assert!(
-        run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()])
-            .status
-            .success()
-    );
+    init_demo_ca(&pki);
     let config = dir.path().join("kms.yml");
     std::fs::write(
         &config,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{ServerProcess, run, start_server, stderr, stdout};
+use common::{ServerProcess, init_demo_ca, run, start_server, stderr, stdout};
 
 /// Runs a demo with `--output json` and returns the exit code and the one document.
 fn run_json(args: &[&str]) -> (i32, Value) {
@@ -256,8 +256,7 @@ fn closed_port() -> u16 {
 fn an_unreachable_server_fails_every_step_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    let out = run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    init_demo_ca(&pki);
     let ca = pki.join("ca/root.pem");
     let url = format!("https://127.0.0.1:{}", closed_port());
     let started = Instant::now();

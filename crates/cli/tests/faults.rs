@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, run, start_server, stderr, unique};
+use common::{ServerProcess, generate_shares, init_demo_ca, run, start_server, stderr, unique};
 use serde_json::{Value, json};
 
 const USER: &str = "demo-user";
@@ -33,23 +33,14 @@ impl Deployment {
     fn new(database_url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let shares = dir.path().join("shares");
-        let out = run(&[
-            "kms",
-            "barrier",
-            "generate-shares",
-            "--out",
-            shares.to_str().unwrap(),
-            "--count",
-            "3",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let shares = generate_shares(&shares);
         let pki = dir.path().join("pki");
-        let out = run(&["tls", "init-demo-ca", "--out", pki.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", stderr(&out));
+        init_demo_ca(&pki);
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let list: String = (1..=3)
-            .map(|i| format!("      - {}\n", shares.join(format!("share-{i}")).display()))
+        let list: String = shares
+            .iter()
+            .map(|share| format!("      - {}\n", share.display()))
             .collect();
         let config = dir.path().join("kms.yml");
         std::fs::write(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, header};
 use cryptoutil_jose::jwk::JwkSet;
 use cryptoutil_jose::{Jwk, OkpCurve};
-use cryptoutil_server::config::fuzzing::check_settings_round_trip;
+use cryptoutil_server::config::fuzzing::{check_settings_round_trip, config_input};
 use time::OffsetDateTime;
 
 use crate::config::{IdentitySettings, ResourceServerSettings};
@@ -22,23 +22,19 @@ use crate::oauth::client_auth::assertion::{self, TimeRules};
 use crate::oauth::client_auth::presented::Presented;
 use crate::oauth::extract::is_form_content_type;
 use crate::oauth::{FormParams, Scopes, pkce};
-use crate::provider::authorize::{is_client_auth_param, pushed_parameters, validate, with_query};
+use crate::provider::authorize::{
+    error_redirect_url, is_client_auth_param, pushed_parameters, validate,
+};
 use crate::seed::Seed;
 
-/// Which loader an input of the `config` fuzz target goes to: its first byte modulo this.
-/// Identity takes 3 (`identity.yml`), 4 (`rs.yml`) and 5 (the Identity seed); the KMS 0–2.
-pub const CONFIG_LOADERS: u8 = 6;
-
-/// Identity's configuration loaders on one input: byte 0 selects (see [`CONFIG_LOADERS`]), the
-/// rest is the YAML document. Inputs for the KMS's loaders are ignored here.
+/// Identity's configuration loaders on one input (see
+/// [`cryptoutil_server::config::fuzzing::CONFIG_LOADERS`]: Identity takes 3–5). Inputs for the
+/// KMS's loaders are ignored here.
 pub fn config(data: &[u8]) {
-    let Some((&which, rest)) = data.split_first() else {
+    let Some((which, text)) = config_input(data) else {
         return;
     };
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
-    match which % CONFIG_LOADERS {
+    match which {
         3 => {
             check_settings_round_trip::<IdentitySettings>("identity.yml", text);
         }
@@ -127,9 +123,8 @@ fn check_scope(text: Option<&str>) {
     }
 }
 
-/// A redirect built with `pairs` carries them back unchanged in its query.
-fn check_redirect(pairs: &[(&str, &str)]) {
-    let url = with_query(REDIRECT_URI, pairs);
+/// The redirect `url` carries `pairs` back unchanged in its query.
+fn check_redirect(url: &str, pairs: &[(&str, &str)]) {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let limits = crate::oauth::FormLimits {
         max_body_len: usize::MAX,
@@ -185,16 +180,15 @@ fn authorization_request(params: &FormParams) {
             assert_eq!(request.state.as_deref(), state);
         }
         Err(error) => {
+            let url = error_redirect_url(REDIRECT_URI, state, &error, ISSUER);
             let description = error.safe_description();
-            let mut pairs = vec![
+            let mut expected = vec![
                 ("error", error.code.as_str()),
                 ("error_description", description.as_str()),
+                ("iss", ISSUER),
             ];
-            if let Some(state) = state {
-                pairs.push(("state", state));
-            }
-            pairs.push(("iss", ISSUER));
-            check_redirect(&pairs);
+            expected.extend(state.map(|state| ("state", state)));
+            check_redirect(&url, &expected);
         }
     }
 }

@@ -6,26 +6,19 @@
 use std::path::Path;
 
 use cryptoutil_realm::file_realm::FileRealm;
-use cryptoutil_server::config::fuzzing::check_settings_round_trip;
+use cryptoutil_server::config::fuzzing::{check_settings_round_trip, config_input};
 
 use crate::config::KmsSettings;
 use crate::seed::Seed;
 
-/// Which loader an input of the `config` fuzz target goes to: its first byte modulo this. The
-/// KMS takes 0–2 (`kms.yml`, `realms.yml`, the KMS seed); Identity 3–5 (see
-/// `cryptoutil_identity::fuzzing::config`). Seeds start with the ASCII digit (`'0'` is 0).
-pub const CONFIG_LOADERS: u8 = 6;
-
-/// The KMS's configuration loaders on one input: byte 0 selects (see [`CONFIG_LOADERS`]), the
-/// rest is the YAML document. Inputs for Identity's loaders are ignored here.
+/// The KMS's configuration loaders on one input (see
+/// [`cryptoutil_server::config::fuzzing::CONFIG_LOADERS`]: the KMS takes 0–2). Inputs for
+/// Identity's loaders are ignored here.
 pub fn config(data: &[u8]) {
-    let Some((&which, rest)) = data.split_first() else {
+    let Some((which, text)) = config_input(data) else {
         return;
     };
-    let Ok(text) = std::str::from_utf8(rest) else {
-        return;
-    };
-    match which % CONFIG_LOADERS {
+    match which {
         0 => {
             if let Some(mut settings) = check_settings_round_trip::<KmsSettings>("kms.yml", text) {
                 let _ = settings.check_unseal_fits_database();

@@ -45,6 +45,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7())
 }
 
+/// `kms barrier generate-shares --out DIR --count 3` (must succeed); the three share files.
+pub fn generate_shares(out: &Path) -> Vec<PathBuf> {
+    let done = run(&[
+        "kms",
+        "barrier",
+        "generate-shares",
+        "--out",
+        out.to_str().unwrap(),
+        "--count",
+        "3",
+    ]);
+    assert!(done.status.success(), "{}", stderr(&done));
+    (1..=3).map(|i| out.join(format!("share-{i}"))).collect()
+}
+
+/// `tls init-demo-ca --out DIR` (must succeed).
+pub fn init_demo_ca(out: &Path) {
+    let done = run(&["tls", "init-demo-ca", "--out", out.to_str().unwrap()]);
+    assert!(done.status.success(), "{}", stderr(&done));
+}
+
 /// A server process started with `--ready-file`, killed on drop if still running.
 pub struct ServerProcess {
     pub child: Child,

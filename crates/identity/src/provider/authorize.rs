@@ -211,16 +211,7 @@ impl Provider {
         error: &OAuthError,
     ) -> Result<String, AuthorizeFailure> {
         let issuer = self.issuer().map_err(|_| AuthorizeFailure::Unavailable)?;
-        let description = error.safe_description();
-        let mut pairs = vec![
-            ("error", error.code.as_str()),
-            ("error_description", description.as_str()),
-        ];
-        if let Some(state) = state {
-            pairs.push(("state", state));
-        }
-        pairs.push(("iss", &issuer.url));
-        Ok(with_query(redirect_uri, &pairs))
+        Ok(error_redirect_url(redirect_uri, state, error, &issuer.url))
     }
 
     /// An enabled client, or a page saying why not.
@@ -233,6 +224,26 @@ impl Provider {
             Err(_) => Err(AuthorizeFailure::Unavailable),
         }
     }
+}
+
+/// `redirect_uri` with `error`, `error_description`, the caller's `state` and `iss` (RFC 9207)
+/// added to its query.
+pub(crate) fn error_redirect_url(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &OAuthError,
+    issuer: &str,
+) -> String {
+    let description = error.safe_description();
+    let mut pairs = vec![
+        ("error", error.code.as_str()),
+        ("error_description", description.as_str()),
+    ];
+    if let Some(state) = state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", issuer));
+    with_query(redirect_uri, &pairs)
 }
 
 /// The stored form of a pushed request: its parameters without the client authentication ones,
@@ -340,7 +351,7 @@ pub(crate) fn validate(
 }
 
 /// `uri` with `pairs` appended to its query, encoded.
-pub(crate) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.extend_pairs(pairs.iter().copied());
     let query = query.finish();
