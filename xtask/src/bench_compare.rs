@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::{cargo, run};
+use crate::{cargo, run, wall_compare};
 
 /// A regression is a figure more than this many percent above its baseline.
 pub const THRESHOLD_PERCENT: f64 = 10.0;
@@ -170,8 +170,26 @@ fn baseline_path() -> PathBuf {
         .join("callgrind.json")
 }
 
-/// `cargo xtask bench-compare [--update] [OPERATION ...]`.
+/// `cargo xtask bench-compare [--update] [OPERATION ...]`; with `--criterion [RUN]` or
+/// `--load [RUN]`, the wall-clock comparison of [`wall_compare`] instead.
 pub fn bench_compare(args: &[String]) -> Result<(), String> {
+    for (flag, kind) in [
+        ("--criterion", wall_compare::Kind::Criterion),
+        ("--load", wall_compare::Kind::Load),
+    ] {
+        if let Some(at) = args.iter().position(|a| a == flag) {
+            let run = args.get(at + 1).map(Path::new);
+            let regressions = wall_compare::compare(kind, run)?;
+            return if regressions.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "bench-compare {flag}: slower than the baseline: {}",
+                    regressions.join("; ")
+                ))
+            };
+        }
+    }
     let started = Instant::now();
     let update = args.iter().any(|a| a == "--update");
     let only: Vec<&str> = args
