@@ -58,8 +58,25 @@ pub struct AuditPage {
     pub latest: u64,
 }
 
+/// An event as the ring keeps it: its time is formatted when it is read, not on the request path.
+struct Recorded {
+    seq: u64,
+    at: SystemTime,
+    fields: BTreeMap<&'static str, serde_json::Value>,
+}
+
+impl Recorded {
+    fn to_event(&self) -> AuditEvent {
+        AuditEvent {
+            seq: self.seq,
+            time: humantime::format_rfc3339_millis(self.at).to_string(),
+            fields: self.fields.clone(),
+        }
+    }
+}
+
 struct Trail {
-    events: VecDeque<AuditEvent>,
+    events: VecDeque<Recorded>,
     last_seq: u64,
 }
 
@@ -79,7 +96,7 @@ pub fn read(after: u64, limit: usize) -> AuditPage {
         .iter()
         .skip(skip)
         .take(limit.min(MAX_PAGE))
-        .cloned()
+        .map(Recorded::to_event)
         .collect();
     AuditPage {
         next_after: events.last().map_or(after.max(oldest - 1), |e| e.seq),
@@ -90,14 +107,19 @@ pub fn read(after: u64, limit: usize) -> AuditPage {
 }
 
 fn record(fields: BTreeMap<&'static str, serde_json::Value>) {
-    let time = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let at = SystemTime::now();
     let mut trail = TRAIL.lock().unwrap_or_else(PoisonError::into_inner);
     trail.last_seq += 1;
     let seq = trail.last_seq;
-    if trail.events.len() == CAPACITY {
-        trail.events.pop_front();
-    }
-    trail.events.push_back(AuditEvent { seq, time, fields });
+    // The evicted event is dropped after the lock is released.
+    let evicted = if trail.events.len() == CAPACITY {
+        trail.events.pop_front()
+    } else {
+        None
+    };
+    trail.events.push_back(Recorded { seq, at, fields });
+    drop(trail);
+    drop(evicted);
 }
 
 /// The `tracing` layer that records audit events into the trail (and sees nothing else, whatever
@@ -122,11 +144,14 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
 struct Fields(BTreeMap<&'static str, serde_json::Value>);
 
 impl Fields {
-    fn text(&mut self, field: &Field, value: &str) {
-        let value = match value.char_indices().nth(MAX_VALUE_CHARS) {
-            Some((cut, _)) => format!("{}…", &value[..cut]),
-            None => value.to_owned(),
-        };
+    fn text(&mut self, field: &Field, mut value: String) {
+        // A value of at most MAX_VALUE_CHARS bytes has at most as many characters.
+        if value.len() > MAX_VALUE_CHARS
+            && let Some((cut, _)) = value.char_indices().nth(MAX_VALUE_CHARS)
+        {
+            value.truncate(cut);
+            value.push('…');
+        }
         self.0
             .insert(field.name(), serde_json::Value::String(value));
     }
@@ -134,7 +159,7 @@ impl Fields {
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.text(field, value);
+        self.text(field, value.to_owned());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -150,7 +175,7 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.text(field, &format!("{value:?}"));
+        self.text(field, format!("{value:?}"));
     }
 }
 

@@ -189,10 +189,47 @@ async fn report_route(State(prefix): State<Arc<str>>, request: Request, next: Ne
     next.run(request).await
 }
 
+/// A UUIDv7 request id. Built from the clock and aws-lc's DRBG rather than `Uuid::now_v7`, which
+/// takes a process-wide lock (contended by every worker under load) and makes a `getrandom`
+/// system call per id. The random bytes are drawn [`RANDOM_BATCH`] at a time per thread: one
+/// DRBG call costs as much as a few hundred bytes of its output. Ids of one millisecond are
+/// unique (74 random bits) but not ordered among themselves, which a request id does not need.
 fn new_request_id() -> HeaderValue {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let id = match random_id_bytes() {
+        Some(random) => uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid(),
+        None => uuid::Uuid::now_v7(),
+    };
     let mut buf = uuid::Uuid::encode_buffer();
-    let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+    let text = id.hyphenated().encode_lower(&mut buf);
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// Random bytes drawn from the DRBG per refill of a thread's request-id pool.
+const RANDOM_BATCH: usize = 640;
+
+/// Ten random bytes for a request id from this thread's pool (`None`: the DRBG failed).
+fn random_id_bytes() -> Option<[u8; 10]> {
+    thread_local! {
+        static POOL: std::cell::RefCell<(usize, [u8; RANDOM_BATCH])> =
+            const { std::cell::RefCell::new((RANDOM_BATCH, [0; RANDOM_BATCH])) };
+    }
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let (used, bytes) = &mut *pool;
+        if *used + 10 > RANDOM_BATCH {
+            aws_lc_rs::rand::fill(bytes).ok()?;
+            *used = 0;
+        }
+        let mut out = [0u8; 10];
+        out.copy_from_slice(&bytes[*used..*used + 10]);
+        // Used bytes are not kept around.
+        bytes[*used..*used + 10].fill(0);
+        *used += 10;
+        Some(out)
+    })
 }
 
 fn is_acceptable_request_id(raw: &[u8]) -> bool {
@@ -257,5 +294,16 @@ mod tests {
         let id = new_request_id();
         let parsed = uuid::Uuid::parse_str(id.to_str().unwrap()).unwrap();
         assert_eq!(parsed.get_version_num(), 7);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        let (secs, _) = parsed.get_timestamp().unwrap().to_unix();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(now.abs_diff(secs) <= 1, "the id carries the current time");
+        // More ids than one pool refill holds: they keep differing across refills.
+        let many: std::collections::HashSet<_> = (0..1000).map(|_| new_request_id()).collect();
+        assert_eq!(many.len(), 1000, "ids of the same millisecond differ");
+        const { assert!(1000 * 10 > RANDOM_BATCH) };
     }
 }
