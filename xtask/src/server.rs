@@ -149,6 +149,36 @@ impl ServerProcess {
         )
     }
 
+    /// [`Self::start_for_load`] under `valgrind <valgrind_args>` (`cargo xtask profile`).
+    pub fn start_for_load_under(
+        binary: &Path,
+        product: &str,
+        valgrind_args: &[&str],
+    ) -> Result<Self, String> {
+        let config = bench_config(product);
+        let config = config.to_string_lossy();
+        Self::spawn_with(
+            Some(("valgrind", valgrind_args)),
+            binary,
+            product,
+            &[
+                product,
+                "server",
+                "start",
+                "--dev",
+                "--demo",
+                "--config",
+                &config,
+                "--public-port",
+                "0",
+                "--admin-port",
+                "0",
+            ],
+            None,
+            &[],
+        )
+    }
+
     /// Starts `binary <args> --ready-file …` (any `… start` command) and waits for its ready
     /// file; `label` names it in messages and its temporary directory.
     pub fn start_command(binary: &Path, label: &str, args: &[&str]) -> Result<Self, String> {
@@ -173,6 +203,18 @@ impl ServerProcess {
         ca_cert: Option<&Path>,
         env: &[(&str, PathBuf)],
     ) -> Result<Self, String> {
+        Self::spawn_with(None, binary, label, args, ca_cert, env)
+    }
+
+    /// [`Self::spawn`], optionally as `wrapper_program <wrapper_args> binary <args>`.
+    fn spawn_with(
+        wrapper: Option<(&str, &[&str])>,
+        binary: &Path,
+        label: &str,
+        args: &[&str],
+        ca_cert: Option<&Path>,
+        env: &[(&str, PathBuf)],
+    ) -> Result<Self, String> {
         let product = label;
         let dir = unique_temp_dir(&format!("cryptoutil-{label}"))?;
         let ready_file = dir.join("ready.json");
@@ -187,7 +229,15 @@ impl ServerProcess {
             args.join(" "),
             log.display()
         );
-        let mut child = Command::new(binary)
+        let mut command = match wrapper {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(args)
             .arg("--ready-file")
             .arg(&ready_file)
