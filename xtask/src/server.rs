@@ -128,25 +128,7 @@ impl ServerProcess {
     /// [`Self::start`] with the load-test configuration (`xtask/bench/<product>.yml`: rate
     /// limits raised for one loopback client, the KMS's echo route on).
     pub fn start_for_load(binary: &Path, product: &str) -> Result<Self, String> {
-        let config = bench_config(product);
-        let config = config.to_string_lossy();
-        Self::start_command(
-            binary,
-            product,
-            &[
-                product,
-                "server",
-                "start",
-                "--dev",
-                "--demo",
-                "--config",
-                &config,
-                "--public-port",
-                "0",
-                "--admin-port",
-                "0",
-            ],
-        )
+        Self::load_server(None, binary, product)
     }
 
     /// [`Self::start_for_load`] under `valgrind <valgrind_args>` (`cargo xtask profile`).
@@ -155,10 +137,18 @@ impl ServerProcess {
         product: &str,
         valgrind_args: &[&str],
     ) -> Result<Self, String> {
+        Self::load_server(Some(("valgrind", valgrind_args)), binary, product)
+    }
+
+    fn load_server(
+        wrapper: Option<(&str, &[&str])>,
+        binary: &Path,
+        product: &str,
+    ) -> Result<Self, String> {
         let config = bench_config(product);
         let config = config.to_string_lossy();
         Self::spawn_with(
-            Some(("valgrind", valgrind_args)),
+            wrapper,
             binary,
             product,
             &[
