@@ -168,14 +168,24 @@ impl Options {
 }
 
 /// The venv's `schemathesis`, (re)creating the venv when the requirements file changed since it
-/// was installed (its text is kept in the venv as a stamp).
+/// was installed (its text is kept in the venv as a stamp) or when it no longer runs (a venv's
+/// scripts name its interpreter by absolute path, so a moved target directory breaks them).
 fn ensure_venv(requirements: &Path) -> Result<PathBuf, String> {
     let wanted = std::fs::read_to_string(requirements)
         .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
     let venv = crate::target_dir()?.join("api-fuzz").join("venv");
     let stamp = venv.join("cryptoutil-requirements.txt");
     let schemathesis = venv.join("bin").join("schemathesis");
-    if schemathesis.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
+    let runs = || {
+        Command::new(&schemathesis)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if schemathesis.is_file()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted)
+        && runs()
+    {
         println!("==> schemathesis venv up to date ({})", venv.display());
         return Ok(schemathesis);
     }
