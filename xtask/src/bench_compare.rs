@@ -178,7 +178,10 @@ pub fn bench_compare(args: &[String]) -> Result<(), String> {
         ("--load", wall_compare::Kind::Load),
     ] {
         if let Some(at) = args.iter().position(|a| a == flag) {
-            let run = args.get(at + 1).map(Path::new);
+            let run = args
+                .get(at + 1)
+                .filter(|a| !a.starts_with("--"))
+                .map(Path::new);
             let regressions = wall_compare::compare(kind, run)?;
             return if regressions.is_empty() {
                 Ok(())

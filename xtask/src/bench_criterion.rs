@@ -215,23 +215,19 @@ pub fn bench_criterion(args: &[String]) -> Result<(), String> {
         "benchmarks": rows_to_map(&rows),
     });
     let markdown = render_markdown(&report);
-    let mut dirs = vec![out_dir.clone()];
+    let mut dirs = vec![out_dir];
     if args.update_docs {
         dirs.push(crate::root().join("docs").join("benchmarks"));
     }
     let json_text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())? + "\n";
-    for dir in dirs {
-        for (name, content) in [
-            ("criterion.json", json_text.as_str()),
-            ("criterion.txt", text.as_str()),
-            ("criterion.md", markdown.as_str()),
-        ] {
-            let path = dir.join(name);
-            std::fs::write(&path, content)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("==> wrote {}", path.display());
-        }
-    }
+    crate::write_records(
+        &dirs,
+        &[
+            ("criterion.json", &json_text),
+            ("criterion.txt", &text),
+            ("criterion.md", &markdown),
+        ],
+    )?;
     println!(
         "==> bench-criterion: {} benchmarks in {:.0?}",
         rows.len(),

@@ -481,17 +481,7 @@ fn write_outputs(report: &Value, markdown: &str, update_docs: bool) -> Result<()
         dirs.push(crate::root().join("docs").join("benchmarks"));
     }
     let json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())? + "\n";
-    for dir in dirs {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for (name, text) in [("load.json", json.as_str()), ("load.md", markdown)] {
-            let path = dir.join(name);
-            std::fs::write(&path, text)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            println!("==> wrote {}", path.display());
-        }
-    }
-    Ok(())
+    crate::write_records(&dirs, &[("load.json", &json), ("load.md", markdown)])
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         Some("profile") => profile::profile(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -157,6 +157,22 @@ fn ci() -> Result<(), String> {
     // Installs Chromium first when missing: in CI this step runs, it never skips.
     browser_test::browser(&[])?;
     println!("==> ci passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Writes each `(file name, text)` into each directory (created when missing) and says so: the
+/// benchmark commands' records, under the target directory and, on request, under docs/.
+pub fn write_records(dirs: &[PathBuf], files: &[(&str, &str)]) -> Result<(), String> {
+    for dir in dirs {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("==> wrote {}", path.display());
+        }
+    }
     Ok(())
 }
 

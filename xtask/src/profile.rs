@@ -136,41 +136,40 @@ pub fn profile(args: &[String]) -> Result<(), String> {
     let text = std::fs::read_to_string(&dump)
         .map_err(|e| format!("cannot read {}: {e}", dump.display()))?;
     let total = parse_callgrind(&text)?.instructions;
-    let annotated = Command::new("callgrind_annotate")
-        .args(["--inclusive=yes", "--threshold=99"])
-        .arg(&dump)
-        .output()
-        .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
-    let rows = inclusive_rows(&String::from_utf8_lossy(&annotated.stdout));
-    let exclusive = Command::new("callgrind_annotate")
-        .args(["--inclusive=no", "--threshold=100"])
-        .arg(&dump)
-        .output()
-        .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
-    let by_crate = by_crate(&inclusive_rows(&String::from_utf8_lossy(&exclusive.stdout)));
+    let rows = annotate(&dump, true)?;
+    let by_crate = by_crate(&annotate(&dump, false)?);
     let report = render(&args, requests, total, &by_crate, &rows);
-    let report_path = out_dir.join(format!("{}.txt", args.scenario));
-    std::fs::write(&report_path, &report)
-        .map_err(|e| format!("cannot write {}: {e}", report_path.display()))?;
     println!("{report}");
-    println!(
-        "==> wrote {} (dump {})",
-        report_path.display(),
-        dump.display()
-    );
+    println!("==> callgrind dump: {}", dump.display());
+    crate::write_records(&[out_dir], &[(&format!("{}.txt", args.scenario), &report)])?;
     if args.update_docs {
         let docs = crate::root()
             .join("docs")
             .join("benchmarks")
             .join("profiles");
-        std::fs::create_dir_all(&docs)
-            .map_err(|e| format!("cannot create {}: {e}", docs.display()))?;
-        let path = docs.join(format!("{}.md", args.scenario));
-        std::fs::write(&path, &report)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("==> wrote {}", path.display());
+        crate::write_records(&[docs], &[(&format!("{}.md", args.scenario), &report)])?;
     }
     Ok(())
+}
+
+/// The `(instructions, function)` rows of `callgrind_annotate`, inclusive or own (exclusive).
+fn annotate(dump: &Path, inclusive: bool) -> Result<Vec<(u64, String)>, String> {
+    let output = Command::new("callgrind_annotate")
+        .arg(if inclusive {
+            "--inclusive=yes"
+        } else {
+            "--inclusive=no"
+        })
+        // Every function for the by-crate sums; the inclusive list is cut to --top anyway.
+        .arg(if inclusive {
+            "--threshold=99"
+        } else {
+            "--threshold=100"
+        })
+        .arg(dump)
+        .output()
+        .map_err(|e| format!("cannot run callgrind_annotate: {e}"))?;
+    Ok(annotated_rows(&String::from_utf8_lossy(&output.stdout)))
 }
 
 /// Warms up uninstrumented, then counts `args.duration` of load; returns the good responses.
@@ -258,9 +257,9 @@ fn dump_files(base: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `(inclusive instructions, function)` rows of `callgrind_annotate --inclusive=yes` output,
-/// largest first, without the program total.
-pub fn inclusive_rows(annotated: &str) -> Vec<(u64, String)> {
+/// `(instructions, function)` rows of `callgrind_annotate` output (inclusive or own, as it was
+/// asked), largest first, without the program total.
+pub fn annotated_rows(annotated: &str) -> Vec<(u64, String)> {
     annotated
         .lines()
         .filter_map(|line| {
@@ -498,7 +497,7 @@ Ir                      file:function
   750,395,300 (99.89%)  ???:tokio::runtime::scheduler::multi_thread::worker::run [/work/main/target/release/cryptoutil]
    53,644,339 ( 7.14%)  ./string/../sysdeps/x86_64/multiarch/memmove-vec-unaligned-erms.S:__memcpy_avx_unaligned_erms [/usr/lib/x86_64-linux-gnu/libc.so.6]
 ";
-        let rows = inclusive_rows(text);
+        let rows = annotated_rows(text);
         assert_eq!(rows.len(), 3, "{rows:?}");
         assert_eq!(
             rows[1],
