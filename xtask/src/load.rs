@@ -24,6 +24,7 @@ use crate::proc_stats::cpu_seconds;
 use crate::server::{Protocol, Ready, ServerProcess, build_release, https_client};
 
 pub mod kms;
+mod wire;
 
 const MAX_DURATION: Duration = Duration::from_secs(600);
 const MAX_WARMUP: Duration = Duration::from_secs(60);
@@ -663,7 +664,9 @@ impl Report {
 }
 
 async fn connection(
-    client: reqwest::Client,
+    mut wire: Option<wire::Connection>,
+    template: Arc<wire::Template>,
+    tls: Arc<rustls::ClientConfig>,
     scenario: Arc<Scenario>,
     warm_until: Instant,
     until: Instant,
@@ -680,8 +683,20 @@ async fn connection(
             break;
         }
         let started = Instant::now();
-        let outcome = match send(&client, &scenario.request).await {
-            Ok((status, body)) => (scenario.check)(status, &body),
+        // A connection the server closed is opened again (and counted as the failed request).
+        let open = match wire.take().filter(wire::Connection::is_open) {
+            Some(open) => Ok(open),
+            None => wire::Connection::open(&template, &tls).await,
+        };
+        let outcome = match open {
+            Ok(mut open) => {
+                let sent = open.send(&template).await;
+                wire = Some(open);
+                match sent {
+                    Ok((status, body)) => (scenario.check)(status, &body),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -695,6 +710,8 @@ async fn connection(
                 if stats.first_errors.len() < KEPT_ERRORS && !stats.first_errors.contains(&e) {
                     stats.first_errors.push(e);
                 }
+                // Do not spin on a server that is gone.
+                tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
     }
@@ -712,15 +729,27 @@ pub async fn measure(
     duration: Duration,
     server_pid: Option<u32>,
 ) -> Result<Report, String> {
-    let clients = (0..connections)
-        .map(|_| https_client(ca_cert, protocol))
-        .collect::<Result<Vec<_>, _>>()?;
+    let template = Arc::new(wire::Template::new(&scenario.request)?);
+    let tls = wire::tls_config(ca_cert, protocol)?;
+    let mut opened = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        opened.push(wire::Connection::open(&template, &tls).await?);
+    }
     let start = Instant::now();
     let warm_until = start + warmup;
     let until = warm_until + duration;
-    let tasks: Vec<_> = clients
+    let tasks: Vec<_> = opened
         .into_iter()
-        .map(|c| tokio::spawn(connection(c, Arc::clone(&scenario), warm_until, until)))
+        .map(|c| {
+            tokio::spawn(connection(
+                Some(c),
+                Arc::clone(&template),
+                Arc::clone(&tls),
+                Arc::clone(&scenario),
+                warm_until,
+                until,
+            ))
+        })
         .collect();
     tokio::time::sleep_until(warm_until.into()).await;
     let cpu_before = (
