@@ -27,7 +27,10 @@ pub enum Failure {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
+    let outcome = commands::run(cli);
+    // Log lines are written by a thread in batches: write the last ones before exiting.
+    cryptoutil_server::logging::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");

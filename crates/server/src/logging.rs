@@ -1,4 +1,5 @@
-//! Structured logging through `tracing`: JSON lines on stderr by default, the audit trail
+//! Structured logging through `tracing`: JSON lines on stderr by default (written in batches by
+//! one thread: [`BatchedWriter`]; [`flush`] before exiting), the audit trail
 //! ([`crate::audit`]) kept for the admin API whatever the log level, and OTLP traces and logs
 //! when telemetry is set up ([`crate::telemetry`]).
 
@@ -9,8 +10,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::{LogFormat, LoggingSettings};
 use crate::telemetry::Telemetry;
 
+mod batched;
 mod json_lines;
 
+pub use batched::{BatchedWriter, flush};
 pub use json_lines::JsonLines;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level.
@@ -21,7 +24,7 @@ pub fn init(settings: &LoggingSettings) {
 
 /// [`init`], adding the layers of `telemetry` (spans → OTLP traces, events → OTLP logs).
 pub fn init_with_telemetry(settings: &LoggingSettings, telemetry: Option<&Telemetry>) {
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = tracing_subscriber::fmt::layer().with_writer(BatchedWriter::stderr());
     let lines = match settings.format {
         LogFormat::Json => lines
             .fmt_fields(json_lines::span_fields())

@@ -210,7 +210,7 @@ fn observability(
     Ok(telemetry)
 }
 
-/// Exports what telemetry still holds, then returns the command's outcome.
+/// Exports what telemetry still holds, writes the last log lines, then returns the command's outcome.
 fn finish(
     runtime: &tokio::runtime::Runtime,
     telemetry: Option<Telemetry>,
@@ -219,6 +219,7 @@ fn finish(
     if let Some(telemetry) = telemetry {
         runtime.block_on(telemetry.shutdown());
     }
+    cryptoutil_server::logging::flush();
     outcome
 }
 
