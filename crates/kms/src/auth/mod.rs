@@ -244,7 +244,7 @@ impl<S: DirectoryStore> Authenticator<S> {
             };
         };
         let bytes = value.as_bytes();
-        if bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer") {
+        if is_bearer(bytes) {
             return match &self.federation {
                 Some(federation) => {
                     self.authenticate_bearer(federation, headers, required)
@@ -429,6 +429,11 @@ impl<S: DirectoryStore> Authenticator<S> {
     }
 }
 
+/// Whether an `Authorization` value names the Bearer scheme (case-insensitively).
+fn is_bearer(value: &[u8]) -> bool {
+    value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"bearer")
+}
+
 /// The user of a successful outcome; every other outcome is the same 401 (audited with its reason).
 fn authenticated(outcome: Outcome, subject: &str) -> Result<Arc<RealmUser>, AuthFailure> {
     let reason = match outcome {
@@ -500,7 +505,17 @@ pub async fn require_authentication<S: DirectoryStore>(
     next: Next,
 ) -> Response {
     let certificate = request.extensions().get::<ClientCertificate>().cloned();
-    let required = crate::api::required_scope(request.method(), request.uri().path());
+    // Only a bearer token is checked against the route's scope here (a realm user's scopes are
+    // checked by the key service), so only a bearer request pays for finding the route's scope.
+    let required = if request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .is_some_and(|v| is_bearer(v.as_bytes()))
+    {
+        crate::api::required_scope(request.method(), request.uri().path())
+    } else {
+        None
+    };
     match auth
         .authenticate_for(request.headers(), certificate.as_ref(), required)
         .await
