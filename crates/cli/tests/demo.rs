@@ -609,6 +609,28 @@ fn demo_secrets() -> Vec<String> {
     secrets
 }
 
+/// Whether `pattern` occurs in `line` not preceded by a base64url character: a token starts
+/// there, while a random key id may hold `eyJ` inside it (one did, and failed this check).
+fn contains_at_word_start(line: &str, pattern: &str) -> bool {
+    line.match_indices(pattern).any(|(at, _)| {
+        !line[..at]
+            .bytes()
+            .next_back()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+#[test]
+fn token_patterns_match_only_where_a_token_starts() {
+    assert!(contains_at_word_start(r#"{"token":"eyJhbGciOi"}"#, "eyJ"));
+    assert!(contains_at_word_start("eyJhbGciOi", "eyJ"));
+    assert!(!contains_at_word_start(
+        r#"{"kid":"s6mqI_nZeyJSct"}"#,
+        "eyJ"
+    ));
+    assert!(!contains_at_word_start(r#"{"kid":"a-eyJ"}"#, "eyJ"));
+}
+
 /// Stops the server and checks its log: it holds the audit events of what it served (so it
 /// was captured), and no demo password, client secret, token (a JWS or JWE starts with base64url
 /// `{"` = `eyJ`), Authorization header value or password hash.
@@ -630,7 +652,9 @@ fn drop_and_check_log(server: ServerProcess) {
         );
     }
     for pattern in ["eyJ", "Basic ZGVt", "Bearer ", "pbkdf2-sha256$"] {
-        let found = text.lines().find(|line| line.contains(pattern));
+        let found = text
+            .lines()
+            .find(|line| contains_at_word_start(line, pattern));
         assert!(
             found.is_none(),
             "{} logged {pattern:?}: {found:?}",
