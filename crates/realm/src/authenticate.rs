@@ -165,6 +165,14 @@ pub async fn verify_basic(
             return Ok(Outcome::Authenticated { user, cached: true });
         }
     }
+    // One verification per credential at a time: concurrent first requests of a credential wait
+    // for the first one's PBKDF2 and then find its result in the cache.
+    let _verification = cache.verification(username, password).await;
+    for realm in realms {
+        if let Some(user) = cache.get(realm.name(), username, password) {
+            return Ok(Outcome::Authenticated { user, cached: true });
+        }
+    }
     // Taken before any lookup so an invalidation during the walk keeps its result out of the cache.
     let ticket = cache.ticket();
     for realm in realms {
@@ -300,6 +308,86 @@ mod tests {
 
     fn chain(realms: Vec<Arc<MemRealm>>) -> Vec<Arc<dyn Realm>> {
         realms.into_iter().map(|r| r as Arc<dyn Realm>).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_requests_of_one_credential_verify_once() {
+        let db = Arc::new(MemRealm::new("db"));
+        let user = unique("burst");
+        db.add(&user, Some("pw"), true);
+        let realms: Arc<Vec<Arc<dyn Realm>>> = Arc::new(chain(vec![db.clone()]));
+        let cache = Arc::new(CredentialCache::new(CacheConfig::default()).unwrap());
+        let requests: Vec<_> = (0..16)
+            .map(|_| {
+                let (realms, cache, user) = (realms.clone(), cache.clone(), user.clone());
+                tokio::spawn(
+                    async move { verify_basic(&realms, &creds(&user, "pw"), &cache).await },
+                )
+            })
+            .collect();
+        let mut verified = 0;
+        for request in requests {
+            match request.await.unwrap().unwrap() {
+                Outcome::Authenticated { cached: false, .. } => verified += 1,
+                Outcome::Authenticated { cached: true, .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(verified, 1, "one PBKDF2 for sixteen concurrent requests");
+        assert_eq!(db.lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.verifications_in_flight(), 0, "nothing left behind");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_wrong_passwords_are_each_refused_and_leave_nothing_behind() {
+        let db = Arc::new(MemRealm::new("db"));
+        let user = unique("burst-wrong");
+        db.add(&user, Some("pw"), true);
+        let realms: Arc<Vec<Arc<dyn Realm>>> = Arc::new(chain(vec![db.clone()]));
+        let cache = Arc::new(CredentialCache::new(CacheConfig::default()).unwrap());
+        let requests: Vec<_> = (0..4)
+            .map(|_| {
+                let (realms, cache, user) = (realms.clone(), cache.clone(), user.clone());
+                tokio::spawn(
+                    async move { verify_basic(&realms, &creds(&user, "no"), &cache).await },
+                )
+            })
+            .collect();
+        for request in requests {
+            let outcome = request.await.unwrap().unwrap();
+            assert!(
+                matches!(outcome, Outcome::WrongPassword { .. }),
+                "{outcome:?}"
+            );
+        }
+        assert_eq!(
+            db.lookups.load(Ordering::SeqCst),
+            4,
+            "a failure is never shared"
+        );
+        assert_eq!(cache.verifications_in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_gives_its_place_back() {
+        let cache = CredentialCache::<RealmUser>::new(CacheConfig::default()).unwrap();
+        let first = cache.verification("u", "p").await;
+        let waiting = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            cache.verification("u", "p"),
+        )
+        .await;
+        assert!(
+            waiting.is_err(),
+            "the second waits while the first verifies"
+        );
+        assert_eq!(cache.verifications_in_flight(), 1);
+        drop(first);
+        assert_eq!(cache.verifications_in_flight(), 0);
+        let other = cache.verification("u", "other").await;
+        drop(cache.verification("v", "p").await);
+        drop(other);
+        assert_eq!(cache.verifications_in_flight(), 0);
     }
 
     #[tokio::test]

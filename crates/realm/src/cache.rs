@@ -11,7 +11,11 @@
 //!   invalidation happened is not cached (see [`CredentialCache::ticket`]), so a stale result can
 //!   never be inserted after the invalidation that should have removed it.
 //!
-//! A `std::sync::Mutex` guards the state; it is never held across an `.await` (no method is async).
+//! - [`CredentialCache::verification`]: one verification per credential at a time. Without it, N
+//!   concurrent first requests of one credential (a client opening N connections) each ran
+//!   PBKDF2 (≈ 70 ms); now the first verifies and the others wait, then find its result here.
+//!
+//! A `std::sync::Mutex` guards the state; it is never held across an `.await`.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -78,6 +82,44 @@ struct Entry<V> {
     value: Arc<V>,
 }
 
+/// The verifications in flight, by credential (an HMAC like the entries' keys): the lock, and how
+/// many hold or wait for it. An entry exists only while that count is above zero, so the map is
+/// bounded by the requests in flight.
+type Flights = HashMap<EntryKey, (Arc<tokio::sync::Mutex<()>>, usize)>;
+
+/// Held while verifying one credential; others verifying the same credential wait for its drop.
+/// (Empty when caching is off: waiting would gain nothing.)
+pub struct Verification<'a> {
+    held: Option<Held<'a>>,
+}
+
+struct Held<'a> {
+    flights: &'a Mutex<Flights>,
+    key: EntryKey,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl fmt::Debug for Verification<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verification")
+            .field("held", &self.held.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.guard = None;
+        let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, interested)) = flights.get_mut(&self.key) {
+            *interested -= 1;
+            if *interested == 0 {
+                flights.remove(&self.key);
+            }
+        }
+    }
+}
+
 struct Inner<V> {
     entries: LinkedHashMap<EntryKey, Entry<V>>,
     by_user: HashMap<UserKey, HashSet<EntryKey>>,
@@ -107,6 +149,7 @@ pub struct CredentialCache<V = RealmUser> {
     config: CacheConfig,
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner<V>>,
+    flights: Mutex<Flights>,
 }
 
 impl<V> fmt::Debug for CredentialCache<V> {
@@ -139,6 +182,7 @@ impl<V> CredentialCache<V> {
                 by_user: HashMap::new(),
                 invalidations: 0,
             }),
+            flights: Mutex::new(HashMap::new()),
         })
     }
 
@@ -192,6 +236,38 @@ impl<V> CredentialCache<V> {
             inner.remove(&key);
         }
         None
+    }
+
+    /// Waits until no other verification of this `username` and `password` is running, and
+    /// holds off others until the result is dropped: look in the cache again once it returns.
+    /// Dropping it early (a cancelled request) lets the next waiter verify instead.
+    pub async fn verification(&self, username: &str, password: &str) -> Verification<'_> {
+        if !self.enabled() {
+            return Verification { held: None };
+        }
+        let key = self.entry_key("", username, password);
+        let flight = {
+            let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
+            let (flight, interested) = flights.entry(key).or_default();
+            *interested += 1;
+            Arc::clone(flight)
+        };
+        // Counted before waiting, so a cancelled wait still gives its count back.
+        let mut held = Held {
+            flights: &self.flights,
+            key,
+            guard: None,
+        };
+        held.guard = Some(flight.lock_owned().await);
+        Verification { held: Some(held) }
+    }
+
+    /// Verifications in flight or waited for (for tests and diagnostics).
+    pub fn verifications_in_flight(&self) -> usize {
+        self.flights
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Take a ticket *before* verifying a credential, and give it to [`Self::insert`] after.
