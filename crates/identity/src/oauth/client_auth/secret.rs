@@ -4,7 +4,8 @@
 //! *stored hash* the secret matched. A hit counts only while that hash is still one of the
 //! client's current, unexpired secrets, so a rotation's expiry or a removed secret takes effect
 //! even before [`SecretVerifier::invalidate_client`] runs. On a miss PBKDF2 runs on Tokio's
-//! blocking pool against each unexpired secret; only successes are cached.
+//! blocking pool against each unexpired secret (one verification of a secret at a time:
+//! concurrent requests with it wait, then find the result cached); only successes are cached.
 
 use std::sync::Arc;
 
@@ -52,11 +53,21 @@ impl SecretVerifier {
             .map(|s| s.hash.clone())
             .collect();
         let id = client.client_id.as_str();
-        if let Some(hash) = self.cache.get(CACHE_REALM, id, secret)
-            && live.contains(&hash)
-        {
+        let cached = || {
+            self.cache
+                .get(CACHE_REALM, id, secret)
+                .is_some_and(|hash| live.contains(&hash))
+        };
+        if cached() {
             return Ok(Some(true));
         }
+        // One PBKDF2 per secret at a time: a client's concurrent first requests wait for the
+        // first verification and then find it in the cache.
+        let _verification = self.cache.verification(id, secret).await;
+        if cached() {
+            return Ok(Some(true));
+        }
+        let live = live.clone();
         let attempt = secret.clone();
         let matched = run_blocking(move || {
             let mut tried = false;

@@ -169,6 +169,31 @@ fn assert_invalid_client(result: Result<AuthenticatedClient, OAuthError>, basic:
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_requests_of_a_secret_verify_it_once() {
+    let (dir, auth) = setup();
+    let auth = Arc::new(auth);
+    let id = unique("burst");
+    dir.put(secret_client(
+        &id,
+        ClientAuthMethod::ClientSecretBasic,
+        &[("s3cret", None)],
+    ));
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let (auth, id) = (auth.clone(), id.clone());
+            tokio::spawn(async move { basic_auth(&auth, &id, "s3cret").await.unwrap().cached })
+        })
+        .collect();
+    let mut verified = 0;
+    for request in requests {
+        if !request.await.unwrap() {
+            verified += 1;
+        }
+    }
+    assert_eq!(verified, 1, "one PBKDF2 for eight concurrent requests");
+}
+
 #[tokio::test]
 async fn basic_secret_verifies_then_hits_the_cache() {
     let (dir, auth) = setup();
