@@ -730,7 +730,7 @@ pub async fn measure(
     server_pid: Option<u32>,
 ) -> Result<Report, String> {
     let template = Arc::new(wire::Template::new(&scenario.request)?);
-    let tls = wire::tls_config(ca_cert, protocol)?;
+    let tls = Arc::new(crate::server::client_tls(ca_cert, protocol)?);
     let mut opened = Vec::with_capacity(connections);
     for _ in 0..connections {
         opened.push(wire::Connection::open(&template, &tls).await?);

@@ -407,11 +407,9 @@ impl Protocol {
     }
 }
 
-/// An HTTPS client trusting exactly `ca_cert` (TLS 1.3, full validation), with one idle
-/// connection kept per host.
-pub fn https_client(ca_cert: &Path, protocol: Protocol) -> Result<reqwest::Client, String> {
-    // reqwest is built with `rustls-no-provider`: the preconfigured TLS below carries its own
-    // provider, and aws-lc-rs is also installed as the process default for anything else.
+/// A TLS client configuration trusting exactly `ca_cert` (TLS 1.3, full validation), offering
+/// `protocol` by ALPN. aws-lc-rs is also installed as the process default for anything else.
+pub fn client_tls(ca_cert: &Path, protocol: Protocol) -> Result<rustls::ClientConfig, String> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut tls = cryptoutil_tls::client_config_from_ca_file(ca_cert)
         .map_err(|e| format!("cannot trust {}: {e}", ca_cert.display()))?;
@@ -420,6 +418,14 @@ pub fn https_client(ca_cert: &Path, protocol: Protocol) -> Result<reqwest::Clien
         Protocol::Http2 => vec![b"h2".to_vec()],
         Protocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
     };
+    Ok(tls)
+}
+
+/// An HTTPS client trusting exactly `ca_cert` (TLS 1.3, full validation), with one idle
+/// connection kept per host.
+pub fn https_client(ca_cert: &Path, protocol: Protocol) -> Result<reqwest::Client, String> {
+    // reqwest is built with `rustls-no-provider`: the preconfigured TLS carries its own provider.
+    let tls = client_tls(ca_cert, protocol)?;
     let builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none())

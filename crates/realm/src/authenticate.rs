@@ -310,24 +310,38 @@ mod tests {
         realms.into_iter().map(|r| r as Arc<dyn Realm>).collect()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_first_requests_of_one_credential_verify_once() {
+    /// `n` concurrent `verify_basic` calls of one user with `password`; the realm, the cache and
+    /// the outcomes.
+    async fn burst(
+        n: usize,
+        password: &'static str,
+    ) -> (Arc<MemRealm>, Arc<CredentialCache>, Vec<Outcome>) {
         let db = Arc::new(MemRealm::new("db"));
         let user = unique("burst");
         db.add(&user, Some("pw"), true);
         let realms: Arc<Vec<Arc<dyn Realm>>> = Arc::new(chain(vec![db.clone()]));
         let cache = Arc::new(CredentialCache::new(CacheConfig::default()).unwrap());
-        let requests: Vec<_> = (0..16)
+        let requests: Vec<_> = (0..n)
             .map(|_| {
                 let (realms, cache, user) = (realms.clone(), cache.clone(), user.clone());
                 tokio::spawn(
-                    async move { verify_basic(&realms, &creds(&user, "pw"), &cache).await },
+                    async move { verify_basic(&realms, &creds(&user, password), &cache).await },
                 )
             })
             .collect();
-        let mut verified = 0;
+        let mut outcomes = Vec::new();
         for request in requests {
-            match request.await.unwrap().unwrap() {
+            outcomes.push(request.await.unwrap().unwrap());
+        }
+        (db, cache, outcomes)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_first_requests_of_one_credential_verify_once() {
+        let (db, cache, outcomes) = burst(16, "pw").await;
+        let mut verified = 0;
+        for outcome in outcomes {
+            match outcome {
                 Outcome::Authenticated { cached: false, .. } => verified += 1,
                 Outcome::Authenticated { cached: true, .. } => {}
                 other => panic!("{other:?}"),
@@ -340,21 +354,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_wrong_passwords_are_each_refused_and_leave_nothing_behind() {
-        let db = Arc::new(MemRealm::new("db"));
-        let user = unique("burst-wrong");
-        db.add(&user, Some("pw"), true);
-        let realms: Arc<Vec<Arc<dyn Realm>>> = Arc::new(chain(vec![db.clone()]));
-        let cache = Arc::new(CredentialCache::new(CacheConfig::default()).unwrap());
-        let requests: Vec<_> = (0..4)
-            .map(|_| {
-                let (realms, cache, user) = (realms.clone(), cache.clone(), user.clone());
-                tokio::spawn(
-                    async move { verify_basic(&realms, &creds(&user, "no"), &cache).await },
-                )
-            })
-            .collect();
-        for request in requests {
-            let outcome = request.await.unwrap().unwrap();
+        let (db, cache, outcomes) = burst(4, "no").await;
+        for outcome in outcomes {
             assert!(
                 matches!(outcome, Outcome::WrongPassword { .. }),
                 "{outcome:?}"

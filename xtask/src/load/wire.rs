@@ -25,7 +25,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::RequestSpec;
-use crate::server::Protocol;
 
 /// A request ready to be sent many times: parsed once, cheap to clone per send.
 #[derive(Debug, Clone)]
@@ -218,22 +217,6 @@ fn parse_head(read: &[u8]) -> Result<Option<Head>, String> {
 /// One open connection to the template's server.
 pub struct Connection {
     sender: Sender,
-}
-
-/// A TLS client configuration trusting exactly `ca_cert`, offering `protocol` by ALPN.
-pub fn tls_config(
-    ca_cert: &std::path::Path,
-    protocol: Protocol,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut tls = cryptoutil_tls::client_config_from_ca_file(ca_cert)
-        .map_err(|e| format!("cannot trust {}: {e}", ca_cert.display()))?;
-    tls.alpn_protocols = match protocol {
-        Protocol::Http1 => vec![b"http/1.1".to_vec()],
-        Protocol::Http2 => vec![b"h2".to_vec()],
-        Protocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
-    };
-    Ok(Arc::new(tls))
 }
 
 impl Connection {
