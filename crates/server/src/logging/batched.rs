@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 pub const LINGER: Duration = Duration::from_millis(1);
 /// Bytes waiting to be written above which events wait for the writer.
 pub const MAX_PENDING: usize = 1 << 20;
+/// Buffer capacity kept between batches.
+const KEPT_CAPACITY: usize = 64 * 1024;
 /// Longest [`flush`] waits (a blocked stderr must not hang a shutdown forever).
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -66,7 +68,7 @@ impl Shared {
 
     /// The writer thread's loop: take what has gathered, write it, linger, repeat.
     fn run(&self, mut sink: impl Write) {
-        let mut batch = Vec::with_capacity(64 * 1024);
+        let mut batch = Vec::with_capacity(KEPT_CAPACITY);
         loop {
             {
                 let mut state = self.lock();
@@ -84,8 +86,9 @@ impl Shared {
                 self.progress.notify_all();
             }
             batch.clear();
-            if batch.capacity() > 4 * MAX_PENDING {
-                batch.shrink_to(64 * 1024);
+            // A burst's buffers are not kept for good (the two buffers take turns here).
+            if batch.capacity() > KEPT_CAPACITY {
+                batch.shrink_to(KEPT_CAPACITY);
             }
             std::thread::sleep(LINGER);
         }
