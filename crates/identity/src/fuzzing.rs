@@ -16,16 +16,16 @@ use cryptoutil_jose::{Jwk, OkpCurve};
 use cryptoutil_server::config::fuzzing::{check_settings_round_trip, config_input};
 use time::OffsetDateTime;
 
+use crate::api::extract::is_form_content_type;
 use crate::config::{IdentitySettings, ResourceServerSettings};
-use crate::model::{Client, ClientAuthMethod, GrantType};
+use crate::model::{Client, ClientAuthMethod, ClientMetadata, GrantType};
 use crate::oauth::client_auth::assertion::{self, TimeRules};
 use crate::oauth::client_auth::presented::Presented;
-use crate::oauth::extract::is_form_content_type;
 use crate::oauth::{FormParams, Scopes, pkce};
-use crate::provider::authorize::{
+use crate::seed::Seed;
+use crate::services::authorization::{
     error_redirect_url, is_client_auth_param, pushed_parameters, validate,
 };
-use crate::seed::Seed;
 
 /// Identity's configuration loaders on one input (see
 /// [`cryptoutil_server::config::fuzzing::CONFIG_LOADERS`]: Identity takes 3–5). Inputs for the
@@ -71,24 +71,26 @@ pub fn fixed_client() -> &'static (Client, Jwk) {
         let jwks = JwkSet { keys: vec![public] }.to_json(false).to_string();
         let client = Client {
             client_id: CLIENT_ID.to_owned(),
-            name: "Fuzz client".to_owned(),
+            metadata: ClientMetadata {
+                client_name: "Fuzz client".to_owned(),
+                token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
+                jwks: Some(jwks),
+                grant_types: vec![
+                    GrantType::AuthorizationCode,
+                    GrantType::RefreshToken,
+                    GrantType::ClientCredentials,
+                ],
+                redirect_uris: vec![REDIRECT_URI.to_owned()],
+                post_logout_redirect_uris: Vec::new(),
+                scope: ["openid", "profile", "email", "offline_access", "kms:read"]
+                    .map(str::to_owned)
+                    .to_vec(),
+                audiences: Vec::new(),
+                tenant_id: None,
+                introspect_any: false,
+            },
             enabled: true,
-            auth_method: ClientAuthMethod::PrivateKeyJwt,
             secrets: Vec::new(),
-            jwks: Some(jwks),
-            grant_types: vec![
-                GrantType::AuthorizationCode,
-                GrantType::RefreshToken,
-                GrantType::ClientCredentials,
-            ],
-            redirect_uris: vec![REDIRECT_URI.to_owned()],
-            post_logout_redirect_uris: Vec::new(),
-            scopes: ["openid", "profile", "email", "offline_access", "kms:read"]
-                .map(str::to_owned)
-                .to_vec(),
-            audiences: Vec::new(),
-            tenant_id: None,
-            introspect_any: false,
             created_at: OffsetDateTime::UNIX_EPOCH,
         };
         (client, key)
@@ -169,13 +171,18 @@ fn authorization_request(params: &FormParams) {
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return;
     };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !client
+        .metadata
+        .redirect_uris
+        .iter()
+        .any(|r| r == redirect_uri)
+    {
         return;
     }
     let state = params.get("state");
     match validate(client, redirect_uri, params) {
         Ok(request) => {
-            assert!(request.scopes.iter().all(|s| client.scopes.contains(s)));
+            assert!(request.scopes.iter().all(|s| client.metadata.scope.contains(s)));
             assert!(pkce::validate_challenge(Some(&request.code_challenge), Some("S256")).is_ok());
             assert_eq!(request.state.as_deref(), state);
         }
@@ -201,7 +208,11 @@ fn pushed_request(params: &FormParams) {
         return;
     };
     if params.contains("request_uri")
-        || !client.redirect_uris.iter().any(|r| r == redirect_uri)
+        || !client
+            .metadata
+            .redirect_uris
+            .iter()
+            .any(|r| r == redirect_uri)
         || validate(client, redirect_uri, params).is_err()
     {
         return;
@@ -239,7 +250,12 @@ fn header_and_body(rest: &[u8], name: header::HeaderName) -> (HeaderMap, &[u8]) 
 /// which method the request presents, and for `private_key_jwt` the assertion checks against
 /// the fixed client.
 fn client_authentication(headers: &HeaderMap, form: &FormParams) {
-    let Ok(presented) = Presented::from_request(headers, form) else {
+    let authorization: Vec<&[u8]> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    let Ok(presented) = Presented::from_request(&authorization, form) else {
         return;
     };
     let method = presented.method();

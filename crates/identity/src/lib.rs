@@ -6,8 +6,12 @@
 //! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
-//! - [`provider`]: the authorization server's logic (grants, introspection, revocation, userinfo,
-//!   authorization requests, PAR, clients), free of HTTP types.
+//! - [`services`]: the flows as services, free of HTTP types: authorization (requests, PAR,
+//!   consent, codes), token (grants), inspection (introspection, revocation, userinfo), clients
+//!   (cache, authentication, administration), signing (JWKS, rotation).
+//! - [`signin`]: browser sessions with an explicit sign-in state (`amr`, `auth_time`), the
+//!   pending interaction, and an authorization request's way through sign-in and consent.
+//! - [`paths`]: the endpoint paths.
 //! - [`revocation`]: the in-memory list of revoked access tokens, synced from the database.
 //! - [`api`]: HTTP handlers, the login and consent pages, the admin client API.
 //! - [`resource_server`]: the sample resource server and its single-page client.
@@ -23,12 +27,14 @@ pub mod config;
 pub mod fuzzing;
 pub mod model;
 pub mod oauth;
-pub mod provider;
+pub mod paths;
 pub mod resource_server;
 pub mod revocation;
 pub mod rules;
 pub mod seed;
 pub mod server;
+pub mod services;
+pub mod signin;
 pub mod signing;
 pub mod storage;
 pub mod throttle;

@@ -88,35 +88,83 @@ pub struct ClientSecret {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// What a client registers, under the names of RFC 7591 §2 (the metadata a dynamic
+/// registration will carry). The admin API also accepts the names it always has: `name`,
+/// `auth_method` and `scopes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ClientMetadata {
+    /// `client_name`: shown on the consent page.
+    #[serde(alias = "name")]
+    pub client_name: String,
+    /// `token_endpoint_auth_method`: the one method this client must use.
+    #[serde(alias = "auth_method")]
+    pub token_endpoint_auth_method: ClientAuthMethod,
+    /// `jwks`: public keys for `private_key_jwt`, a JWK Set as JSON text (given as a JSON
+    /// object or a string holding one).
+    #[serde(default, deserialize_with = "jwks_text")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub jwks: Option<String>,
+    /// `grant_types`: the grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// `redirect_uris`: exact redirect URIs (compared as strings).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout): exact URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `scope`: the largest scope set the client may request (a list here; one
+    /// space-separated string in RFC 7591 documents).
+    #[serde(default, alias = "scopes")]
+    pub scope: Vec<String>,
+    /// Audiences of the client's access tokens (`aud`); empty → the issuer.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// The tenant put into access tokens as `tenant_id` (client_credentials tokens).
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// May introspect tokens issued to any client (the KMS's introspection client).
+    #[serde(default)]
+    pub introspect_any: bool,
+}
+
+impl ClientMetadata {
+    /// `response_types`: `code` for clients of the authorization code grant (the only response
+    /// type this server supports), none for others.
+    pub fn response_types(&self) -> &'static [&'static str] {
+        if self.grant_types.contains(&GrantType::AuthorizationCode) {
+            &["code"]
+        } else {
+            &[]
+        }
+    }
+}
+
+/// `jwks` given as a JSON object or as a string holding one: kept as JSON text (checked with
+/// the rest of the record, [`crate::rules::check_client`]).
+fn jwks_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(
+        match Option::<serde_json::Value>::deserialize(deserializer)? {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(text)) => Some(text),
+            Some(other) => Some(other.to_string()),
+        },
+    )
+}
+
 /// A registered OAuth client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
     /// The `client_id` (unique).
     pub client_id: String,
-    /// A human-readable name shown on the consent page.
-    pub name: String,
+    /// What the client registered.
+    #[serde(flatten)]
+    pub metadata: ClientMetadata,
     /// Disabled clients are refused everywhere (`invalid_client`).
     pub enabled: bool,
-    /// The one method this client must use.
-    pub auth_method: ClientAuthMethod,
     /// Current secrets (empty for `private_key_jwt` and `none`).
     pub secrets: Vec<ClientSecret>,
-    /// Public keys for `private_key_jwt` (a JWK Set, JSON).
-    pub jwks: Option<String>,
-    /// Grants the client may use.
-    pub grant_types: Vec<GrantType>,
-    /// Exact redirect URIs (compared as strings).
-    pub redirect_uris: Vec<String>,
-    /// Post-logout redirect URIs (exact).
-    pub post_logout_redirect_uris: Vec<String>,
-    /// The largest scope set the client may request.
-    pub scopes: Vec<String>,
-    /// Audiences of the client's access tokens (`aud`); empty → the issuer.
-    pub audiences: Vec<String>,
-    /// The tenant put into access tokens as `tenant_id` (client_credentials tokens).
-    pub tenant_id: Option<String>,
-    /// May introspect tokens issued to any client (the KMS's introspection client).
-    pub introspect_any: bool,
     /// When the client was registered.
     pub created_at: OffsetDateTime,
 }
@@ -124,12 +172,12 @@ pub struct Client {
 impl Client {
     /// True when the client is public (`none`).
     pub fn is_public(&self) -> bool {
-        self.auth_method == ClientAuthMethod::None
+        self.metadata.token_endpoint_auth_method == ClientAuthMethod::None
     }
 
     /// True when the client may use `grant`.
     pub fn allows_grant(&self, grant: GrantType) -> bool {
-        self.grant_types.contains(&grant)
+        self.metadata.grant_types.contains(&grant)
     }
 }
 
@@ -238,17 +286,20 @@ pub struct PushedRequest {
     pub expires_at: OffsetDateTime,
 }
 
-/// A browser session at the IdP (server-side; the cookie holds only a random id, stored hashed).
+/// A browser session at the IdP as stored (server-side; the cookie holds only a random id,
+/// stored hashed). [`crate::signin::BrowserSession`] reads it as a sign-in state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// base64url(SHA-256(cookie value)).
     pub id_hash: String,
-    /// The signed-in user, if any.
+    /// The user signed in or part way through signing in, if any.
     pub user_id: Option<String>,
-    /// When the user authenticated.
+    /// When the user completed the sign-in (unset while a second factor is due).
     pub auth_time: Option<OffsetDateTime>,
-    /// The pending authorization request (JSON), while the browser is on the login or consent
-    /// page.
+    /// The authentication methods used so far (`amr` values such as `pwd`).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// The pending interaction (JSON), while the browser is on the sign-in pages.
     pub pending_request: Option<String>,
     /// Per-session CSRF token for the forms.
     pub csrf_token: String,

@@ -89,6 +89,32 @@ impl RevocationList {
         }
         Ok(())
     }
+
+    /// Revokes a grant and everything issued under it, in the database (so every instance
+    /// sees it at its next sync) and here at once.
+    pub async fn revoke_grant(
+        &self,
+        store: &Store,
+        grant_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let revoked = store.revoke_grant(grant_id, now).await?;
+        self.add(revoked);
+        Ok(())
+    }
+
+    /// Revokes one access token (by `jti`, until it would expire), in the database and here.
+    pub async fn revoke_access_token(
+        &self,
+        store: &Store,
+        jti: String,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        store.revoke_access_token(&jti, expires_at, now).await?;
+        self.add([(jti, expires_at)]);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

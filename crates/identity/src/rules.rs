@@ -92,11 +92,12 @@ pub fn public_jwks(value: serde_json::Value) -> Result<String, String> {
 
 /// Checks a client record (its secrets are the caller's business: the seed reads them from its
 /// sources, the admin API generates them).
-pub fn check_client(c: &Client) -> Result<(), String> {
-    check_name("client_id", &c.client_id)?;
-    check_text("name", Some(&c.name))?;
-    let method = c.auth_method.as_str();
-    match (c.auth_method, &c.jwks) {
+pub fn check_client(client: &Client) -> Result<(), String> {
+    check_name("client_id", &client.client_id)?;
+    let c = &client.metadata;
+    check_text("name", Some(&c.client_name))?;
+    let method = c.token_endpoint_auth_method.as_str();
+    match (c.token_endpoint_auth_method, &c.jwks) {
         (ClientAuthMethod::PrivateKeyJwt, None) => {
             return Err("private_key_jwt needs jwks".to_owned());
         }
@@ -104,19 +105,19 @@ pub fn check_client(c: &Client) -> Result<(), String> {
         (_, Some(_)) => return Err(format!("jwks is for private_key_jwt, not {method}")),
     }
     check_unique("grant_types", &c.grant_types)?;
-    if c.is_public() {
-        if c.allows_grant(GrantType::ClientCredentials) {
+    if client.is_public() {
+        if client.allows_grant(GrantType::ClientCredentials) {
             return Err("public clients cannot use client_credentials".to_owned());
         }
         if c.introspect_any {
             return Err("public clients cannot have introspect_any".to_owned());
         }
     }
-    let code = c.allows_grant(GrantType::AuthorizationCode);
+    let code = client.allows_grant(GrantType::AuthorizationCode);
     if code && c.redirect_uris.is_empty() {
         return Err("authorization_code needs redirect_uris".to_owned());
     }
-    if c.allows_grant(GrantType::RefreshToken) && !code {
+    if client.allows_grant(GrantType::RefreshToken) && !code {
         return Err(
             "refresh_token needs authorization_code (only the code flow issues refresh tokens)"
                 .to_owned(),
@@ -130,10 +131,10 @@ pub fn check_client(c: &Client) -> Result<(), String> {
     }
     check_unique("redirect_uris", &c.redirect_uris)?;
     check_unique("post_logout_redirect_uris", &c.post_logout_redirect_uris)?;
-    for scope in &c.scopes {
+    for scope in &c.scope {
         check_scope(scope)?;
     }
-    check_unique("scopes", &c.scopes)?;
+    check_unique("scopes", &c.scope)?;
     for audience in &c.audiences {
         check_name("audience", audience)?;
     }
@@ -148,22 +149,25 @@ pub fn check_client(c: &Client) -> Result<(), String> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::model::ClientMetadata;
 
     fn client() -> Client {
         Client {
             client_id: "c1".into(),
-            name: "C1".into(),
+            metadata: ClientMetadata {
+                client_name: "C1".into(),
+                token_endpoint_auth_method: ClientAuthMethod::None,
+                jwks: None,
+                grant_types: vec![GrantType::AuthorizationCode],
+                redirect_uris: vec!["https://app.example/cb".into()],
+                post_logout_redirect_uris: Vec::new(),
+                scope: vec!["openid".into()],
+                audiences: Vec::new(),
+                tenant_id: None,
+                introspect_any: false,
+            },
             enabled: true,
-            auth_method: ClientAuthMethod::None,
             secrets: Vec::new(),
-            jwks: None,
-            grant_types: vec![GrantType::AuthorizationCode],
-            redirect_uris: vec!["https://app.example/cb".into()],
-            post_logout_redirect_uris: Vec::new(),
-            scopes: vec!["openid".into()],
-            audiences: Vec::new(),
-            tenant_id: None,
-            introspect_any: false,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
         }
     }
@@ -178,32 +182,32 @@ mod tests {
             assert!(e.contains(expected), "{e}");
         };
         refused(
-            |c| c.grant_types.push(GrantType::ClientCredentials),
+            |c| c.metadata.grant_types.push(GrantType::ClientCredentials),
             "public clients",
         );
-        refused(|c| c.introspect_any = true, "introspect_any");
-        refused(|c| c.redirect_uris.clear(), "needs redirect_uris");
+        refused(|c| c.metadata.introspect_any = true, "introspect_any");
+        refused(|c| c.metadata.redirect_uris.clear(), "needs redirect_uris");
         refused(
-            |c| c.grant_types = vec![GrantType::RefreshToken],
+            |c| c.metadata.grant_types = vec![GrantType::RefreshToken],
             "refresh_token needs",
         );
         refused(
-            |c| c.redirect_uris = vec!["https://A.example/cb".into()],
+            |c| c.metadata.redirect_uris = vec!["https://A.example/cb".into()],
             "normal form",
         );
         refused(
-            |c| c.redirect_uris = vec!["https://a.example/cb#f".into()],
+            |c| c.metadata.redirect_uris = vec!["https://a.example/cb#f".into()],
             "fragment",
         );
-        refused(|c| c.scopes.push("openid".into()), "twice");
-        refused(|c| c.scopes = vec!["a\"b".into()], "scope token");
+        refused(|c| c.metadata.scope.push("openid".into()), "twice");
+        refused(|c| c.metadata.scope = vec!["a\"b".into()], "scope token");
         refused(|c| c.client_id = "has space".into(), "whitespace");
         refused(
-            |c| c.auth_method = ClientAuthMethod::PrivateKeyJwt,
+            |c| c.metadata.token_endpoint_auth_method = ClientAuthMethod::PrivateKeyJwt,
             "needs jwks",
         );
         refused(
-            |c| c.jwks = Some("{}".into()),
+            |c| c.metadata.jwks = Some("{}".into()),
             "jwks is for private_key_jwt",
         );
     }

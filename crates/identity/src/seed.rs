@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use cryptoutil_realm::PasswordHash;
 use cryptoutil_realm::password::hash_password;
 
-use crate::model::{Client, ClientAuthMethod, ClientSecret, GrantType, User};
+use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret, GrantType, User};
 use crate::rules::{check_client, check_name, check_text, check_unique, public_jwks};
 use crate::storage::{Store, StoreError};
 
@@ -118,28 +118,10 @@ pub struct SeedUser {
 pub struct SeedClient {
     /// `client_id`.
     pub client_id: String,
-    /// Display name (default: the `client_id`).
-    pub name: String,
-    /// Authentication method.
-    pub auth_method: ClientAuthMethod,
+    /// What the client registers (`client_name` defaults to the `client_id`).
+    pub metadata: ClientMetadata,
     /// The secret (`client_secret_basic` / `client_secret_post` only).
     pub secret: Option<Credential>,
-    /// Public JWK Set, JSON (`private_key_jwt` only).
-    pub jwks: Option<String>,
-    /// Grants.
-    pub grant_types: Vec<GrantType>,
-    /// Exact redirect URIs.
-    pub redirect_uris: Vec<String>,
-    /// Exact post-logout redirect URIs.
-    pub post_logout_redirect_uris: Vec<String>,
-    /// Largest scope set.
-    pub scopes: Vec<String>,
-    /// Access-token audiences (empty: the issuer).
-    pub audiences: Vec<String>,
-    /// Tenant carried as `tenant_id` in the client's tokens.
-    pub tenant_id: Option<String>,
-    /// May introspect tokens of any client.
-    pub introspect_any: bool,
     /// Disabled clients are refused everywhere.
     pub enabled: bool,
 }
@@ -326,18 +308,20 @@ impl TryFrom<RawClient> for SeedClient {
             }
         }
         let client = Self {
-            name: raw.name.unwrap_or_else(|| raw.client_id.clone()),
+            metadata: ClientMetadata {
+                client_name: raw.name.unwrap_or_else(|| raw.client_id.clone()),
+                token_endpoint_auth_method: raw.auth_method,
+                jwks: raw.jwks.map(public_jwks).transpose().map_err(at)?,
+                grant_types: raw.grant_types,
+                redirect_uris: raw.redirect_uris,
+                post_logout_redirect_uris: raw.post_logout_redirect_uris,
+                scope: raw.scopes,
+                audiences: raw.audiences,
+                tenant_id: raw.tenant_id,
+                introspect_any: raw.introspect_any,
+            },
             client_id: raw.client_id,
-            auth_method: raw.auth_method,
             secret,
-            jwks: raw.jwks.map(public_jwks).transpose().map_err(at)?,
-            grant_types: raw.grant_types,
-            redirect_uris: raw.redirect_uris,
-            post_logout_redirect_uris: raw.post_logout_redirect_uris,
-            scopes: raw.scopes,
-            audiences: raw.audiences,
-            tenant_id: raw.tenant_id,
-            introspect_any: raw.introspect_any,
             enabled: raw.enabled,
         };
         check_client(&client.record(Vec::new(), OffsetDateTime::UNIX_EPOCH)).map_err(at)?;
@@ -350,18 +334,9 @@ impl SeedClient {
     fn record(&self, secrets: Vec<ClientSecret>, created_at: OffsetDateTime) -> Client {
         Client {
             client_id: self.client_id.clone(),
-            name: self.name.clone(),
+            metadata: self.metadata.clone(),
             enabled: self.enabled,
-            auth_method: self.auth_method,
             secrets,
-            jwks: self.jwks.clone(),
-            grant_types: self.grant_types.clone(),
-            redirect_uris: self.redirect_uris.clone(),
-            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
-            scopes: self.scopes.clone(),
-            audiences: self.audiences.clone(),
-            tenant_id: self.tenant_id.clone(),
-            introspect_any: self.introspect_any,
             created_at,
         }
     }
@@ -439,7 +414,7 @@ impl Seed {
     /// access to the protocol endpoints), each once, as `https://host[:port]/`.
     pub fn redirect_origins(&self) -> Vec<url::Url> {
         let mut origins: Vec<url::Url> = Vec::new();
-        for uri in self.clients.iter().flat_map(|c| &c.redirect_uris) {
+        for uri in self.clients.iter().flat_map(|c| &c.metadata.redirect_uris) {
             let Ok(url) = url::Url::parse(uri) else {
                 continue;
             };
@@ -716,7 +691,7 @@ mod tests {
         );
         for c in &seed.clients {
             assert!(c.enabled);
-            match c.auth_method {
+            match c.metadata.token_endpoint_auth_method {
                 ClientAuthMethod::None => assert_eq!(c.secret, None),
                 _ => assert_eq!(
                     c.secret,
@@ -726,37 +701,49 @@ mod tests {
                     )))),
                 ),
             }
-            assert_eq!(c.introspect_any, c.client_id == "kms-introspection-client");
+            assert_eq!(
+                c.metadata.introspect_any,
+                c.client_id == "kms-introspection-client"
+            );
         }
         use GrantType::{AuthorizationCode, ClientCredentials, RefreshToken};
         let confidential = client("demo-confidential-client");
         assert_eq!(
-            confidential.auth_method,
+            confidential.metadata.token_endpoint_auth_method,
             ClientAuthMethod::ClientSecretBasic
         );
         assert_eq!(
-            confidential.grant_types,
+            confidential.metadata.grant_types,
             [AuthorizationCode, RefreshToken, ClientCredentials]
         );
         assert_eq!(
-            confidential.scopes,
+            confidential.metadata.scope,
             ["openid", "profile", "email", "offline_access"]
         );
         assert_eq!(
-            confidential.redirect_uris,
+            confidential.metadata.redirect_uris,
             ["https://localhost:8084/confidential/callback"]
         );
         assert_eq!(
-            confidential.post_logout_redirect_uris,
+            confidential.metadata.post_logout_redirect_uris,
             ["https://localhost:8084/"]
         );
         let spa = client("demo-spa-client");
-        assert_eq!(spa.auth_method, ClientAuthMethod::None);
-        assert_eq!(spa.grant_types, [AuthorizationCode, RefreshToken]);
-        assert_eq!(spa.redirect_uris, ["https://localhost:8084/callback"]);
-        assert_eq!(spa.post_logout_redirect_uris, ["https://localhost:8084/"]);
         assert_eq!(
-            spa.scopes,
+            spa.metadata.token_endpoint_auth_method,
+            ClientAuthMethod::None
+        );
+        assert_eq!(spa.metadata.grant_types, [AuthorizationCode, RefreshToken]);
+        assert_eq!(
+            spa.metadata.redirect_uris,
+            ["https://localhost:8084/callback"]
+        );
+        assert_eq!(
+            spa.metadata.post_logout_redirect_uris,
+            ["https://localhost:8084/"]
+        );
+        assert_eq!(
+            spa.metadata.scope,
             [
                 "openid",
                 "profile",
@@ -766,21 +753,24 @@ mod tests {
                 "write:resource"
             ]
         );
-        assert_eq!(spa.audiences, ["cryptoutil-rs"]);
+        assert_eq!(spa.metadata.audiences, ["cryptoutil-rs"]);
         for (id, scopes) in [
             ("demo-kms-client", strings(&["kms:read", "kms:write"])),
             ("demo-kms-readonly-client", strings(&["kms:read"])),
         ] {
             let c = client(id);
-            assert_eq!(c.auth_method, ClientAuthMethod::ClientSecretBasic);
-            assert_eq!(c.grant_types, [ClientCredentials]);
-            assert_eq!(c.scopes, scopes);
-            assert_eq!(c.audiences, ["cryptoutil-kms"]);
-            assert_eq!(c.tenant_id.as_deref(), Some("demo-tenant"));
+            assert_eq!(
+                c.metadata.token_endpoint_auth_method,
+                ClientAuthMethod::ClientSecretBasic
+            );
+            assert_eq!(c.metadata.grant_types, [ClientCredentials]);
+            assert_eq!(c.metadata.scope, scopes);
+            assert_eq!(c.metadata.audiences, ["cryptoutil-kms"]);
+            assert_eq!(c.metadata.tenant_id.as_deref(), Some("demo-tenant"));
         }
         let introspection = client("kms-introspection-client");
-        assert!(introspection.grant_types.is_empty());
-        assert!(introspection.scopes.is_empty());
+        assert!(introspection.metadata.grant_types.is_empty());
+        assert!(introspection.metadata.scope.is_empty());
         // `--demo` allows the sample apps' origin cross-origin.
         let origins: Vec<String> = seed
             .redirect_origins()
@@ -913,9 +903,10 @@ mod tests {
         );
         let seed = Seed::parse(&text, Path::new("s.yml")).unwrap();
         let c = &seed.clients[0];
-        assert_eq!(c.name, "jwt-client");
+        assert_eq!(c.metadata.client_name, "jwt-client");
         assert!(!c.enabled);
-        let stored = cryptoutil_jose::jwk::JwkSet::from_json(c.jwks.as_deref().unwrap()).unwrap();
+        let stored =
+            cryptoutil_jose::jwk::JwkSet::from_json(c.metadata.jwks.as_deref().unwrap()).unwrap();
         assert_eq!(stored.keys[0].thumbprint(), jwk.thumbprint());
         assert!(seed.users.is_empty());
         assert_eq!(Seed::parse("{}", Path::new("s.yml")).unwrap().clients, []);
@@ -970,11 +961,11 @@ mod tests {
                 .iter()
                 .find(|c| c.client_id == client.client_id)
                 .unwrap();
-            assert_eq!(client.scopes, spec.scopes);
-            assert_eq!(client.grant_types, spec.grant_types);
-            assert_eq!(client.audiences, spec.audiences);
-            assert_eq!(client.tenant_id, spec.tenant_id);
-            assert_eq!(client.redirect_uris, spec.redirect_uris);
+            assert_eq!(client.metadata.scope, spec.metadata.scope);
+            assert_eq!(client.metadata.grant_types, spec.metadata.grant_types);
+            assert_eq!(client.metadata.audiences, spec.metadata.audiences);
+            assert_eq!(client.metadata.tenant_id, spec.metadata.tenant_id);
+            assert_eq!(client.metadata.redirect_uris, spec.metadata.redirect_uris);
             if client.is_public() {
                 assert!(client.secrets.is_empty());
             } else {
@@ -1008,7 +999,7 @@ mod tests {
             .await
             .unwrap();
         let mut client = store.client("demo-one-client").await.unwrap().unwrap();
-        client.scopes = strings(&["b"]);
+        client.metadata.scope = strings(&["b"]);
         store.upsert_client(&client).await.unwrap();
         let other_user = store
             .upsert_user(&User {
@@ -1055,8 +1046,11 @@ mod tests {
         assert_eq!(restored.name.as_deref(), Some("One"));
         assert!(verifies(&restored.password_hash, "demo-one-password"));
         let restored = store.client("demo-one-client").await.unwrap().unwrap();
-        assert_eq!(restored.scopes, ["a"]);
-        assert_eq!(restored.auth_method, ClientAuthMethod::ClientSecretPost);
+        assert_eq!(restored.metadata.scope, ["a"]);
+        assert_eq!(
+            restored.metadata.token_endpoint_auth_method,
+            ClientAuthMethod::ClientSecretPost
+        );
         assert!(verifies(
             &restored.secrets[0].hash,
             "demo-one-client-secret"

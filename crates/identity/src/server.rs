@@ -1,6 +1,6 @@
-//! Assembles a running Identity server: storage, signing keys, clients, the provider, the public
-//! and admin routes, readiness checks and the background upkeep (revocation sync, key rotation,
-//! purge of expired records).
+//! Assembles a running Identity server: storage, signing keys, clients, the flow services, the
+//! public and admin routes, readiness checks and the background upkeep (revocation sync, key
+//! rotation, purge of expired records).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +8,16 @@ use std::time::Duration;
 use cryptoutil_server::{DevPki, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
 use time::OffsetDateTime;
 
-use crate::api;
+use crate::api::{self, AppState};
 use crate::config::IdentitySettings;
 use crate::oauth::client_auth::ClientAuthConfig;
-use crate::provider::{ClientRegistry, Lifetimes, Provider};
+use crate::revocation::RevocationList;
 use crate::seed::Seed;
+use crate::services::{
+    AuthorizationService, ClientRegistry, ClientService, InspectionService, IssuerCell, Lifetimes,
+    SigningService, TokenMinter, TokenService,
+};
+use crate::signin::SignInService;
 use crate::signing::{KeyEncryptionKey, KeyManager, RotationPolicy};
 use crate::storage::Store;
 
@@ -54,10 +59,20 @@ pub enum StartError {
 pub struct Identity {
     /// The listeners.
     pub server: RunningServer,
-    /// The provider, for in-process callers and tests.
-    pub provider: Arc<Provider>,
+    /// The services behind the handlers, for in-process callers.
+    pub services: AppState,
+    upkeep_state: Upkeep,
     tls: TlsRuntime,
     upkeep: tokio::task::JoinHandle<()>,
+}
+
+/// What the background upkeep and in-process callers reach directly: the storage, the keys
+/// and the revocation list.
+#[derive(Debug, Clone)]
+struct Upkeep {
+    store: Store,
+    keys: Arc<KeyManager>,
+    revocations: Arc<RevocationList>,
 }
 
 impl Identity {
@@ -68,10 +83,21 @@ impl Identity {
 
     /// The issuer URL.
     pub fn issuer(&self) -> String {
-        self.provider
-            .issuer()
-            .map(|i| i.url.clone())
+        self.services
+            .issuer
+            .url()
+            .map(str::to_owned)
             .unwrap_or_default()
+    }
+
+    /// The storage (for in-process callers and tests).
+    pub fn store(&self) -> &Store {
+        &self.upkeep_state.store
+    }
+
+    /// The signing keys (for in-process callers and tests).
+    pub fn keys(&self) -> &Arc<KeyManager> {
+        &self.upkeep_state.keys
     }
 
     /// Stops the listeners and background tasks and waits for them; closes the pool.
@@ -79,14 +105,14 @@ impl Identity {
         self.server.shutdown();
         self.upkeep.abort();
         self.server.wait().await;
-        self.provider.store().close().await;
+        self.upkeep_state.store.close().await;
     }
 
     /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
     pub async fn run_until_signal(self) {
         self.server.run_until_signal().await;
         self.upkeep.abort();
-        self.provider.store().close().await;
+        self.upkeep_state.store.close().await;
         drop(self.tls);
     }
 }
@@ -171,15 +197,54 @@ pub async fn start(
         throttle: settings.brute_force.policy(),
         ..ClientAuthConfig::default()
     };
-    let provider = Arc::new(
-        Provider::new(store.clone(), keys, clients, auth, lifetimes)
-            .map_err(|e| StartError::Config(e.safe_description()))?,
-    );
-    provider
-        .revocations()
+    let issuer = IssuerCell::new();
+    let revocations = Arc::new(RevocationList::new());
+    revocations
         .sync(&store, now)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
+    let services = AppState {
+        issuer: issuer.clone(),
+        authorization: Arc::new(AuthorizationService::new(
+            store.clone(),
+            clients.clone(),
+            issuer.clone(),
+            lifetimes.code,
+            lifetimes.pushed_request,
+        )),
+        sign_in: Arc::new(SignInService::new(
+            store.clone(),
+            auth.throttle,
+            lifetimes.session,
+        )),
+        tokens: Arc::new(TokenService::new(
+            store.clone(),
+            TokenMinter::new(
+                keys.clone(),
+                issuer.clone(),
+                lifetimes.access_token,
+                lifetimes.id_token,
+            ),
+            revocations.clone(),
+            lifetimes.refresh_token,
+        )),
+        inspection: Arc::new(InspectionService::new(
+            store.clone(),
+            keys.clone(),
+            issuer.clone(),
+            revocations.clone(),
+        )),
+        clients: Arc::new(
+            ClientService::new(clients, auth, issuer.clone())
+                .map_err(|e| StartError::Config(e.safe_description()))?,
+        ),
+        signing: Arc::new(SigningService::new(store.clone(), keys.clone())),
+    };
+    let upkeep_state = Upkeep {
+        store: store.clone(),
+        keys,
+        revocations,
+    };
 
     let db_store = store.clone();
     let checks = vec![ReadinessCheck::required("database", move || {
@@ -195,30 +260,31 @@ pub async fn start(
     let server = cryptoutil_server::start(ServerSpec {
         name: "identity",
         settings: settings.server.clone(),
-        public: api::router(provider.clone(), &settings.rate_limits, &cors_origins),
-        admin_extra: api::admin::router(provider.clone()),
+        public: api::router(services.clone(), &settings.rate_limits, &cors_origins),
+        admin_extra: api::admin::router(services.clone()),
         checks,
         tls: tls.setup.clone(),
     })
     .await
     .map_err(|e| StartError::Server(e.to_string()))?;
-    let issuer = settings
+    let issuer_url = settings
         .issuer
         .clone()
         .unwrap_or_else(|| format!("https://127.0.0.1:{}", server.public_addr.port()));
-    tracing::info!(%issuer, "issuer");
-    provider.set_issuer(issuer);
-    let upkeep = tokio::spawn(upkeep(provider.clone()));
+    tracing::info!(issuer = %issuer_url, "issuer");
+    services.issuer.set(issuer_url);
+    let upkeep = tokio::spawn(upkeep(upkeep_state.clone()));
     Ok(Identity {
         server,
-        provider,
+        services,
+        upkeep_state,
         tls,
         upkeep,
     })
 }
 
 /// Background upkeep until aborted. Failures are logged and retried on the next tick.
-async fn upkeep(provider: Arc<Provider>) {
+async fn upkeep(state: Upkeep) {
     let mut sync = tokio::time::interval(REVOCATION_SYNC);
     let mut refresh = tokio::time::interval(KEY_REFRESH);
     let mut purge = tokio::time::interval(PURGE);
@@ -233,29 +299,29 @@ async fn upkeep(provider: Arc<Provider>) {
         // A key activates or leaves the JWKS at the ring's next change: rebuild the ring then,
         // not at the next periodic refresh. An absolute deadline, so the other branches
         // waking the loop do not postpone it.
-        let change = provider.keys().ring().next_change().map(|t| {
+        let change = state.keys.ring().next_change().map(|t| {
             let wait = Duration::try_from(t - now).unwrap_or(Duration::ZERO);
             (tokio::time::Instant::now() + wait + Duration::from_millis(10)).max(key_backoff)
         });
         tokio::select! {
             () = tokio::time::sleep_until(change.unwrap_or(key_backoff)), if change.is_some() => {
                 key_backoff = tokio::time::Instant::now() + Duration::from_secs(1);
-                if let Err(e) = provider.keys().refresh(provider.store(), OffsetDateTime::now_utc()).await {
+                if let Err(e) = state.keys.refresh(&state.store, OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "signing key refresh failed");
                 }
             }
             _ = sync.tick() => {
-                if let Err(e) = provider.revocations().sync(provider.store(), now).await {
+                if let Err(e) = state.revocations.sync(&state.store, now).await {
                     tracing::warn!(error = %e, "revocation sync failed");
                 }
             }
             _ = refresh.tick() => {
-                if let Err(e) = provider.keys().refresh(provider.store(), now).await {
+                if let Err(e) = state.keys.refresh(&state.store, now).await {
                     tracing::warn!(error = %e, "signing key refresh failed");
                 }
             }
             _ = purge.tick() => {
-                match provider.store().purge_expired(now).await {
+                match state.store.purge_expired(now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(removed = n, "purged expired records"),
                     Err(e) => tracing::warn!(error = %e, "purge failed"),

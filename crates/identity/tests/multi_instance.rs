@@ -247,11 +247,11 @@ async fn two_instances_on_one_postgres_share_keys_tokens_codes_and_rotations() {
         start(&pki, &db.url, &issuer, &kek)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    let keys = a.provider.store().signing_keys().await.unwrap();
+    let keys = a.store().signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1, "exactly one signing key after the race");
     let k1 = keys[0].kid.clone();
-    assert_eq!(a.provider.keys().ring().signing_kid(), Some(k1.as_str()));
-    assert_eq!(b.provider.keys().ring().signing_kid(), Some(k1.as_str()));
+    assert_eq!(a.keys().ring().signing_kid(), Some(k1.as_str()));
+    assert_eq!(b.keys().ring().signing_kid(), Some(k1.as_str()));
     let http = client(&pki);
 
     // An access token issued by A is valid at B, and B's JWKS verifies it.
@@ -331,7 +331,7 @@ async fn two_instances_on_one_postgres_share_keys_tokens_codes_and_rotations() {
     // accepts tokens signed with it.
     let (k2, second) = rotate_on(&http, &a).await;
     assert_ne!(k2, k1);
-    assert_eq!(a.provider.store().signing_keys().await.unwrap().len(), 2);
+    assert_eq!(a.store().signing_keys().await.unwrap().len(), 2);
     assert!(active_at(&http, b, &second).await, "B honours A's rotation");
     assert!(verifies_with_jwks_of(&http, b, &second).await);
     // B may have seen that key by chance (a refresh for its own first key's activation).

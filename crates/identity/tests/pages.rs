@@ -166,7 +166,7 @@ async fn max_age_forces_a_new_sign_in_and_auth_time_is_in_the_id_token() {
         .find_map(|c| c.trim().strip_prefix("__Host-cryptoutil-identity="))
         .unwrap()
         .to_owned();
-    let store = idp.identity.provider.store();
+    let store = idp.identity.store();
     let now = time::OffsetDateTime::now_utc();
     let hash = cryptoutil_identity::tokens::secret_hash(&value);
     let mut session = store.session(&hash, now).await.unwrap().unwrap();

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use cryptoutil_identity::model::{
-    AuthorizationCode, Client, ClientAuthMethod, ClientSecret, Grant, GrantType, PushedRequest,
-    RefreshToken, SealedSigningKey, Session, User,
+    AuthorizationCode, Client, ClientAuthMethod, ClientMetadata, ClientSecret, Grant, GrantType,
+    PushedRequest, RefreshToken, SealedSigningKey, Session, User,
 };
 use cryptoutil_identity::storage::{
     Backend, CodeRedemption, DatabaseSettings, RefreshRotation, Store, StoreError,
@@ -213,9 +213,19 @@ fn strings(items: &[&str]) -> Vec<String> {
 fn full_client() -> Client {
     Client {
         client_id: unique("client"),
-        name: "Full client ✓".to_owned(),
+        metadata: ClientMetadata {
+            client_name: "Full client ✓".to_owned(),
+            token_endpoint_auth_method: ClientAuthMethod::PrivateKeyJwt,
+            jwks: Some(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"x","y":"y"}]}"#.to_owned()),
+            grant_types: GrantType::ALL.to_vec(),
+            redirect_uris: strings(&["https://a.example/cb", "https://b.example/cb?x=1"]),
+            post_logout_redirect_uris: strings(&["https://a.example/"]),
+            scope: strings(&["openid", "profile", "kms:read"]),
+            audiences: strings(&["cryptoutil-kms", "other"]),
+            tenant_id: Some("demo-tenant".to_owned()),
+            introspect_any: true,
+        },
         enabled: false,
-        auth_method: ClientAuthMethod::PrivateKeyJwt,
         secrets: vec![
             ClientSecret {
                 hash: "pbkdf2-sha256$600000$c2FsdA$a2V5".to_owned(),
@@ -226,14 +236,6 @@ fn full_client() -> Client {
                 expires_at: None,
             },
         ],
-        jwks: Some(r#"{"keys":[{"kty":"EC","crv":"P-256","x":"x","y":"y"}]}"#.to_owned()),
-        grant_types: GrantType::ALL.to_vec(),
-        redirect_uris: strings(&["https://a.example/cb", "https://b.example/cb?x=1"]),
-        post_logout_redirect_uris: strings(&["https://a.example/"]),
-        scopes: strings(&["openid", "profile", "kms:read"]),
-        audiences: strings(&["cryptoutil-kms", "other"]),
-        tenant_id: Some("demo-tenant".to_owned()),
-        introspect_any: true,
         created_at: at(0),
     }
 }
@@ -241,18 +243,20 @@ fn full_client() -> Client {
 fn minimal_client() -> Client {
     Client {
         client_id: unique("min"),
-        name: String::new(),
+        metadata: ClientMetadata {
+            client_name: String::new(),
+            token_endpoint_auth_method: ClientAuthMethod::None,
+            jwks: None,
+            grant_types: Vec::new(),
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            scope: Vec::new(),
+            audiences: Vec::new(),
+            tenant_id: None,
+            introspect_any: false,
+        },
         enabled: true,
-        auth_method: ClientAuthMethod::None,
         secrets: Vec::new(),
-        jwks: None,
-        grant_types: Vec::new(),
-        redirect_uris: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
-        scopes: Vec::new(),
-        audiences: Vec::new(),
-        tenant_id: None,
-        introspect_any: false,
         created_at: at(1),
     }
 }
@@ -326,6 +330,7 @@ fn session(expires_at: OffsetDateTime) -> Session {
         id_hash: unique("sid"),
         user_id: None,
         auth_time: None,
+        amr: Vec::new(),
         pending_request: Some(r#"{"client_id":"c"}"#.to_owned()),
         csrf_token: unique("csrf"),
         expires_at,
@@ -455,7 +460,7 @@ async fn client_upsert_secrets_and_delete(db: Db) {
     store.upsert_client(&a).await.unwrap();
     let mut changed = minimal_client();
     changed.client_id = a.client_id.clone();
-    changed.name = "Renamed".to_owned();
+    changed.metadata.client_name = "Renamed".to_owned();
     changed.created_at = at(999);
     store.upsert_client(&changed).await.unwrap();
     let stored = store.client(&a.client_id).await.unwrap().unwrap();

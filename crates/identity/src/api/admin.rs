@@ -1,6 +1,8 @@
 //! Client administration on the admin listener (127.0.0.1 by default, mutual TLS in
 //! production): register, rotate a secret, delete. Secrets are generated here and returned once.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,9 +12,8 @@ use cryptoutil_server::Problem;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::AppState;
-use crate::provider::ClientRegistration;
-use crate::provider::clients::RegistrationError;
+use super::state::AppState;
+use crate::services::{ClientRegistration, ClientService, RegistrationError, SigningService};
 
 /// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
 /// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`.
@@ -46,14 +47,13 @@ fn problem(e: RegistrationError) -> Response {
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(clients): State<Arc<ClientService>>,
     body: Result<axum::Json<ClientRegistration>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(axum::Json(registration)) = body else {
         return Problem::bad_request("the body must be a JSON client registration").into_response();
     };
-    match state
-        .clients()
+    match clients
         .register(registration, OffsetDateTime::now_utc())
         .await
     {
@@ -63,7 +63,7 @@ async fn register(
                 StatusCode::CREATED,
                 axum::Json(json!({
                     "client_id": client.client_id,
-                    "auth_method": client.auth_method,
+                    "auth_method": client.metadata.token_endpoint_auth_method,
                     "client_secret": secret,
                 })),
             )
@@ -73,14 +73,15 @@ async fn register(
     }
 }
 
-async fn rotate_secret(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
-    match state
-        .clients()
+async fn rotate_secret(
+    State(clients): State<Arc<ClientService>>,
+    Path(client_id): Path<String>,
+) -> Response {
+    match clients
         .rotate_secret(&client_id, OffsetDateTime::now_utc())
         .await
     {
         Ok(secret) => {
-            state.forget_client(&client_id);
             tracing::info!(%client_id, "client secret rotated");
             axum::Json(json!({"client_id": client_id, "client_secret": secret})).into_response()
         }
@@ -88,10 +89,12 @@ async fn rotate_secret(State(state): State<AppState>, Path(client_id): Path<Stri
     }
 }
 
-async fn remove(State(state): State<AppState>, Path(client_id): Path<String>) -> Response {
-    match state.clients().delete(&client_id).await {
+async fn remove(
+    State(clients): State<Arc<ClientService>>,
+    Path(client_id): Path<String>,
+) -> Response {
+    match clients.delete(&client_id).await {
         Ok(()) => {
-            state.forget_client(&client_id);
             tracing::info!(%client_id, "client deleted");
             StatusCode::NO_CONTENT.into_response()
         }
@@ -102,18 +105,15 @@ async fn remove(State(state): State<AppState>, Path(client_id): Path<String>) ->
 /// Adds a new signing key at once (an administrative rotation, e.g. after a suspected
 /// compromise of the old key's record). Every instance serves it in its JWKS within a second
 /// and it signs from `activates_at`; the previous key stays published for the overlap.
-async fn rotate_signing_key(State(state): State<AppState>) -> Response {
+async fn rotate_signing_key(State(signing): State<Arc<SigningService>>) -> Response {
     let now = OffsetDateTime::now_utc();
-    match state.keys().rotate(state.store(), now).await {
-        Ok((ring, kid)) => {
-            let activates_at = ring
-                .verification_key(&kid)
-                .map(|k| (k.created_at + state.keys().policy().activation_delay).unix_timestamp());
-            tracing::info!(%kid, "signing key rotated by the administrator");
+    match signing.rotate(now).await {
+        Ok(rotated) => {
+            tracing::info!(kid = %rotated.kid, "signing key rotated by the administrator");
             axum::Json(json!({
-                "kid": kid,
-                "activates_at": activates_at,
-                "signing_kid": ring.signing_kid(),
+                "kid": rotated.kid,
+                "activates_at": rotated.activates_at,
+                "signing_kid": rotated.signing_kid,
             }))
             .into_response()
         }

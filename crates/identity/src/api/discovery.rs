@@ -1,15 +1,17 @@
 //! Discovery (OpenID Connect Discovery 1.0, RFC 8414) and the JWK Set. Both documents advertise
 //! exactly what is implemented, with absolute URLs from the issuer.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::AppState;
-use super::paths;
 use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
+use crate::paths;
+use crate::services::{IssuerCell, SigningService};
 
 /// Algorithms accepted for `private_key_jwt` assertions.
 pub const ASSERTION_ALGORITHMS: [&str; 10] = [
@@ -17,10 +19,10 @@ pub const ASSERTION_ALGORITHMS: [&str; 10] = [
 ];
 
 /// The metadata document shared by both discovery endpoints.
-fn metadata(state: &AppState) -> Result<Value, OAuthError> {
-    let issuer = state.issuer()?;
+fn metadata(issuer: &IssuerCell, signing: &SigningService) -> Result<Value, OAuthError> {
+    let issuer = issuer.get()?;
     let url = |path: &str| issuer.endpoint(path);
-    let ring = state.keys().ring();
+    let ring = signing.ring();
     let signing: Vec<&str> = ring.algorithms().iter().map(|a| a.name()).collect();
     let auth_methods: Vec<&str> = ClientAuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let authenticated: Vec<&str> = ClientAuthMethod::ALL
@@ -76,42 +78,27 @@ fn cacheable(body: Value, max_age: &'static str) -> Response {
 }
 
 /// `GET /.well-known/openid-configuration`.
-pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    match metadata(&state) {
+pub async fn openid_configuration(
+    State(issuer): State<IssuerCell>,
+    State(signing): State<Arc<SigningService>>,
+) -> Response {
+    match metadata(&issuer, &signing) {
         Ok(doc) => cacheable(doc, "public, max-age=300"),
         Err(e) => e.into_response(),
     }
 }
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): the same document.
-pub async fn oauth_authorization_server(State(state): State<AppState>) -> Response {
-    openid_configuration(State(state)).await
+pub async fn oauth_authorization_server(
+    issuer: State<IssuerCell>,
+    signing: State<Arc<SigningService>>,
+) -> Response {
+    openid_configuration(issuer, signing).await
 }
 
-/// How old a key ring may be when it answers a JWKS request. Keys are shared through the
-/// database: a key another instance added is served here within this time, before it signs
-/// (the activation delay is longer), so a relying party that fetches the JWKS from any instance
-/// finds every key a token can name. Costs at most one key listing per interval.
-pub const JWKS_FRESHNESS: time::Duration = time::Duration::SECOND;
-
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.
-pub async fn jwks(State(state): State<AppState>) -> Response {
-    let ring = match state
-        .keys()
-        .refresh_if_older(
-            state.store(),
-            JWKS_FRESHNESS,
-            time::OffsetDateTime::now_utc(),
-        )
-        .await
-    {
-        Ok(ring) => ring,
-        Err(e) => {
-            // The keys already held still verify what this instance signed: serve them.
-            tracing::warn!(error = %e, "signing key reload for the JWKS failed");
-            state.keys().ring()
-        }
-    };
+pub async fn jwks(State(signing): State<Arc<SigningService>>) -> Response {
+    let ring = signing.fresh_ring(time::OffsetDateTime::now_utc()).await;
     let mut response = (
         [
             (
@@ -123,7 +110,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
                 HeaderValue::from_static("public, max-age=60"),
             ),
         ],
-        ring.jwks_json().clone(),
+        ring.jwks_json(),
     )
         .into_response();
     response.headers_mut().insert(

@@ -2,51 +2,75 @@
 //! redirects only to a post-logout URI registered for the client named by `id_token_hint` or
 //! `client_id`; otherwise shows a signed-out page.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
+use super::extract::{OAuthForm, OAuthQuery};
 use super::html::{error_page, page};
-use super::{AppState, session};
-use crate::oauth::extract::{OAuthForm, OAuthQuery};
+use super::session;
 use crate::oauth::{FormParams, OAuthError};
-use crate::provider::Provider;
+use crate::services::{ClientService, SigningService};
+use crate::signin::SignInService;
+
+/// What logout calls: the keys (`id_token_hint`), the clients (post-logout URIs), sessions.
+#[derive(Clone, Copy)]
+struct LogoutServices<'a> {
+    signing: &'a SigningService,
+    clients: &'a ClientService,
+    sign_in: &'a SignInService,
+}
 
 /// `GET /oidc/v1/logout`.
 pub async fn logout_get(
-    State(state): State<AppState>,
+    State(signing): State<Arc<SigningService>>,
+    State(clients): State<Arc<ClientService>>,
+    State(sign_in): State<Arc<SignInService>>,
     headers: HeaderMap,
     query: Result<OAuthQuery, OAuthError>,
 ) -> Response {
+    let state = LogoutServices {
+        signing: &signing,
+        clients: &clients,
+        sign_in: &sign_in,
+    };
     match query {
-        Ok(OAuthQuery(params)) => logout(&state, &headers, &params).await,
+        Ok(OAuthQuery(params)) => logout(state, &headers, &params).await,
         Err(e) => error_page(StatusCode::BAD_REQUEST, &e.safe_description()),
     }
 }
 
 /// `POST /oidc/v1/logout`.
 pub async fn logout_post(
-    State(state): State<AppState>,
+    State(signing): State<Arc<SigningService>>,
+    State(clients): State<Arc<ClientService>>,
+    State(sign_in): State<Arc<SignInService>>,
     headers: HeaderMap,
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
+    let state = LogoutServices {
+        signing: &signing,
+        clients: &clients,
+        sign_in: &sign_in,
+    };
     match form {
-        Ok(OAuthForm(params)) => logout(&state, &headers, &params).await,
+        Ok(OAuthForm(params)) => logout(state, &headers, &params).await,
         Err(e) => error_page(StatusCode::BAD_REQUEST, &e.safe_description()),
     }
 }
 
 /// Where to send the browser afterwards, if the request names a registered URI.
 async fn post_logout_target(
-    state: &Provider,
+    state: LogoutServices<'_>,
     params: &FormParams,
 ) -> Result<Option<String>, String> {
     let hinted = match params.get("id_token_hint") {
         Some(hint) => Some(
             state
-                .keys()
-                .ring()
+                .signing
                 .verify_id_token_hint(hint)
                 .map_err(|_| {
                     "The id_token_hint is not a valid ID token from this server.".to_owned()
@@ -69,13 +93,18 @@ async fn post_logout_target(
         return Err("post_logout_redirect_uri needs id_token_hint or client_id.".to_owned());
     };
     let client = state
-        .clients()
+        .clients
         .get(&client_id)
         .await
         .map_err(|_| "The service is temporarily unavailable.".to_owned())?
         .filter(|c| c.enabled)
         .ok_or_else(|| "The client is unknown.".to_owned())?;
-    if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
+    if !client
+        .metadata
+        .post_logout_redirect_uris
+        .iter()
+        .any(|r| r == uri)
+    {
         return Err("The post_logout_redirect_uri is not registered for this client.".to_owned());
     }
     let mut target = uri.to_owned();
@@ -89,20 +118,15 @@ async fn post_logout_target(
     Ok(Some(target))
 }
 
-async fn logout(state: &Provider, headers: &HeaderMap, params: &FormParams) -> Response {
+async fn logout(state: LogoutServices<'_>, headers: &HeaderMap, params: &FormParams) -> Response {
     let now = OffsetDateTime::now_utc();
     let target = match post_logout_target(state, params).await {
         Ok(target) => target,
         Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
     };
-    match session::load(state, headers, now).await {
+    match session::load(state.sign_in, headers, now).await {
         Ok(Some(current)) => {
-            if state
-                .store()
-                .delete_session(&current.id_hash)
-                .await
-                .is_err()
-            {
+            if state.sign_in.end(&current).await.is_err() {
                 return error_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The service is temporarily unavailable. Please try again.",

@@ -1,55 +1,39 @@
-//! HTTP endpoints (SPEC §4). Handlers are thin: they parse the request, call the
-//! [`Provider`](crate::provider::Provider) and shape the response.
+//! HTTP endpoints (SPEC §4). Handlers are thin: they parse the request, call the one service
+//! they need ([`crate::services`], [`crate::signin`]; never the store) and shape the response.
 //!
 //! - [`discovery`]: `/.well-known/*`, JWKS.
 //! - [`protocol`]: token, introspection, revocation, PAR, userinfo (JSON, RFC 6749 errors).
-//! - [`authorize`]: the authorization endpoint and the login and consent pages (HTML).
+//! - [`authorize`], [`login`], [`consent`]: the authorization endpoint and the pages it hands
+//!   the browser to (HTML); the logic is [`crate::signin::flow`].
+//! - [`logout`]: RP-initiated logout.
 //! - [`admin`]: client registration and secret rotation on the admin listener.
+//! - [`extract`]: form and query extractors whose rejections are `invalid_request`;
+//!   [`oauth_error`]: OAuth errors as responses.
 
 pub mod admin;
 pub mod authorize;
+pub mod consent;
 pub mod discovery;
+pub mod extract;
 mod html;
+mod interaction;
+pub mod login;
 pub mod logout;
-pub mod paths;
+mod oauth_error;
 pub mod protocol;
 mod session;
-
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+mod state;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, post};
 use cryptoutil_server::surface::{RateLimit, cross_origin};
 
 use crate::config::RateLimitsSettings;
-use crate::provider::Provider;
+use crate::paths;
 
-/// Shared handler state.
-pub type AppState = Arc<Provider>;
-
-/// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never
-/// trusted). `None` only outside a real listener (in-process tests).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
-    }
-}
+pub use state::{AppState, ClientAddr};
 
 /// The protocol endpoints a single-page app may call cross-origin.
 pub const CROSS_ORIGIN_PATHS: [&str; 7] = [
@@ -77,7 +61,7 @@ fn pages_refusal(retry_after_secs: u64) -> Response {
 /// under the `pages` rate limit; the protocol endpoints under the `protocol` one; CORS without
 /// credentials for `cors_origins` on [`CROSS_ORIGIN_PATHS`] only.
 pub fn router(
-    provider: AppState,
+    state: AppState,
     rate_limits: &RateLimitsSettings,
     cors_origins: &[url::Url],
 ) -> Router {
@@ -88,17 +72,17 @@ pub fn router(
         )
         .route(
             paths::LOGIN,
-            get(authorize::login_page).post(authorize::login_submit),
+            get(login::login_page).post(login::login_submit),
         )
         .route(
             paths::CONSENT,
-            get(authorize::consent_page).post(authorize::consent_submit),
+            get(consent::consent_page).post(consent::consent_submit),
         )
         .route(
             paths::LOGOUT,
             get(logout::logout_get).post(logout::logout_post),
         )
-        .with_state(provider.clone());
+        .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(
             paths::OPENID_CONFIGURATION,
@@ -116,11 +100,11 @@ pub fn router(
             paths::USERINFO,
             get(protocol::userinfo_get).post(protocol::userinfo_post),
         )
-        .with_state(provider.clone());
+        .with_state(state.clone());
     let back_channel = Router::new()
         .route(paths::INTROSPECT, post(protocol::introspect))
         .route(paths::PAR, post(protocol::par))
-        .with_state(provider);
+        .with_state(state);
     let page_limit = RateLimit::new(&rate_limits.pages).refusing_with(pages_refusal);
     let protocol_limit = RateLimit::new(&rate_limits.protocol);
     page_limit

@@ -1,27 +1,28 @@
 //! The back-channel endpoints: token, introspection, revocation, PAR and userinfo. Every error
 //! is an RFC 6749 / 6750 error object; nothing reflects a stack trace.
 
+use std::sync::Arc;
+
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{AppState, ClientAddr, paths};
+use super::extract::OAuthForm;
+use super::state::ClientAddr;
 use crate::model::ClientAuthMethod;
-use crate::oauth::extract::OAuthForm;
-use crate::oauth::{ErrorCode, FormParams, OAuthError};
+use crate::oauth::{AuthenticatedClient, ErrorCode, FormParams, OAuthError};
+use crate::paths;
+use crate::services::{AuthorizationService, ClientService, InspectionService, TokenService};
 
 /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
 fn no_store_json(status: StatusCode, body: &impl Serialize) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -32,9 +33,28 @@ fn respond<T: Serialize>(result: Result<T, OAuthError>) -> Response {
     }
 }
 
+/// Authenticates the client of a request to the endpoint at `path`.
+async fn authenticate(
+    clients: &ClientService,
+    headers: &HeaderMap,
+    form: &FormParams,
+    path: &str,
+    source: Option<std::net::IpAddr>,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let authorization: Vec<&[u8]> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    clients
+        .authenticate(&authorization, form, path, source)
+        .await
+}
+
 /// `POST /oauth2/v1/token`.
 pub async fn token(
-    State(state): State<AppState>,
+    State(clients): State<Arc<ClientService>>,
+    State(tokens): State<Arc<TokenService>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
@@ -42,10 +62,8 @@ pub async fn token(
     let now = OffsetDateTime::now_utc();
     respond(
         async {
-            let client = state
-                .authenticate_client(&headers, &form, paths::TOKEN, source)
-                .await?;
-            state.token(&client.client, &form, now).await
+            let client = authenticate(&clients, &headers, &form, paths::TOKEN, source).await?;
+            tokens.token(&client.client, &form, now).await
         }
         .await,
     )
@@ -53,15 +71,13 @@ pub async fn token(
 
 /// Authenticates a confidential client (introspection refuses public clients).
 async fn confidential(
-    state: &AppState,
+    clients: &ClientService,
     headers: &HeaderMap,
     form: &FormParams,
     path: &str,
     source: Option<std::net::IpAddr>,
-) -> Result<std::sync::Arc<crate::model::Client>, OAuthError> {
-    let client = state
-        .authenticate_client(headers, form, path, source)
-        .await?;
+) -> Result<Arc<crate::model::Client>, OAuthError> {
+    let client = authenticate(clients, headers, form, path, source).await?;
     if client.method == ClientAuthMethod::None {
         return Err(OAuthError::invalid_client(
             "this endpoint requires client authentication",
@@ -72,7 +88,8 @@ async fn confidential(
 
 /// `POST /oauth2/v1/introspect` (RFC 7662).
 pub async fn introspect(
-    State(state): State<AppState>,
+    State(clients): State<Arc<ClientService>>,
+    State(inspection): State<Arc<InspectionService>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
@@ -80,9 +97,9 @@ pub async fn introspect(
     let now = OffsetDateTime::now_utc();
     respond(
         async {
-            let caller = confidential(&state, &headers, &form, paths::INTROSPECT, source).await?;
+            let caller = confidential(&clients, &headers, &form, paths::INTROSPECT, source).await?;
             let token = form.require("token")?;
-            state
+            inspection
                 .introspect(&caller, token, form.get("token_type_hint"), now)
                 .await
         }
@@ -92,18 +109,17 @@ pub async fn introspect(
 
 /// `POST /oauth2/v1/revoke` (RFC 7009): 200 with an empty body, also for unknown tokens.
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(clients): State<Arc<ClientService>>,
+    State(inspection): State<Arc<InspectionService>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
-        let caller = state
-            .authenticate_client(&headers, &form, paths::REVOKE, source)
-            .await?;
+        let caller = authenticate(&clients, &headers, &form, paths::REVOKE, source).await?;
         let token = form.require("token")?;
-        state
+        inspection
             .revoke(&caller.client, token, form.get("token_type_hint"), now)
             .await
     }
@@ -116,16 +132,15 @@ pub async fn revoke(
 
 /// `POST /oauth2/v1/par` (RFC 9126): 201 with `request_uri` and `expires_in`.
 pub async fn par(
-    State(state): State<AppState>,
+    State(clients): State<Arc<ClientService>>,
+    State(authorization): State<Arc<AuthorizationService>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
-        let client = state
-            .authenticate_client(&headers, &form, paths::PAR, source)
-            .await?;
+        let client = authenticate(&clients, &headers, &form, paths::PAR, source).await?;
         if form
             .get("client_id")
             .is_some_and(|id| id != client.client.client_id)
@@ -134,7 +149,7 @@ pub async fn par(
                 "client_id does not match the authenticated client",
             ));
         }
-        state.push_request(&client.client, &form, now).await
+        authorization.push_request(&client.client, &form, now).await
     };
     match result.await {
         Ok((request_uri, expires_in)) => no_store_json(
@@ -167,24 +182,30 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     }
 }
 
-async fn userinfo(state: AppState, token: Result<Option<&str>, OAuthError>) -> Response {
+async fn userinfo(
+    inspection: &InspectionService,
+    token: Result<Option<&str>, OAuthError>,
+) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
         let token = token?.ok_or_else(OAuthError::bearer_token_missing)?;
-        state.userinfo(token, now).await
+        inspection.userinfo(token, now).await
     };
     respond(result.await)
 }
 
 /// `GET /oidc/v1/userinfo`.
-pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    userinfo(state, bearer(&headers)).await
+pub async fn userinfo_get(
+    State(inspection): State<Arc<InspectionService>>,
+    headers: HeaderMap,
+) -> Response {
+    userinfo(&inspection, bearer(&headers)).await
 }
 
 /// `POST /oidc/v1/userinfo`: the token in the header or, form-encoded, as `access_token`
 /// (RFC 6750 §2.2), not both.
 pub async fn userinfo_post(
-    State(state): State<AppState>,
+    State(inspection): State<Arc<InspectionService>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -208,5 +229,5 @@ pub async fn userinfo_post(
         )),
         (token, None) | (None, token) => Ok(token),
     };
-    userinfo(state, token).await
+    userinfo(&inspection, token).await
 }

@@ -1,12 +1,11 @@
-//! Server-side browser sessions: the cookie carries a random id, the database its hash.
+//! The session cookie: it carries a random id, the database its hash
+//! ([`crate::signin::SignInService`]).
 
 use axum::http::{HeaderMap, HeaderValue};
 use time::OffsetDateTime;
 
-use crate::model::Session;
-use crate::provider::Provider;
+use crate::signin::{BrowserSession, SignInService};
 use crate::storage::StoreError;
-use crate::tokens;
 
 /// The session cookie. `__Host-` binds it to this origin, `Secure` and path `/`.
 pub const COOKIE: &str = "__Host-cryptoutil-identity";
@@ -19,48 +18,23 @@ fn cookie_value(headers: &HeaderMap) -> Option<&str> {
 
 /// The live session of the request.
 pub async fn load(
-    provider: &Provider,
+    sign_in: &SignInService,
     headers: &HeaderMap,
     now: OffsetDateTime,
-) -> Result<Option<Session>, StoreError> {
+) -> Result<Option<BrowserSession>, StoreError> {
     match cookie_value(headers) {
-        Some(value) => {
-            provider
-                .store()
-                .session(&tokens::secret_hash(value), now)
-                .await
-        }
+        Some(value) => sign_in.load(value, now).await,
         None => Ok(None),
     }
 }
 
-/// A new session (not yet stored) and the cookie that names it.
-pub fn create(
-    provider: &Provider,
-    now: OffsetDateTime,
-) -> Result<(Session, HeaderValue), tokens::TokenError> {
-    let value = tokens::opaque_secret()?;
-    let lifetime = provider.lifetimes().session;
-    let session = Session {
-        id_hash: tokens::secret_hash(&value),
-        user_id: None,
-        auth_time: None,
-        pending_request: None,
-        csrf_token: tokens::opaque_secret()?,
-        expires_at: now + lifetime,
-    };
+/// The `Set-Cookie` value naming a new session.
+pub fn set_cookie(sign_in: &SignInService, value: &str) -> HeaderValue {
     let cookie = format!(
         "{COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-        lifetime.whole_seconds()
+        sign_in.session_lifetime().whole_seconds()
     );
-    let cookie = HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""));
-    Ok((session, cookie))
-}
-
-/// True when `presented` equals the session's CSRF token (constant time).
-pub fn csrf_ok(session: &Session, presented: Option<&str>) -> bool {
-    use subtle::ConstantTimeEq;
-    presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(session.csrf_token.as_bytes())))
+    HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// A `Set-Cookie` value that removes the session cookie.

@@ -9,9 +9,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-
 /// The realm named in `WWW-Authenticate` challenges.
 pub const REALM: &str = "cryptoutil-identity";
 
@@ -88,13 +85,13 @@ impl ErrorCode {
     /// `invalid_token` 401, `insufficient_scope` and `access_denied` 403, `server_error` 500 and
     /// `temporarily_unavailable` 503. (`invalid_client` becomes 401 with a challenge through
     /// [`OAuthError::with_basic_challenge`].)
-    pub fn default_status(self) -> StatusCode {
+    pub fn default_status(self) -> u16 {
         match self {
-            Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::InsufficientScope | Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
+            Self::InvalidToken => 401,
+            Self::InsufficientScope | Self::AccessDenied => 403,
+            Self::ServerError => 500,
+            Self::TemporarilyUnavailable => 503,
+            _ => 400,
         }
     }
 }
@@ -119,7 +116,7 @@ pub enum Challenge {
     BearerNoToken,
 }
 
-/// An OAuth error, rendered as RFC 6749 JSON by [`IntoResponse`].
+/// An OAuth error, rendered as RFC 6749 JSON by the HTTP layer (`crate::api`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {}", sanitize(.description))]
 pub struct OAuthError {
@@ -127,8 +124,8 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// A human-readable explanation (sanitized when rendered; never put secrets here).
     pub description: Cow<'static, str>,
-    /// The HTTP status.
-    pub status: StatusCode,
+    /// The HTTP status code.
+    pub status: u16,
     /// The `WWW-Authenticate` challenge, if any.
     pub challenge: Option<Challenge>,
     /// `Retry-After` in seconds, if any (with 429 or 503).
@@ -151,7 +148,7 @@ impl OAuthError {
     /// after too many failures (see [`crate::throttle`]).
     pub fn client_auth_throttled(retry_after_secs: u64) -> Self {
         Self {
-            status: StatusCode::TOO_MANY_REQUESTS,
+            status: 429,
             retry_after: Some(retry_after_secs),
             ..Self::new(
                 ErrorCode::InvalidClient,
@@ -232,13 +229,13 @@ impl OAuthError {
     /// Makes this a 401 with `WWW-Authenticate: Basic realm="cryptoutil-identity"` (RFC 6749
     /// §5.2: required for `invalid_client` when the client used the `Authorization` header).
     pub fn with_basic_challenge(mut self) -> Self {
-        self.status = StatusCode::UNAUTHORIZED;
+        self.status = 401;
         self.challenge = Some(Challenge::Basic);
         self
     }
 
     /// Overrides the HTTP status.
-    pub fn with_status(mut self, status: StatusCode) -> Self {
+    pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
         self
     }
@@ -282,122 +279,10 @@ pub fn sanitize(text: &str) -> String {
         .collect()
 }
 
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let description = self.safe_description();
-        let mut body = serde_json::Map::new();
-        body.insert("error".into(), self.code.as_str().into());
-        if !description.is_empty() {
-            body.insert("error_description".into(), description.into());
-        }
-        let body = serde_json::Value::Object(body).to_string();
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-        if let Some(challenge) = self.www_authenticate()
-            && let Ok(value) = HeaderValue::from_str(&challenge)
-        {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        response
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use serde_json::Value;
-
-    async fn render(error: OAuthError) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let response = error.into_response();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), 4096)
-            .await
-            .unwrap();
-        (status, headers, serde_json::from_slice(&body).unwrap())
-    }
-
-    #[tokio::test]
-    async fn json_body_and_no_store_headers() {
-        let (status, headers, body) = render(OAuthError::invalid_grant("code expired")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(body["error"], "invalid_grant");
-        assert_eq!(body["error_description"], "code expired");
-        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
-        assert_eq!(headers[header::CACHE_CONTROL], "no-store");
-        assert_eq!(headers[header::PRAGMA], "no-cache");
-        assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
-    }
-
-    #[tokio::test]
-    async fn invalid_client_after_basic_is_401_with_basic_challenge() {
-        let (status, headers, body) = render(
-            OAuthError::invalid_client("client authentication failed").with_basic_challenge(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            headers[header::WWW_AUTHENTICATE],
-            "Basic realm=\"cryptoutil-identity\""
-        );
-        assert_eq!(body["error"], "invalid_client");
-        let (status, headers, _) = render(OAuthError::invalid_client("x")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
-    }
-
-    #[tokio::test]
-    async fn bearer_challenges() {
-        let (status, headers, _) =
-            render(OAuthError::bearer(ErrorCode::InvalidToken, "token expired")).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            headers[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"cryptoutil-identity\", error=\"invalid_token\", error_description=\"token expired\""
-        );
-        let (status, headers, body) = render(OAuthError::insufficient_scope("openid")).await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        assert_eq!(body["error"], "insufficient_scope");
-        assert!(
-            headers[header::WWW_AUTHENTICATE]
-                .to_str()
-                .unwrap()
-                .ends_with(", scope=\"openid\"")
-        );
-        let (status, headers, _) = render(OAuthError::bearer_token_missing()).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            headers[header::WWW_AUTHENTICATE],
-            "Bearer realm=\"cryptoutil-identity\""
-        );
-    }
-
-    #[tokio::test]
-    async fn descriptions_are_sanitized_and_bounded() {
-        let nasty = format!("a\"b\\c\r\nd\u{e9}\u{0}{}", "x".repeat(1000));
-        let (_, headers, body) = render(OAuthError::bearer(ErrorCode::InvalidToken, nasty)).await;
-        let described = body["error_description"].as_str().unwrap();
-        assert!(described.starts_with("a?b?c??d??x"));
-        assert_eq!(described.chars().count(), MAX_DESCRIPTION_LEN);
-        assert!(
-            described
-                .bytes()
-                .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-        );
-        // The header stays a single well-formed line.
-        let challenge = headers[header::WWW_AUTHENTICATE].to_str().unwrap();
-        assert_eq!(challenge.matches('"').count(), 6);
-    }
 
     #[test]
     fn codes_and_statuses() {
@@ -406,10 +291,7 @@ mod tests {
             "unsupported_token_type"
         );
         assert_eq!(ErrorCode::InvalidRequestUri.as_str(), "invalid_request_uri");
-        assert_eq!(
-            ErrorCode::TemporarilyUnavailable.default_status(),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(ErrorCode::TemporarilyUnavailable.default_status(), 503);
         assert_eq!(
             OAuthError::invalid_scope("nope").to_string(),
             "invalid_scope: nope"
@@ -421,9 +303,9 @@ mod tests {
         );
         assert_eq!(
             OAuthError::new(ErrorCode::LoginRequired, "")
-                .with_status(StatusCode::FOUND)
+                .with_status(302)
                 .status,
-            StatusCode::FOUND
+            302
         );
     }
 }

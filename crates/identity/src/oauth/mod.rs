@@ -1,9 +1,8 @@
-//! Protocol building blocks of the authorization server. No database code; axum only to turn
-//! errors into responses and to extract parameters.
+//! Protocol building blocks of the authorization server. No database code and no HTTP
+//! framework: `crate::api` turns [`OAuthError`] into responses and extracts [`FormParams`].
 //!
-//! - [`error`]: RFC 6749/6750/7009/9126 and OIDC error codes, [`OAuthError`] and its JSON response.
+//! - [`error`]: RFC 6749/6750/7009/9126 and OIDC error codes, [`OAuthError`] (status, challenge, `Retry-After`).
 //! - [`form`]: strict, bounded form-urlencoded parsing (duplicates refused).
-//! - [`extract`]: axum extractors over [`form`] whose rejections are `invalid_request`.
 //! - [`pkce`]: PKCE S256.
 //! - [`scope`]: scope strings: parse, narrow, join.
 //! - [`client_auth`]: client authentication (`client_secret_basic`, `client_secret_post`,
@@ -11,7 +10,6 @@
 
 pub mod client_auth;
 pub mod error;
-pub mod extract;
 pub mod form;
 pub mod pkce;
 pub mod scope;
@@ -20,6 +18,5 @@ pub use client_auth::{
     AuthenticatedClient, ClientAuthConfig, ClientAuthenticator, ClientDirectory, DirectoryError,
 };
 pub use error::{ErrorCode, OAuthError};
-pub use extract::{OAuthForm, OAuthParams, OAuthQuery};
 pub use form::{FormLimits, FormParams};
 pub use scope::Scopes;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use cryptoutil_jose::{Jwk, b64};
 use time::{Duration, OffsetDateTime};
 

@@ -9,7 +9,7 @@ use super::{
     Store, StoreError, flag, flag_to_db, instant, list_from_text, list_to_text, map, nanos,
     opt_instant, opt_nanos,
 };
-use crate::model::{Client, ClientAuthMethod, ClientSecret, User};
+use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret, User};
 
 /// The stored form of a [`ClientSecret`].
 #[derive(Serialize, Deserialize)]
@@ -58,18 +58,20 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(super::map);
     Ok(Client {
         client_id: text("client_id")?,
-        name: text("name")?,
+        metadata: ClientMetadata {
+            client_name: text("name")?,
+            token_endpoint_auth_method: auth_method_from_text(&text("auth_method")?)?,
+            jwks: row.try_get("jwks").map_err(map)?,
+            grant_types: list_from_text(&text("grant_types")?)?,
+            redirect_uris: list_from_text(&text("redirect_uris")?)?,
+            post_logout_redirect_uris: list_from_text(&text("post_logout_redirect_uris")?)?,
+            scope: list_from_text(&text("scopes")?)?,
+            audiences: list_from_text(&text("audiences")?)?,
+            tenant_id: row.try_get("tenant_id").map_err(map)?,
+            introspect_any: flag(row, "introspect_any")?,
+        },
         enabled: flag(row, "enabled")?,
-        auth_method: auth_method_from_text(&text("auth_method")?)?,
         secrets: secrets_from_text(&text("secrets")?)?,
-        jwks: row.try_get("jwks").map_err(map)?,
-        grant_types: list_from_text(&text("grant_types")?)?,
-        redirect_uris: list_from_text(&text("redirect_uris")?)?,
-        post_logout_redirect_uris: list_from_text(&text("post_logout_redirect_uris")?)?,
-        scopes: list_from_text(&text("scopes")?)?,
-        audiences: list_from_text(&text("audiences")?)?,
-        tenant_id: row.try_get("tenant_id").map_err(map)?,
-        introspect_any: flag(row, "introspect_any")?,
         created_at: instant(row.try_get("created_at").map_err(map)?)?,
     })
 }
@@ -151,18 +153,18 @@ impl Store {
         let now = nanos(OffsetDateTime::now_utc())?;
         sqlx::query(AssertSqlSafe(sql))
             .bind(&c.client_id)
-            .bind(&c.name)
+            .bind(&c.metadata.client_name)
             .bind(flag_to_db(c.enabled))
-            .bind(c.auth_method.as_str())
+            .bind(c.metadata.token_endpoint_auth_method.as_str())
             .bind(secrets_to_text(&c.secrets)?)
-            .bind(c.jwks.as_deref())
-            .bind(list_to_text(&c.grant_types)?)
-            .bind(list_to_text(&c.redirect_uris)?)
-            .bind(list_to_text(&c.post_logout_redirect_uris)?)
-            .bind(list_to_text(&c.scopes)?)
-            .bind(list_to_text(&c.audiences)?)
-            .bind(c.tenant_id.as_deref())
-            .bind(flag_to_db(c.introspect_any))
+            .bind(c.metadata.jwks.as_deref())
+            .bind(list_to_text(&c.metadata.grant_types)?)
+            .bind(list_to_text(&c.metadata.redirect_uris)?)
+            .bind(list_to_text(&c.metadata.post_logout_redirect_uris)?)
+            .bind(list_to_text(&c.metadata.scope)?)
+            .bind(list_to_text(&c.metadata.audiences)?)
+            .bind(c.metadata.tenant_id.as_deref())
+            .bind(flag_to_db(c.metadata.introspect_any))
             .bind(nanos(c.created_at)?)
             .bind(now)
             .execute(&self.pool)

@@ -106,8 +106,12 @@ const V1: &[&str] = &[
         retire_at BIGINT)",
 ];
 
+/// Version 2: the authentication methods of a session's sign-in (`amr`, a JSON list; NULL in
+/// sessions stored before: they signed in with the password).
+const V2: &[&str] = &["ALTER TABLE sessions ADD COLUMN amr TEXT"];
+
 /// Every migration, in order.
-const MIGRATIONS: &[(i64, &[&str])] = &[(1, V1)];
+const MIGRATIONS: &[(i64, &[&str])] = &[(1, V1), (2, V2)];
 
 /// Applies the migrations not applied yet.
 pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {

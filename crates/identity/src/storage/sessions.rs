@@ -12,15 +12,17 @@ impl Store {
     /// Creates or replaces a session.
     pub async fn save_session(&self, s: &Session) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, auth_time, pending_request, csrf_token, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+            "INSERT INTO sessions (id_hash, user_id, auth_time, amr, pending_request, csrf_token, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (id_hash) DO UPDATE SET user_id = excluded.user_id, \
-             auth_time = excluded.auth_time, pending_request = excluded.pending_request, \
+             auth_time = excluded.auth_time, amr = excluded.amr, \
+             pending_request = excluded.pending_request, \
              csrf_token = excluded.csrf_token, expires_at = excluded.expires_at",
         )
         .bind(&s.id_hash)
         .bind(s.user_id.as_deref())
         .bind(opt_nanos(s.auth_time)?)
+        .bind(list_to_text(&s.amr)?)
         .bind(s.pending_request.as_deref())
         .bind(&s.csrf_token)
         .bind(nanos(s.expires_at)?)
@@ -37,7 +39,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
-            "SELECT id_hash, user_id, auth_time, pending_request, csrf_token, expires_at \
+            "SELECT id_hash, user_id, auth_time, amr, pending_request, csrf_token, expires_at \
              FROM sessions WHERE id_hash = $1 AND expires_at >= $2",
         )
         .bind(id_hash)
@@ -50,6 +52,12 @@ impl Store {
             id_hash: row.try_get("id_hash").map_err(map)?,
             user_id: row.try_get("user_id").map_err(map)?,
             auth_time: opt_instant(row.try_get("auth_time").map_err(map)?)?,
+            amr: row
+                .try_get::<Option<String>, _>("amr")
+                .map_err(map)?
+                .map(|text| list_from_text(&text))
+                .transpose()?
+                .unwrap_or_default(),
             pending_request: row.try_get("pending_request").map_err(map)?,
             csrf_token: row.try_get("csrf_token").map_err(map)?,
             expires_at: instant(row.try_get("expires_at").map_err(map)?)?,

@@ -76,7 +76,11 @@ pub(crate) fn verify(
     ) {
         return Err("symmetric alg");
     }
-    let jwks = client.jwks.as_deref().ok_or("client has no JWKS")?;
+    let jwks = client
+        .metadata
+        .jwks
+        .as_deref()
+        .ok_or("client has no JWKS")?;
     let jwks = JwkSet::from_json(jwks).map_err(|_| "client JWKS is invalid")?;
     let key = match header.kid() {
         Some(kid) => jwks.find(kid).ok_or("unknown kid")?,

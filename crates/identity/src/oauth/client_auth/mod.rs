@@ -28,7 +28,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use cryptoutil_realm::CacheConfig;
 use time::OffsetDateTime;
 
@@ -145,23 +144,25 @@ impl ClientAuthenticator {
     /// [`Self::authenticate_from`] an unknown address.
     pub async fn authenticate(
         &self,
-        headers: &HeaderMap,
+        authorization: &[&[u8]],
         form: &FormParams,
         audiences: &[&str],
     ) -> Result<AuthenticatedClient, OAuthError> {
-        self.authenticate_from(headers, form, audiences, None).await
+        self.authenticate_from(authorization, form, audiences, None)
+            .await
     }
 
-    /// Authenticates the client of a request from `source` (the TCP peer). `audiences` are the
-    /// values an assertion's `aud` may carry (the issuer and this endpoint's URL).
+    /// Authenticates the client of a request from `source` (the TCP peer), given the request's
+    /// `Authorization` header values and form. `audiences` are the values an assertion's `aud`
+    /// may carry (the issuer and this endpoint's URL).
     pub async fn authenticate_from(
         &self,
-        headers: &HeaderMap,
+        authorization: &[&[u8]],
         form: &FormParams,
         audiences: &[&str],
         source: Option<IpAddr>,
     ) -> Result<AuthenticatedClient, OAuthError> {
-        let presented = Presented::from_request(headers, form)?;
+        let presented = Presented::from_request(authorization, form)?;
         let method = presented.method();
         let fail = |client_id: &str, reason: &'static str| {
             tracing::debug!(
@@ -276,7 +277,9 @@ impl ClientAuthenticator {
         Ok(match client {
             None => Err("unknown client"),
             Some(c) if !c.enabled => Err("client disabled"),
-            Some(c) if c.auth_method != method => Err("not the registered method"),
+            Some(c) if c.metadata.token_endpoint_auth_method != method => {
+                Err("not the registered method")
+            }
             Some(c) => Ok(c),
         })
     }

@@ -5,7 +5,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_lc_rs::pbkdf2;
-use axum::http::{HeaderValue, StatusCode, header};
 use cryptoutil_jose::jwk::JwkSet;
 use cryptoutil_jose::{EcCurve, Jwk, JwsAlgorithm, OkpCurve, b64, jws};
 use cryptoutil_realm::basic;
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::*;
-use crate::model::{ClientSecret, GrantType};
+use crate::model::{ClientMetadata, ClientSecret, GrantType};
 use crate::oauth::error::ErrorCode;
 
 const ISSUER: &str = "https://identity.example";
@@ -92,18 +91,20 @@ fn unique(prefix: &str) -> String {
 fn client(id: &str, method: ClientAuthMethod) -> Client {
     Client {
         client_id: id.to_owned(),
-        name: id.to_owned(),
+        metadata: ClientMetadata {
+            client_name: id.to_owned(),
+            token_endpoint_auth_method: method,
+            jwks: None,
+            grant_types: vec![GrantType::ClientCredentials],
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            scope: vec!["kms:read".to_owned()],
+            audiences: Vec::new(),
+            tenant_id: None,
+            introspect_any: false,
+        },
         enabled: true,
-        auth_method: method,
         secrets: Vec::new(),
-        jwks: None,
-        grant_types: vec![GrantType::ClientCredentials],
-        redirect_uris: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
-        scopes: vec!["kms:read".to_owned()],
-        audiences: Vec::new(),
-        tenant_id: None,
-        introspect_any: false,
         created_at: OffsetDateTime::now_utc(),
     }
 }
@@ -128,13 +129,9 @@ fn setup() -> (Arc<MemDirectory>, ClientAuthenticator) {
     (dir, auth)
 }
 
-fn basic_headers(id: &str, secret: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&basic::encode(id, secret)).unwrap(),
-    );
-    h
+/// An `Authorization: Basic` header value.
+fn basic_header(id: &str, secret: &str) -> String {
+    basic::encode(id, secret)
 }
 
 fn form(pairs: &[(&str, &str)]) -> FormParams {
@@ -149,7 +146,7 @@ async fn basic_auth(
     id: &str,
     secret: &str,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    auth.authenticate(&basic_headers(id, secret), &form(&[]), AUD)
+    auth.authenticate(&[basic_header(id, secret).as_bytes()], &form(&[]), AUD)
         .await
 }
 
@@ -158,13 +155,13 @@ fn assert_invalid_client(result: Result<AuthenticatedClient, OAuthError>, basic:
     assert_eq!(e.code, ErrorCode::InvalidClient);
     assert_eq!(e.description, "client authentication failed");
     if basic {
-        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(e.status, 401);
         assert_eq!(
             e.www_authenticate().unwrap(),
             "Basic realm=\"cryptoutil-identity\""
         );
     } else {
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.status, 400);
         assert!(e.www_authenticate().is_none());
     }
 }
@@ -230,7 +227,7 @@ async fn post_secret_and_method_mismatch() {
     ));
     let ok = auth
         .authenticate(
-            &HeaderMap::new(),
+            &[],
             &form(&[("client_id", &post), ("client_secret", "pw")]),
             AUD,
         )
@@ -241,7 +238,7 @@ async fn post_secret_and_method_mismatch() {
     assert_invalid_client(basic_auth(&auth, &post, "pw").await, true);
     let via_post = auth
         .authenticate(
-            &HeaderMap::new(),
+            &[],
             &form(&[("client_id", &basic_only), ("client_secret", "pw")]),
             AUD,
         )
@@ -261,7 +258,7 @@ async fn unknown_and_disabled_clients_are_invalid_client() {
     assert_invalid_client(basic_auth(&auth, &unique("nobody"), "pw").await, true);
     let long = "x".repeat(MAX_CLIENT_ID_LEN + 1);
     assert_invalid_client(
-        auth.authenticate(&HeaderMap::new(), &form(&[("client_id", &long)]), AUD)
+        auth.authenticate(&[], &form(&[("client_id", &long)]), AUD)
             .await,
         false,
     );
@@ -318,23 +315,19 @@ async fn public_clients_present_only_their_id() {
         &[("pw", None)],
     ));
     let ok = auth
-        .authenticate(&HeaderMap::new(), &form(&[("client_id", &spa)]), AUD)
+        .authenticate(&[], &form(&[("client_id", &spa)]), AUD)
         .await
         .unwrap();
     assert_eq!(ok.method, ClientAuthMethod::None);
     assert_invalid_client(
-        auth.authenticate(
-            &HeaderMap::new(),
-            &form(&[("client_id", &confidential)]),
-            AUD,
-        )
-        .await,
+        auth.authenticate(&[], &form(&[("client_id", &confidential)]), AUD)
+            .await,
         false,
     );
     // A public client cannot switch to a secret.
     assert_invalid_client(
         auth.authenticate(
-            &HeaderMap::new(),
+            &[],
             &form(&[("client_id", &spa), ("client_secret", "x")]),
             AUD,
         )
@@ -354,7 +347,7 @@ async fn two_methods_and_directory_outage() {
     ));
     let e = auth
         .authenticate(
-            &basic_headers(&id, "pw"),
+            &[basic_header(&id, "pw").as_bytes()],
             &form(&[("client_secret", "pw")]),
             AUD,
         )
@@ -365,7 +358,7 @@ async fn two_methods_and_directory_outage() {
     dir.down.store(true, Ordering::SeqCst);
     let e = basic_auth(&auth, &id, "pw").await.err().unwrap();
     assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
-    assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(e.status, 503);
 }
 
 // ---------------------------------------------------------------- private_key_jwt
@@ -382,10 +375,9 @@ fn jwt_client(dir: &MemDirectory) -> JwtClient {
     let jwks = JwkSet {
         keys: vec![key.to_public().unwrap()],
     };
-    dir.put(Client {
-        jwks: Some(jwks.to_json(false).to_string()),
-        ..client(&id, ClientAuthMethod::PrivateKeyJwt)
-    });
+    let mut jwt = client(&id, ClientAuthMethod::PrivateKeyJwt);
+    jwt.metadata.jwks = Some(jwks.to_json(false).to_string());
+    dir.put(jwt);
     JwtClient { id, key }
 }
 
@@ -420,8 +412,7 @@ async fn assert_jwt(
     if let Some(id) = client_id {
         pairs.push(("client_id", id));
     }
-    auth.authenticate(&HeaderMap::new(), &form(&pairs), AUD)
-        .await
+    auth.authenticate(&[], &form(&pairs), AUD).await
 }
 
 #[tokio::test]
@@ -551,7 +542,7 @@ async fn private_key_jwt_client_misconfiguration_and_method_mismatch() {
     assert_invalid_client(assert_jwt(&auth, &token, None).await, false);
     // A JWT client cannot use a secret or present only its id.
     assert_invalid_client(
-        auth.authenticate(&HeaderMap::new(), &form(&[("client_id", &c.id)]), AUD)
+        auth.authenticate(&[], &form(&[("client_id", &c.id)]), AUD)
             .await,
         false,
     );
@@ -567,10 +558,9 @@ async fn private_key_jwt_client_misconfiguration_and_method_mismatch() {
     let jwks = JwkSet {
         keys: vec![c.key.to_public().unwrap(), k2.to_public().unwrap()],
     };
-    dir.put(Client {
-        jwks: Some(jwks.to_json(false).to_string()),
-        ..client(&two, ClientAuthMethod::PrivateKeyJwt)
-    });
+    let mut jwt = client(&two, ClientAuthMethod::PrivateKeyJwt);
+    jwt.metadata.jwks = Some(jwks.to_json(false).to_string());
+    dir.put(jwt);
     let token = sign(&c.key, JwsAlgorithm::ES256, None, &claims(&two));
     assert_invalid_client(assert_jwt(&auth, &token, None).await, false);
     let token = sign(&k2, JwsAlgorithm::ES256, Some("k2"), &claims(&two));

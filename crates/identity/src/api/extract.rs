@@ -11,8 +11,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
-use super::error::OAuthError;
-use super::form::{FormLimits, FormParams};
+use crate::oauth::error::OAuthError;
+use crate::oauth::form::{FormLimits, FormParams};
 
 /// The form media type.
 pub const FORM_URLENCODED: &str = "application/x-www-form-urlencoded";

@@ -3,12 +3,18 @@
 //! Access tokens are checked in memory: signature against the current key ring, expiry, and
 //! the revocation list. Refresh tokens are looked up by hash.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{Provider, storage};
+use super::errors::storage;
+use super::issuer::IssuerCell;
 use crate::model::Client;
 use crate::oauth::{ErrorCode, OAuthError};
+use crate::revocation::RevocationList;
+use crate::signing::KeyManager;
+use crate::storage::Store;
 use crate::tokens::{self, AccessTokenClaims, TokenError};
 
 /// An introspection response: `{"active": false}` or the token's claims.
@@ -85,7 +91,31 @@ pub const UNKNOWN_KID_RELOAD: time::Duration = time::Duration::SECOND;
 /// Longest accepted token (access tokens are well under 2 KiB; refresh tokens 43 characters).
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-impl Provider {
+/// Introspection, revocation and userinfo: what an issued token is worth now.
+#[derive(Debug)]
+pub struct InspectionService {
+    store: Store,
+    keys: Arc<KeyManager>,
+    issuer: IssuerCell,
+    revocations: Arc<RevocationList>,
+}
+
+impl InspectionService {
+    /// Checks tokens signed by `keys` for `issuer` against `revocations`.
+    pub fn new(
+        store: Store,
+        keys: Arc<KeyManager>,
+        issuer: IssuerCell,
+        revocations: Arc<RevocationList>,
+    ) -> Self {
+        Self {
+            store,
+            keys,
+            issuer,
+            revocations,
+        }
+    }
+
     /// A live access token issued by this server: signature, type, expiry, issuer and the
     /// revocation list checked.
     ///
@@ -118,8 +148,8 @@ impl Provider {
             }
             Err(_) => return None,
         };
-        let issuer = self.issuer.get()?;
-        (claims.iss == issuer.url && !self.revocations.is_revoked(&claims.jti)).then_some(claims)
+        let issuer = self.issuer.url()?;
+        (claims.iss == issuer && !self.revocations.is_revoked(&claims.jti)).then_some(claims)
     }
 
     /// Introspects `token` for `caller`. A caller sees its own tokens; a client registered with
@@ -131,7 +161,7 @@ impl Provider {
         hint: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Introspection, OAuthError> {
-        let may_see = |owner: &str| caller.introspect_any || owner == caller.client_id;
+        let may_see = |owner: &str| caller.metadata.introspect_any || owner == caller.client_id;
         if hint != Some("refresh_token")
             && let Some(claims) = self.live_access_token(token, now).await
         {
@@ -183,7 +213,7 @@ impl Provider {
             exp: Some(refresh.expires_at.unix_timestamp()),
             iat: Some(grant.created_at.unix_timestamp()),
             sub: Some(grant.user_id),
-            iss: self.issuer.get().map(|i| i.url.clone()),
+            iss: self.issuer.url().map(str::to_owned),
             ..Introspection::default()
         })
     }
@@ -210,11 +240,10 @@ impl Provider {
         if let Some(claims) = self.live_access_token(token, now).await {
             if claims.client_id == caller.client_id {
                 let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
-                self.store
-                    .revoke_access_token(&claims.jti, expires_at, now)
+                self.revocations
+                    .revoke_access_token(&self.store, claims.jti, expires_at, now)
                     .await
                     .map_err(storage)?;
-                self.revocations.add([(claims.jti, expires_at)]);
             }
             return Ok(());
         }
@@ -228,7 +257,10 @@ impl Provider {
             .map_err(storage)?
             && refresh.client_id == caller.client_id
         {
-            self.revoke_grant(&refresh.grant_id, now).await?;
+            self.revocations
+                .revoke_grant(&self.store, &refresh.grant_id, now)
+                .await
+                .map_err(storage)?;
         }
         Ok(())
     }

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{Provider, storage};
+use super::clients::ClientRegistry;
+use super::errors::{internal, storage};
+use super::issuer::IssuerCell;
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce};
+use crate::storage::{Store, StoreError};
 use crate::tokens;
 
 /// The URN prefix of PAR `request_uri` values.
@@ -65,7 +68,63 @@ pub enum AuthorizeFailure {
     Unavailable,
 }
 
-impl Provider {
+/// The authorization request, PAR, remembered consent and code issuance.
+#[derive(Debug)]
+pub struct AuthorizationService {
+    store: Store,
+    clients: Arc<ClientRegistry>,
+    issuer: IssuerCell,
+    code_lifetime: time::Duration,
+    pushed_request_lifetime: time::Duration,
+}
+
+impl AuthorizationService {
+    /// The authorization flow over `store` and the registered `clients`.
+    pub fn new(
+        store: Store,
+        clients: Arc<ClientRegistry>,
+        issuer: IssuerCell,
+        code_lifetime: time::Duration,
+        pushed_request_lifetime: time::Duration,
+    ) -> Self {
+        Self {
+            store,
+            clients,
+            issuer,
+            code_lifetime,
+            pushed_request_lifetime,
+        }
+    }
+
+    /// The client with this id (cached), enabled or not.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        self.clients.get(client_id).await
+    }
+
+    /// The scopes `user_id` already approved for `client_id` (none yet: empty).
+    pub async fn remembered_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .store
+            .consent(user_id, client_id)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Remembers that `user_id` approved `request`'s scopes for its client.
+    pub async fn remember_consent(
+        &self,
+        user_id: &str,
+        request: &AuthorizationRequest,
+    ) -> Result<(), StoreError> {
+        self.store
+            .save_consent(user_id, &request.client_id, &request.scopes)
+            .await
+    }
+
     /// Validates an authorization request from the query (GET) or form (POST), resolving a
     /// pushed request's `request_uri`.
     pub async fn authorization_request(
@@ -107,7 +166,12 @@ impl Provider {
         let redirect_uri = params
             .get("redirect_uri")
             .ok_or_else(|| AuthorizeFailure::Page("The request has no redirect_uri.".to_owned()))?;
-        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        if !client
+            .metadata
+            .redirect_uris
+            .iter()
+            .any(|r| r == redirect_uri)
+        {
             return Err(AuthorizeFailure::Page(
                 "The redirect_uri is not registered for this client.".to_owned(),
             ));
@@ -137,15 +201,20 @@ impl Provider {
             ));
         }
         let redirect_uri = params.require("redirect_uri")?;
-        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        if !client
+            .metadata
+            .redirect_uris
+            .iter()
+            .any(|r| r == redirect_uri)
+        {
             return Err(OAuthError::invalid_request(
                 "redirect_uri is not registered for this client",
             ));
         }
         validate(client, redirect_uri, params)?;
         let encoded = pushed_parameters(params)?;
-        let id = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
-        let lifetime = self.lifetimes.pushed_request;
+        let id = tokens::opaque_secret().map_err(|e| internal("random", e))?;
+        let lifetime = self.pushed_request_lifetime;
         self.store
             .insert_pushed_request(&PushedRequest {
                 id: id.clone(),
@@ -179,7 +248,7 @@ impl Provider {
             revoked_at: None,
         };
         self.store.insert_grant(&grant).await.map_err(storage)?;
-        let code = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
+        let code = tokens::opaque_secret().map_err(|e| internal("random", e))?;
         self.store
             .insert_code(&AuthorizationCode {
                 code_hash: tokens::secret_hash(&code),
@@ -189,12 +258,12 @@ impl Provider {
                 code_challenge: request.code_challenge.clone(),
                 nonce: request.nonce.clone(),
                 scopes: request.scopes.clone(),
-                expires_at: now + self.lifetimes.code,
+                expires_at: now + self.code_lifetime,
                 used_at: None,
             })
             .await
             .map_err(storage)?;
-        let issuer = self.issuer()?;
+        let issuer = self.issuer.get()?;
         let mut pairs = vec![("code", code.as_str())];
         if let Some(state) = &request.state {
             pairs.push(("state", state));
@@ -210,7 +279,10 @@ impl Provider {
         state: Option<&str>,
         error: &OAuthError,
     ) -> Result<String, AuthorizeFailure> {
-        let issuer = self.issuer().map_err(|_| AuthorizeFailure::Unavailable)?;
+        let issuer = self
+            .issuer
+            .get()
+            .map_err(|_| AuthorizeFailure::Unavailable)?;
         Ok(error_redirect_url(redirect_uri, state, error, &issuer.url))
     }
 
@@ -301,7 +373,9 @@ pub(crate) fn validate(
     pkce::validate_challenge(challenge, params.get("code_challenge_method"))?;
     let challenge = challenge.unwrap_or_default();
     let scopes = match params.get("scope") {
-        Some(requested) => Scopes::parse(requested)?.narrow(&client.scopes)?.into_vec(),
+        Some(requested) => Scopes::parse(requested)?
+            .narrow(&client.metadata.scope)?
+            .into_vec(),
         None => return Err(OAuthError::invalid_scope("scope is required")),
     };
     let mut prompt = Vec::new();

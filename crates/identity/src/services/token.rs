@@ -2,15 +2,19 @@
 //! `client_credentials`, and `refresh_token` (rotation, family revocation on reuse, narrowing
 //! only).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use super::{Provider, invalid_grant, storage};
+use super::errors::{internal, invalid_grant, storage};
+use super::minting::TokenMinter;
 use crate::model::{Client, GrantType, RefreshToken};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce};
-use crate::storage::{CodeRedemption, RefreshRotation};
+use crate::revocation::RevocationList;
+use crate::storage::{CodeRedemption, RefreshRotation, Store};
 use crate::tokens;
 
 /// A successful token response (RFC 6749 §5.1).
@@ -35,7 +39,39 @@ pub struct TokenResponse {
 /// Scopes that only make sense with a user.
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
-impl Provider {
+/// The token endpoint's grants.
+#[derive(Debug)]
+pub struct TokenService {
+    store: Store,
+    minter: TokenMinter,
+    revocations: Arc<RevocationList>,
+    refresh_token_lifetime: time::Duration,
+}
+
+impl TokenService {
+    /// The grants over `store`, signing with `minter`; reuse revokes through `revocations`.
+    pub fn new(
+        store: Store,
+        minter: TokenMinter,
+        revocations: Arc<RevocationList>,
+        refresh_token_lifetime: time::Duration,
+    ) -> Self {
+        Self {
+            store,
+            minter,
+            revocations,
+            refresh_token_lifetime,
+        }
+    }
+
+    /// Revokes a grant and everything issued under it.
+    async fn revoke_grant(&self, grant_id: &str, now: OffsetDateTime) -> Result<(), OAuthError> {
+        self.revocations
+            .revoke_grant(&self.store, grant_id, now)
+            .await
+            .map_err(storage)
+    }
+
     /// Runs the grant named by `grant_type` for an authenticated client.
     pub async fn token(
         &self,
@@ -85,7 +121,8 @@ impl Provider {
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let allowed: Vec<String> = client
-            .scopes
+            .metadata
+            .scope
             .iter()
             .filter(|s| !USER_SCOPES.contains(&s.as_str()))
             .cloned()
@@ -94,11 +131,11 @@ impl Provider {
             Some(requested) => Scopes::parse(requested)?.narrow(&allowed)?.into_vec(),
             None => allowed,
         };
-        let (access_token, claims) = self.mint_access_token(
+        let (access_token, claims) = self.minter.access_token(
             client,
             &client.client_id,
             &scopes,
-            client.tenant_id.as_deref(),
+            client.metadata.tenant_id.as_deref(),
             None,
             now,
         )?;
@@ -196,7 +233,7 @@ impl Provider {
             Some(requested) => Scopes::parse(requested)?.narrow(&old.scopes)?.into_vec(),
             None => old.scopes.clone(),
         };
-        let secret = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
+        let secret = tokens::opaque_secret().map_err(|e| internal("random", e))?;
         let successor = RefreshToken {
             token_hash: tokens::secret_hash(&secret),
             grant_id: old.grant_id.clone(),
@@ -255,7 +292,7 @@ impl Provider {
             .map_err(storage)?
             .filter(|u| u.enabled)
             .ok_or_else(|| invalid_grant("the user is unknown or disabled"))?;
-        let (access_token, claims) = self.mint_access_token(
+        let (access_token, claims) = self.minter.access_token(
             client,
             &user.id,
             scopes,
@@ -269,7 +306,10 @@ impl Provider {
             .await
             .map_err(storage)?;
         let id_token = if scopes.iter().any(|s| s == "openid") {
-            Some(self.mint_id_token(grant, &user, scopes, nonce, &access_token, now)?)
+            Some(
+                self.minter
+                    .id_token(grant, &user, scopes, nonce, &access_token, now)?,
+            )
         } else {
             None
         };
@@ -278,14 +318,14 @@ impl Provider {
             None if client.allows_grant(GrantType::RefreshToken)
                 && scopes.iter().any(|s| s == "offline_access") =>
             {
-                let secret = tokens::opaque_secret().map_err(|e| super::internal("random", e))?;
+                let secret = tokens::opaque_secret().map_err(|e| internal("random", e))?;
                 self.store
                     .insert_refresh_token(&RefreshToken {
                         token_hash: tokens::secret_hash(&secret),
                         grant_id: grant.id.clone(),
                         client_id: client.client_id.clone(),
                         scopes: scopes.to_vec(),
-                        expires_at: now + self.lifetimes.refresh_token,
+                        expires_at: now + self.refresh_token_lifetime,
                         used_at: None,
                     })
                     .await

@@ -1,0 +1,72 @@
+//! What the authorization, login and consent pages share: the session's pending request and
+//! turning the sign-in flow's decision into a response.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use time::OffsetDateTime;
+
+use super::html::error_page;
+use super::session;
+use crate::paths;
+use crate::services::AuthorizationRequest;
+use crate::signin::{BrowserSession, Next, SignInService, Unavailable};
+
+/// A 303 to `location`, optionally setting the session cookie.
+pub(super) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(cookie) = cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The 503 page.
+pub(super) fn unavailable() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service is temporarily unavailable. Please try again.",
+    )
+}
+
+/// The flow's decision as a 303 (to the client, or to the login or consent page), setting
+/// `cookie` when the session is new.
+pub(super) fn follow(next: Result<Next, Unavailable>, cookie: Option<HeaderValue>) -> Response {
+    match next {
+        Ok(Next::Redirect(location)) => see_other(&location, cookie),
+        Ok(Next::Login) => see_other(paths::LOGIN, cookie),
+        Ok(Next::Consent) => see_other(paths::CONSENT, cookie),
+        Err(Unavailable) => unavailable(),
+    }
+}
+
+/// The session and its pending authorization request, or the page to show instead.
+pub(super) async fn pending(
+    sign_in: &SignInService,
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+) -> Result<(BrowserSession, AuthorizationRequest), Response> {
+    let session = match session::load(sign_in, headers, now).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return Err(error_page(
+                StatusCode::BAD_REQUEST,
+                "Your sign-in session has expired or cookies are disabled. Please start again \
+                 from the application.",
+            ));
+        }
+        Err(_) => return Err(unavailable()),
+    };
+    match session.pending.as_ref().and_then(|p| p.authorization()) {
+        Some(request) => {
+            let request = request.clone();
+            Ok((session, request))
+        }
+        None => Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "There is no sign-in in progress. Please start again from the application.",
+        )),
+    }
+}

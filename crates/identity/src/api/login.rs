@@ -1,0 +1,253 @@
+//! The login page (`/oidc/v1/login`): username and password for the pending authorization
+//! request, with the error next to the field it concerns; a right password continues the
+//! request in a new session ([`crate::signin`]).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use time::OffsetDateTime;
+
+use super::extract::OAuthForm;
+use super::html::{error_page, escape, page};
+use super::interaction::{follow, pending, unavailable};
+use super::session;
+use super::state::ClientAddr;
+use crate::oauth::OAuthError;
+use crate::paths;
+use crate::services::AuthorizationService;
+use crate::signin::{AuthorizationFlow, BrowserSession, SignInFailure, SignInService};
+
+/// What went wrong with the last sign-in attempt, shown next to the field it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoginProblem {
+    MissingUsername,
+    MissingPassword,
+    Wrong,
+    Locked { retry_after_secs: u64 },
+}
+
+impl LoginProblem {
+    fn message(self) -> String {
+        match self {
+            Self::MissingUsername => "Enter your username.".to_owned(),
+            Self::MissingPassword => "Enter your password.".to_owned(),
+            Self::Wrong => "The username or password is incorrect.".to_owned(),
+            Self::Locked { retry_after_secs } => format!(
+                "Too many failed sign-in attempts. Try again in {retry_after_secs} seconds."
+            ),
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Self::MissingUsername | Self::MissingPassword => StatusCode::BAD_REQUEST,
+            Self::Wrong => StatusCode::UNAUTHORIZED,
+            Self::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// One labelled input; `error` is shown between the label and the input, which points at it
+/// with `aria-describedby` and carries `aria-invalid`.
+fn field(
+    id: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    autocomplete: &str,
+    error: Option<&str>,
+    autofocus: bool,
+) -> String {
+    let (message, aria) = match error {
+        Some(text) => (
+            format!(
+                "<p class=\"field-error\" id=\"{id}-error\">{}</p>",
+                escape(text)
+            ),
+            format!(" aria-invalid=\"true\" aria-describedby=\"{id}-error\""),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let value = if value.is_empty() {
+        String::new()
+    } else {
+        format!(" value=\"{}\"", escape(value))
+    };
+    format!(
+        "<label for=\"{id}\">{label}</label>{message}\
+         <input type=\"{kind}\" id=\"{id}\" name=\"{id}\"{value} \
+         autocomplete=\"{autocomplete}\" required{aria}{focus}>",
+        focus = if autofocus { " autofocus" } else { "" },
+    )
+}
+
+/// The login page: an error summary (`role=alert`) above the form, the message again next to
+/// the field it concerns, focus on that field (else on the first empty one).
+fn login_page_html(
+    session: &BrowserSession,
+    client_name: Option<&str>,
+    username: &str,
+    problem: Option<LoginProblem>,
+) -> Response {
+    let summary = problem
+        .map(|p| {
+            format!(
+                "<div class=\"alert\" role=\"alert\" id=\"form-error\"><p>{}</p></div>",
+                escape(&p.message())
+            )
+        })
+        .unwrap_or_default();
+    let message = problem.map(LoginProblem::message);
+    let (username_error, password_error) = match problem {
+        Some(LoginProblem::MissingUsername) => (message.as_deref(), None),
+        Some(LoginProblem::MissingPassword | LoginProblem::Wrong) => (None, message.as_deref()),
+        _ => (None, None),
+    };
+    let focus_password = !username.is_empty() && username_error.is_none();
+    let context = client_name
+        .map(|name| {
+            format!(
+                "<p class=\"muted\">to continue to <strong>{}</strong></p>",
+                escape(name)
+            )
+        })
+        .unwrap_or_default();
+    let locked = matches!(problem, Some(LoginProblem::Locked { .. }));
+    let body = format!(
+        "{context}{summary}<form method=\"post\" action=\"{action}\" novalidate>\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+         {username_field}{password_field}\
+         <div class=\"actions\"><button type=\"submit\" class=\"primary\"{described}>\
+         Sign in</button></div></form>",
+        action = paths::LOGIN,
+        csrf = escape(&session.csrf_token),
+        username_field = field(
+            "username",
+            "Username",
+            "text",
+            username,
+            "username",
+            username_error,
+            !focus_password
+        ),
+        password_field = field(
+            "password",
+            "Password",
+            "password",
+            "",
+            "current-password",
+            password_error,
+            focus_password
+        ),
+        described = if locked {
+            " aria-describedby=\"form-error\""
+        } else {
+            ""
+        },
+    );
+    let mut response = page(
+        problem.map_or(StatusCode::OK, LoginProblem::status),
+        "Sign in",
+        problem.is_some(),
+        &body,
+    );
+    if let Some(LoginProblem::Locked { retry_after_secs }) = problem {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    }
+    response
+}
+
+/// The display name of the requesting client (`None` if it vanished or on a database error:
+/// the page still works without it).
+async fn client_name(authorization: &AuthorizationService, client_id: &str) -> Option<String> {
+    match authorization.client(client_id).await {
+        Ok(Some(client)) => Some(client.metadata.client_name.clone()),
+        _ => None,
+    }
+}
+
+/// `GET /oidc/v1/login`.
+pub async fn login_page(
+    State(authorization): State<Arc<AuthorizationService>>,
+    State(sign_in): State<Arc<SignInService>>,
+    headers: HeaderMap,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    match pending(&sign_in, &headers, now).await {
+        Ok((session, request)) => {
+            let name = client_name(&authorization, &request.client_id).await;
+            login_page_html(&session, name.as_deref(), "", None)
+        }
+        Err(response) => response,
+    }
+}
+
+/// `POST /oidc/v1/login`: checks the CSRF token and the password (with brute-force backoff per
+/// account and per address), then continues the request in a new session (a new cookie: the
+/// pre-login session id is never reused).
+pub async fn login_submit(
+    State(authorization): State<Arc<AuthorizationService>>,
+    State(sign_in): State<Arc<SignInService>>,
+    ClientAddr(source): ClientAddr,
+    headers: HeaderMap,
+    form: Result<OAuthForm, OAuthError>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let (session, request) = match pending(&sign_in, &headers, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let Ok(OAuthForm(form)) = form else {
+        return error_page(StatusCode::BAD_REQUEST, "The sign-in form was malformed.");
+    };
+    if !session.csrf_ok(form.get("csrf_token")) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "The sign-in form expired. Please go back to the application and start again.",
+        );
+    }
+    let username = form.get("username").unwrap_or_default().trim();
+    let password = form.get("password").unwrap_or_default();
+    let problem = if username.is_empty() {
+        Some(LoginProblem::MissingUsername)
+    } else if password.is_empty() {
+        Some(LoginProblem::MissingPassword)
+    } else {
+        None
+    };
+    let result = match problem {
+        Some(problem) => Err(problem),
+        None => match sign_in
+            .verify_password(username, password, source, now)
+            .await
+        {
+            Ok(verified) => Ok(verified),
+            Err(SignInFailure::Wrong) => Err(LoginProblem::Wrong),
+            Err(SignInFailure::Locked(locked)) => Err(LoginProblem::Locked {
+                retry_after_secs: locked.retry_after_secs,
+            }),
+            Err(SignInFailure::Unavailable) => return unavailable(),
+        },
+    };
+    let verified = match result {
+        Ok(verified) => verified,
+        Err(problem) => {
+            let name = client_name(&authorization, &request.client_id).await;
+            let shown = if username.len() > 256 { "" } else { username };
+            return login_page_html(&session, name.as_deref(), shown, Some(problem));
+        }
+    };
+    let Ok(started) = sign_in.after_password(session, verified, now).await else {
+        return unavailable();
+    };
+    let cookie = session::set_cookie(&sign_in, &started.cookie_value);
+    let flow = AuthorizationFlow::new(&sign_in, &authorization);
+    follow(
+        flow.resume(started.session, request, true, now).await,
+        Some(cookie),
+    )
+}

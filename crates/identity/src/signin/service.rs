@@ -1,0 +1,188 @@
+//! The sign-in service: browser sessions (start, load, save, end) and the password check with
+//! brute-force backoff.
+
+use std::net::IpAddr;
+
+use time::{Duration, OffsetDateTime};
+
+use super::session::BrowserSession;
+use super::state::{PasswordVerified, SecondFactorPolicy, SignInState};
+use crate::model::User;
+use crate::storage::{Store, StoreError};
+use crate::throttle::{Locked, Throttle, ThrottlePolicy};
+use crate::tokens::{self, TokenError};
+
+/// Why a password check at the login form failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInFailure {
+    /// Wrong username or password (one message for both).
+    Wrong,
+    /// Too many failures for the account or the address: refused without checking.
+    Locked(Locked),
+    /// The database is unavailable.
+    Unavailable,
+}
+
+/// Why a session could not be started or stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No randomness for the session id.
+    #[error(transparent)]
+    Random(#[from] TokenError),
+    /// The pending interaction could not be serialised.
+    #[error(transparent)]
+    Encoding(#[from] serde_json::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new session and the cookie value that names it (only its hash is stored).
+#[derive(Debug)]
+pub struct StartedSession {
+    /// The session (not stored yet).
+    pub session: BrowserSession,
+    /// The random id the cookie carries.
+    pub cookie_value: String,
+}
+
+/// Browser sessions and the password check.
+#[derive(Debug)]
+pub struct SignInService {
+    store: Store,
+    throttle: Throttle,
+    session_lifetime: Duration,
+    second_factor: SecondFactorPolicy,
+}
+
+impl SignInService {
+    /// Sessions over `store` living `session_lifetime`; failed passwords back off per
+    /// `throttle`. No user needs a second factor yet.
+    pub fn new(store: Store, throttle: ThrottlePolicy, session_lifetime: Duration) -> Self {
+        Self {
+            store,
+            throttle: Throttle::new(throttle),
+            session_lifetime,
+            second_factor: SecondFactorPolicy::NotRequired,
+        }
+    }
+
+    /// How long a session lives (the cookie's `Max-Age`).
+    pub fn session_lifetime(&self) -> Duration {
+        self.session_lifetime
+    }
+
+    /// The live session named by a cookie value.
+    pub async fn load(
+        &self,
+        cookie_value: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        Ok(self
+            .store
+            .session(&tokens::secret_hash(cookie_value), now)
+            .await?
+            .map(BrowserSession::from_record))
+    }
+
+    /// A new anonymous session (not stored yet).
+    pub fn start(&self, now: OffsetDateTime) -> Result<StartedSession, TokenError> {
+        let cookie_value = tokens::opaque_secret()?;
+        Ok(StartedSession {
+            session: BrowserSession {
+                id_hash: tokens::secret_hash(&cookie_value),
+                state: SignInState::Anonymous,
+                pending: None,
+                csrf_token: tokens::opaque_secret()?,
+                expires_at: now + self.session_lifetime,
+            },
+            cookie_value,
+        })
+    }
+
+    /// Stores a session (creating or replacing it).
+    pub async fn save(&self, session: &BrowserSession) -> Result<(), SessionError> {
+        self.store.save_session(&session.to_record()?).await?;
+        Ok(())
+    }
+
+    /// Ends a session.
+    pub async fn end(&self, session: &BrowserSession) -> Result<(), StoreError> {
+        self.store.delete_session(&session.id_hash).await
+    }
+
+    /// The user with this id, if any.
+    pub async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.store.user(user_id).await
+    }
+
+    /// Checks a user's password from `source` (the TCP peer): refused unchecked while the
+    /// account or the address is backing off after failures; otherwise PBKDF2 off the async
+    /// workers (unknown users cost the same). A failure that starts a backoff is reported as
+    /// `Locked`.
+    pub async fn verify_password(
+        &self,
+        username: &str,
+        password: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<PasswordVerified, SignInFailure> {
+        if username.is_empty()
+            || password.is_empty()
+            || username.len() > 256
+            || password.len() > 1024
+        {
+            return Err(SignInFailure::Wrong);
+        }
+        self.throttle
+            .check(username, source)
+            .map_err(SignInFailure::Locked)?;
+        let user = self
+            .store
+            .user_by_username(username)
+            .await
+            .map_err(|_| SignInFailure::Unavailable)?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        let ok = tokio::task::spawn_blocking(move || {
+            match hash.as_deref().map(cryptoutil_realm::PasswordHash::parse) {
+                Some(Ok(hash)) => hash.verify(&password),
+                _ => {
+                    cryptoutil_realm::password::dummy_verify(&password);
+                    false
+                }
+            }
+        })
+        .await
+        .map_err(|_| SignInFailure::Unavailable)?;
+        match user {
+            Some(user) if ok && user.enabled => {
+                self.throttle.succeeded(username, source);
+                Ok(PasswordVerified {
+                    user_id: user.id,
+                    at: now,
+                })
+            }
+            _ => match self.throttle.failed(username, source) {
+                Ok(()) => Err(SignInFailure::Wrong),
+                Err(locked) => Err(SignInFailure::Locked(locked)),
+            },
+        }
+    }
+
+    /// After a verified password: a new session (the pre-login session id is never reused)
+    /// that carries `previous`'s pending interaction and the concluded sign-in state; the
+    /// previous session is ended. The new session is not stored yet.
+    pub async fn after_password(
+        &self,
+        previous: BrowserSession,
+        verified: PasswordVerified,
+        now: OffsetDateTime,
+    ) -> Result<StartedSession, SessionError> {
+        let mut started = self.start(now)?;
+        started.session.state = verified.conclude(self.second_factor);
+        started.session.pending = previous.pending.clone();
+        self.end(&previous).await?;
+        Ok(started)
+    }
+}
