@@ -182,7 +182,12 @@ fn authorization_request(params: &FormParams) {
     let state = params.get("state");
     match validate(client, redirect_uri, params) {
         Ok(request) => {
-            assert!(request.scopes.iter().all(|s| client.metadata.scope.contains(s)));
+            assert!(
+                request
+                    .scopes
+                    .iter()
+                    .all(|s| client.metadata.scope.contains(s))
+            );
             assert!(pkce::validate_challenge(Some(&request.code_challenge), Some("S256")).is_ok());
             assert_eq!(request.state.as_deref(), state);
         }

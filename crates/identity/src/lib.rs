@@ -8,7 +8,7 @@
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 //! - [`services`]: the flows as services, free of HTTP types: authorization (requests, PAR,
 //!   consent, codes), token (grants), inspection (introspection, revocation, userinfo), clients
-//!   (cache, authentication, administration), signing (JWKS, rotation).
+//!   (cache, authentication, administration), signing keys (JWKS, rotation).
 //! - [`signin`]: browser sessions with an explicit sign-in state (`amr`, `auth_time`), the
 //!   pending interaction, and an authorization request's way through sign-in and consent.
 //! - [`paths`]: the endpoint paths.

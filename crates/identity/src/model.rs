@@ -88,16 +88,16 @@ pub struct ClientSecret {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// What a client registers, under the names of RFC 7591 §2 (the metadata a dynamic
-/// registration will carry). The admin API also accepts the names it always has: `name`,
-/// `auth_method` and `scopes`.
+/// What a client registers, named as in RFC 7591 §2 (the metadata a dynamic registration
+/// will carry). In JSON (the admin API) three fields keep the names that API always had:
+/// `name`, `auth_method` and `scopes`; a registration endpoint can add the RFC names as aliases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClientMetadata {
     /// `client_name`: shown on the consent page.
-    #[serde(alias = "name")]
+    #[serde(rename = "name")]
     pub client_name: String,
     /// `token_endpoint_auth_method`: the one method this client must use.
-    #[serde(alias = "auth_method")]
+    #[serde(rename = "auth_method")]
     pub token_endpoint_auth_method: ClientAuthMethod,
     /// `jwks`: public keys for `private_key_jwt`, a JWK Set as JSON text (given as a JSON
     /// object or a string holding one).
@@ -114,7 +114,7 @@ pub struct ClientMetadata {
     pub post_logout_redirect_uris: Vec<String>,
     /// `scope`: the largest scope set the client may request (a list here; one
     /// space-separated string in RFC 7591 documents).
-    #[serde(default, alias = "scopes")]
+    #[serde(default, rename = "scopes")]
     pub scope: Vec<String>,
     /// Audiences of the client's access tokens (`aud`); empty → the issuer.
     #[serde(default)]

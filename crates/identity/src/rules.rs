@@ -1,5 +1,5 @@
 //! The rules a client or user record must satisfy, shared by seeding (`seed`) and the admin
-//! client API (`provider::clients`), so both refuse exactly the same records.
+//! client API (`services::clients`), so both refuse exactly the same records.
 
 use std::fmt;
 

@@ -15,7 +15,7 @@ use crate::revocation::RevocationList;
 use crate::seed::Seed;
 use crate::services::{
     AuthorizationService, ClientRegistry, ClientService, InspectionService, IssuerCell, Lifetimes,
-    SigningService, TokenMinter, TokenService,
+    SigningKeyService, TokenMinter, TokenService,
 };
 use crate::signin::SignInService;
 use crate::signing::{KeyEncryptionKey, KeyManager, RotationPolicy};
@@ -238,7 +238,7 @@ pub async fn start(
             ClientService::new(clients, auth, issuer.clone())
                 .map_err(|e| StartError::Config(e.safe_description()))?,
         ),
-        signing: Arc::new(SigningService::new(store.clone(), keys.clone())),
+        signing_keys: Arc::new(SigningKeyService::new(store.clone(), keys.clone())),
     };
     let upkeep_state = Upkeep {
         store: store.clone(),

@@ -13,7 +13,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::state::AppState;
-use crate::services::{ClientRegistration, ClientService, RegistrationError, SigningService};
+use crate::services::{ClientRegistration, ClientService, RegistrationError, SigningKeyService};
 
 /// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
 /// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`.
@@ -105,7 +105,7 @@ async fn remove(
 /// Adds a new signing key at once (an administrative rotation, e.g. after a suspected
 /// compromise of the old key's record). Every instance serves it in its JWKS within a second
 /// and it signs from `activates_at`; the previous key stays published for the overlap.
-async fn rotate_signing_key(State(signing): State<Arc<SigningService>>) -> Response {
+async fn rotate_signing_key(State(signing): State<Arc<SigningKeyService>>) -> Response {
     let now = OffsetDateTime::now_utc();
     match signing.rotate(now).await {
         Ok(rotated) => {

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::extract::{OAuthForm, OAuthQuery};
 use super::html::error_page;
 use super::interaction::{follow, see_other, unavailable};
-use super::session;
+use super::session_cookie;
 use crate::oauth::{FormParams, OAuthError};
 use crate::services::{AuthorizationService, AuthorizeFailure};
 use crate::signin::{AuthorizationFlow, SignInService};
@@ -59,12 +59,12 @@ async fn authorize(
         Err(AuthorizeFailure::Redirect(location)) => return see_other(&location, None),
         Err(AuthorizeFailure::Unavailable) => return unavailable(),
     };
-    let (session, cookie) = match session::load(sign_in, headers, now).await {
+    let (session, cookie) = match session_cookie::load(sign_in, headers, now).await {
         Ok(Some(session)) => (session, None),
         Ok(None) => match sign_in.start(now) {
             Ok(started) => (
                 started.session,
-                Some(session::set_cookie(sign_in, &started.cookie_value)),
+                Some(session_cookie::set_cookie(sign_in, &started.cookie_value)),
             ),
             Err(_) => return unavailable(),
         },

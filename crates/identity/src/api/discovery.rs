@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
 use crate::paths;
-use crate::services::{IssuerCell, SigningService};
+use crate::services::{IssuerCell, SigningKeyService};
 
 /// Algorithms accepted for `private_key_jwt` assertions.
 pub const ASSERTION_ALGORITHMS: [&str; 10] = [
@@ -19,7 +19,7 @@ pub const ASSERTION_ALGORITHMS: [&str; 10] = [
 ];
 
 /// The metadata document shared by both discovery endpoints.
-fn metadata(issuer: &IssuerCell, signing: &SigningService) -> Result<Value, OAuthError> {
+fn metadata(issuer: &IssuerCell, signing: &SigningKeyService) -> Result<Value, OAuthError> {
     let issuer = issuer.get()?;
     let url = |path: &str| issuer.endpoint(path);
     let ring = signing.ring();
@@ -80,7 +80,7 @@ fn cacheable(body: Value, max_age: &'static str) -> Response {
 /// `GET /.well-known/openid-configuration`.
 pub async fn openid_configuration(
     State(issuer): State<IssuerCell>,
-    State(signing): State<Arc<SigningService>>,
+    State(signing): State<Arc<SigningKeyService>>,
 ) -> Response {
     match metadata(&issuer, &signing) {
         Ok(doc) => cacheable(doc, "public, max-age=300"),
@@ -91,13 +91,13 @@ pub async fn openid_configuration(
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414): the same document.
 pub async fn oauth_authorization_server(
     issuer: State<IssuerCell>,
-    signing: State<Arc<SigningService>>,
+    signing: State<Arc<SigningKeyService>>,
 ) -> Response {
     openid_configuration(issuer, signing).await
 }
 
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.
-pub async fn jwks(State(signing): State<Arc<SigningService>>) -> Response {
+pub async fn jwks(State(signing): State<Arc<SigningKeyService>>) -> Response {
     let ring = signing.fresh_ring(time::OffsetDateTime::now_utc()).await;
     let mut response = (
         [

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 use super::html::error_page;
-use super::session;
+use super::session_cookie;
 use crate::paths;
 use crate::services::AuthorizationRequest;
 use crate::signin::{BrowserSession, Next, SignInService, Unavailable};
@@ -48,7 +48,7 @@ pub(super) async fn pending(
     headers: &HeaderMap,
     now: OffsetDateTime,
 ) -> Result<(BrowserSession, AuthorizationRequest), Response> {
-    let session = match session::load(sign_in, headers, now).await {
+    let session = match session_cookie::load(sign_in, headers, now).await {
         Ok(Some(session)) => session,
         Ok(None) => {
             return Err(error_page(

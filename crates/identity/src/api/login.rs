@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::extract::OAuthForm;
 use super::html::{error_page, escape, page};
 use super::interaction::{follow, pending, unavailable};
-use super::session;
+use super::session_cookie;
 use super::state::ClientAddr;
 use crate::oauth::OAuthError;
 use crate::paths;
@@ -244,7 +244,7 @@ pub async fn login_submit(
     let Ok(started) = sign_in.after_password(session, verified, now).await else {
         return unavailable();
     };
-    let cookie = session::set_cookie(&sign_in, &started.cookie_value);
+    let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
     let flow = AuthorizationFlow::new(&sign_in, &authorization);
     follow(
         flow.resume(started.session, request, true, now).await,

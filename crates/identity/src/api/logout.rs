@@ -11,29 +11,29 @@ use time::OffsetDateTime;
 
 use super::extract::{OAuthForm, OAuthQuery};
 use super::html::{error_page, page};
-use super::session;
+use super::session_cookie;
 use crate::oauth::{FormParams, OAuthError};
-use crate::services::{ClientService, SigningService};
+use crate::services::{ClientService, SigningKeyService};
 use crate::signin::SignInService;
 
 /// What logout calls: the keys (`id_token_hint`), the clients (post-logout URIs), sessions.
 #[derive(Clone, Copy)]
 struct LogoutServices<'a> {
-    signing: &'a SigningService,
+    signing_keys: &'a SigningKeyService,
     clients: &'a ClientService,
     sign_in: &'a SignInService,
 }
 
 /// `GET /oidc/v1/logout`.
 pub async fn logout_get(
-    State(signing): State<Arc<SigningService>>,
+    State(signing_keys): State<Arc<SigningKeyService>>,
     State(clients): State<Arc<ClientService>>,
     State(sign_in): State<Arc<SignInService>>,
     headers: HeaderMap,
     query: Result<OAuthQuery, OAuthError>,
 ) -> Response {
     let state = LogoutServices {
-        signing: &signing,
+        signing_keys: &signing_keys,
         clients: &clients,
         sign_in: &sign_in,
     };
@@ -45,14 +45,14 @@ pub async fn logout_get(
 
 /// `POST /oidc/v1/logout`.
 pub async fn logout_post(
-    State(signing): State<Arc<SigningService>>,
+    State(signing_keys): State<Arc<SigningKeyService>>,
     State(clients): State<Arc<ClientService>>,
     State(sign_in): State<Arc<SignInService>>,
     headers: HeaderMap,
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let state = LogoutServices {
-        signing: &signing,
+        signing_keys: &signing_keys,
         clients: &clients,
         sign_in: &sign_in,
     };
@@ -70,7 +70,7 @@ async fn post_logout_target(
     let hinted = match params.get("id_token_hint") {
         Some(hint) => Some(
             state
-                .signing
+                .signing_keys
                 .verify_id_token_hint(hint)
                 .map_err(|_| {
                     "The id_token_hint is not a valid ID token from this server.".to_owned()
@@ -124,7 +124,7 @@ async fn logout(state: LogoutServices<'_>, headers: &HeaderMap, params: &FormPar
         Ok(target) => target,
         Err(message) => return error_page(StatusCode::BAD_REQUEST, &message),
     };
-    match session::load(state.sign_in, headers, now).await {
+    match session_cookie::load(state.sign_in, headers, now).await {
         Ok(Some(current)) => {
             if state.sign_in.end(&current).await.is_err() {
                 return error_page(
@@ -158,6 +158,6 @@ async fn logout(state: LogoutServices<'_>, headers: &HeaderMap, params: &FormPar
     };
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, session::clear_cookie());
+        .insert(header::SET_COOKIE, session_cookie::clear_cookie());
     response
 }

@@ -21,7 +21,7 @@ pub mod login;
 pub mod logout;
 mod oauth_error;
 pub mod protocol;
-mod session;
+mod session_cookie;
 mod state;
 
 use axum::Router;

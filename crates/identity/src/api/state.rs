@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::services::{
-    AuthorizationService, ClientService, InspectionService, IssuerCell, SigningService,
+    AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
     TokenService,
 };
 use crate::signin::SignInService;
@@ -30,7 +30,7 @@ pub struct AppState {
     /// Client lookups, authentication and administration.
     pub clients: Arc<ClientService>,
     /// The published signing keys.
-    pub signing: Arc<SigningService>,
+    pub signing_keys: Arc<SigningKeyService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -51,7 +51,7 @@ sub_state! {
     tokens: Arc<TokenService>,
     inspection: Arc<InspectionService>,
     clients: Arc<ClientService>,
-    signing: Arc<SigningService>,
+    signing_keys: Arc<SigningKeyService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

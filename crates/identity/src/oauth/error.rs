@@ -116,7 +116,7 @@ pub enum Challenge {
     BearerNoToken,
 }
 
-/// An OAuth error, rendered as RFC 6749 JSON by the HTTP layer (`crate::api`).
+/// An OAuth error, rendered as RFC 6749 JSON by the HTTP layer (`api`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {}", sanitize(.description))]
 pub struct OAuthError {

@@ -1,5 +1,5 @@
 //! Protocol building blocks of the authorization server. No database code and no HTTP
-//! framework: `crate::api` turns [`OAuthError`] into responses and extracts [`FormParams`].
+//! framework: the HTTP layer (`api`) turns [`OAuthError`] into responses and extracts [`FormParams`].
 //!
 //! - [`error`]: RFC 6749/6750/7009/9126 and OIDC error codes, [`OAuthError`] (status, challenge, `Retry-After`).
 //! - [`form`]: strict, bounded form-urlencoded parsing (duplicates refused).

@@ -6,7 +6,7 @@
 //! - [`token`]: the token endpoint's grants, signing through [`minting`].
 //! - [`inspection`]: introspection, revocation and userinfo.
 //! - [`clients`]: the client cache, client authentication, the admin API's client changes.
-//! - [`signing`]: the published keys: JWKS, administrative rotation, `id_token_hint`.
+//! - [`signing_keys`]: the published signing keys: JWKS, administrative rotation, `id_token_hint`.
 //! - [`issuer`], [`lifetimes`]: what several services share.
 //!
 //! The interactive sign-in is [`crate::signin`].
@@ -18,7 +18,7 @@ pub mod inspection;
 pub mod issuer;
 pub mod lifetimes;
 pub mod minting;
-pub mod signing;
+pub mod signing_keys;
 pub mod token;
 
 pub use authorization::{AuthorizationRequest, AuthorizationService, AuthorizeFailure, Prompt};
@@ -27,5 +27,5 @@ pub use inspection::{InspectionService, Introspection, UserInfo};
 pub use issuer::{Issuer, IssuerCell};
 pub use lifetimes::Lifetimes;
 pub use minting::TokenMinter;
-pub use signing::SigningService;
+pub use signing_keys::SigningKeyService;
 pub use token::{TokenResponse, TokenService};

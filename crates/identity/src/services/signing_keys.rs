@@ -28,12 +28,12 @@ pub struct RotatedKey {
 
 /// The signing keys as the outside world sees them.
 #[derive(Debug)]
-pub struct SigningService {
+pub struct SigningKeyService {
     store: Store,
     keys: Arc<KeyManager>,
 }
 
-impl SigningService {
+impl SigningKeyService {
     /// The keys of `keys`, shared with other instances through `store`.
     pub fn new(store: Store, keys: Arc<KeyManager>) -> Self {
         Self { store, keys }
