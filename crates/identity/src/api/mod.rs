@@ -8,7 +8,7 @@
 //! - [`logout`]: RP-initiated logout.
 //! - [`admin`]: client registration and secret rotation on the admin listener.
 //! - [`extract`]: form and query extractors whose rejections are `invalid_request`;
-//!   [`oauth_error`]: OAuth errors as responses.
+//!   `oauth_error`: OAuth errors as responses.
 
 pub mod admin;
 pub mod authorize;

@@ -168,3 +168,237 @@ impl<'a> AuthorizationFlow<'a> {
         Ok(next)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::{Client, ClientAuthMethod, ClientMetadata, GrantType, User};
+    use crate::services::{ClientRegistry, IssuerCell};
+    use crate::signin::state::{PasswordVerified, SecondFactorPolicy, SignInState};
+    use crate::storage::{DatabaseSettings, Store};
+    use crate::throttle::ThrottlePolicy;
+
+    const REDIRECT: &str = "https://app.example/cb";
+
+    struct World {
+        sign_in: SignInService,
+        authorization: AuthorizationService,
+        user_id: String,
+        now: OffsetDateTime,
+    }
+
+    async fn world() -> World {
+        let store = Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
+            .await
+            .unwrap();
+        let now = OffsetDateTime::now_utc();
+        store
+            .insert_client(&Client {
+                client_id: "app".to_owned(),
+                metadata: ClientMetadata {
+                    client_name: "App".to_owned(),
+                    token_endpoint_auth_method: ClientAuthMethod::None,
+                    jwks: None,
+                    grant_types: vec![GrantType::AuthorizationCode],
+                    redirect_uris: vec![REDIRECT.to_owned()],
+                    post_logout_redirect_uris: Vec::new(),
+                    scope: vec!["openid".to_owned()],
+                    audiences: Vec::new(),
+                    tenant_id: None,
+                    introspect_any: false,
+                },
+                enabled: true,
+                secrets: Vec::new(),
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let user = store
+            .upsert_user(&User {
+                id: uuid::Uuid::now_v7().to_string(),
+                username: "ada".to_owned(),
+                password_hash: "pbkdf2-sha256$600000$c2FsdA$a2V5".to_owned(),
+                enabled: true,
+                roles: Vec::new(),
+                tenant_id: None,
+                name: None,
+                given_name: None,
+                family_name: None,
+                email: None,
+                email_verified: false,
+                version: 1,
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let issuer = IssuerCell::new();
+        issuer.set("https://idp.example".to_owned());
+        let clients = Arc::new(ClientRegistry::new(store.clone(), time::Duration::DAY));
+        World {
+            sign_in: SignInService::new(
+                store.clone(),
+                ThrottlePolicy::default(),
+                time::Duration::hours(1),
+            ),
+            authorization: AuthorizationService::new(
+                store,
+                clients,
+                issuer,
+                time::Duration::minutes(10),
+                time::Duration::minutes(1),
+            ),
+            user_id: user.id,
+            now,
+        }
+    }
+
+    fn request(prompt: Vec<Prompt>) -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "app".to_owned(),
+            redirect_uri: REDIRECT.to_owned(),
+            scopes: vec!["openid".to_owned()],
+            state: Some("st".to_owned()),
+            nonce: None,
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
+            prompt,
+            max_age: None,
+        }
+    }
+
+    fn query(location: &str) -> Vec<(String, String)> {
+        let (_, query) = location.split_once('?').unwrap();
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_through_login_and_consent_to_a_code() {
+        let w = world().await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let started = w.sign_in.start(w.now).unwrap();
+        let next = flow
+            .resume(started.session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Login);
+        let parked = w
+            .sign_in
+            .load(&started.cookie_value, w.now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            parked.pending.as_ref().and_then(|p| p.authorization()),
+            Some(&request(Vec::new()))
+        );
+
+        let verified = PasswordVerified {
+            user_id: w.user_id.clone(),
+            at: w.now,
+        };
+        let signed_in = w
+            .sign_in
+            .after_password(parked, verified, w.now)
+            .await
+            .unwrap();
+        assert!(
+            w.sign_in
+                .load(&started.cookie_value, w.now)
+                .await
+                .unwrap()
+                .is_none(),
+            "the pre-login session is ended"
+        );
+        let next = flow
+            .resume(signed_in.session, request(Vec::new()), true, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Consent);
+        let session = w
+            .sign_in
+            .load(&signed_in.cookie_value, w.now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.state.signed_in(), Some((w.user_id.as_str(), w.now)));
+        let amr: Vec<&str> = session.state.methods().iter().map(|m| m.as_str()).collect();
+        assert_eq!(amr, ["pwd"]);
+
+        let Next::Redirect(location) = flow
+            .decide(session, &request(Vec::new()), Decision::Allow, w.now)
+            .await
+            .unwrap()
+        else {
+            panic!("expected a redirect");
+        };
+        let pairs = query(&location);
+        assert!(pairs.iter().any(|(k, _)| k == "code"), "{location}");
+        assert!(pairs.contains(&("state".to_owned(), "st".to_owned())));
+        assert!(pairs.contains(&("iss".to_owned(), "https://idp.example".to_owned())));
+
+        // Consent is remembered: the next request gets a code at once.
+        let session = w
+            .sign_in
+            .load(&signed_in.cookie_value, w.now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.pending, None);
+        let next = flow
+            .resume(session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert!(matches!(next, Next::Redirect(l) if l.contains("code=")));
+    }
+
+    #[tokio::test]
+    async fn prompt_none_without_a_sign_in_is_login_required() {
+        let w = world().await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let started = w.sign_in.start(w.now).unwrap();
+        let Next::Redirect(location) = flow
+            .resume(started.session, request(vec![Prompt::None]), false, w.now)
+            .await
+            .unwrap()
+        else {
+            panic!("expected a redirect");
+        };
+        assert!(query(&location).contains(&("error".to_owned(), "login_required".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn a_session_owing_a_second_factor_is_not_signed_in() {
+        let w = world().await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let mut started = w.sign_in.start(w.now).unwrap();
+        started.session.state = PasswordVerified {
+            user_id: w.user_id.clone(),
+            at: w.now,
+        }
+        .conclude(SecondFactorPolicy::Required);
+        assert!(matches!(
+            started.session.state,
+            SignInState::SecondFactorRequired { .. }
+        ));
+        let next = flow
+            .resume(started.session.clone(), request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Login);
+        assert_eq!(
+            flow.decide(
+                started.session,
+                &request(Vec::new()),
+                Decision::Allow,
+                w.now
+            )
+            .await
+            .unwrap(),
+            Next::Login
+        );
+    }
+}
