@@ -61,15 +61,15 @@ pub struct Identity {
     pub server: RunningServer,
     /// The services behind the handlers, for in-process callers.
     pub services: AppState,
-    upkeep_state: Upkeep,
+    core: Core,
     tls: TlsRuntime,
     upkeep: tokio::task::JoinHandle<()>,
 }
 
-/// What the background upkeep and in-process callers reach directly: the storage, the keys
+/// What the services share and the background upkeep keeps current: the storage, the keys
 /// and the revocation list.
 #[derive(Debug, Clone)]
-struct Upkeep {
+struct Core {
     store: Store,
     keys: Arc<KeyManager>,
     revocations: Arc<RevocationList>,
@@ -92,12 +92,12 @@ impl Identity {
 
     /// The storage (for in-process callers and tests).
     pub fn store(&self) -> &Store {
-        &self.upkeep_state.store
+        &self.core.store
     }
 
     /// The signing keys (for in-process callers and tests).
     pub fn keys(&self) -> &Arc<KeyManager> {
-        &self.upkeep_state.keys
+        &self.core.keys
     }
 
     /// Stops the listeners and background tasks and waits for them; closes the pool.
@@ -105,14 +105,14 @@ impl Identity {
         self.server.shutdown();
         self.upkeep.abort();
         self.server.wait().await;
-        self.upkeep_state.store.close().await;
+        self.core.store.close().await;
     }
 
     /// Serves until SIGTERM/SIGINT or `POST /admin/v1/shutdown`, then drains.
     pub async fn run_until_signal(self) {
         self.server.run_until_signal().await;
         self.upkeep.abort();
-        self.upkeep_state.store.close().await;
+        self.core.store.close().await;
         drop(self.tls);
     }
 }
@@ -240,7 +240,7 @@ pub async fn start(
         ),
         signing_keys: Arc::new(SigningKeyService::new(store.clone(), keys.clone())),
     };
-    let upkeep_state = Upkeep {
+    let core = Core {
         store: store.clone(),
         keys,
         revocations,
@@ -273,18 +273,18 @@ pub async fn start(
         .unwrap_or_else(|| format!("https://127.0.0.1:{}", server.public_addr.port()));
     tracing::info!(issuer = %issuer_url, "issuer");
     services.issuer.set(issuer_url);
-    let upkeep = tokio::spawn(upkeep(upkeep_state.clone()));
+    let upkeep = tokio::spawn(upkeep(core.clone()));
     Ok(Identity {
         server,
         services,
-        upkeep_state,
+        core,
         tls,
         upkeep,
     })
 }
 
 /// Background upkeep until aborted. Failures are logged and retried on the next tick.
-async fn upkeep(state: Upkeep) {
+async fn upkeep(core: Core) {
     let mut sync = tokio::time::interval(REVOCATION_SYNC);
     let mut refresh = tokio::time::interval(KEY_REFRESH);
     let mut purge = tokio::time::interval(PURGE);
@@ -299,29 +299,29 @@ async fn upkeep(state: Upkeep) {
         // A key activates or leaves the JWKS at the ring's next change: rebuild the ring then,
         // not at the next periodic refresh. An absolute deadline, so the other branches
         // waking the loop do not postpone it.
-        let change = state.keys.ring().next_change().map(|t| {
+        let change = core.keys.ring().next_change().map(|t| {
             let wait = Duration::try_from(t - now).unwrap_or(Duration::ZERO);
             (tokio::time::Instant::now() + wait + Duration::from_millis(10)).max(key_backoff)
         });
         tokio::select! {
             () = tokio::time::sleep_until(change.unwrap_or(key_backoff)), if change.is_some() => {
                 key_backoff = tokio::time::Instant::now() + Duration::from_secs(1);
-                if let Err(e) = state.keys.refresh(&state.store, OffsetDateTime::now_utc()).await {
+                if let Err(e) = core.keys.refresh(&core.store, OffsetDateTime::now_utc()).await {
                     tracing::warn!(error = %e, "signing key refresh failed");
                 }
             }
             _ = sync.tick() => {
-                if let Err(e) = state.revocations.sync(&state.store, now).await {
+                if let Err(e) = core.revocations.sync(&core.store, now).await {
                     tracing::warn!(error = %e, "revocation sync failed");
                 }
             }
             _ = refresh.tick() => {
-                if let Err(e) = state.keys.refresh(&state.store, now).await {
+                if let Err(e) = core.keys.refresh(&core.store, now).await {
                     tracing::warn!(error = %e, "signing key refresh failed");
                 }
             }
             _ = purge.tick() => {
-                match state.store.purge_expired(now).await {
+                match core.store.purge_expired(now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(removed = n, "purged expired records"),
                     Err(e) => tracing::warn!(error = %e, "purge failed"),
