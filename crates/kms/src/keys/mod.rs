@@ -6,6 +6,7 @@
 //! warm encrypt does no unwrapping at all; the barrier caches the layers above.
 
 pub mod algorithm;
+mod audited;
 mod crypto;
 mod error;
 mod materials;
@@ -20,7 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEvent, AuditSink, KeyOperation, Operation, Outcome};
+use crate::audit::{AuditSink, KeyOperation};
 use crate::barrier::Barrier;
 use crate::model::{
     ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, Page, PageRequest,
@@ -422,62 +423,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             }
         }
         Ok(purged)
-    }
-
-    /// Records a key operation's audit event: success when `error` is `None`.
-    fn record(
-        &self,
-        who: &Principal,
-        operation: KeyOperation,
-        elastic_key: Option<Uuid>,
-        material_key: Option<Uuid>,
-        error: Option<&KeyError>,
-    ) {
-        let outcome = error.map_or(Outcome::Success, KeyError::audit_outcome);
-        self.audit.record(
-            &AuditEvent::by(who, Operation::Key(operation), outcome)
-                .with_keys(elastic_key, material_key),
-        );
-    }
-
-    /// Audits an operation on elastic key `id` that used or made the material key it returns
-    /// beside its value.
-    fn audited<T>(
-        &self,
-        who: &Principal,
-        operation: KeyOperation,
-        id: Uuid,
-        result: Result<(T, Uuid), KeyError>,
-    ) -> Result<T, KeyError> {
-        match result {
-            Ok((value, material)) => {
-                self.record(who, operation, Some(id), Some(material), None);
-                Ok(value)
-            }
-            Err(e) => {
-                self.record(who, operation, Some(id), None, Some(&e));
-                Err(e)
-            }
-        }
-    }
-
-    /// [`Self::audited`] for an operation that returns the material key it made.
-    fn audited_material(
-        &self,
-        who: &Principal,
-        operation: KeyOperation,
-        id: Uuid,
-        result: Result<MaterialKey, KeyError>,
-    ) -> Result<MaterialKey, KeyError> {
-        self.audited(
-            who,
-            operation,
-            id,
-            result.map(|m| {
-                let material_id = m.id;
-                (m, material_id)
-            }),
-        )
     }
 
     /// The elastic key as stored now (management operations, which write what they read, never
