@@ -1,6 +1,7 @@
 //! The typed audit event.
 
-use time::OffsetDateTime;
+use std::time::SystemTime;
+
 use uuid::Uuid;
 
 use crate::model::{Principal, TenantId};
@@ -9,8 +10,9 @@ use crate::model::{Principal, TenantId};
 /// nothing; a sink that keeps events converts what it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent<'a> {
-    /// When it happened.
-    pub time: OffsetDateTime,
+    /// When it happened (the system clock: cheap to read on the request path; a sink that
+    /// writes it converts it).
+    pub time: SystemTime,
     /// The request it belongs to (`X-Request-ID`), when there is one.
     pub request_id: Option<&'a str>,
     /// Who acted: the principal's subject (`db:alice`, `bearer:…`, [`crate::system::SUBJECT`]),
@@ -32,7 +34,7 @@ impl<'a> AuditEvent<'a> {
     /// An event of `operation` ending with `outcome`, now, with nothing else known yet.
     pub fn new(operation: Operation<'a>, outcome: Outcome<'a>) -> Self {
         Self {
-            time: OffsetDateTime::now_utc(),
+            time: SystemTime::now(),
             request_id: None,
             subject: None,
             tenant: None,
@@ -292,7 +294,7 @@ mod tests {
         };
         let key = Uuid::now_v7();
         let material = Uuid::now_v7();
-        let before = OffsetDateTime::now_utc();
+        let before = SystemTime::now();
         let event = AuditEvent::by(&who, Operation::Key(KeyOperation::Sign), Outcome::Success)
             .with_keys(Some(key), Some(material));
         assert!(event.time >= before);
