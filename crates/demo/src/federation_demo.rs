@@ -490,7 +490,7 @@ fn audit(session: &mut Session) -> StepFuture<'_> {
                 .iter()
                 .filter(bearer)
                 .filter(|e| {
-                    e.field("outcome") == Some("failure") && e.field("reason") == Some(reason)
+                    e.field("outcome") == Some("refused") && e.field("reason") == Some(reason)
                 })
                 .count();
             if n == 0 {

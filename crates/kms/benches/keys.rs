@@ -6,8 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use cryptoutil_kms::keys::scopes;
 use cryptoutil_kms::model::{Principal, TenantId};
+use cryptoutil_kms::scopes;
 
 mod common;
 
@@ -22,7 +22,11 @@ fn fixture() -> Fixture {
         tenant,
         tenants: vec![tenant],
         subject: "bench".to_owned(),
-        scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+        scopes: scopes::OPERATION_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        request_id: None,
     };
     Fixture {
         world: common::world(),

@@ -33,7 +33,7 @@ use cryptoutil_jose::{ContentEncryption, EcCurve, JweAlgorithm, Jwk, JwsAlgorith
 use cryptoutil_kms::auth::settings::IssuerSettings;
 use cryptoutil_kms::auth::{AuthSettings, Authenticator, DB_REALM, Federation, realm_user};
 use cryptoutil_kms::model::RealmUserRecord;
-use cryptoutil_kms::store::DirectoryStore;
+use cryptoutil_kms::repository::DirectoryStore;
 use cryptoutil_realm::bearer::{BearerValidator, Introspector, IssuerTrust};
 use cryptoutil_server::config::Secret;
 use serde_json::json;

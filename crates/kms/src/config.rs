@@ -214,7 +214,7 @@ mod tests {
     fn shipped_schema_of_realms_is_current() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../deployments/kms/realms.schema.json");
-        let generated = cryptoutil_realm::file_realm::json_schema();
+        let generated = cryptoutil_realm::file_realm::json_schema(&crate::scopes::VOCABULARY);
         if std::env::var_os("CRYPTOUTIL_UPDATE_SCHEMAS").is_some() {
             let text = serde_json::to_string_pretty(&generated).unwrap() + "\n";
             std::fs::write(&path, text).unwrap();

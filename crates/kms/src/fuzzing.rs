@@ -30,7 +30,8 @@ pub fn config(data: &[u8]) {
             }
         }
         1 => {
-            if let Ok(realm) = FileRealm::from_yaml(text, "realms.yml") {
+            if let Ok(realm) = FileRealm::from_yaml(text, "realms.yml", &crate::scopes::VOCABULARY)
+            {
                 for user in realm.users() {
                     let found = realm.user(&user.user.username).expect("listed user found");
                     assert_eq!(found.user.username, user.user.username);

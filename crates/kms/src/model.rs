@@ -40,6 +40,9 @@ pub struct Principal {
     /// Every tenant the principal may act in (`tenant` is one of them); bounds what a `kms:admin`
     /// may manage.
     pub tenants: Vec<TenantId>,
+    /// The request this principal acts in (`X-Request-ID`), for the audit trail; `None` outside
+    /// a request (the system, seeding, in-process callers).
+    pub request_id: Option<String>,
 }
 
 /// Lifecycle of an elastic key (SPEC §3.2).

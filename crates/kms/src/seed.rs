@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::keys::{KeyService, NewElasticKey, scopes};
+use crate::keys::{KeyService, NewElasticKey};
 use crate::model::{ElasticKeyFilter, PageRequest, Principal, RealmUserRecord, Sort, TenantId};
-use crate::store::{BarrierStore, DirectoryStore, KeyStore, StoreError};
+use crate::repository::{BarrierStore, DirectoryStore, KeyStore, StoreError};
+use crate::scopes;
 
 /// The seed file shipped with the product.
 pub const DEMO_SEED: &str = include_str!("../../../deployments/kms/config/demo-seed.yml");
@@ -201,7 +202,11 @@ where
         tenant,
         tenants: vec![tenant],
         subject: "demo-seed".to_owned(),
-        scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+        scopes: scopes::OPERATION_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        request_id: None,
     };
     let filter = ElasticKeyFilter {
         names: vec![key.name.clone()],

@@ -1,27 +1,26 @@
 //! Assembles a running KMS: storage, barrier, key service, both API surfaces, Swagger UI, the
-//! admin routes for barrier rotation, readiness checks and the purge task.
+//! admin routes ([`crate::api::admin`]), readiness checks and the background tasks (one
+//! [`TaskSet`]: the purge task and following other instances' changes).
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use cryptoutil_server::{
-    DevPki, Problem, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime, surface, swagger,
+    DevPki, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime, surface, swagger,
 };
-use serde_json::json;
 
 use crate::api::{self, ApiState, BROWSER_PREFIX, Keys, SERVICE_PREFIX};
 use crate::auth::{
     Authenticator, DB_REALM, Federation, require_authentication, require_browser_authentication,
 };
-use crate::barrier::{Barrier, BarrierError, UnsealKeys};
+use crate::barrier::{Barrier, UnsealKeys};
 use crate::config::KmsSettings;
 use crate::keys::{KeyService, KeyServiceOptions};
+use crate::repository::{DirectoryStore, KeyStore};
 use crate::seed::Seed;
 use crate::storage::Store;
-use crate::store::{DirectoryStore, KeyStore, StoreError};
+use crate::tasks::TaskSet;
 use crate::users::UserAdmin;
 
 /// Why the KMS could not start. Each message tells the operator what to fix.
@@ -49,8 +48,7 @@ pub struct Kms {
     /// The key service, for in-process callers and tests.
     pub keys: Arc<Keys>,
     tls: TlsRuntime,
-    purge: tokio::task::JoinHandle<()>,
-    follow: tokio::task::JoinHandle<()>,
+    tasks: TaskSet,
 }
 
 impl Kms {
@@ -59,11 +57,15 @@ impl Kms {
         self.tls.ca_cert.as_deref()
     }
 
+    /// The background tasks and their states.
+    pub fn tasks(&self) -> Vec<(&'static str, crate::tasks::TaskState)> {
+        self.tasks.report()
+    }
+
     /// Stops the listeners and background tasks and waits for them; closes the pool.
     pub async fn stop(self) {
         self.server.shutdown();
-        self.purge.abort();
-        self.follow.abort();
+        self.tasks.stop().await;
         self.server.wait().await;
         self.keys.store().close().await;
     }
@@ -72,8 +74,7 @@ impl Kms {
     /// tasks run until then.
     pub async fn run_until_signal(self) {
         self.server.run_until_signal().await;
-        self.purge.abort();
-        self.follow.abort();
+        self.tasks.stop().await;
         self.keys.store().close().await;
         drop(self.tls);
     }
@@ -136,8 +137,10 @@ pub async fn start(
     let state = ApiState { keys: keys.clone() };
     let users = Arc::new(UserAdmin::new(store.clone(), auth.clone()));
     let public = public_router(&settings, state, auth.clone(), users);
-    let admin_extra = admin_router(keys.clone());
+    let admin_extra = api::admin::router(keys.clone());
+    let tasks = background_tasks(&settings, &store, &auth, &keys);
     let mut checks = readiness_checks(keys.clone());
+    checks.push(tasks.readiness_check());
     if let Some(federation) = auth.federation() {
         checks.extend(federation.readiness_checks());
     }
@@ -151,29 +154,41 @@ pub async fn start(
     })
     .await
     .map_err(|e| StartError::Server(e.to_string()))?;
-    let purge = tokio::spawn(purge_loop(
-        keys.clone(),
-        auth.federation().cloned(),
-        settings.keys.purge_interval.get(),
-    ));
-    let follow = {
-        let (store, auth, keys) = (store.clone(), auth.clone(), keys.clone());
-        tokio::spawn(async move {
-            let users = store.follow_user_changes(|user| match user {
-                Some(user) => auth.cache().invalidate_user(DB_REALM, user),
-                None => auth.cache().invalidate_all(),
-            });
-            let elastic_keys = store.follow_key_changes(|key| keys.key_changed_elsewhere(key));
-            tokio::join!(users, elastic_keys);
-        })
-    };
     Ok(Kms {
         server,
         keys,
         tls,
-        purge,
-        follow,
+        tasks,
     })
+}
+
+/// The background tasks: the purge task, and following the changes other instances announce
+/// (user and elastic key changes on PostgreSQL; SQLite has none, so that task returns at once).
+fn background_tasks(
+    settings: &KmsSettings,
+    store: &Arc<Store>,
+    auth: &Arc<Authenticator<Store>>,
+    keys: &Arc<Keys>,
+) -> TaskSet {
+    let mut tasks = TaskSet::new();
+    tasks.spawn(
+        "purge",
+        purge_loop(
+            keys.clone(),
+            auth.federation().cloned(),
+            settings.keys.purge_interval.get(),
+        ),
+    );
+    let (store, auth, keys) = (store.clone(), auth.clone(), keys.clone());
+    tasks.spawn("follow changes", async move {
+        let users = store.follow_user_changes(|user| match user {
+            Some(user) => auth.cache().invalidate_user(DB_REALM, user),
+            None => auth.cache().invalidate_all(),
+        });
+        let elastic_keys = store.follow_key_changes(|key| keys.key_changed_elsewhere(key));
+        tokio::join!(users, elastic_keys);
+    });
+    tasks
 }
 
 /// `--demo` / `--reset-demo` (SPEC §3.7).
@@ -247,7 +262,7 @@ fn public_router(
     if settings.benchmark.echo {
         tracing::warn!(
             "benchmark.echo: POST {SERVICE_PREFIX}{} is mounted (a load-test aid)",
-            api::echo::ECHO_PATH
+            crate::scopes::ECHO_PATH
         );
         service_operations = service_operations.merge(api::echo::router());
     }
@@ -263,60 +278,6 @@ fn public_router(
             &settings.api.browser,
         ))
         .merge(swagger::swagger_router(document))
-}
-
-fn admin_router(keys: Arc<Keys>) -> Router {
-    Router::new()
-        .route("/admin/v1/barrier/rotate-root", post(rotate_root))
-        .route(
-            "/admin/v1/barrier/rotate-intermediate",
-            post(rotate_intermediate),
-        )
-        .with_state(keys)
-}
-
-async fn rotate_root(
-    State(keys): State<Arc<Keys>>,
-) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let kid = keys
-        .barrier()
-        .rotate_root()
-        .await
-        .map_err(rotation_problem)?;
-    tracing::info!(target: "audit", operation = "rotate-root", kid = %kid, outcome = "ok");
-    Ok(axum::Json(json!({ "root_kid": kid })))
-}
-
-async fn rotate_intermediate(
-    State(keys): State<Arc<Keys>>,
-) -> Result<axum::Json<serde_json::Value>, Problem> {
-    let kids = keys
-        .barrier()
-        .rotate_intermediate(None)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "intermediate key rotation failed");
-            Problem::unavailable("intermediate key rotation failed; see the server log")
-        })?;
-    tracing::info!(target: "audit", operation = "rotate-intermediate", count = kids.len(), outcome = "ok");
-    Ok(axum::Json(json!({ "intermediate_kids": kids })))
-}
-
-/// Rotation failures: the operator can fix a missing unseal key (409) or wait for the database
-/// (503); anything else is logged and reported as 500.
-fn rotation_problem(e: BarrierError) -> Problem {
-    match e {
-        BarrierError::InvalidUnsealKeys(m) | BarrierError::WrongUnsealKeys(m) => {
-            Problem::new(axum::http::StatusCode::CONFLICT).with_detail(m)
-        }
-        BarrierError::Store(StoreError::Unavailable(_)) => {
-            Problem::unavailable("the database is unavailable; nothing was rotated")
-        }
-        other => {
-            tracing::error!(error = %other, "barrier rotation failed");
-            Problem::internal()
-        }
-    }
 }
 
 fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {

@@ -6,15 +6,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use cryptoutil_realm::ScopeVocabulary;
+
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEvent, AuditSink, Operation, Outcome, UserOperation};
 use crate::auth::{Authenticator, DB_REALM};
 use crate::keys::KeyError;
 use crate::model::{PAGE_SIZE_MAX, Page, PageRequest, Principal, RealmUserRecord, TenantId};
-use crate::store::DirectoryStore;
+use crate::repository::DirectoryStore;
+use crate::scopes::{self, VOCABULARY};
 
-/// The coarse scope that administers users.
-pub const ADMIN_SCOPE: &str = "kms:admin";
 /// Shortest accepted password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Longest accepted password, in characters.
@@ -60,6 +62,7 @@ pub struct UserChange {
 pub struct UserAdmin<S> {
     store: Arc<S>,
     auth: Arc<Authenticator<S>>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl<S> std::fmt::Debug for UserAdmin<S> {
@@ -71,11 +74,32 @@ impl<S> std::fmt::Debug for UserAdmin<S> {
 impl<S: DirectoryStore> UserAdmin<S> {
     /// Administration that invalidates `auth`'s credential cache on every change.
     pub fn new(store: Arc<S>, auth: Arc<Authenticator<S>>) -> Self {
-        Self { store, auth }
+        Self {
+            store,
+            auth,
+            audit: crate::audit::default_sink(),
+        }
+    }
+
+    /// Writes the changes' audit events to `sink` instead of the default tracing sink.
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
     }
 
     /// Creates a user.
     pub async fn create(&self, who: &Principal, new: NewUser) -> Result<RealmUserRecord, KeyError> {
+        let username = new.username.clone();
+        let result = self.create_unaudited(who, new).await;
+        self.record(who, UserOperation::Create, &username, result.as_ref().err());
+        result
+    }
+
+    async fn create_unaudited(
+        &self,
+        who: &Principal,
+        new: NewUser,
+    ) -> Result<RealmUserRecord, KeyError> {
         require_admin(who)?;
         check_username(&new.username)?;
         check_password(&new.password)?;
@@ -106,7 +130,7 @@ impl<S: DirectoryStore> UserAdmin<S> {
             .insert_realm_user(&record)
             .await
             .map_err(|e| match e {
-                crate::store::StoreError::Conflict(_) => KeyError::Conflict(
+                crate::repository::StoreError::Conflict(_) => KeyError::Conflict(
                     "a user with this username or certificate subject exists".to_owned(),
                 ),
                 other => other.into(),
@@ -114,7 +138,6 @@ impl<S: DirectoryStore> UserAdmin<S> {
         self.auth
             .cache()
             .invalidate_user(DB_REALM, &record.username);
-        audit(who, &record.username, "create");
         Ok(record)
     }
 
@@ -179,6 +202,17 @@ impl<S: DirectoryStore> UserAdmin<S> {
         username: &str,
         change: UserChange,
     ) -> Result<RealmUserRecord, KeyError> {
+        let result = self.update_unaudited(who, username, change).await;
+        self.record(who, UserOperation::Update, username, result.as_ref().err());
+        result
+    }
+
+    async fn update_unaudited(
+        &self,
+        who: &Principal,
+        username: &str,
+        change: UserChange,
+    ) -> Result<RealmUserRecord, KeyError> {
         let mut user = self.get(who, username).await?;
         let expected = user.version;
         if let Some(roles) = change.roles {
@@ -198,11 +232,27 @@ impl<S: DirectoryStore> UserAdmin<S> {
         if let Some(subject) = change.certificate_subject {
             user.certificate_subject = subject;
         }
-        self.save(who, user, expected, "update").await
+        self.save(user, expected).await
     }
 
     /// Sets a new password.
     pub async fn set_password(
+        &self,
+        who: &Principal,
+        username: &str,
+        password: zeroize::Zeroizing<String>,
+    ) -> Result<(), KeyError> {
+        let result = self.set_password_unaudited(who, username, password).await;
+        self.record(
+            who,
+            UserOperation::SetPassword,
+            username,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    async fn set_password_unaudited(
         &self,
         who: &Principal,
         username: &str,
@@ -217,26 +267,47 @@ impl<S: DirectoryStore> UserAdmin<S> {
         .await
         .map_err(|_| KeyError::Internal("password hashing task failed".to_owned()))?
         .map_err(|e| KeyError::Internal(e.to_string()))?;
-        self.save(who, user, expected, "set-password")
-            .await
-            .map(|_| ())
+        self.save(user, expected).await.map(|_| ())
     }
 
     /// Deletes a user.
     pub async fn delete(&self, who: &Principal, username: &str) -> Result<(), KeyError> {
+        let result = self.delete_unaudited(who, username).await;
+        self.record(who, UserOperation::Delete, username, result.as_ref().err());
+        result
+    }
+
+    async fn delete_unaudited(&self, who: &Principal, username: &str) -> Result<(), KeyError> {
         let user = self.get(who, username).await?;
         self.store.delete_realm_user(&user.username).await?;
         self.forget(&user.username).await;
-        audit(who, &user.username, "delete");
         Ok(())
+    }
+
+    /// Records a change's audit event: success when `error` is `None`.
+    fn record(
+        &self,
+        who: &Principal,
+        operation: UserOperation,
+        user: &str,
+        error: Option<&KeyError>,
+    ) {
+        let outcome = error.map_or(Outcome::Success, KeyError::audit_outcome);
+        let user: String = user.chars().take(256).collect();
+        self.audit.record(&AuditEvent::by(
+            who,
+            Operation::UserAdmin {
+                operation,
+                user: &user,
+            },
+            outcome,
+        ));
     }
 
     async fn save(
         &self,
-        who: &Principal,
         mut user: RealmUserRecord,
         expected: i64,
-        operation: &str,
     ) -> Result<RealmUserRecord, KeyError> {
         user.version = expected + 1;
         user.updated_at = OffsetDateTime::now_utc();
@@ -245,7 +316,7 @@ impl<S: DirectoryStore> UserAdmin<S> {
             .update_realm_user(&user, expected)
             .await
             .map_err(|e| match e {
-                crate::store::StoreError::Conflict(_) => {
+                crate::repository::StoreError::Conflict(_) => {
                     KeyError::Conflict("another user has this certificate subject".to_owned())
                 }
                 other => other.into(),
@@ -257,7 +328,6 @@ impl<S: DirectoryStore> UserAdmin<S> {
                 "the user changed meanwhile; read it again and retry".to_owned(),
             ));
         }
-        audit(who, &user.username, operation);
         Ok(user)
     }
 
@@ -326,12 +396,9 @@ impl<S: DirectoryStore> UserAdmin<S> {
     }
 }
 
+/// The admin rule: user administration needs `kms:admin`.
 fn require_admin(who: &Principal) -> Result<(), KeyError> {
-    if who.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-        Ok(())
-    } else {
-        Err(KeyError::InsufficientScope(ADMIN_SCOPE))
-    }
+    Ok(scopes::require(who, scopes::ADMIN)?)
 }
 
 fn not_found() -> KeyError {
@@ -363,7 +430,9 @@ fn check_roles(roles: &[String]) -> Result<(), KeyError> {
         return Err(KeyError::Invalid("at most 64 roles".to_owned()));
     }
     for role in roles {
-        cryptoutil_realm::scopes::check(role).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        VOCABULARY
+            .check(role)
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
     }
     Ok(())
 }
@@ -380,9 +449,4 @@ fn check_metadata(text: &str) -> Result<String, KeyError> {
             "metadata must be a JSON object".to_owned(),
         )),
     }
-}
-
-fn audit(who: &Principal, username: &str, operation: &str) {
-    tracing::info!(target: "audit", event = "user_admin", subject = %who.subject,
-        tenant = %who.tenant, user = %username, operation, outcome = "ok");
 }

@@ -12,7 +12,7 @@ use cryptoutil_kms::barrier::{
     generate_shares,
 };
 use cryptoutil_kms::model::{TenantId, WrappedKey};
-use cryptoutil_kms::store::{BarrierStore, StoreError};
+use cryptoutil_kms::repository::{BarrierStore, StoreError};
 use uuid::Uuid;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use cryptoutil_kms::model::{
     ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, PageRequest, Sort,
     TenantId, WrappedKey,
 };
+use cryptoutil_kms::repository::{BarrierStore, KeyStore, StoreError};
 use cryptoutil_kms::storage::{Backend, DatabaseSettings, Store};
-use cryptoutil_kms::store::{BarrierStore, KeyStore, StoreError};
 use cryptoutil_server::config::HumanDuration;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use cryptoutil_kms::model::{
     ElasticKey, KeyStatus, MaterialKey, PageRequest, RealmUserRecord, TenantId, WrappedKey,
 };
+use cryptoutil_kms::repository::{BarrierStore, DirectoryStore, KeyStore, StoreError};
 use cryptoutil_kms::storage::{DatabaseSettings, Store};
-use cryptoutil_kms::store::{BarrierStore, DirectoryStore, KeyStore, StoreError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

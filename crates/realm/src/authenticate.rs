@@ -43,7 +43,7 @@ pub struct RealmUser {
     pub username: String,
     /// The roles as configured (role names or scope names).
     pub roles: Vec<String>,
-    /// The scopes the roles grant, expanded (see [`crate::scopes::expand`]).
+    /// The scopes the roles grant, expanded (see [`crate::ScopeVocabulary::expand`]).
     pub scopes: BTreeSet<String>,
     /// Tenant *names* the user may act in, in configured order; the first is the default. Empty
     /// means the user has no tenant of its own (the KMS decides what that allows, e.g. a global admin).
@@ -240,7 +240,6 @@ mod tests {
 
     use super::*;
     use crate::cache::CacheConfig;
-    use crate::scopes;
 
     /// An in-memory realm with cheap (1,000-iteration) hashes that counts lookups.
     struct MemRealm {
@@ -263,8 +262,8 @@ mod tests {
             let user = RealmUser {
                 realm: self.name.clone(),
                 username: username.to_owned(),
-                roles: vec![scopes::READ.to_owned()],
-                scopes: scopes::expand([scopes::READ]),
+                roles: vec!["t:read".to_owned()],
+                scopes: BTreeSet::from(["t:read".to_owned()]),
                 tenants: vec!["demo-tenant".to_owned()],
                 enabled,
             };

@@ -24,7 +24,7 @@ pub enum RealmError {
     /// A stored password hash is malformed or outside the accepted parameters.
     #[error("invalid password hash: {0}")]
     InvalidHash(&'static str),
-    /// A scope name is not one of the KMS scopes.
+    /// A scope name is not in the product's [`crate::ScopeVocabulary`].
     #[error("unknown scope `{0}`")]
     UnknownScope(String),
     /// A realm file could not be loaded.

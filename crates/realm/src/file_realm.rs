@@ -1,7 +1,7 @@
 //! The file realm: `realms.yml` (SPEC §3.6).
 //!
 //! ```yaml
-//! roles:                      # optional: role name -> KMS scopes
+//! roles:                      # optional: role name -> scopes
 //!   operator: [kms:read, kms:encrypt, kms:decrypt]
 //! users:
 //!   - username: demo-user
@@ -13,6 +13,9 @@
 //!     certificate_subject: "CN=demo-user,O=cryptoutil"   # optional, for TLS client certificates
 //! ```
 //!
+//! Which scopes exist is the product's [`ScopeVocabulary`] (the KMS's scope table); the realm
+//! checks role definitions against it and expands each user's roles with it.
+//!
 //! Strict: unknown keys, unknown scopes, undefined roles, duplicate usernames or certificate
 //! subjects, malformed or weak password hashes are refused with `file:line:column` and the field
 //! path. A `roles` entry containing `:` is a scope name, any other is a role defined under `roles`
@@ -20,7 +23,7 @@
 //! A user needs at least one of `password_hash`, `password` or `certificate_subject`.
 //! `certificate_subject` is compared exactly with the subject as the KMS renders it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +34,8 @@ use zeroize::Zeroizing;
 
 use crate::authenticate::{BoxFuture, Realm, RealmEntry, RealmUser, StoredPassword};
 use crate::password::PasswordHash;
-use crate::{Problem, RealmError, basic, scopes};
+use crate::vocabulary::ScopeVocabulary;
+use crate::{Problem, RealmError, basic};
 
 /// The name of the file realm in realm chains, audit events and the cache key.
 pub const FILE_REALM_NAME: &str = "file";
@@ -61,19 +65,25 @@ pub struct FileUser {
     pub certificate_subject: Option<String>,
 }
 
-/// Loads and checks a realm file.
-pub fn load(path: &Path) -> Result<FileRealm, RealmError> {
-    FileRealm::load(path)
+/// Loads and checks a realm file against the product's scope vocabulary.
+pub fn load(
+    path: &Path,
+    vocabulary: &'static dyn ScopeVocabulary,
+) -> Result<FileRealm, RealmError> {
+    FileRealm::load(path, vocabulary)
 }
 
-/// The JSON Schema of `realms.yml` (for `deployments/kms/realms.schema.json`).
-pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(RealmsFile)).unwrap_or(serde_json::Value::Null)
+/// The JSON Schema of `realms.yml` with the scope names of `vocabulary` (the KMS ships it as
+/// `deployments/kms/realms.schema.json`).
+pub fn json_schema(vocabulary: &'static dyn ScopeVocabulary) -> serde_json::Value {
+    with_vocabulary(vocabulary, || {
+        serde_json::to_value(schemars::schema_for!(RealmsFile)).unwrap_or(serde_json::Value::Null)
+    })
 }
 
 impl FileRealm {
-    /// Loads and checks a realm file.
-    pub fn load(path: &Path) -> Result<Self, RealmError> {
+    /// Loads and checks a realm file; role scopes must be in `vocabulary`.
+    pub fn load(path: &Path, vocabulary: &'static dyn ScopeVocabulary) -> Result<Self, RealmError> {
         let origin = path.display().to_string();
         let problem = |message: String| {
             RealmError::Config(vec![Problem {
@@ -99,24 +109,31 @@ impl FileRealm {
         if text.len() as u64 > MAX_FILE_BYTES {
             return Err(problem(format!("larger than {MAX_FILE_BYTES} bytes")));
         }
-        Self::from_yaml(&text, &origin)
+        Self::from_yaml(&text, &origin, vocabulary)
     }
 
     /// Parses and checks realm YAML; `origin` (usually the file path) prefixes error positions.
-    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, RealmError> {
+    /// Role scopes must be in `vocabulary`, which also expands each user's roles.
+    pub fn from_yaml(
+        text: &str,
+        origin: &str,
+        vocabulary: &'static dyn ScopeVocabulary,
+    ) -> Result<Self, RealmError> {
         let file = if text.trim().is_empty() {
             RealmsFile::default()
         } else {
-            // Pass 1: syntax, types, unknown keys, value formats. Gives the role names.
-            let first: RealmsFile = parse(text, origin, None)?;
-            // Pass 2: cross-references (defined roles) and duplicates, still located.
-            let roles = first.roles.keys().map(|r| r.0.clone()).collect();
-            parse(text, origin, Some(roles))?
+            with_vocabulary(vocabulary, || {
+                // Pass 1: syntax, types, unknown keys, value formats. Gives the role names.
+                let first: RealmsFile = parse(text, origin, None)?;
+                // Pass 2: cross-references (defined roles) and duplicates, still located.
+                let roles = first.roles.keys().map(|r| r.0.clone()).collect();
+                parse(text, origin, Some(roles))
+            })?
         };
-        Ok(Self::build(file, origin))
+        Ok(Self::build(file, origin, vocabulary))
     }
 
-    fn build(file: RealmsFile, origin: &str) -> Self {
+    fn build(file: RealmsFile, origin: &str, vocabulary: &dyn ScopeVocabulary) -> Self {
         let role_table: BTreeMap<String, Vec<String>> = file
             .roles
             .into_iter()
@@ -130,11 +147,14 @@ impl FileRealm {
         for spec in file.users {
             let username = spec.username.0;
             let roles: Vec<String> = spec.roles.into_iter().map(|r| r.0).collect();
-            let granted = roles.iter().flat_map(|role| match role_table.get(role) {
-                Some(scopes) => scopes.clone(),
-                None => vec![role.clone()],
-            });
-            let scopes = scopes::expand(granted);
+            let granted: Vec<String> = roles
+                .iter()
+                .flat_map(|role| match role_table.get(role) {
+                    Some(scopes) => scopes.clone(),
+                    None => vec![role.clone()],
+                })
+                .collect();
+            let scopes = vocabulary.expand(&granted);
             let tenants = match spec.tenant {
                 Some(t) => vec![t.0],
                 None => spec.tenants.into_iter().map(|t| t.0).collect(),
@@ -233,6 +253,40 @@ struct Pass2 {
 
 thread_local! {
     static PASS2: RefCell<Option<Pass2>> = const { RefCell::new(None) };
+    /// The scope vocabulary of the parse (or schema generation) running on this thread.
+    static VOCABULARY: Cell<Option<&'static dyn ScopeVocabulary>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with `vocabulary` as this thread's scope vocabulary, restoring the previous one
+/// afterwards (even if `f` unwinds).
+fn with_vocabulary<T>(vocabulary: &'static dyn ScopeVocabulary, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<&'static dyn ScopeVocabulary>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            VOCABULARY.with(|v| v.set(self.0));
+        }
+    }
+    let _restore = Restore(VOCABULARY.with(|v| v.replace(Some(vocabulary))));
+    f()
+}
+
+/// Checks a scope name against this thread's vocabulary.
+fn check_scope(scope: String) -> Result<String, String> {
+    match VOCABULARY.with(Cell::get) {
+        Some(vocabulary) => vocabulary
+            .check(&scope)
+            .map(|()| scope)
+            .map_err(|e| e.to_string()),
+        None => Err("no scope vocabulary to check scopes against".to_owned()),
+    }
+}
+
+/// The scope names of this thread's vocabulary (for the JSON Schema's enum).
+fn known_scopes() -> Vec<&'static str> {
+    VOCABULARY
+        .with(Cell::get)
+        .map(|v| v.known().to_vec())
+        .unwrap_or_default()
 }
 
 /// Clears the pass-2 state even if deserialization unwinds.
@@ -285,9 +339,9 @@ fn parse(
 /// `realms.yml`: roles and users of the KMS file realm.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "cryptoutil KMS realms.yml")]
+#[schemars(title = "cryptoutil realms.yml")]
 struct RealmsFile {
-    /// Role definitions: role name → KMS scopes. Users name roles or scopes directly.
+    /// Role definitions: role name → scopes. Users name roles or scopes directly.
     #[serde(default)]
     roles: BTreeMap<RoleName, Vec<ScopeName>>,
     /// The users of the file realm.
@@ -323,7 +377,7 @@ struct RawUser {
     /// Plaintext password: DEMO ONLY, logged as a warning at load. Exclusive with `password_hash`.
     #[serde(default)]
     password: Option<DemoPassword>,
-    /// KMS scope names (containing `:`) and/or role names defined under `roles`.
+    /// Scope names (containing `:`) and/or role names defined under `roles`.
     #[serde(default)]
     roles: Vec<RoleRef>,
     /// The user's tenant (a tenant name such as `demo-tenant`). Exclusive with `tenants`.
@@ -474,8 +528,8 @@ checked_string!(
 checked_string!(
     ScopeName,
     String,
-    |s| scopes::check(&s).map(|()| s).map_err(|e| e.to_string()),
-    {"type": "string", "enum": (scopes::all().collect::<Vec<_>>())}
+    check_scope,
+    {"type": "string", "enum": (known_scopes())}
 );
 
 checked_string!(
@@ -483,18 +537,18 @@ checked_string!(
     String,
     |s| {
         if s.contains(':') {
-            return scopes::check(&s).map(|()| s).map_err(|e| e.to_string());
+            return check_scope(s);
         }
         in_pass2(|p| {
             if p.roles.contains(&s) {
                 Ok(())
             } else {
-                Err(format!("role `{}` is neither a KMS scope nor defined under `roles`", s.escape_debug()))
+                Err(format!("role `{}` is neither a scope nor defined under `roles`", s.escape_debug()))
             }
         })?;
         Ok(s)
     },
-    {"type": "string", "minLength": 1, "description": "A KMS scope name (contains `:`) or a role defined under `roles`."}
+    {"type": "string", "minLength": 1, "description": "A scope name (contains `:`) or a role defined under `roles`."}
 );
 
 checked_string!(
@@ -568,11 +622,12 @@ impl JsonSchema for RoleName {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::vocabulary::test_vocabulary::TEST_SCOPES;
 
     const HASH_600K: &str = "pbkdf2-sha256$600000$AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8$YTpMNBE5TiT__mxRmUMHckVy5XS82Y6oz0V8ZImb-_4";
 
     fn problems(text: &str) -> Vec<Problem> {
-        match FileRealm::from_yaml(text, "realms.yml") {
+        match FileRealm::from_yaml(text, "realms.yml", &TEST_SCOPES) {
             Err(RealmError::Config(p)) => p,
             other => panic!("expected a config error, got {other:?}"),
         }
@@ -589,14 +644,14 @@ mod tests {
         let text = format!(
             r#"
 roles:
-  operator: [kms:read, kms:encrypt]
+  operator: [t:read, t:encrypt]
 users:
   - username: demo-admin
     password: demo-admin-password
-    roles: [kms:admin]
+    roles: [t:admin]
   - username: demo-user
     password_hash: "{HASH_600K}"
-    roles: [kms:read, kms:write]
+    roles: [t:read, t:write]
     tenant: demo-tenant
     metadata: {{team: payments, level: 3}}
   - username: ops
@@ -606,24 +661,22 @@ users:
     enabled: false
   - username: robot
     certificate_subject: "CN=robot,O=cryptoutil"
-    roles: [kms:read]
+    roles: [t:read]
     tenant: demo-tenant-2
 "#
         );
-        let realm = FileRealm::from_yaml(&text, "realms.yml").unwrap();
+        let realm = FileRealm::from_yaml(&text, "realms.yml", &TEST_SCOPES).unwrap();
         assert_eq!(realm.users().len(), 4);
 
         let admin = &realm.user("demo-admin").unwrap().user;
         assert_eq!(admin.realm, "file");
         assert!(admin.tenants.is_empty() && admin.enabled);
-        assert!(admin.scopes.contains("kms:key:delete") && admin.scopes.contains("kms:verify"));
+        assert!(admin.scopes.contains("t:encrypt") && admin.scopes.contains("t:verify"));
 
         let user = realm.user("demo-user").unwrap();
         assert_eq!(user.user.tenants, vec!["demo-tenant"]);
-        assert!(
-            user.user.scopes.contains("kms:encrypt") && user.user.scopes.contains("kms:key:read")
-        );
-        assert!(!user.user.scopes.contains("kms:admin"));
+        assert!(user.user.scopes.contains("t:encrypt") && user.user.scopes.contains("t:verify"));
+        assert!(!user.user.scopes.contains("t:admin"));
         assert_eq!(user.metadata["level"], serde_json::json!(3));
         assert!(matches!(
             user.password.as_deref(),
@@ -634,13 +687,7 @@ users:
         assert_eq!(ops.roles, vec!["operator"]);
         assert_eq!(
             ops.scopes.iter().map(String::as_str).collect::<Vec<_>>(),
-            vec![
-                "kms:encrypt",
-                "kms:key:read",
-                "kms:pool:read",
-                "kms:read",
-                "kms:verify"
-            ]
+            vec!["t:encrypt", "t:read", "t:verify"]
         );
         assert_eq!(ops.tenants, vec!["demo-tenant", "demo-tenant-2"]);
         assert!(!ops.enabled);
@@ -659,6 +706,7 @@ users:
         let realm = FileRealm::from_yaml(
             "users:\n  - username: a\n    certificate_subject: CN=a\n",
             "realms.yml",
+            &TEST_SCOPES,
         )
         .unwrap();
         assert_eq!(realm.name(), "file");
@@ -701,7 +749,7 @@ users:
         let password = format!("pw-{}", uuid::Uuid::now_v7());
         let text = format!("users:\n  - username: {username}\n    password: {password}\n");
         let realm = tracing::subscriber::with_default(subscriber, || {
-            FileRealm::from_yaml(&text, "realms.yml")
+            FileRealm::from_yaml(&text, "realms.yml", &TEST_SCOPES)
         })
         .unwrap();
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -715,7 +763,7 @@ users:
     #[test]
     fn empty_file_is_an_empty_realm() {
         assert!(
-            FileRealm::from_yaml("  \n", "realms.yml")
+            FileRealm::from_yaml("  \n", "realms.yml", &TEST_SCOPES)
                 .unwrap()
                 .users()
                 .is_empty()
@@ -731,12 +779,11 @@ users:
             "{p:?}"
         );
 
-        let p = one_problem(
-            "users:\n  - username: a\n    password: x\n    roles: [kms:read, kms:raed]\n",
-        );
+        let p =
+            one_problem("users:\n  - username: a\n    password: x\n    roles: [t:read, t:raed]\n");
         assert!(p.origin.starts_with("realms.yml:4:"), "{p:?}");
         assert!(
-            p.message.contains("users[0].roles") && p.message.contains("kms:raed"),
+            p.message.contains("users[0].roles") && p.message.contains("t:raed"),
             "{p:?}"
         );
 
@@ -753,7 +800,7 @@ users:
     #[test]
     fn refuses_undefined_roles_and_bad_role_definitions() {
         let p = one_problem(
-            "roles:\n  ops: [kms:read]\nusers:\n  - username: a\n    password: x\n    roles: [opps]\n",
+            "roles:\n  ops: [t:read]\nusers:\n  - username: a\n    password: x\n    roles: [opps]\n",
         );
         assert!(p.origin.starts_with("realms.yml:6:"), "{p:?}");
         assert!(
@@ -761,10 +808,10 @@ users:
             "{p:?}"
         );
         // Roles may be defined after the users that name them.
-        assert!(FileRealm::from_yaml("users:\n  - username: a\n    password: x\n    roles: [ops]\nroles:\n  ops: [kms:read]\n", "r").is_ok());
-        let p = one_problem("roles:\n  ops: [kms:everything]\n");
-        assert!(p.message.contains("kms:everything"), "{p:?}");
-        let p = one_problem("roles:\n  \"kms:ops\": [kms:read]\n");
+        assert!(FileRealm::from_yaml("users:\n  - username: a\n    password: x\n    roles: [ops]\nroles:\n  ops: [t:read]\n", "r", &TEST_SCOPES).is_ok());
+        let p = one_problem("roles:\n  ops: [t:everything]\n");
+        assert!(p.message.contains("t:everything"), "{p:?}");
+        let p = one_problem("roles:\n  \"t:ops\": [t:read]\n");
         assert!(p.message.contains("invalid role name"), "{p:?}");
     }
 
@@ -804,9 +851,9 @@ users:
             .path()
             .join(format!("realms-{}.yml", uuid::Uuid::now_v7()));
         std::fs::write(&path, "users:\n  - username: a\n    password: x\n").unwrap();
-        assert!(load(&path).unwrap().user("a").is_some());
+        assert!(load(&path, &TEST_SCOPES).unwrap().user("a").is_some());
         std::fs::write(&path, "users:\n  - username: a\n    passwd: x\n").unwrap();
-        let Err(RealmError::Config(p)) = load(&path) else {
+        let Err(RealmError::Config(p)) = load(&path, &TEST_SCOPES) else {
             panic!()
         };
         assert!(
@@ -814,12 +861,12 @@ users:
             "{p:?}"
         );
         let missing = dir.path().join("missing.yml");
-        let Err(RealmError::Config(p)) = load(&missing) else {
+        let Err(RealmError::Config(p)) = load(&missing, &TEST_SCOPES) else {
             panic!()
         };
         assert_eq!(p[0].origin, missing.display().to_string());
         // A device file is refused without being read (it would never end).
-        let Err(RealmError::Config(p)) = load(Path::new("/dev/zero")) else {
+        let Err(RealmError::Config(p)) = load(Path::new("/dev/zero"), &TEST_SCOPES) else {
             panic!()
         };
         assert!(p[0].message.contains("not a regular file"), "{p:?}");
@@ -827,16 +874,13 @@ users:
 
     #[test]
     fn schema_describes_the_format() {
-        let schema = json_schema();
+        let schema = json_schema(&TEST_SCOPES);
         let text = schema.to_string();
         assert!(
             text.contains("password_hash") && text.contains("certificate_subject"),
             "{text}"
         );
-        assert!(
-            text.contains("kms:pool:create"),
-            "scope enum missing: {text}"
-        );
+        assert!(text.contains("t:encrypt"), "scope enum missing: {text}");
         assert!(text.contains("\"additionalProperties\":false"), "{text}");
     }
 }

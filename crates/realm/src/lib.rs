@@ -1,7 +1,8 @@
-//! Password hashing, realms, roles and scopes, and the verified-credential cache (SPEC §1, §3.6).
+//! Password hashing, realms and roles, and the verified-credential cache (SPEC §1, §3.6).
 //!
 //! - [`password`]: PBKDF2-HMAC-SHA256 password hashes (write the canonical format, read both).
-//! - [`scopes`]: the KMS scope hierarchy (`kms:admin` ⊃ `kms:write`/`kms:read` ⊃ fine scopes).
+//! - [`vocabulary`]: the [`ScopeVocabulary`] trait: which scopes exist and what each implies is the
+//!   product's to say (the KMS defines its hierarchy); realms only check and expand with it.
 //! - [`file_realm`]: the `realms.yml` file realm, strict and with located errors.
 //! - [`basic`]: strict `Authorization: Basic` parsing.
 //! - [`cache`]: the verified-credential cache, so only the first request of a credential pays PBKDF2.
@@ -17,7 +18,7 @@ pub mod cache;
 mod error;
 pub mod file_realm;
 pub mod password;
-pub mod scopes;
+pub mod vocabulary;
 
 pub use authenticate::{
     BoxFuture, Outcome, Realm, RealmEntry, RealmUser, StoredPassword, verify_basic,
@@ -28,3 +29,4 @@ pub use cache::{CacheConfig, Clock, CredentialCache};
 pub use error::{Problem, RealmError};
 pub use file_realm::FileRealm;
 pub use password::PasswordHash;
+pub use vocabulary::ScopeVocabulary;

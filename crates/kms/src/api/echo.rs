@@ -14,12 +14,8 @@ use cryptoutil_server::Problem;
 
 use super::Caller;
 use super::handlers::OCTET_STREAM;
-use crate::keys::{KeyError, scopes};
-
-/// The route, relative to the service surface.
-pub const ECHO_PATH: &str = "/echo";
-/// The scope it needs: the one encrypt needs, so both authenticate alike.
-pub const ECHO_SCOPE: &str = scopes::ENCRYPT;
+use crate::keys::KeyError;
+use crate::scopes::{self, ECHO_PATH, ECHO_SCOPE};
 
 /// The echo route (add it before the authentication layer).
 pub fn router() -> Router {
@@ -28,9 +24,7 @@ pub fn router() -> Router {
 
 /// Returns the body as `application/octet-stream`.
 async fn echo(Caller(who): Caller, body: Bytes) -> Result<Response, Problem> {
-    if !who.scopes.iter().any(|s| s == ECHO_SCOPE) {
-        return Err(KeyError::InsufficientScope(ECHO_SCOPE).into());
-    }
+    scopes::require(&who, ECHO_SCOPE).map_err(KeyError::from)?;
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))],
         body,

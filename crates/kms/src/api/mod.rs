@@ -1,9 +1,12 @@
 //! The KMS HTTP API (SPEC §3.1–3.2): the same operations on `/service/api/v1` and
 //! `/browser/api/v1`, an OpenAPI 3.1 document generated from the handlers, and Swagger UI.
 //!
+//! The scope each route needs is in [`crate::scopes`] (the route → scope table).
+//!
 //! Handlers are thin: they parse, call [`crate::keys::KeyService`] with the caller's
 //! [`Principal`], and shape the answer. Every error is `application/problem+json`.
 
+pub mod admin;
 mod dto;
 pub mod echo;
 mod errors;
@@ -23,70 +26,11 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::keys::{KeyService, scopes};
+use crate::keys::KeyService;
 use crate::model::Principal;
 use crate::storage::Store;
 
 pub use cryptoutil_server::surface::{BROWSER_PREFIX, SERVICE_PREFIX};
-
-/// The fine scope of every operation (SPEC §3.6), by method and path relative to a surface. The
-/// key service enforces these; the OpenAPI document shows them (security requirement and
-/// description), and a test drives every route with and without its scope to prove the two agree.
-pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
-    ("post", "/elastickey", scopes::POOL_CREATE),
-    ("get", "/elastickey/{id}", scopes::POOL_READ),
-    ("get", "/elastickeys", scopes::POOL_READ),
-    ("put", "/elastickey/{id}", scopes::POOL_UPDATE),
-    ("delete", "/elastickey/{id}", scopes::POOL_DELETE),
-    ("post", "/elastickey/{id}/materialkey", scopes::KEY_ROTATE),
-    ("post", "/elastickey/{id}/import", scopes::KEY_CREATE),
-    (
-        "get",
-        "/elastickey/{id}/materialkey/{mid}",
-        scopes::KEY_READ,
-    ),
-    ("get", "/elastickey/{id}/materialkeys", scopes::KEY_READ),
-    ("get", "/materialkeys", scopes::KEY_READ),
-    ("post", "/elastickey/{id}/encrypt", scopes::ENCRYPT),
-    ("post", "/elastickey/{id}/decrypt", scopes::DECRYPT),
-    ("post", "/elastickey/{id}/sign", scopes::SIGN),
-    ("post", "/elastickey/{id}/verify", scopes::VERIFY),
-    ("post", "/elastickey/{id}/generate", scopes::GENERATE),
-    // Only mounted with `benchmark.echo: true` (service surface; see [`echo`]).
-    ("post", echo::ECHO_PATH, echo::ECHO_SCOPE),
-];
-
-/// The scope a request needs, from its method and path (relative to a surface, or with the
-/// surface prefix): [`ROUTE_SCOPES`] for key operations, `kms:admin` for user administration.
-/// `None` for paths outside both tables (they answer 404 or 405; callers treat them as sensitive).
-pub fn required_scope(method: &axum::http::Method, path: &str) -> Option<&'static str> {
-    let path = [SERVICE_PREFIX, BROWSER_PREFIX]
-        .iter()
-        .find_map(|prefix| path.strip_prefix(prefix))
-        .unwrap_or(path);
-    if path == "/admin/realm-users" || path.starts_with("/admin/realm-users/") {
-        return Some(crate::users::ADMIN_SCOPE);
-    }
-    let method = method.as_str();
-    ROUTE_SCOPES
-        .iter()
-        .find(|(m, pattern, _)| m.eq_ignore_ascii_case(method) && path_matches(pattern, path))
-        .map(|(_, _, scope)| *scope)
-}
-
-/// Whether `path` fits a route `pattern` whose `{name}` segments match any one segment.
-fn path_matches(pattern: &str, path: &str) -> bool {
-    let mut want = pattern.split('/');
-    let mut have = path.split('/');
-    loop {
-        match (want.next(), have.next()) {
-            (None, None) => return true,
-            (Some(w), Some(h)) if w.starts_with('{') && !h.is_empty() => {}
-            (Some(w), Some(h)) if w == h => {}
-            _ => return false,
-        }
-    }
-}
 
 /// Name of the HTTP Basic security scheme in the OpenAPI document.
 pub const BASIC_SCHEME: &str = "basic";
@@ -150,7 +94,7 @@ fn operations() -> OpenApiRouter<ApiState> {
 /// OpenAPI paths under that prefix with operation ids and tags made unique per surface.
 pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
     let (router, mut relative) = operations().with_state(state).split_for_parts();
-    document_scopes(&mut relative, route_scope);
+    document_scopes(&mut relative, crate::scopes::route_scope);
     problems::document_problems(&mut relative);
     let mut document = document_base();
     for prefix in prefixes {
@@ -231,14 +175,6 @@ pub(crate) fn document_scopes<'s>(
     components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(bearer));
 }
 
-/// The scope [`ROUTE_SCOPES`] names for a method and path.
-fn route_scope(method: &str, path: &str) -> Option<&'static str> {
-    ROUTE_SCOPES
-        .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
-        .map(|(_, _, scope)| *scope)
-}
-
 /// Puts a surface prefix on every path and the surface name on operation ids and tags.
 pub fn label_surface(api: &mut OpenApi, prefix: &str) {
     let label = prefix
@@ -298,37 +234,4 @@ pub fn document_base() -> OpenApi {
             .to_owned(),
     );
     api
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use axum::http::Method;
-
-    use super::*;
-
-    #[test]
-    fn every_route_resolves_to_its_scope_with_or_without_a_prefix() {
-        for (method, pattern, scope) in ROUTE_SCOPES {
-            let path = pattern
-                .replace("{id}", "0190a5b2-0000-7000-8000-000000000001")
-                .replace("{mid}", "0190a5b2-0000-7000-8000-000000000002");
-            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            for prefix in ["", SERVICE_PREFIX, BROWSER_PREFIX] {
-                assert_eq!(
-                    required_scope(&method, &format!("{prefix}{path}")),
-                    Some(*scope),
-                    "{method} {prefix}{path}"
-                );
-            }
-        }
-        assert_eq!(
-            required_scope(&Method::PUT, "/admin/realm-users/alice/password"),
-            Some("kms:admin")
-        );
-        assert_eq!(required_scope(&Method::GET, "/elastickey/x/encrypt"), None);
-        assert_eq!(required_scope(&Method::POST, "/elastickey//encrypt"), None);
-        assert_eq!(required_scope(&Method::POST, "/nothing"), None);
-        assert_eq!(required_scope(&Method::POST, "/admin/realm-usersX"), None);
-    }
 }

@@ -243,7 +243,7 @@ pub fn router(users: Users) -> (Router, OpenApi) {
         .routes(routes!(set_password))
         .with_state(users)
         .split_for_parts();
-    super::document_scopes(&mut api, |_, _| Some(crate::users::ADMIN_SCOPE));
+    super::document_scopes(&mut api, |_, _| Some(crate::scopes::ADMIN));
     super::problems::document_problems(&mut api);
     (router, api)
 }

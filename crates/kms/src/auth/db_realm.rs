@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use cryptoutil_realm::{
-    BoxFuture, PasswordHash, Realm, RealmEntry, RealmError, RealmUser, StoredPassword, scopes,
+    BoxFuture, PasswordHash, Realm, RealmEntry, RealmError, RealmUser, StoredPassword,
 };
 
 use crate::model::RealmUserRecord;
-use crate::store::{DirectoryStore, StoreError};
+use crate::repository::{DirectoryStore, StoreError};
+use crate::scopes;
 
 /// Name of the database realm in cache keys and audit events.
 pub const DB_REALM: &str = "db";

@@ -18,13 +18,13 @@ use cryptoutil_realm::bearer::{
     BearerError, BearerValidator, HttpIntrospector, IntrospectionEndpoint, Introspector,
     IssuerTrust, JwksSource, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
 };
-use cryptoutil_realm::scopes;
 use cryptoutil_server::ReadinessCheck;
 use cryptoutil_tls::{TrustConfig, client_config};
 
 use super::settings::TenantMapping;
 use super::settings::{FederationSettings, IssuerSettings, RevocationMode, RevocationSettings};
 use crate::model::TenantId;
+use crate::scopes;
 
 /// One trusted issuer at run time.
 #[derive(Debug)]
@@ -54,7 +54,7 @@ pub(super) struct Verified {
 impl Verified {
     /// Whether the token's scopes grant `scope` (`kms:admin` grants everything).
     pub(super) fn grants(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope || s == scopes::ADMIN)
+        scopes::grants(&self.scopes, scope)
     }
 }
 

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use cryptoutil_jose::JwsAlgorithm;
-use cryptoutil_realm::scopes;
 use cryptoutil_server::config::{HumanDuration, Secret, Validator};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::scopes;
 
 /// The audience KMS tokens carry.
 pub const DEFAULT_AUDIENCE: &str = "cryptoutil-kms";
@@ -14,8 +15,8 @@ pub const DEFAULT_AUDIENCE: &str = "cryptoutil-kms";
 pub const DEFAULT_SENSITIVE_SCOPES: [&str; 4] = [
     scopes::ADMIN,
     scopes::WRITE,
-    "kms:key:delete",
-    "kms:pool:delete",
+    scopes::MATERIAL_KEY_DELETE,
+    scopes::ELASTIC_KEY_DELETE,
 ];
 /// The introspection client Identity's demo seeding creates for the KMS.
 pub const DEMO_INTROSPECTION_CLIENT: &str = "kms-introspection-client";
@@ -366,15 +367,7 @@ impl RevocationSettings {
         let Some(required) = required else {
             return true;
         };
-        let group = if scopes::WRITE_SCOPES.contains(&required) {
-            scopes::WRITE
-        } else if scopes::READ_SCOPES.contains(&required) {
-            scopes::READ
-        } else if required == scopes::WRITE || required == scopes::READ {
-            required
-        } else {
-            scopes::ADMIN
-        };
+        let group = scopes::coarse_scope_of(required);
         self.sensitive_scopes
             .iter()
             .any(|s| s == required || s == group)

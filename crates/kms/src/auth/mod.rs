@@ -37,9 +37,10 @@ pub use settings::{AuthSettings, AuthSource};
 
 use cryptoutil_realm::bearer::{BearerError, TokenDigest};
 
+use crate::audit::{AuditEvent, AuditSink, AuthMethod, Operation, Outcome as AuditOutcome};
 use crate::ids::parse_uuid;
 use crate::model::{Principal, TenantId};
-use crate::store::DirectoryStore;
+use crate::repository::DirectoryStore;
 
 /// The header that picks one of the principal's tenants.
 pub const TENANT_HEADER: &str = "x-tenant-id";
@@ -149,6 +150,7 @@ pub struct Authenticator<S> {
     store: Arc<S>,
     tenants: Mutex<HashMap<String, TenantId>>,
     federation: Option<Arc<Federation>>,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl<S> std::fmt::Debug for Authenticator<S> {
@@ -182,7 +184,8 @@ impl<S: DirectoryStore> Authenticator<S> {
             match source {
                 AuthSource::File => {
                     if let Some(path) = &settings.realms_file {
-                        let realm = FileRealm::load(path).map_err(|e| e.to_string())?;
+                        let realm = FileRealm::load(path, &crate::scopes::VOCABULARY)
+                            .map_err(|e| e.to_string())?;
                         realms.push(Arc::new(realm));
                     }
                 }
@@ -201,7 +204,14 @@ impl<S: DirectoryStore> Authenticator<S> {
             store,
             tenants: Mutex::new(HashMap::new()),
             federation,
+            audit: crate::audit::default_sink(),
         })
+    }
+
+    /// Writes the authentication decisions to `sink` instead of the default tracing sink.
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
     }
 
     /// The federation, when bearer tokens are accepted.
@@ -236,9 +246,25 @@ impl<S: DirectoryStore> Authenticator<S> {
         client_certificate: Option<&ClientCertificate>,
         required: Option<&'static str>,
     ) -> Result<Principal, AuthFailure> {
+        self.authenticate_request(headers, client_certificate, required, None)
+            .await
+    }
+
+    /// [`Self::authenticate_for`] within the request `request_id` (`X-Request-ID`), which the
+    /// audit events and the principal carry.
+    pub async fn authenticate_request(
+        &self,
+        headers: &HeaderMap,
+        client_certificate: Option<&ClientCertificate>,
+        required: Option<&'static str>,
+        request_id: Option<&str>,
+    ) -> Result<Principal, AuthFailure> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return match client_certificate.and_then(|c| c.0.first()) {
-                Some(leaf) => self.authenticate_certificate(leaf, headers).await,
+                Some(leaf) => {
+                    self.authenticate_certificate(leaf, headers, request_id)
+                        .await
+                }
                 None if self.federation.is_some() => Err(AuthFailure::MissingAny),
                 None => Err(AuthFailure::Missing),
             };
@@ -247,7 +273,7 @@ impl<S: DirectoryStore> Authenticator<S> {
         if is_bearer(bytes) {
             return match &self.federation {
                 Some(federation) => {
-                    self.authenticate_bearer(federation, headers, required)
+                    self.authenticate_bearer(federation, headers, required, request_id)
                         .await
                 }
                 None => Err(AuthFailure::BearerNotAccepted),
@@ -258,14 +284,21 @@ impl<S: DirectoryStore> Authenticator<S> {
         let outcome = cryptoutil_realm::verify_basic(&self.realms, &credentials, &self.cache)
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
-        let user = authenticated(outcome, &credentials.username)?;
-        self.principal(&user, headers, "basic").await
+        let user = self.authenticated(
+            outcome,
+            &credentials.username,
+            AuthMethod::Basic,
+            request_id,
+        )?;
+        self.principal(&user, headers, AuthMethod::Basic, request_id)
+            .await
     }
 
     async fn authenticate_certificate(
         &self,
         leaf: &cryptoutil_tls::rustls_pki_types::CertificateDer<'static>,
         headers: &HeaderMap,
+        request_id: Option<&str>,
     ) -> Result<Principal, AuthFailure> {
         let subject = cryptoutil_tls::CertInfo::from_der(leaf)
             .map_err(|_| AuthFailure::Invalid("unreadable client certificate"))?
@@ -273,8 +306,9 @@ impl<S: DirectoryStore> Authenticator<S> {
         let outcome = cryptoutil_realm::verify_certificate(&self.realms, &subject)
             .await
             .map_err(|_| AuthFailure::Unavailable)?;
-        let user = authenticated(outcome, &subject)?;
-        self.principal(&user, headers, "certificate").await
+        let user = self.authenticated(outcome, &subject, AuthMethod::Certificate, request_id)?;
+        self.principal(&user, headers, AuthMethod::Certificate, request_id)
+            .await
     }
 
     /// A bearer token: from the verified-token cache when warm (no I/O), else validated and
@@ -284,7 +318,9 @@ impl<S: DirectoryStore> Authenticator<S> {
         federation: &Federation,
         headers: &HeaderMap,
         required: Option<&'static str>,
+        request_id: Option<&str>,
     ) -> Result<Principal, AuthFailure> {
+        let audited_bearer = |failure| self.refused_bearer(failure, request_id);
         let token = cryptoutil_realm::bearer::bearer_token(headers)
             .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
         let digest = TokenDigest::of(token);
@@ -321,14 +357,25 @@ impl<S: DirectoryStore> Authenticator<S> {
             .check_revocation(&verified, token, &digest, required)
             .await
             .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
-        tracing::info!(target: "audit", event = "authentication", outcome = "success",
-            method = "bearer", subject = %verified.subject,
-            client_id = verified.client_id.as_deref().unwrap_or(""), tenant = %verified.tenant);
+        self.audit.record(
+            &AuditEvent::new(
+                Operation::Authenticate {
+                    method: AuthMethod::Bearer,
+                    realm: None,
+                    client_id: verified.client_id.as_deref(),
+                },
+                AuditOutcome::Success,
+            )
+            .with_subject(Some(&verified.subject))
+            .with_tenant(Some(verified.tenant))
+            .with_request_id(request_id),
+        );
         Ok(Principal {
             tenant: verified.tenant,
             subject: verified.subject.clone(),
             scopes: verified.scopes.clone(),
             tenants: vec![verified.tenant],
+            request_id: request_id.map(str::to_owned),
         })
     }
 
@@ -357,19 +404,32 @@ impl<S: DirectoryStore> Authenticator<S> {
         &self,
         user: &RealmUser,
         headers: &HeaderMap,
-        method: &'static str,
+        method: AuthMethod,
+        request_id: Option<&str>,
     ) -> Result<Principal, AuthFailure> {
         let (tenant, tenants) = match self.tenant_for(user, headers).await {
             Ok(t) => t,
-            Err(f) => return Err(audited(&user.username, f)),
+            Err(f) => return Err(self.refused(&user.username, f, method, request_id)),
         };
-        tracing::info!(target: "audit", event = "authentication", outcome = "success",
-            method, realm = %user.realm, subject = %user.username, tenant = %tenant);
+        self.audit.record(
+            &AuditEvent::new(
+                Operation::Authenticate {
+                    method,
+                    realm: Some(&user.realm),
+                    client_id: None,
+                },
+                AuditOutcome::Success,
+            )
+            .with_subject(Some(&user.username))
+            .with_tenant(Some(tenant))
+            .with_request_id(request_id),
+        );
         Ok(Principal {
             tenant,
             subject: format!("{}:{}", user.realm, user.username),
             scopes: user.scopes.iter().cloned().collect(),
             tenants,
+            request_id: request_id.map(str::to_owned),
         })
     }
 
@@ -427,48 +487,83 @@ impl<S: DirectoryStore> Authenticator<S> {
         }
         Ok(tenant.map(|t| t.id))
     }
+
+    /// The user of a successful outcome; every other outcome is the same 401 (audited with its
+    /// reason).
+    fn authenticated(
+        &self,
+        outcome: Outcome,
+        subject: &str,
+        method: AuthMethod,
+        request_id: Option<&str>,
+    ) -> Result<Arc<RealmUser>, AuthFailure> {
+        let reason = match outcome {
+            Outcome::Authenticated { user, .. } => return Ok(user),
+            Outcome::Disabled { .. } => "disabled",
+            Outcome::WrongPassword { .. } => "wrong password",
+            Outcome::UnknownUser => "unknown user",
+        };
+        Err(self.refused(subject, AuthFailure::Invalid(reason), method, request_id))
+    }
+
+    /// A refused bearer request, audited with its SPEC §5 code (never the token).
+    fn refused_bearer(&self, failure: AuthFailure, request_id: Option<&str>) -> AuthFailure {
+        let outcome = match &failure {
+            AuthFailure::Bearer(e) if e.is_unavailable() => AuditOutcome::Failed(e.code()),
+            AuthFailure::Bearer(e) => AuditOutcome::Refused(e.code()),
+            AuthFailure::InsufficientScope(_) => AuditOutcome::Refused("insufficient_scope"),
+            AuthFailure::TokenTenant(_) => AuditOutcome::Refused("invalid_tenant"),
+            AuthFailure::Tenant(_) => AuditOutcome::Refused("tenant not allowed"),
+            AuthFailure::Unavailable => AuditOutcome::Failed("unavailable"),
+            _ => AuditOutcome::Refused("other"),
+        };
+        self.audit.record(
+            &AuditEvent::new(
+                Operation::Authenticate {
+                    method: AuthMethod::Bearer,
+                    realm: None,
+                    client_id: None,
+                },
+                outcome,
+            )
+            .with_request_id(request_id),
+        );
+        failure
+    }
+
+    /// A refused realm user (or presented name), audited with the reason.
+    fn refused(
+        &self,
+        subject: &str,
+        failure: AuthFailure,
+        method: AuthMethod,
+        request_id: Option<&str>,
+    ) -> AuthFailure {
+        let reason = match &failure {
+            AuthFailure::Invalid(reason) => reason,
+            AuthFailure::Tenant(_) => "tenant not allowed",
+            _ => "other",
+        };
+        let subject: String = subject.chars().take(256).collect();
+        self.audit.record(
+            &AuditEvent::new(
+                Operation::Authenticate {
+                    method,
+                    realm: None,
+                    client_id: None,
+                },
+                AuditOutcome::Refused(reason),
+            )
+            .with_subject(Some(&subject))
+            .with_request_id(request_id),
+        );
+        failure
+    }
 }
 
 /// Whether an `Authorization` value names the Bearer scheme (case-insensitively).
 fn is_bearer(value: &[u8]) -> bool {
     value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"bearer")
-}
-
-/// The user of a successful outcome; every other outcome is the same 401 (audited with its reason).
-fn authenticated(outcome: Outcome, subject: &str) -> Result<Arc<RealmUser>, AuthFailure> {
-    let reason = match outcome {
-        Outcome::Authenticated { user, .. } => return Ok(user),
-        Outcome::Disabled { .. } => "disabled",
-        Outcome::WrongPassword { .. } => "wrong password",
-        Outcome::UnknownUser => "unknown user",
-    };
-    Err(audited(subject, AuthFailure::Invalid(reason)))
-}
-
-/// A refused bearer request, audited with its SPEC §5 code (never the token).
-fn audited_bearer(failure: AuthFailure) -> AuthFailure {
-    let reason = match &failure {
-        AuthFailure::Bearer(e) => e.code(),
-        AuthFailure::InsufficientScope(_) => "insufficient_scope",
-        AuthFailure::TokenTenant(_) => "invalid_tenant",
-        AuthFailure::Tenant(_) => "tenant not allowed",
-        AuthFailure::Unavailable => "unavailable",
-        _ => "other",
-    };
-    tracing::info!(target: "audit", event = "authentication", outcome = "failure",
-        method = "bearer", reason);
-    failure
-}
-
-fn audited(subject: &str, failure: AuthFailure) -> AuthFailure {
-    let reason = match &failure {
-        AuthFailure::Invalid(reason) => *reason,
-        AuthFailure::Tenant(_) => "tenant not allowed",
-        _ => "other",
-    };
-    tracing::info!(target: "audit", event = "authentication", outcome = "failure",
-        subject = %subject.chars().take(256).collect::<String>(), reason);
-    failure
 }
 
 /// Middleware of the browser surface: [`require_authentication`], but a 401 for a script request
@@ -512,12 +607,21 @@ pub async fn require_authentication<S: DirectoryStore>(
         .get(header::AUTHORIZATION)
         .is_some_and(|v| is_bearer(v.as_bytes()))
     {
-        crate::api::required_scope(request.method(), request.uri().path())
+        crate::scopes::required_scope(request.method().as_str(), request.uri().path())
     } else {
         None
     };
+    let request_id = request
+        .extensions()
+        .get::<cryptoutil_server::middleware::RequestId>()
+        .and_then(|id| id.0.to_str().ok());
     match auth
-        .authenticate_for(request.headers(), certificate.as_ref(), required)
+        .authenticate_request(
+            request.headers(),
+            certificate.as_ref(),
+            required,
+            request_id,
+        )
         .await
     {
         Ok(principal) => {

@@ -53,7 +53,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::model::{BarrierLayer, TenantId, WrappedKey};
-use crate::store::{BarrierStore, StoreError};
+use crate::repository::{BarrierStore, StoreError};
 
 use crate::cache::Clock;
 pub use settings::{BarrierSettings, DEFAULT_CACHE_CAPACITY, UnsealSettings};

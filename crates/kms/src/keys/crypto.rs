@@ -8,11 +8,13 @@ use zeroize::Zeroizing;
 
 use super::algorithm::{self, DataKeyKind, Purpose};
 use super::{
-    CONTEXT_HEADER, GeneratedDataKey, KeyError, KeyService, audit, check_context, header_for,
-    kid_of, need, public_for, require_active, require_usable, scopes, wrong_purpose,
+    CONTEXT_HEADER, GeneratedDataKey, KeyError, KeyService, check_context, header_for, kid_of,
+    need, public_for, require_active, require_usable, wrong_purpose,
 };
+use crate::audit::KeyOperation;
 use crate::model::Principal;
-use crate::store::{BarrierStore, KeyStore};
+use crate::repository::{BarrierStore, KeyStore};
+use crate::scopes;
 
 impl<S: KeyStore + BarrierStore> KeyService<S> {
     /// Encrypts with the newest material key: compact JWE, `kid` = material key id, the optional
@@ -24,6 +26,68 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         plaintext: &[u8],
         context: Option<&str>,
     ) -> Result<String, KeyError> {
+        let result = self.encrypt_unaudited(who, id, plaintext, context).await;
+        self.audited(who, KeyOperation::Encrypt, id, result)
+    }
+
+    /// Decrypts a compact JWE made with any non-revoked version of this elastic key. The context
+    /// must equal the one given at encryption (both absent is equal).
+    pub async fn decrypt(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+        context: Option<&str>,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let result = self.decrypt_unaudited(who, id, token, context).await;
+        self.audited(who, KeyOperation::Decrypt, id, result)
+    }
+
+    /// Signs with the newest material key: compact JWS, `kid` = material key id.
+    pub async fn sign(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        payload: &[u8],
+    ) -> Result<String, KeyError> {
+        let result = self.sign_unaudited(who, id, payload).await;
+        self.audited(who, KeyOperation::Sign, id, result)
+    }
+
+    /// Verifies a compact JWS made with any non-revoked version; returns the payload.
+    pub async fn verify(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        token: &str,
+    ) -> Result<Vec<u8>, KeyError> {
+        let result = self.verify_unaudited(who, id, token).await;
+        self.audited(who, KeyOperation::Verify, id, result)
+    }
+
+    /// Generates a data key and returns it encrypted under the elastic key (and in clear when
+    /// asked). The context, if any, is bound like [`Self::encrypt`]'s.
+    pub async fn generate(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        kind: &str,
+        context: Option<&str>,
+        include_plaintext: bool,
+    ) -> Result<GeneratedDataKey, KeyError> {
+        let result = self
+            .generate_unaudited(who, id, kind, context, include_plaintext)
+            .await;
+        self.audited(who, KeyOperation::Generate, id, result)
+    }
+
+    async fn encrypt_unaudited(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        plaintext: &[u8],
+        context: Option<&str>,
+    ) -> Result<(String, Uuid), KeyError> {
         need(who, scopes::ENCRYPT)?;
         let (key, material) = self.key_with_latest(who.tenant, id).await?;
         require_active(&key)?;
@@ -38,19 +102,16 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             jwe::encrypt(&public, alg, enc, plaintext, Some(&header))
         }
         .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
-        audit(who, key.id, "encrypt");
-        Ok(out)
+        Ok((out, material.id))
     }
 
-    /// Decrypts a compact JWE made with any non-revoked version of this elastic key. The context
-    /// must equal the one given at encryption (both absent is equal).
-    pub async fn decrypt(
+    async fn decrypt_unaudited(
         &self,
         who: &Principal,
         id: Uuid,
         token: &str,
         context: Option<&str>,
-    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    ) -> Result<(Zeroizing<Vec<u8>>, Uuid), KeyError> {
         need(who, scopes::DECRYPT)?;
         check_context(context)?;
         let key = self.key_for_use(who.tenant, id).await?;
@@ -81,17 +142,15 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
                 "the context does not match the one bound at encryption".to_owned(),
             ));
         }
-        audit(who, key.id, "decrypt");
-        Ok(plaintext)
+        Ok((plaintext, material_id))
     }
 
-    /// Signs with the newest material key: compact JWS, `kid` = material key id.
-    pub async fn sign(
+    async fn sign_unaudited(
         &self,
         who: &Principal,
         id: Uuid,
         payload: &[u8],
-    ) -> Result<String, KeyError> {
+    ) -> Result<(String, Uuid), KeyError> {
         need(who, scopes::SIGN)?;
         let (key, material) = self.key_with_latest(who.tenant, id).await?;
         require_active(&key)?;
@@ -105,17 +164,15 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             jws::sign(&jwk, alg, payload, Some(&header))
         }
         .map_err(|e| KeyError::Internal(format!("signing failed: {e}")))?;
-        audit(who, key.id, "sign");
-        Ok(out)
+        Ok((out, material.id))
     }
 
-    /// Verifies a compact JWS made with any non-revoked version; returns the payload.
-    pub async fn verify(
+    async fn verify_unaudited(
         &self,
         who: &Principal,
         id: Uuid,
         token: &str,
-    ) -> Result<Vec<u8>, KeyError> {
+    ) -> Result<(Vec<u8>, Uuid), KeyError> {
         need(who, scopes::VERIFY)?;
         let key = self.key_for_use(who.tenant, id).await?;
         require_usable(&key)?;
@@ -132,20 +189,17 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             jws::verify(&public, alg, token)
         }
         .map_err(|e| KeyError::InvalidSignature(format!("the signature does not verify: {e}")))?;
-        audit(who, key.id, "verify");
-        Ok(verified.payload)
+        Ok((verified.payload, material_id))
     }
 
-    /// Generates a data key and returns it encrypted under the elastic key (and in clear when
-    /// asked). The context, if any, is bound like [`Self::encrypt`]'s.
-    pub async fn generate(
+    async fn generate_unaudited(
         &self,
         who: &Principal,
         id: Uuid,
         kind: &str,
         context: Option<&str>,
         include_plaintext: bool,
-    ) -> Result<GeneratedDataKey, KeyError> {
+    ) -> Result<(GeneratedDataKey, Uuid), KeyError> {
         need(who, scopes::GENERATE)?;
         let kind = DataKeyKind::parse(kind)?;
         let (key, material) = self.key_with_latest(who.tenant, id).await?;
@@ -165,10 +219,10 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             jwe::encrypt(&public, alg, enc, clear.as_bytes(), Some(&header))
         }
         .map_err(|e| KeyError::Internal(format!("encryption failed: {e}")))?;
-        audit(who, key.id, "generate");
-        Ok(GeneratedDataKey {
+        let generated = GeneratedDataKey {
             encrypted_jwk,
             jwk: include_plaintext.then_some(clear),
-        })
+        };
+        Ok((generated, material.id))
     }
 }

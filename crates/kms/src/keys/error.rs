@@ -1,6 +1,8 @@
 //! Errors of the key service, each mapped to one HTTP status by the API layer.
 
-use crate::store::StoreError;
+use crate::audit::Outcome;
+use crate::repository::StoreError;
+use crate::scopes::MissingScope;
 
 /// Why a key operation failed. Messages are safe to show to the caller: they never contain key
 /// material, plaintext, or anything about another tenant.
@@ -31,6 +33,29 @@ pub enum KeyError {
     /// the log, not to the caller.
     #[error("internal error")]
     Internal(String),
+}
+
+impl KeyError {
+    /// How an operation that failed so ends in the audit trail: refused for the caller's
+    /// errors, failed for the server's, with a fixed reason code (never the message).
+    pub fn audit_outcome(&self) -> Outcome<'static> {
+        match self {
+            Self::Invalid(_) => Outcome::Refused("invalid"),
+            Self::NotFound(_) => Outcome::Refused("not_found"),
+            Self::Conflict(_) => Outcome::Refused("conflict"),
+            Self::InsufficientScope(_) => Outcome::Refused("insufficient_scope"),
+            Self::DecryptionFailed(_) => Outcome::Refused("decryption_failed"),
+            Self::InvalidSignature(_) => Outcome::Refused("invalid_signature"),
+            Self::Unavailable => Outcome::Failed("unavailable"),
+            Self::Internal(_) => Outcome::Failed("internal"),
+        }
+    }
+}
+
+impl From<MissingScope> for KeyError {
+    fn from(MissingScope(scope): MissingScope) -> Self {
+        Self::InsufficientScope(scope)
+    }
 }
 
 impl From<StoreError> for KeyError {

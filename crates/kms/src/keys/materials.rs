@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{KeyError, KeyService, barrier_error, now, public_jwk_text, with_identity};
 use crate::model::{ElasticKey, MaterialKey, TenantId};
-use crate::store::{BarrierStore, KeyStore};
+use crate::repository::{BarrierStore, KeyStore};
 
 /// The stored form of a new material key: metadata, public JWK, and the sealed private JWK.
 pub(super) fn material_record(

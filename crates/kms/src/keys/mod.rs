@@ -6,11 +6,11 @@
 //! warm encrypt does no unwrapping at all; the barrier caches the layers above.
 
 pub mod algorithm;
+mod audited;
 mod crypto;
 mod error;
 mod materials;
 mod metadata;
-pub mod scopes;
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -21,12 +21,14 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditSink, KeyOperation};
 use crate::barrier::Barrier;
 use crate::model::{
     ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, Page, PageRequest,
     Principal, Sort, TenantId,
 };
-use crate::store::{BarrierStore, KeyStore};
+use crate::repository::{BarrierStore, KeyStore};
+use crate::scopes;
 pub use error::KeyError;
 
 /// Longest elastic key name, in characters.
@@ -95,6 +97,7 @@ pub struct KeyService<S> {
     materials: Mutex<MaterialCache>,
     metadata: metadata::MetadataCache,
     options: KeyServiceOptions,
+    audit: Arc<dyn AuditSink>,
 }
 
 impl<S> std::fmt::Debug for KeyService<S> {
@@ -117,7 +120,19 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
                 options.metadata_cache_ttl,
             ),
             options,
+            audit: crate::audit::default_sink(),
         }
+    }
+
+    /// Writes this service's audit events to `sink` instead of the default tracing sink.
+    pub fn with_audit_sink(mut self, sink: Arc<dyn AuditSink>) -> Self {
+        self.audit = sink;
+        self
+    }
+
+    /// Where this service's audit events go (the admin API writes its barrier events there too).
+    pub fn audit_sink(&self) -> &Arc<dyn AuditSink> {
+        &self.audit
     }
 
     /// The barrier (for the admin API's rotations).
@@ -136,7 +151,27 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         who: &Principal,
         new: NewElasticKey,
     ) -> Result<ElasticKey, KeyError> {
-        need(who, scopes::POOL_CREATE)?;
+        let result = self.create_unaudited(who, new).await;
+        let (elastic, material) = match &result {
+            Ok((key, material)) => (Some(key.id), Some(*material)),
+            Err(_) => (None, None),
+        };
+        self.record(
+            who,
+            KeyOperation::Create,
+            elastic,
+            material,
+            result.as_ref().err(),
+        );
+        result.map(|(key, _)| key)
+    }
+
+    async fn create_unaudited(
+        &self,
+        who: &Principal,
+        new: NewElasticKey,
+    ) -> Result<(ElasticKey, Uuid), KeyError> {
+        need(who, scopes::ELASTIC_KEY_CREATE)?;
         let name = check_name(&new.name)?;
         let description = check_description(&new.description)?;
         let algorithm_text = new.algorithm.as_deref().unwrap_or("A256GCM/A256KW");
@@ -168,13 +203,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             .insert_elastic_key(tenant, &key, content_key.record(), &material)
             .await?;
         self.cache_material(tenant, key.id, material.id, jwk);
-        audit(who, key.id, "create");
-        Ok(key)
+        Ok((key, material.id))
     }
 
     /// Reads one elastic key.
     pub async fn get(&self, who: &Principal, id: Uuid) -> Result<ElasticKey, KeyError> {
-        need(who, scopes::POOL_READ)?;
+        need(who, scopes::ELASTIC_KEY_READ)?;
         self.elastic_key(who.tenant, id).await
     }
 
@@ -186,7 +220,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         sort: Sort<ElasticKeySortField>,
         page: PageRequest,
     ) -> Result<Page<ElasticKey>, KeyError> {
-        need(who, scopes::POOL_READ)?;
+        need(who, scopes::ELASTIC_KEY_READ)?;
         self.store.ensure_tenant(who.tenant).await?;
         Ok(self
             .store
@@ -202,7 +236,24 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         id: Uuid,
         change: ElasticKeyUpdate,
     ) -> Result<ElasticKey, KeyError> {
-        need(who, scopes::POOL_UPDATE)?;
+        let result = self.update_unaudited(who, id, change).await;
+        self.record(
+            who,
+            KeyOperation::Update,
+            Some(id),
+            None,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    async fn update_unaudited(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        change: ElasticKeyUpdate,
+    ) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::ELASTIC_KEY_UPDATE)?;
         let mut key = self.elastic_key(who.tenant, id).await?;
         if key.status == KeyStatus::Deleted {
             return Err(KeyError::Conflict(
@@ -226,14 +277,26 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             }
         }
         key.updated_at = now();
-        self.save(who, &key, "update").await?;
+        self.save(who, &key).await?;
         Ok(key)
     }
 
     /// Schedules deletion: the key becomes `pending_delete` and is purged after the configured
     /// delay unless restored with [`Self::update`]. Idempotent.
     pub async fn delete(&self, who: &Principal, id: Uuid) -> Result<ElasticKey, KeyError> {
-        need(who, scopes::POOL_DELETE)?;
+        let result = self.delete_unaudited(who, id).await;
+        self.record(
+            who,
+            KeyOperation::Delete,
+            Some(id),
+            None,
+            result.as_ref().err(),
+        );
+        result
+    }
+
+    async fn delete_unaudited(&self, who: &Principal, id: Uuid) -> Result<ElasticKey, KeyError> {
+        need(who, scopes::ELASTIC_KEY_DELETE)?;
         let mut key = self.elastic_key(who.tenant, id).await?;
         if matches!(key.status, KeyStatus::PendingDelete | KeyStatus::Deleted) {
             return Ok(key);
@@ -242,13 +305,19 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         key.status = KeyStatus::PendingDelete;
         key.purge_after = Some(now + self.options.purge_delay);
         key.updated_at = now;
-        self.save(who, &key, "delete").await?;
+        self.save(who, &key).await?;
         Ok(key)
     }
 
     /// Adds a generated material key version (needs `versioning_allowed` and `active`).
+    /// Schedulers rotate as [`crate::system::principal`].
     pub async fn rotate(&self, who: &Principal, id: Uuid) -> Result<MaterialKey, KeyError> {
-        need(who, scopes::KEY_ROTATE)?;
+        let result = self.rotate_unaudited(who, id).await;
+        self.audited_material(who, KeyOperation::Rotate, id, result)
+    }
+
+    async fn rotate_unaudited(&self, who: &Principal, id: Uuid) -> Result<MaterialKey, KeyError> {
+        need(who, scopes::MATERIAL_KEY_ROTATE)?;
         let key = self.elastic_key(who.tenant, id).await?;
         require_active(&key)?;
         if !key.versioning_allowed {
@@ -259,7 +328,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         }
         let (algorithm, _) = algorithm::parse(&key.algorithm)?;
         let jwk = generate_for(algorithm).await?;
-        self.add_material(who, &key, jwk, None, "rotate").await
+        self.add_material(who, &key, jwk, None).await
     }
 
     /// Imports caller-supplied material (a private JWK) as a new version (needs `import_allowed`
@@ -270,7 +339,17 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         id: Uuid,
         jwk_json: &str,
     ) -> Result<MaterialKey, KeyError> {
-        need(who, scopes::KEY_CREATE)?;
+        let result = self.import_unaudited(who, id, jwk_json).await;
+        self.audited_material(who, KeyOperation::Import, id, result)
+    }
+
+    async fn import_unaudited(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        jwk_json: &str,
+    ) -> Result<MaterialKey, KeyError> {
+        need(who, scopes::MATERIAL_KEY_CREATE)?;
         let key = self.elastic_key(who.tenant, id).await?;
         require_active(&key)?;
         if !key.import_allowed {
@@ -286,8 +365,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         jwk.set_key_ops(None);
         set_usage(&mut jwk, algorithm);
         algorithm::check_import(&jwk, purpose)?;
-        self.add_material(who, &key, jwk, Some(now()), "import")
-            .await
+        self.add_material(who, &key, jwk, Some(now())).await
     }
 
     /// One material key: metadata and public JWK only.
@@ -297,7 +375,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         id: Uuid,
         material_id: Uuid,
     ) -> Result<MaterialKey, KeyError> {
-        need(who, scopes::KEY_READ)?;
+        need(who, scopes::MATERIAL_KEY_READ)?;
         self.elastic_key(who.tenant, id).await?;
         self.store
             .material_key(who.tenant, id, material_id)
@@ -312,7 +390,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         id: Option<Uuid>,
         page: PageRequest,
     ) -> Result<Page<MaterialKey>, KeyError> {
-        need(who, scopes::KEY_READ)?;
+        need(who, scopes::MATERIAL_KEY_READ)?;
         match id {
             Some(id) => {
                 self.elastic_key(who.tenant, id).await?;
@@ -322,16 +400,25 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         Ok(self.store.list_material_keys(who.tenant, id, page).await?)
     }
 
-    /// Purges every tenant's elastic keys whose deletion delay has passed. Returns how many.
+    /// Purges every tenant's elastic keys whose deletion delay has passed, as the system
+    /// principal (audited so). Returns how many.
     pub async fn purge_due(&self) -> Result<usize, KeyError> {
         let mut purged = 0;
         for tenant in self.store.tenants().await? {
-            for id in self.store.purge_due(tenant, now()).await? {
+            let system = crate::system::principal(tenant);
+            let due = match self.store.purge_due(tenant, now()).await {
+                Ok(due) => due,
+                Err(e) => {
+                    let e = KeyError::from(e);
+                    self.record(&system, KeyOperation::Purge, None, None, Some(&e));
+                    return Err(e);
+                }
+            };
+            for id in due {
                 self.barrier.forget_owner(tenant, id);
                 self.forget_materials_of(tenant, id);
                 self.key_changed(tenant, id).await;
-                tracing::info!(target: "audit", tenant = %tenant, elastic_key = %id,
-                    operation = "purge", outcome = "ok");
+                self.record(&system, KeyOperation::Purge, Some(id), None, None);
                 purged += 1;
             }
         }
@@ -412,18 +499,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         }
     }
 
-    async fn save(
-        &self,
-        who: &Principal,
-        key: &ElasticKey,
-        operation: &str,
-    ) -> Result<(), KeyError> {
+    async fn save(&self, who: &Principal, key: &ElasticKey) -> Result<(), KeyError> {
         let saved = self.store.update_elastic_key(who.tenant, key).await;
         self.key_changed(who.tenant, key.id).await;
         if !saved? {
             return Err(KeyError::NotFound("no such elastic key".to_owned()));
         }
-        audit(who, key.id, operation);
         Ok(())
     }
 
@@ -433,7 +514,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         key: &ElasticKey,
         jwk: Jwk,
         import_date: Option<OffsetDateTime>,
-        operation: &str,
     ) -> Result<MaterialKey, KeyError> {
         let tenant = who.tenant;
         let id = Uuid::now_v7();
@@ -448,7 +528,6 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
         self.key_changed(tenant, key.id).await;
         inserted?;
         self.cache_material(tenant, key.id, id, Arc::new(jwk));
-        audit(who, key.id, operation);
         Ok(material)
     }
 }
@@ -463,11 +542,7 @@ async fn generate_for(algorithm: cryptoutil_jose::KeyAlgorithm) -> Result<Jwk, K
 }
 
 fn need(who: &Principal, scope: &'static str) -> Result<(), KeyError> {
-    if who.scopes.iter().any(|s| s == scope) {
-        Ok(())
-    } else {
-        Err(KeyError::InsufficientScope(scope))
-    }
+    Ok(scopes::require(who, scope)?)
 }
 
 fn require_active(key: &ElasticKey) -> Result<(), KeyError> {
@@ -587,11 +662,6 @@ fn set_usage(jwk: &mut Jwk, algorithm: cryptoutil_jose::KeyAlgorithm) {
             jwk.set_key_use(Some("enc".to_owned()));
         }
     }
-}
-
-fn audit(who: &Principal, elastic_key: Uuid, operation: &str) {
-    tracing::info!(target: "audit", tenant = %who.tenant, subject = %who.subject,
-        elastic_key = %elastic_key, operation, outcome = "ok");
 }
 
 fn barrier_error(e: crate::barrier::BarrierError) -> KeyError {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{Inner, Store, ops, postgres::SYSTEM};
 use crate::model::{Page, PageRequest, RealmUserRecord, Tenant, TenantId};
-use crate::store::{DirectoryStore, KeyStore, StoreError};
+use crate::repository::{DirectoryStore, KeyStore, StoreError};
 
 /// Runs `$body` with `$ops` naming the backend's operations and `$pool`, `$p` bound to the system
 /// database and its table prefix.

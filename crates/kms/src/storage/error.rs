@@ -7,7 +7,7 @@ use sqlx::error::ErrorKind;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::StoreError;
+use crate::repository::StoreError;
 
 /// Maps a database error; unique and foreign-key violations become [`StoreError::Conflict`] with
 /// `conflict` as the message.

@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use super::error::{map, ts_to_db};
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::repository::StoreError;
 
 /// One migration: the same change written for each backend.
 pub(crate) struct Migration {

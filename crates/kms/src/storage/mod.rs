@@ -1,5 +1,5 @@
 //! SQLite and PostgreSQL storage: [`Store`] implements [`BarrierStore`], [`KeyStore`] and
-//! [`DirectoryStore`](crate::store::DirectoryStore).
+//! [`DirectoryStore`](crate::repository::DirectoryStore).
 //!
 //! # Layout
 //!
@@ -83,7 +83,7 @@ use crate::model::{
     ElasticKey, ElasticKeyFilter, ElasticKeySortField, MaterialKey, Page, PageRequest, Sort,
     TenantId, WrappedKey,
 };
-use crate::store::{BarrierStore, KeyStore, StoreError};
+use crate::repository::{BarrierStore, KeyStore, StoreError};
 
 pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings};
 

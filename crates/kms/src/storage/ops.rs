@@ -18,7 +18,7 @@ macro_rules! backend_ops {
         use crate::storage::error::{
             map, map_conflict, opt_ts_to_db, ts_from_db, ts_to_db, uuid_from_db, uuid_to_db,
         };
-        use crate::store::StoreError;
+        use crate::repository::StoreError;
 
         type Db = $db;
         type DbRow = <Db as sqlx::Database>::Row;

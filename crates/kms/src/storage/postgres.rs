@@ -13,13 +13,13 @@ use super::error::map;
 use super::migrations::{self, PG_MIGRATION_LOCK, migrate_postgres};
 use super::ops::postgres as ops;
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::repository::StoreError;
 
 /// The system schema.
 pub(crate) const SYSTEM_SCHEMA: &str = "kms_system";
 /// Table prefix of the system schema.
 pub(crate) const SYSTEM: &str = "kms_system.";
-/// Advisory lock key of [`crate::store::BarrierStore::with_init_lock`] ("cuKMSini").
+/// Advisory lock key of [`crate::repository::BarrierStore::with_init_lock`] ("cuKMSini").
 const INIT_LOCK: i64 = 0x6375_4b4d_5369_6e69;
 
 pub(crate) struct PgBackend {

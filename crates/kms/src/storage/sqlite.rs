@@ -14,7 +14,7 @@ use super::error::map;
 use super::migrations::{self, migrate_sqlite};
 use super::ops::sqlite as ops;
 use crate::model::TenantId;
-use crate::store::StoreError;
+use crate::repository::StoreError;
 
 /// Where the databases live.
 enum Location {

@@ -1,4 +1,4 @@
-//! What the barrier and the key service need from storage.
+//! The repository traits: what the barrier and the key service need from a database.
 //!
 //! `storage::Store` implements both traits on SQLite and PostgreSQL; tests may implement them in
 //! memory. Every tenant-scoped call takes the tenant explicitly: there is no ambient tenant.
