@@ -61,7 +61,7 @@ pub struct DatabaseSettings<P: DatabaseProfile> {
     pub url: Secret,
     /// Largest number of pooled connections.
     pub max_connections: u32,
-    /// How long a request waits for a connection before failing with 503.
+    /// How long a request waits for a connection before failing with 503 (default 5s).
     pub acquire_timeout: HumanDuration,
     /// Which product's defaults and bounds apply (no data; public so that settings can be
     /// written with `..DatabaseSettings::with_url(…)`).
@@ -174,11 +174,6 @@ impl<P: DatabaseProfile> DatabaseSettings<P> {
         // The default URL is shown even though `url` serializes as a secret.
         set("url", "default", P::DEFAULT_URL);
         set("max_connections", "description", P::MAX_CONNECTIONS_DOC);
-        set(
-            "acquire_timeout",
-            "description",
-            "How long a request waits for a connection before failing with 503 (default 5s).",
-        );
     }
 }
 

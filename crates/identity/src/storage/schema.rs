@@ -159,3 +159,84 @@ pub(super) async fn migrate(url: &str, backend: Backend) -> Result<(), StoreErro
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use sqlx::SqliteConnection;
+
+    use super::*;
+    use crate::storage::{DatabaseSettings, Store};
+
+    async fn raw(path: &std::path::Path) -> SqliteConnection {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn versions(path: &std::path::Path) -> Vec<(i64, String)> {
+        let mut conn = raw(path).await;
+        let rows = sqlx::query_as("SELECT version, name FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows
+    }
+
+    /// A database written by release 0.1 (bookkeeping with `version` only) opens, and its
+    /// bookkeeping gains the runner's columns.
+    #[tokio::test]
+    async fn a_database_of_release_0_1_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.db");
+        let mut conn = raw(&path).await;
+        let old = format!(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);
+             INSERT INTO schema_migrations (version) VALUES (1);
+             {}",
+            PLAN[0].sqlite
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(old))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let settings = DatabaseSettings::with_url(format!("sqlite://{}", path.display()));
+        let store = Store::connect(&settings).await.unwrap();
+        store.close().await;
+        assert_eq!(versions(&path).await, vec![(1, String::new())]);
+    }
+
+    /// A schema newer than this binary is refused, naming both versions, and left as it was.
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.db");
+        let settings = DatabaseSettings::with_url(format!("sqlite://{}", path.display()));
+        Store::connect(&settings).await.unwrap().close().await;
+        assert_eq!(versions(&path).await, vec![(1, "every table".to_owned())]);
+        let mut conn = raw(&path).await;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        match Store::connect(&settings).await {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(
+                    message.contains("version 999") && message.contains("up to 1"),
+                    "{message}"
+                );
+                assert!(message.contains(MigrationError::NEWER_SCHEMA), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(versions(&path).await.len(), 2);
+    }
+}

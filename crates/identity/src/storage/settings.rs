@@ -18,7 +18,8 @@ impl DatabaseProfile for IdentityDatabase {
     const DEFAULT_URL: &'static str = DEFAULT_DATABASE_URL;
     const SECTION_DOC: &'static str =
         "Database settings (the `database:` section of `identity.yml`).";
-    const URL_DOC: &'static str = "Where the data lives (default `sqlite://identity.db`): `sqlite://path.db` (a file,
+    const URL_DOC: &'static str =
+        "Where the data lives (default `sqlite://identity.db`): `sqlite://path.db` (a file,
 created if missing), `sqlite::memory:` (gone when the process ends; `--dev` and tests) or
 `postgres://user:password@host:5432/db?sslmode=verify-full` (shared by several
 instances). A secret because it may carry a password: prefer `file:///run/secrets/<name>`.";
@@ -69,7 +70,10 @@ mod tests {
         let url = |u: &str| connection_url(&DatabaseSettings::with_url(u));
         assert_eq!(
             url("sqlite:///var/lib/identity.db").unwrap(),
-            ("sqlite:///var/lib/identity.db?mode=rwc".to_owned(), Backend::Sqlite)
+            (
+                "sqlite:///var/lib/identity.db?mode=rwc".to_owned(),
+                Backend::Sqlite
+            )
         );
         assert_eq!(
             url("sqlite://identity.db").unwrap().0,

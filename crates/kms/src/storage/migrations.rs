@@ -337,10 +337,12 @@ mod tests {
     async fn newer_schema_is_refused_naming_both_versions() {
         let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
         migrate_sqlite(&pool, SYSTEM).await.unwrap();
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'x', 0)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'x', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
         match migrate_sqlite(&pool, SYSTEM).await {
             Err(StoreError::Corrupt(message)) => {
                 assert!(

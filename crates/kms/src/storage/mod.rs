@@ -89,8 +89,8 @@ use crate::store::{BarrierStore, KeyStore, StoreError};
 
 pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings, KmsDatabase};
 
-use postgres::PgBackend;
 use cryptoutil_database::Target;
+use postgres::PgBackend;
 use sqlite::SqliteBackend;
 
 /// Which database a [`Store`] uses.
