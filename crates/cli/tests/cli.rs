@@ -872,3 +872,73 @@ fn health_probes_an_admin_listener_over_verified_tls_with_a_client_certificate()
     ]);
     assert_eq!(half.status.code(), Some(2), "{}", stderr(&half));
 }
+
+/// Identity pointed at a database written by a newer release (schema version 999) refuses to
+/// start: exit 2, naming both versions, and the database is left as it was.
+#[test]
+fn identity_refuses_a_newer_database_schema_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    init_demo_ca(&pki);
+    let db = dir.path().join("identity.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let versions = |sql: &'static str| {
+        runtime.block_on(async {
+            use sqlx::{ConnectOptions, Connection};
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&db)
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+            let versions: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            conn.close().await.unwrap();
+            versions
+        })
+    };
+    // The bookkeeping table as Identity 0.1 wrote it.
+    versions(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);
+         INSERT INTO schema_migrations (version) VALUES (1), (999);",
+    );
+    let kek = dir.path().join("kek");
+    std::fs::write(&kek, "u0cmvy1ZwjmzxNQ5wbBqYfJ1Nd7xXrHq9cWc0cDdEAM").unwrap();
+    let config = dir.path().join("identity.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server:\n  admin:\n    require_client_cert: false\n  tls:\n    cert_file: {p}/identity/cert.pem\n    key_file: {p}/identity/key.pem\n    watch: false\n\
+             database:\n  url: sqlite://{db}\nkeys:\n  encryption_key: file://{kek}\n",
+            p = pki.display(),
+            db = db.display(),
+            kek = kek.display(),
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "identity",
+        "server",
+        "start",
+        "--config",
+        config.to_str().unwrap(),
+        "--public-port",
+        "0",
+        "--admin-port",
+        "0",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("version 999") && err.contains("up to 2"),
+        "{err}"
+    );
+    assert_eq!(versions("SELECT 1"), vec![1, 999]);
+}

@@ -4,7 +4,7 @@
 //! statements serves both backends: `$N` placeholders (SQLite accepts them too), `BIGINT`
 //! timestamps in nanoseconds since the epoch, UUIDs and lists as text (lists as JSON arrays),
 //! booleans as `BIGINT` 0/1 (sqlx's `Any` driver cannot map SQLite `BOOLEAN` columns). The DDL is
-//! portable too ([`schema`]); only the migration lock differs per backend.
+//! portable too ([`schema`], applied by the shared runner of `cryptoutil-database`).
 //!
 //! Secrets are never stored: codes, refresh tokens and session ids are stored as the SHA-256 of
 //! their value; passwords and client secrets as PBKDF2 hashes; signing keys sealed under the
@@ -31,7 +31,7 @@ use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection};
 use time::OffsetDateTime;
 
 pub use grants::{CodeRedemption, RefreshRotation};
-pub use settings::DatabaseSettings;
+pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings, IdentityDatabase};
 
 /// Why a storage call failed. Messages never carry bound values or the connection URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,7 +78,7 @@ impl Store {
     /// Connects, creating a SQLite file when missing, and runs the migrations.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let (url, backend) = settings.connection_url().map_err(StoreError::Corrupt)?;
+        let (url, backend) = settings::connection_url(settings).map_err(StoreError::Corrupt)?;
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|e| StoreError::Corrupt(format!("database.url: {e}")))?
             .disable_statement_logging();
@@ -107,13 +107,12 @@ impl Store {
                 .max_lifetime(Duration::from_secs(1800))
         };
         let pool = pool.connect_with(options).await.map_err(map)?;
-        let store = Store {
+        schema::migrate(&url, backend).await?;
+        Ok(Store {
             pool,
             backend,
             _keeper: keeper,
-        };
-        schema::migrate(&store).await?;
-        Ok(store)
+        })
     }
 
     /// The backend in use.

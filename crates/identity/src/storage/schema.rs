@@ -1,13 +1,28 @@
-//! Versioned migrations, run at start-up. On PostgreSQL each run is one transaction under a
-//! transaction-scoped advisory lock, so instances starting together are safe.
+//! Identity's versioned migrations, applied at start-up by the shared runner
+//! ([`cryptoutil_database::migrate`]). On PostgreSQL each run is one transaction under a
+//! transaction-scoped advisory lock, so instances starting together are safe; a database whose
+//! schema is newer than this binary is refused, naming both versions.
+//!
+//! The runner works on a typed connection of its own (the store's pool is a `sqlx::AnyPool`),
+//! opened from the same URL for the run and closed afterwards.
 
-use super::{Backend, Store, StoreError, map};
+use std::str::FromStr;
+
+use cryptoutil_database::migrate::{self, Migration, MigrationError, PgScope};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+use super::{Backend, StoreError, map};
 
 /// The advisory lock key of Identity's migrations ("cuidmigr").
 const MIGRATION_LOCK: i64 = 0x6375_6964_6d69_6772;
 
-/// Version 1: every table (portable DDL: booleans are `BIGINT` 0/1, see [`super`]).
-const V1: &[&str] = &[
+/// Every migration, in order (portable DDL: booleans are `BIGINT` 0/1, see [`super`]).
+pub(super) const PLAN: &[Migration] = &[
+    Migration::portable(
+    1,
+    "every table",
     "CREATE TABLE clients (
         client_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -23,8 +38,8 @@ const V1: &[&str] = &[
         tenant_id TEXT,
         introspect_any BIGINT NOT NULL CHECK (introspect_any IN (0, 1)),
         created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL)",
-    "CREATE TABLE users (
+        updated_at BIGINT NOT NULL);
+    CREATE TABLE users (
         id TEXT PRIMARY KEY,
         username TEXT NOT NULL UNIQUE,
         password_hash TEXT NOT NULL,
@@ -37,16 +52,16 @@ const V1: &[&str] = &[
         email TEXT,
         email_verified BIGINT NOT NULL CHECK (email_verified IN (0, 1)),
         version BIGINT NOT NULL,
-        created_at BIGINT NOT NULL)",
-    "CREATE TABLE grants (
+        created_at BIGINT NOT NULL);
+    CREATE TABLE grants (
         id TEXT PRIMARY KEY,
         client_id TEXT NOT NULL,
         user_id TEXT NOT NULL,
         scopes TEXT NOT NULL,
         auth_time BIGINT NOT NULL,
         created_at BIGINT NOT NULL,
-        revoked_at BIGINT)",
-    "CREATE TABLE authorization_codes (
+        revoked_at BIGINT);
+    CREATE TABLE authorization_codes (
         code_hash TEXT PRIMARY KEY,
         grant_id TEXT NOT NULL,
         client_id TEXT NOT NULL,
@@ -55,98 +70,191 @@ const V1: &[&str] = &[
         nonce TEXT,
         scopes TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
-        used_at BIGINT)",
-    "CREATE TABLE refresh_tokens (
+        used_at BIGINT);
+    CREATE TABLE refresh_tokens (
         token_hash TEXT PRIMARY KEY,
         grant_id TEXT NOT NULL,
         client_id TEXT NOT NULL,
         scopes TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
-        used_at BIGINT)",
-    "CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id)",
-    "CREATE TABLE grant_access_tokens (
+        used_at BIGINT);
+    CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
+    CREATE TABLE grant_access_tokens (
         jti TEXT PRIMARY KEY,
         grant_id TEXT NOT NULL,
-        expires_at BIGINT NOT NULL)",
-    "CREATE INDEX grant_access_tokens_grant ON grant_access_tokens (grant_id)",
-    "CREATE TABLE access_token_revocations (
+        expires_at BIGINT NOT NULL);
+    CREATE INDEX grant_access_tokens_grant ON grant_access_tokens (grant_id);
+    CREATE TABLE access_token_revocations (
         jti TEXT PRIMARY KEY,
         expires_at BIGINT NOT NULL,
-        revoked_at BIGINT NOT NULL)",
-    "CREATE INDEX access_token_revocations_revoked ON access_token_revocations (revoked_at)",
-    "CREATE TABLE used_assertions (
+        revoked_at BIGINT NOT NULL);
+    CREATE INDEX access_token_revocations_revoked ON access_token_revocations (revoked_at);
+    CREATE TABLE used_assertions (
         client_id TEXT NOT NULL,
         jti TEXT NOT NULL,
         expires_at BIGINT NOT NULL,
-        PRIMARY KEY (client_id, jti))",
-    "CREATE TABLE pushed_requests (
+        PRIMARY KEY (client_id, jti));
+    CREATE TABLE pushed_requests (
         id TEXT PRIMARY KEY,
         client_id TEXT NOT NULL,
         parameters TEXT NOT NULL,
-        expires_at BIGINT NOT NULL)",
-    "CREATE TABLE sessions (
+        expires_at BIGINT NOT NULL);
+    CREATE TABLE sessions (
         id_hash TEXT PRIMARY KEY,
         user_id TEXT,
         auth_time BIGINT,
         pending_request TEXT,
         csrf_token TEXT NOT NULL,
-        expires_at BIGINT NOT NULL)",
-    "CREATE TABLE consents (
+        expires_at BIGINT NOT NULL);
+    CREATE TABLE consents (
         user_id TEXT NOT NULL,
         client_id TEXT NOT NULL,
         scopes TEXT NOT NULL,
         updated_at BIGINT NOT NULL,
-        PRIMARY KEY (user_id, client_id))",
-    "CREATE TABLE signing_keys (
+        PRIMARY KEY (user_id, client_id));
+    CREATE TABLE signing_keys (
         kid TEXT PRIMARY KEY,
         alg TEXT NOT NULL,
         public_jwk TEXT NOT NULL,
         sealed_jwk TEXT NOT NULL,
         created_at BIGINT NOT NULL,
         retire_at BIGINT)",
+    ),
+    // The authentication methods of a session's sign-in (`amr`, a JSON list; NULL in sessions
+    // stored before: they signed in with the password).
+    Migration::portable(
+        2,
+        "session sign-in methods",
+        "ALTER TABLE sessions ADD COLUMN amr TEXT",
+    ),
 ];
 
-/// Version 2: the authentication methods of a session's sign-in (`amr`, a JSON list; NULL in
-/// sessions stored before: they signed in with the password).
-const V2: &[&str] = &["ALTER TABLE sessions ADD COLUMN amr TEXT"];
-
-/// Every migration, in order.
-const MIGRATIONS: &[(i64, &[&str])] = &[(1, V1), (2, V2)];
-
-/// Applies the migrations not applied yet.
-pub(super) async fn migrate(store: &Store) -> Result<(), StoreError> {
-    let mut tx = store.pool.begin().await.map_err(map)?;
-    if store.backend == Backend::Postgres {
-        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+fn from_migration(e: MigrationError) -> StoreError {
+    match e {
+        MigrationError::Database(e) => map(e),
+        refused => StoreError::Corrupt(refused.to_string()),
     }
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-    let applied: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map)?;
-    let applied = applied.unwrap_or(0);
-    for (version, statements) in MIGRATIONS {
-        if *version <= applied {
-            continue;
-        }
-        for statement in *statements {
-            sqlx::query(*statement)
-                .execute(&mut *tx)
+}
+
+/// Applies the migrations not applied yet to the database at `url` (as given to the pool).
+pub(super) async fn migrate(url: &str, backend: Backend) -> Result<(), StoreError> {
+    let invalid = |e: sqlx::Error| StoreError::Corrupt(format!("database.url: {e}"));
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = SqliteConnectOptions::from_str(url)
+                .map_err(invalid)?
+                .disable_statement_logging()
+                .connect()
                 .await
                 .map_err(map)?;
+            let outcome = migrate::migrate_sqlite(&mut conn, PLAN).await;
+            let _ = conn.close().await;
+            outcome.map(drop).map_err(from_migration)
         }
-        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
-            .bind(*version)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
+        Backend::Postgres => {
+            let mut conn = PgConnectOptions::from_str(url)
+                .map_err(invalid)?
+                .disable_statement_logging()
+                .connect()
+                .await
+                .map_err(map)?;
+            let scope = PgScope {
+                schema: None,
+                lock: MIGRATION_LOCK,
+            };
+            let outcome = migrate::migrate_postgres(&mut conn, scope, PLAN).await;
+            let _ = conn.close().await;
+            outcome.map(drop).map_err(from_migration)
+        }
     }
-    tx.commit().await.map_err(map)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use sqlx::SqliteConnection;
+
+    use super::*;
+    use crate::storage::{DatabaseSettings, Store};
+
+    async fn raw(path: &std::path::Path) -> SqliteConnection {
+        SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn versions(path: &std::path::Path) -> Vec<(i64, String)> {
+        let mut conn = raw(path).await;
+        let rows = sqlx::query_as("SELECT version, name FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        rows
+    }
+
+    /// A database written by release 0.1 (bookkeeping with `version` only) opens, and its
+    /// bookkeeping gains the runner's columns.
+    #[tokio::test]
+    async fn a_database_of_release_0_1_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.db");
+        let mut conn = raw(&path).await;
+        let old = format!(
+            "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY);
+             INSERT INTO schema_migrations (version) VALUES (1);
+             {}",
+            PLAN[0].sqlite
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(old))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let settings = DatabaseSettings::with_url(format!("sqlite://{}", path.display()));
+        let store = Store::connect(&settings).await.unwrap();
+        store.close().await;
+        assert_eq!(
+            versions(&path).await,
+            vec![(1, String::new()), (2, "session sign-in methods".to_owned())]
+        );
+    }
+
+    /// A schema newer than this binary is refused, naming both versions, and left as it was.
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("identity.db");
+        let settings = DatabaseSettings::with_url(format!("sqlite://{}", path.display()));
+        Store::connect(&settings).await.unwrap().close().await;
+        assert_eq!(
+            versions(&path).await,
+            vec![
+                (1, "every table".to_owned()),
+                (2, "session sign-in methods".to_owned())
+            ]
+        );
+        let mut conn = raw(&path).await;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, '', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        match Store::connect(&settings).await {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(
+                    message.contains("version 999") && message.contains("up to 2"),
+                    "{message}"
+                );
+                assert!(message.contains(MigrationError::NEWER_SCHEMA), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(versions(&path).await.len(), 3);
+    }
 }

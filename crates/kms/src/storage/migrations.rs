@@ -1,31 +1,20 @@
-//! Versioned schema migrations for both backends.
+//! The KMS's migration plans and their adapters to the shared runner
+//! ([`cryptoutil_database::migrate`]).
 //!
 //! Each schema (PostgreSQL) or database (SQLite) has its own `schema_migrations` table listing the
-//! versions applied. A run applies the missing versions in order, each with its bookkeeping row, in
-//! one transaction; on PostgreSQL that transaction first takes a transaction-scoped advisory lock,
-//! so instances starting together migrate one after the other and the later ones find nothing to
-//! do. A database with a version this build does not know is refused as [`StoreError::Corrupt`].
+//! versions applied; the system plan runs in [`super::Store::connect`], the tenant plan when a
+//! tenant is first used. A database with a version this build does not know is refused as
+//! [`StoreError::Corrupt`], with both versions in the message.
 //!
 //! Append new migrations; never edit released ones. PostgreSQL text columns use `COLLATE "C"` so
 //! that sorting matches SQLite's byte order.
 
-use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
+use cryptoutil_database::migrate::{self, Migration, MigrationError, PgScope};
+use sqlx::{PgPool, SqlitePool};
 
 use super::error::{map, ts_to_db};
 use crate::model::TenantId;
 use crate::repository::StoreError;
-
-/// One migration: the same change written for each backend.
-pub(crate) struct Migration {
-    /// Strictly increasing from 1.
-    pub version: i64,
-    /// Short description, recorded in `schema_migrations`.
-    pub name: &'static str,
-    /// SQLite statements.
-    pub sqlite: &'static str,
-    /// PostgreSQL statements (run with `search_path` set to the target schema).
-    pub postgres: &'static str,
-}
 
 /// Migrations of the system database / `kms_system` schema.
 pub(crate) const SYSTEM: &[Migration] = &[
@@ -186,57 +175,23 @@ pub(crate) const TENANT: &[Migration] = &[Migration {
 /// Advisory lock key serialising PostgreSQL migrations and tenant provisioning ("cuKMSmig").
 pub(crate) const PG_MIGRATION_LOCK: i64 = 0x6375_4b4d_536d_6967;
 
-const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
-    version BIGINT PRIMARY KEY NOT NULL,
-    name TEXT NOT NULL,
-    applied_at BIGINT NOT NULL
-)";
-
-fn now() -> Result<i64, StoreError> {
-    ts_to_db(time::OffsetDateTime::now_utc())
-}
-
-fn check_known(applied: &[i64], migrations: &[Migration]) -> Result<(), StoreError> {
-    let newest = migrations.last().map_or(0, |m| m.version);
-    if applied.iter().any(|v| *v > newest) {
-        return Err(StoreError::Corrupt(format!(
-            "the database schema is newer than this build (knows versions up to {newest})"
-        )));
+fn from_migration(e: MigrationError) -> StoreError {
+    match e {
+        MigrationError::Database(e) => map(e),
+        refused => StoreError::Corrupt(refused.to_string()),
     }
-    Ok(())
 }
 
 /// Brings one SQLite database up to date (one `BEGIN IMMEDIATE` transaction).
 pub(crate) async fn migrate_sqlite(
     pool: &SqlitePool,
-    migrations: &[Migration],
+    plan: &[Migration],
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map)?;
-    sqlx::raw_sql(BOOKKEEPING)
-        .execute(&mut *tx)
+    let mut conn = pool.acquire().await.map_err(map)?;
+    migrate::migrate_sqlite(&mut conn, plan)
         .await
-        .map_err(map)?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map)?;
-    check_known(&applied, migrations)?;
-    for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
-        sqlx::raw_sql(m.sqlite)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        sqlx::query(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-        )
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-    }
-    tx.commit().await.map_err(map)
+        .map(drop)
+        .map_err(from_migration)
 }
 
 /// Brings one PostgreSQL schema up to date, creating it if needed, and registers `tenant` (when
@@ -245,52 +200,24 @@ pub(crate) async fn migrate_sqlite(
 pub(crate) async fn migrate_postgres(
     pool: &PgPool,
     schema: &str,
-    migrations: &[Migration],
+    plan: &[Migration],
     tenant: Option<TenantId>,
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(map)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(PG_MIGRATION_LOCK)
-        .execute(&mut *tx)
+    let scope = PgScope {
+        schema: Some(schema),
+        lock: PG_MIGRATION_LOCK,
+    };
+    migrate::apply_postgres(&mut tx, scope, plan)
         .await
-        .map_err(map)?;
-    let setup = format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema}; SET LOCAL search_path TO {schema}; {BOOKKEEPING}"
-    );
-    sqlx::raw_sql(AssertSqlSafe(setup))
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-    // Statements with parameters name the schema explicitly: prepared statements are cached per
-    // connection, and must not depend on `search_path`.
-    let applied: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT version FROM {schema}.schema_migrations"
-    )))
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(map)?;
-    check_known(&applied, migrations)?;
-    for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
-        sqlx::raw_sql(m.postgres)
-            .execute(&mut *tx)
-            .await
-            .map_err(map)?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {schema}.schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
-        )))
-        .bind(m.version)
-        .bind(m.name)
-        .bind(now()?)
-        .execute(&mut *tx)
-        .await
-        .map_err(map)?;
-    }
+        .map_err(from_migration)?;
     if let Some(tenant) = tenant {
+        let now = ts_to_db(time::OffsetDateTime::now_utc())?;
         sqlx::query(
             "INSERT INTO kms_system.tenants (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
         )
         .bind(super::error::uuid_to_db(tenant.0))
-        .bind(now()?)
+        .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(map)?;
@@ -301,6 +228,8 @@ pub(crate) async fn migrate_postgres(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use sqlx::AssertSqlSafe;
+
     use super::*;
 
     #[test]
@@ -309,6 +238,7 @@ mod tests {
             for (i, m) in list.iter().enumerate() {
                 assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "{}", m.name);
             }
+            migrate::check_plan(list).unwrap();
         }
     }
 
@@ -403,12 +333,25 @@ mod tests {
         assert_eq!(users.unwrap(), 0);
     }
 
-    #[test]
-    fn newer_schema_is_refused() {
-        assert!(check_known(&[1], SYSTEM).is_ok());
-        assert!(matches!(
-            check_known(&[1, 99], SYSTEM),
-            Err(StoreError::Corrupt(_))
-        ));
+    #[tokio::test]
+    async fn newer_schema_is_refused_naming_both_versions() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        migrate_sqlite(&pool, SYSTEM).await.unwrap();
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'x', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        match migrate_sqlite(&pool, SYSTEM).await {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(
+                    message.contains("99") && message.contains("up to 2"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        pool.close().await;
     }
 }

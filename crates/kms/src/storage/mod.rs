@@ -39,11 +39,13 @@
 //!
 //! # Migrations
 //!
-//! A small versioned runner ([`migrations`]): a list of `(version, sqlite_sql, postgres_sql)` per
-//! scope and a `schema_migrations` table in each schema/database. System migrations run in
-//! [`Store::connect`]; tenant migrations run the first time a tenant is used by this process
-//! ([`KeyStore::ensure_tenant`], or any tenant-scoped call). On PostgreSQL each run is one
-//! transaction under a transaction-scoped advisory lock, so instances starting together are safe.
+//! The shared runner of `cryptoutil-database`, with the KMS's plans ([`migrations`]): a list of
+//! `(version, sqlite_sql, postgres_sql)` per scope and a `schema_migrations` table in each
+//! schema/database. System migrations run in [`Store::connect`]; tenant migrations run the first
+//! time a tenant is used by this process ([`KeyStore::ensure_tenant`], or any tenant-scoped call).
+//! On PostgreSQL each run is one transaction under a transaction-scoped advisory lock, so
+//! instances starting together are safe. A schema newer than this build is refused with
+//! [`StoreError::Corrupt`] naming both versions.
 //!
 //! # Tenants that were never provisioned
 //!
@@ -85,10 +87,10 @@ use crate::model::{
 };
 use crate::repository::{BarrierStore, KeyStore, StoreError};
 
-pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings};
+pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings, KmsDatabase};
 
+use cryptoutil_database::Target;
 use postgres::PgBackend;
-use settings::Target;
 use sqlite::SqliteBackend;
 
 /// Which database a [`Store`] uses.
