@@ -31,6 +31,7 @@ mod profile;
 mod server;
 mod soak;
 mod startup;
+mod verdict;
 mod wall_compare;
 
 use std::path::{Path, PathBuf};
