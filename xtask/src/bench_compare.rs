@@ -7,8 +7,8 @@
 //! entry to each, so one dump holds exactly the measured loop (all threads, SQLite's worker
 //! included), and its `Ir`
 //! total / N is the figure. The same dump's function list must not name what a warm request
-//! never does (PBKDF2, barrier unsealing, a JWKS fetch). A figure more than [`THRESHOLD_PERCENT`]
-//! above its baseline fails; `--update` rewrites the baseline.
+//! never does (PBKDF2, barrier unsealing, a JWKS fetch). A figure more than
+//! [`THRESHOLD_PERCENT`] above its baseline fails; `--update` rewrites the baseline.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,10 +17,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::verdict::{THRESHOLD_PERCENT, Verdict, judge};
 use crate::{cargo, run, wall_compare};
 
-/// A regression is a figure more than this many percent above its baseline.
-pub const THRESHOLD_PERCENT: f64 = 10.0;
 /// The function the example measures in (callgrind dumps the set-up on entering it).
 const MEASURED_FN: &str = "hot_ops_measured";
 /// The function that ends the measured loop (callgrind dumps the loop on entering it).
@@ -123,34 +122,6 @@ pub fn forbidden_calls(dump: &Dump, rules: &[&[&str]]) -> Vec<String> {
         })
         .cloned()
         .collect()
-}
-
-/// How one operation compares with its baseline.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    /// Within the threshold (change in percent).
-    Same(f64),
-    /// More than the threshold above the baseline.
-    Regressed(f64),
-    /// More than the threshold below: a gain worth recording with `--update`.
-    Improved(f64),
-    /// No baseline yet.
-    New,
-}
-
-/// Compares instructions per operation with the baseline's.
-pub fn judge(baseline: Option<f64>, now: f64, threshold_percent: f64) -> Verdict {
-    let Some(base) = baseline.filter(|b| *b > 0.0) else {
-        return Verdict::New;
-    };
-    let change = (now - base) / base * 100.0;
-    if change > threshold_percent {
-        Verdict::Regressed(change)
-    } else if change < -threshold_percent {
-        Verdict::Improved(change)
-    } else {
-        Verdict::Same(change)
-    }
 }
 
 /// Instructions per operation by name, from a baseline document.
@@ -473,22 +444,6 @@ fn=aws_lc_rs::hmac::Context::sign\n0 100000\n\ntotals: 3400012\n";
         let found = forbidden_calls(&dump, WARM);
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(forbidden_calls(&dump, &[]).is_empty());
-    }
-
-    #[test]
-    fn the_threshold_separates_noise_from_regressions() {
-        assert_eq!(judge(None, 100.0, 10.0), Verdict::New);
-        assert_eq!(judge(Some(0.0), 100.0, 10.0), Verdict::New);
-        assert_eq!(judge(Some(1000.0), 1100.0, 10.0), Verdict::Same(10.0));
-        assert!(
-            matches!(judge(Some(1000.0), 1101.0, 10.0), Verdict::Regressed(c) if (c - 10.1).abs() < 1e-9)
-        );
-        assert_eq!(judge(Some(1000.0), 900.0, 10.0), Verdict::Same(-10.0));
-        assert!(matches!(
-            judge(Some(1000.0), 899.0, 10.0),
-            Verdict::Improved(_)
-        ));
-        assert_eq!(judge(Some(1000.0), 1000.0, 10.0), Verdict::Same(0.0));
     }
 
     #[test]

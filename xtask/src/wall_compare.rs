@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::bench_compare::{THRESHOLD_PERCENT, Verdict, judge};
 use crate::bench_criterion;
+use crate::verdict::{THRESHOLD_PERCENT, Verdict, judge};
 
 /// One figure of a run against its baseline.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use url::Url;
 
 use crate::http::Http;
-use crate::runner::StepError;
+use crate::step_error::StepError;
 
 /// Events asked for per request.
 const PAGE: usize = 1000;

@@ -7,11 +7,17 @@ use cryptoutil_jose::b64;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::context::RunContext;
+use crate::credentials::Secret;
 use crate::http::Reply;
 use crate::identity_demo::{self, discovered, post_as};
 use crate::kms_demo::{self, Caller, Kms, jose, octets};
-use crate::runner::{Step, StepError, StepFuture};
-use crate::session::{Secret, Session};
+use crate::runner::{Step, StepFuture};
+use crate::step_error::StepError;
+
+pub(crate) mod state;
+
+pub use state::FederationState;
 
 /// What the demo encrypts and signs.
 const PLAINTEXT: &[u8] = b"Hello World!";
@@ -104,36 +110,25 @@ pub const STEPS: &[Step] = &[
     },
 ];
 
-/// What the federation steps pass on.
-#[derive(Debug, Default)]
-pub struct FederationState {
-    token: Option<Secret>,
-    encryption_key_id: Option<String>,
-    signing_key_id: Option<String>,
-    jwe: Option<String>,
-    jws: Option<String>,
-}
-
 fn missing(what: &str) -> StepError {
     StepError::new(format!(
         "{what} is missing (an earlier step did not record it)"
     ))
 }
 
-fn token_of(session: &Session) -> Result<Secret, StepError> {
-    session
-        .federation
+fn token_of(ctx: &RunContext) -> Result<Secret, StepError> {
+    ctx.federation
         .token
         .clone()
         .ok_or_else(|| missing("the access token"))
 }
 
-fn as_token_holder(session: &Session) -> Result<Kms<'_>, StepError> {
-    Kms::new(session, Caller::Bearer(token_of(session)?))
+fn as_token_holder(ctx: &RunContext) -> Result<Kms<'_>, StepError> {
+    Kms::new(ctx, Caller::Bearer(token_of(ctx)?))
 }
 
-fn encryption_path(session: &Session, operation: &str) -> Result<String, StepError> {
-    let id = session
+fn encryption_path(ctx: &RunContext, operation: &str) -> Result<String, StepError> {
+    let id = ctx
         .federation
         .encryption_key_id
         .as_deref()
@@ -141,8 +136,8 @@ fn encryption_path(session: &Session, operation: &str) -> Result<String, StepErr
     Ok(format!("/elastickey/{id}/{operation}"))
 }
 
-fn signing_path(session: &Session, operation: &str) -> Result<String, StepError> {
-    let id = session
+fn signing_path(ctx: &RunContext, operation: &str) -> Result<String, StepError> {
+    let id = ctx
         .federation
         .signing_key_id
         .as_deref()
@@ -152,17 +147,17 @@ fn signing_path(session: &Session, operation: &str) -> Result<String, StepError>
 
 /// A client_credentials access token for `client_id`.
 async fn client_token(
-    session: &Session,
+    ctx: &RunContext,
     client_id: &str,
     secret: &Secret,
 ) -> Result<Secret, StepError> {
-    let discovery = discovered(session)?;
+    let discovery = discovered(ctx)?;
     #[derive(Deserialize)]
     struct TokenResponse {
         access_token: String,
     }
     let reply = post_as(
-        &session.env.http,
+        &ctx.env.http,
         client_id,
         secret,
         &discovery.token_endpoint,
@@ -186,11 +181,11 @@ fn claims(token: &str) -> Result<Value, StepError> {
         .map_err(|e| StepError::with_cause("the access token's claims", e.to_string()))
 }
 
-fn token(session: &mut Session) -> StepFuture<'_> {
+fn token(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let credentials = &session.env.credentials;
+        let credentials = &ctx.env.credentials;
         let token = client_token(
-            session,
+            ctx,
             &credentials.kms_client_id,
             &credentials.kms_client_secret,
         )
@@ -213,12 +208,12 @@ fn token(session: &mut Session) -> StepFuture<'_> {
             claims["scope"].as_str().unwrap_or(""),
             claims["tenant_id"].as_str().unwrap_or("(none)")
         )];
-        session.federation.token = Some(token);
+        ctx.federation.token = Some(token);
         Ok(details)
     })
 }
 
-fn list(session: &mut Session) -> StepFuture<'_> {
+fn list(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
         #[derive(Deserialize)]
         struct Key {
@@ -229,7 +224,7 @@ fn list(session: &mut Session) -> StepFuture<'_> {
         struct Page {
             items: Vec<Key>,
         }
-        let kms = as_token_holder(session)?;
+        let kms = as_token_holder(ctx)?;
         let page: Page = kms
             .get("/elastickeys?size=1000")
             .await?
@@ -251,16 +246,16 @@ fn list(session: &mut Session) -> StepFuture<'_> {
             "{} keys visible in the token's tenant, among them {ENCRYPTION_KEY} and {SIGNING_KEY}",
             page.items.len()
         )];
-        session.federation.encryption_key_id = Some(encryption);
-        session.federation.signing_key_id = Some(signing);
+        ctx.federation.encryption_key_id = Some(encryption);
+        ctx.federation.signing_key_id = Some(signing);
         Ok(details)
     })
 }
 
-fn encrypt(session: &mut Session) -> StepFuture<'_> {
+fn encrypt(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_token_holder(session)?;
-        let path = encryption_path(session, "encrypt")?;
+        let kms = as_token_holder(ctx)?;
+        let path = encryption_path(ctx, "encrypt")?;
         let jwe = kms
             .post(&path, octets(PLAINTEXT))
             .await?
@@ -270,16 +265,16 @@ fn encrypt(session: &mut Session) -> StepFuture<'_> {
             return Err(StepError::new("the KMS did not answer with a compact JWE"));
         }
         let details = vec![format!("compact JWE, {} characters", jwe.len())];
-        session.federation.jwe = Some(jwe);
+        ctx.federation.jwe = Some(jwe);
         Ok(details)
     })
 }
 
-fn decrypt(session: &mut Session) -> StepFuture<'_> {
+fn decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_token_holder(session)?;
-        let path = encryption_path(session, "decrypt")?;
-        let jwe = session
+        let kms = as_token_holder(ctx)?;
+        let path = encryption_path(ctx, "decrypt")?;
+        let jwe = ctx
             .federation
             .jwe
             .clone()
@@ -294,10 +289,10 @@ fn decrypt(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn sign(session: &mut Session) -> StepFuture<'_> {
+fn sign(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_token_holder(session)?;
-        let path = signing_path(session, "sign")?;
+        let kms = as_token_holder(ctx)?;
+        let path = signing_path(ctx, "sign")?;
         let jws = kms
             .post(&path, octets(PLAINTEXT))
             .await?
@@ -307,16 +302,16 @@ fn sign(session: &mut Session) -> StepFuture<'_> {
             return Err(StepError::new("the KMS did not answer with a compact JWS"));
         }
         let details = vec![format!("compact JWS, {} characters", jws.len())];
-        session.federation.jws = Some(jws);
+        ctx.federation.jws = Some(jws);
         Ok(details)
     })
 }
 
-fn verify(session: &mut Session) -> StepFuture<'_> {
+fn verify(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_token_holder(session)?;
-        let path = signing_path(session, "verify")?;
-        let jws = session
+        let kms = as_token_holder(ctx)?;
+        let path = signing_path(ctx, "verify")?;
+        let jws = ctx
             .federation
             .jws
             .clone()
@@ -352,18 +347,18 @@ fn expect_refusal(reply: Reply, status: u16, code: &str) -> Result<Vec<String>, 
     )])
 }
 
-fn no_token(session: &mut Session) -> StepFuture<'_> {
+fn no_token(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = Kms::new(session, Caller::Anonymous)?;
-        let path = encryption_path(session, "encrypt")?;
+        let kms = Kms::new(ctx, Caller::Anonymous)?;
+        let path = encryption_path(ctx, "encrypt")?;
         let reply = kms.post(&path, octets(PLAINTEXT)).await?;
         expect_refusal(reply, 401, "missing_token")
     })
 }
 
-fn tampered_token(session: &mut Session) -> StepFuture<'_> {
+fn tampered_token(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let token = token_of(session)?;
+        let token = token_of(ctx)?;
         let mut claims = claims(token.expose())?;
         claims["scope"] = Value::from("kms:admin");
         let mut parts = token.expose().split('.');
@@ -375,8 +370,8 @@ fn tampered_token(session: &mut Session) -> StepFuture<'_> {
             "{header}.{}.{signature}",
             b64::encode(claims.to_string().as_bytes())
         );
-        let kms = Kms::new(session, Caller::Bearer(Secret::new(forged)))?;
-        let path = encryption_path(session, "encrypt")?;
+        let kms = Kms::new(ctx, Caller::Bearer(Secret::new(forged)))?;
+        let path = encryption_path(ctx, "encrypt")?;
         let reply = kms.post(&path, octets(PLAINTEXT)).await?;
         let mut details = expect_refusal(reply, 401, "invalid_signature")?;
         details.insert(0, "the token's scope rewritten to kms:admin".to_owned());
@@ -384,16 +379,16 @@ fn tampered_token(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn read_only(session: &mut Session) -> StepFuture<'_> {
+fn read_only(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let credentials = &session.env.credentials;
+        let credentials = &ctx.env.credentials;
         let token = client_token(
-            session,
+            ctx,
             &credentials.readonly_client_id,
             &credentials.readonly_client_secret,
         )
         .await?;
-        let kms = Kms::new(session, Caller::Bearer(token))?;
+        let kms = Kms::new(ctx, Caller::Bearer(token))?;
         // The token itself is good: it lists keys.
         kms.get("/elastickeys?size=1")
             .await?
@@ -404,7 +399,7 @@ fn read_only(session: &mut Session) -> StepFuture<'_> {
                     credentials.readonly_client_id
                 ))
             })?;
-        let path = encryption_path(session, "encrypt")?;
+        let path = encryption_path(ctx, "encrypt")?;
         let reply = kms.post(&path, octets(PLAINTEXT)).await?;
         let mut details = expect_refusal(reply, 403, "insufficient_scope")?;
         details.insert(
@@ -418,19 +413,19 @@ fn read_only(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn revoked_token(session: &mut Session) -> StepFuture<'_> {
+fn revoked_token(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let credentials = &session.env.credentials;
+        let credentials = &ctx.env.credentials;
         // A fresh token, so no earlier check of it is remembered anywhere.
         let token = client_token(
-            session,
+            ctx,
             &credentials.kms_client_id,
             &credentials.kms_client_secret,
         )
         .await?;
-        let discovery = discovered(session)?;
+        let discovery = discovered(ctx)?;
         post_as(
-            &session.env.http,
+            &ctx.env.http,
             &credentials.kms_client_id,
             &credentials.kms_client_secret,
             &discovery.revocation_endpoint,
@@ -442,8 +437,8 @@ fn revoked_token(session: &mut Session) -> StepFuture<'_> {
         .await?
         .expect(200)
         .map_err(|e| e.context("Identity did not revoke the token"))?;
-        let kms = Kms::new(session, Caller::Bearer(token))?;
-        let path = encryption_path(session, "encrypt")?;
+        let kms = Kms::new(ctx, Caller::Bearer(token))?;
+        let path = encryption_path(ctx, "encrypt")?;
         let reply = kms.post(&path, octets(PLAINTEXT)).await?;
         let mut details = expect_refusal(reply, 401, "token_revoked")?;
         details.insert(
@@ -454,21 +449,21 @@ fn revoked_token(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn audit(session: &mut Session) -> StepFuture<'_> {
+fn audit(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = session.env.kms()?;
+        let kms = ctx.env.kms()?;
         let Some(admin) = &kms.admin_url else {
             return Err(StepError::new(
                 "the KMS's audit events are served on its admin listener: pass --kms-admin-url \
                  (and --client-cert/--client-key when it requires a client certificate)",
             ));
         };
-        let after = session
+        let after = ctx
             .kms
             .audit_after
             .ok_or_else(|| missing("the audit position at the start"))?;
-        let events = crate::audit::since(&session.env.http, admin, after).await?;
-        let client = session.env.credentials.kms_client_id.as_str();
+        let events = crate::audit::since(&ctx.env.http, admin, after).await?;
+        let client = ctx.env.credentials.kms_client_id.as_str();
         let bearer = |e: &&crate::audit::AuditEvent| e.field("method") == Some("bearer");
         let successes = events
             .iter()

@@ -11,7 +11,7 @@ use reqwest::{Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::runner::{Failure, RetryPolicy, StepError, is_transient};
+use crate::step_error::StepError;
 
 /// Largest response body the demo reads.
 const MAX_BODY: usize = 1024 * 1024;
@@ -391,6 +391,58 @@ pub fn check_readable(path: &Path, what: &str) -> Result<(), String> {
         .map_err(|e| format!("{what} {}: {e}", path.display()))
 }
 
+/// Retries of transient failures (`--retry N`): exponential backoff from `base`, capped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Delay before the first retry; doubled each time.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+}
+
+impl RetryPolicy {
+    /// `retries` retries, 200 ms doubling up to 5 s.
+    pub fn new(retries: u32) -> Self {
+        Self {
+            retries,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(5),
+        }
+    }
+
+    /// The delay before retry number `retry` (0-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// What a failed attempt was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// No connection could be made (refused, unreachable, DNS, TLS handshake not reached).
+    Connect,
+    /// The TLS handshake failed (an untrusted certificate does not fix itself).
+    Tls,
+    /// The request was sent and timed out or broke: it may have been processed.
+    Interrupted,
+    /// An HTTP status.
+    Status(u16),
+}
+
+/// Transient failures are retried: connection failures (nothing was sent) and 502/503/504
+/// (gateway or server unavailable; the KMS promises nothing changed on 503). Never a 4xx, never
+/// a 500, never a request that may have been processed.
+pub fn is_transient(failure: Failure) -> bool {
+    match failure {
+        Failure::Connect => true,
+        Failure::Tls | Failure::Interrupted => false,
+        Failure::Status(status) => matches!(status, 502..=504),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -605,5 +657,34 @@ mod tests {
         assert_eq!(humanize(Duration::from_millis(250)), "250 ms");
         assert_eq!(humanize(Duration::from_secs(30)), "30 s");
         assert_eq!(humanize(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
+    fn only_connection_failures_and_gateway_statuses_are_transient() {
+        assert!(is_transient(Failure::Connect));
+        for status in [502, 503, 504] {
+            assert!(is_transient(Failure::Status(status)), "{status}");
+        }
+        for status in [400, 401, 403, 404, 409, 429, 500, 501, 505] {
+            assert!(!is_transient(Failure::Status(status)), "{status}");
+        }
+        assert!(
+            !is_transient(Failure::Tls),
+            "an untrusted certificate stays untrusted"
+        );
+        assert!(
+            !is_transient(Failure::Interrupted),
+            "a request that may have been processed is not repeated"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let policy = RetryPolicy::new(3);
+        assert_eq!(policy.delay(0), Duration::from_millis(200));
+        assert_eq!(policy.delay(1), Duration::from_millis(400));
+        assert_eq!(policy.delay(2), Duration::from_millis(800));
+        assert_eq!(policy.delay(10), Duration::from_secs(5));
+        assert_eq!(policy.delay(u32::MAX), Duration::from_secs(5));
     }
 }

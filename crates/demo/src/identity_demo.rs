@@ -13,10 +13,17 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::context::{RunContext, Target};
+use crate::credentials::{Credentials, Secret};
 use crate::html;
 use crate::http::{Http, Reply};
-use crate::runner::{Step, StepError, StepFuture};
-use crate::session::{Credentials, Secret, Session, Target};
+use crate::runner::{Step, StepFuture};
+use crate::step_error::StepError;
+
+pub(crate) mod state;
+
+pub(crate) use state::Discovery;
+pub use state::IdentityState;
 
 /// Scopes the demo asks for (refresh tokens need `offline_access`).
 const SCOPE: &str = "openid profile email offline_access";
@@ -99,41 +106,6 @@ pub const STEPS: &[Step] = &[
     },
 ];
 
-/// What the Identity steps hand to later ones.
-#[derive(Debug, Default)]
-pub struct IdentityState {
-    discovery: Option<Discovery>,
-    jwks: Option<String>,
-    pkce_verifier: Option<Secret>,
-    nonce: Option<String>,
-    code: Option<Secret>,
-    access_token: Option<Secret>,
-    id_token: Option<Secret>,
-    refresh_token: Option<Secret>,
-    subject: Option<String>,
-    machine_token: Option<Secret>,
-}
-
-/// The discovery fields the demo uses.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Discovery {
-    pub(crate) issuer: String,
-    authorization_endpoint: Url,
-    pub(crate) token_endpoint: Url,
-    jwks_uri: Url,
-    userinfo_endpoint: Url,
-    introspection_endpoint: Url,
-    pub(crate) revocation_endpoint: Url,
-    #[serde(default)]
-    code_challenge_methods_supported: Vec<String>,
-    #[serde(default)]
-    grant_types_supported: Vec<String>,
-    #[serde(default)]
-    id_token_signing_alg_values_supported: Vec<String>,
-    #[serde(default)]
-    authorization_response_iss_parameter_supported: bool,
-}
-
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -153,9 +125,8 @@ fn missing(what: &str) -> StepError {
     ))
 }
 
-pub(crate) fn discovered(session: &Session) -> Result<Discovery, StepError> {
-    session
-        .identity
+pub(crate) fn discovered(ctx: &RunContext) -> Result<Discovery, StepError> {
+    ctx.identity
         .discovery
         .clone()
         .ok_or_else(|| missing("the discovery document"))
@@ -298,11 +269,11 @@ fn check_times_and_issuer(claims: &Value, issuer: &str) -> Result<i64, StepError
     Ok(exp - now)
 }
 
-fn discovery(session: &mut Session) -> StepFuture<'_> {
+fn discovery(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let target: Target = session.env.identity()?.clone();
-        let http = &session.env.http;
-        let timeout = session.env.health_timeout;
+        let target: Target = ctx.env.identity()?.clone();
+        let http = &ctx.env.http;
+        let timeout = ctx.env.health_timeout;
         let mut details = Vec::new();
         if let Some(admin) = &target.admin_url {
             let url = admin
@@ -385,8 +356,8 @@ fn discovery(session: &mut Session) -> StepFuture<'_> {
         }
         details.push(format!("issuer {}", document.issuer));
         details.push(format!("JWKS: {}", described.join(", ")));
-        session.identity.discovery = Some(document);
-        session.identity.jwks = Some(jwks);
+        ctx.identity.discovery = Some(document);
+        ctx.identity.jwks = Some(jwks);
         Ok(details)
     })
 }
@@ -414,11 +385,11 @@ fn location(reply: &Reply, base: &Url) -> Result<Url, StepError> {
         .map_err(|e| StepError::with_cause("a redirect to a malformed URL", e.to_string()))
 }
 
-fn authorize(session: &mut Session) -> StepFuture<'_> {
+fn authorize(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let credentials = session.env.credentials.clone();
-        let http = &session.env.http;
+        let discovery = discovered(ctx)?;
+        let credentials = ctx.env.credentials.clone();
+        let http = &ctx.env.http;
         let browser = http.browser()?;
         let verifier = random(32)?;
         let state = random(16)?;
@@ -524,9 +495,9 @@ fn authorize(session: &mut Session) -> StepFuture<'_> {
             .get("code")
             .ok_or_else(|| StepError::new("the callback has no code"))?;
         details.push("redirected to the client with a code; state and iss match".to_owned());
-        session.identity.code = Some(Secret::new(code.clone()));
-        session.identity.pkce_verifier = Some(Secret::new(verifier));
-        session.identity.nonce = Some(nonce);
+        ctx.identity.code = Some(Secret::new(code.clone()));
+        ctx.identity.pkce_verifier = Some(Secret::new(verifier));
+        ctx.identity.nonce = Some(nonce);
         Ok(details)
     })
 }
@@ -576,27 +547,27 @@ fn check_token_response(
     Ok((tokens, claims))
 }
 
-fn token_exchange(session: &mut Session) -> StepFuture<'_> {
+fn token_exchange(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let jwks = session
+        let discovery = discovered(ctx)?;
+        let jwks = ctx
             .identity
             .jwks
             .clone()
             .ok_or_else(|| missing("the JWKS"))?;
-        let code = session
+        let code = ctx
             .identity
             .code
             .take()
             .ok_or_else(|| missing("the code"))?;
-        let verifier = session
+        let verifier = ctx
             .identity
             .pkce_verifier
             .take()
             .ok_or_else(|| missing("the PKCE verifier"))?;
-        let credentials = &session.env.credentials;
+        let credentials = &ctx.env.credentials;
         let reply = post_as_client(
-            &session.env.http,
+            &ctx.env.http,
             credentials,
             &discovery.token_endpoint,
             &[
@@ -624,38 +595,38 @@ fn token_exchange(session: &mut Session) -> StepFuture<'_> {
             ),
             "ID token and refresh token received".to_owned(),
         ];
-        session.identity.access_token = Some(Secret::new(tokens.access_token));
-        session.identity.id_token = Some(Secret::new(id_token));
-        session.identity.refresh_token = Some(Secret::new(refresh));
-        session.identity.subject = Some(sub);
+        ctx.identity.access_token = Some(Secret::new(tokens.access_token));
+        ctx.identity.id_token = Some(Secret::new(id_token));
+        ctx.identity.refresh_token = Some(Secret::new(refresh));
+        ctx.identity.subject = Some(sub);
         Ok(details)
     })
 }
 
-fn id_token(session: &mut Session) -> StepFuture<'_> {
+fn id_token(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let jwks = session
+        let discovery = discovered(ctx)?;
+        let jwks = ctx
             .identity
             .jwks
             .clone()
             .ok_or_else(|| missing("the JWKS"))?;
-        let token = session
+        let token = ctx
             .identity
             .id_token
             .clone()
             .ok_or_else(|| missing("the ID token"))?;
-        let access = session
+        let access = ctx
             .identity
             .access_token
             .clone()
             .ok_or_else(|| missing("the access token"))?;
-        let nonce = session
+        let nonce = ctx
             .identity
             .nonce
             .clone()
             .ok_or_else(|| missing("the nonce"))?;
-        let client_id = session.env.credentials.client_id.clone();
+        let client_id = ctx.env.credentials.client_id.clone();
         let (header, claims) = verify_jwt(
             &jwks,
             token.expose(),
@@ -689,7 +660,7 @@ fn id_token(session: &mut Session) -> StepFuture<'_> {
         if claims["at_hash"].as_str() != Some(expected_hash.as_str()) {
             return Err(StepError::new("at_hash does not match the access token"));
         }
-        if claims["sub"].as_str() != session.identity.subject.as_deref() {
+        if claims["sub"].as_str() != ctx.identity.subject.as_deref() {
             return Err(StepError::new(
                 "the ID token's sub differs from the access token's",
             ));
@@ -705,15 +676,15 @@ fn id_token(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn userinfo(session: &mut Session) -> StepFuture<'_> {
+fn userinfo(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let access = session
+        let discovery = discovered(ctx)?;
+        let access = ctx
             .identity
             .access_token
             .clone()
             .ok_or_else(|| missing("the access token"))?;
-        let http = &session.env.http;
+        let http = &ctx.env.http;
         let endpoint = discovery.userinfo_endpoint.clone();
         let what = format!("GET {}", endpoint.path());
         let info: Value = http
@@ -723,10 +694,10 @@ fn userinfo(session: &mut Session) -> StepFuture<'_> {
             .await?
             .expect(200)?
             .json()?;
-        if info["sub"].as_str() != session.identity.subject.as_deref() {
+        if info["sub"].as_str() != ctx.identity.subject.as_deref() {
             return Err(StepError::new("userinfo's sub differs from the tokens'"));
         }
-        let username = &session.env.credentials.username;
+        let username = &ctx.env.credentials.username;
         if info["preferred_username"].as_str() != Some(username.as_str()) {
             return Err(StepError::new(format!(
                 "userinfo names {} instead of {username} (profile scope)",
@@ -761,21 +732,21 @@ fn userinfo(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn refresh(session: &mut Session) -> StepFuture<'_> {
+fn refresh(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let jwks = session
+        let discovery = discovered(ctx)?;
+        let jwks = ctx
             .identity
             .jwks
             .clone()
             .ok_or_else(|| missing("the JWKS"))?;
-        let spent = session
+        let spent = ctx
             .identity
             .refresh_token
             .take()
             .ok_or_else(|| missing("the refresh token"))?;
-        let credentials = &session.env.credentials;
-        let http = &session.env.http;
+        let credentials = &ctx.env.credentials;
+        let http = &ctx.env.http;
         let endpoint = &discovery.token_endpoint;
         let grant = |token: Secret| async move {
             let form = [
@@ -818,17 +789,17 @@ fn refresh(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn client_credentials(session: &mut Session) -> StepFuture<'_> {
+fn client_credentials(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let jwks = session
+        let discovery = discovered(ctx)?;
+        let jwks = ctx
             .identity
             .jwks
             .clone()
             .ok_or_else(|| missing("the JWKS"))?;
-        let credentials = &session.env.credentials;
+        let credentials = &ctx.env.credentials;
         let reply = post_as_client(
-            &session.env.http,
+            &ctx.env.http,
             credentials,
             &discovery.token_endpoint,
             &[("grant_type", "client_credentials")],
@@ -853,21 +824,21 @@ fn client_credentials(session: &mut Session) -> StepFuture<'_> {
             claims["jti"].as_str().unwrap_or("?"),
             tokens.expires_in
         )];
-        session.identity.machine_token = Some(Secret::new(tokens.access_token));
+        ctx.identity.machine_token = Some(Secret::new(tokens.access_token));
         Ok(details)
     })
 }
 
-async fn introspect(session: &Session) -> Result<Value, StepError> {
-    let discovery = discovered(session)?;
-    let token = session
+async fn introspect(ctx: &RunContext) -> Result<Value, StepError> {
+    let discovery = discovered(ctx)?;
+    let token = ctx
         .identity
         .machine_token
         .clone()
         .ok_or_else(|| missing("the access token"))?;
     post_as_client(
-        &session.env.http,
-        &session.env.credentials,
+        &ctx.env.http,
+        &ctx.env.credentials,
         &discovery.introspection_endpoint,
         &[
             ("token", token.expose()),
@@ -879,10 +850,10 @@ async fn introspect(session: &Session) -> Result<Value, StepError> {
     .json()
 }
 
-fn introspect_active(session: &mut Session) -> StepFuture<'_> {
+fn introspect_active(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let result = introspect(session).await?;
-        let client_id = &session.env.credentials.client_id;
+        let result = introspect(ctx).await?;
+        let client_id = &ctx.env.credentials.client_id;
         if result["active"] != true {
             return Err(StepError::with_cause(
                 "the fresh token is not active",
@@ -895,7 +866,7 @@ fn introspect_active(session: &mut Session) -> StepFuture<'_> {
                 result["client_id"]
             )));
         }
-        let issuer = discovered(session)?.issuer;
+        let issuer = discovered(ctx)?.issuer;
         check_times_and_issuer(&result, &issuer).map_err(|e| e.context("introspection"))?;
         Ok(vec![format!(
             "active: true, client_id {client_id}, token_type {}",
@@ -904,17 +875,17 @@ fn introspect_active(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn revoke(session: &mut Session) -> StepFuture<'_> {
+fn revoke(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(session)?;
-        let token = session
+        let discovery = discovered(ctx)?;
+        let token = ctx
             .identity
             .machine_token
             .clone()
             .ok_or_else(|| missing("the access token"))?;
         post_as_client(
-            &session.env.http,
-            &session.env.credentials,
+            &ctx.env.http,
+            &ctx.env.credentials,
             &discovery.revocation_endpoint,
             &[
                 ("token", token.expose()),
@@ -927,12 +898,12 @@ fn revoke(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn introspect_inactive(session: &mut Session) -> StepFuture<'_> {
+fn introspect_inactive(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
         // Revocations reach every instance within a second; one instance sees them at once.
         let deadline = std::time::Instant::now() + Duration::from_secs(3);
         loop {
-            let result = introspect(session).await?;
+            let result = introspect(ctx).await?;
             if result["active"] == false {
                 let extra = result.as_object().map_or(0, |o| o.len() - 1);
                 if extra > 0 {

@@ -9,9 +9,16 @@ use reqwest::Client;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::context::{RunContext, Target};
+use crate::credentials::Secret;
 use crate::http::{Http, Reply};
-use crate::runner::{Step, StepError, StepFuture};
-use crate::session::{Secret, Session, Target};
+use crate::runner::{Step, StepFuture};
+use crate::step_error::StepError;
+
+pub(crate) mod state;
+
+use state::KeyRef;
+pub use state::KmsState;
 
 /// The service surface.
 const API: &str = "/service/api/v1";
@@ -96,25 +103,6 @@ pub const STEPS: &[Step] = &[
     },
 ];
 
-/// What the KMS steps hand to later ones.
-#[derive(Debug, Default)]
-pub struct KmsState {
-    /// The newest audit position when the run started (read where the admin listener is known).
-    pub(crate) audit_after: Option<u64>,
-    encryption_key: Option<KeyRef>,
-    signing_key: Option<KeyRef>,
-    newest_version: Option<String>,
-    jwe: Option<String>,
-    jws: Option<String>,
-}
-
-/// An elastic key the demo created.
-#[derive(Debug, Clone)]
-struct KeyRef {
-    id: String,
-    name: String,
-}
-
 #[derive(Debug, Deserialize)]
 struct ElasticKeyView {
     elastic_key_id: String,
@@ -169,11 +157,11 @@ pub(crate) struct Kms<'a> {
 }
 
 impl<'a> Kms<'a> {
-    /// Requests as `caller` to the session's KMS.
-    pub(crate) fn new(session: &'a Session, caller: Caller) -> Result<Self, StepError> {
+    /// Requests as `caller` to the run's KMS.
+    pub(crate) fn new(ctx: &'a RunContext, caller: Caller) -> Result<Self, StepError> {
         Ok(Self {
-            http: &session.env.http,
-            target: session.env.kms()?,
+            http: &ctx.env.http,
+            target: ctx.env.kms()?,
             caller,
         })
     }
@@ -240,10 +228,10 @@ pub(crate) fn jose(token: &str) -> Body {
     Body::Bytes(token.as_bytes().to_vec(), "application/jose")
 }
 
-fn as_main_user(session: &Session) -> Result<Kms<'_>, StepError> {
-    let credentials = &session.env.credentials;
+fn as_main_user(ctx: &RunContext) -> Result<Kms<'_>, StepError> {
+    let credentials = &ctx.env.credentials;
     Kms::new(
-        session,
+        ctx,
         Caller::User(User {
             name: credentials.username.clone(),
             password: credentials.password.clone(),
@@ -251,10 +239,10 @@ fn as_main_user(session: &Session) -> Result<Kms<'_>, StepError> {
     )
 }
 
-fn as_second_user(session: &Session) -> Result<Kms<'_>, StepError> {
-    let credentials = &session.env.credentials;
+fn as_second_user(ctx: &RunContext) -> Result<Kms<'_>, StepError> {
+    let credentials = &ctx.env.credentials;
     Kms::new(
-        session,
+        ctx,
         Caller::User(User {
             name: credentials.second_username.clone(),
             password: credentials.second_password.clone(),
@@ -268,11 +256,11 @@ fn missing(what: &str) -> StepError {
     ))
 }
 
-fn health(session: &mut Session) -> StepFuture<'_> {
+fn health(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let target = session.env.kms()?;
-        let http = &session.env.http;
-        let timeout = session.env.health_timeout;
+        let target = ctx.env.kms()?;
+        let http = &ctx.env.http;
+        let timeout = ctx.env.health_timeout;
         match &target.admin_url {
             Some(admin) => {
                 let url = admin
@@ -293,7 +281,7 @@ fn health(session: &mut Session) -> StepFuture<'_> {
                     .map(|c| c.keys().cloned().collect::<Vec<_>>().join(", "))
                     .unwrap_or_default();
                 let audit_after = crate::audit::position(http, admin).await?;
-                session.kms.audit_after = Some(audit_after);
+                ctx.kms.audit_after = Some(audit_after);
                 Ok(vec![
                     format!("readyz: ok (checks: {checks})"),
                     format!("KMS at {}", target.public_url),
@@ -318,12 +306,12 @@ fn health(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn seeded_data(session: &mut Session) -> StepFuture<'_> {
+fn seeded_data(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
         let seed = cryptoutil_kms::seed::Seed::demo().map_err(StepError::new)?;
-        let credentials = &session.env.credentials;
-        let target = session.env.kms()?;
-        let http = &session.env.http;
+        let credentials = &ctx.env.credentials;
+        let target = ctx.env.kms()?;
+        let http = &ctx.env.http;
         // The seed's users, with the passwords given for the demo's two users.
         let users: Vec<(User, &[String])> = seed
             .users
@@ -520,9 +508,9 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7())
 }
 
-fn create_keys(session: &mut Session) -> StepFuture<'_> {
+fn create_keys(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
+        let kms = as_main_user(ctx)?;
         let encryption = create_key(&kms, unique("demo-kms-encryption"), ENCRYPTION_ALG).await?;
         let signing = create_key(&kms, unique("demo-kms-signing"), SIGNING_ALG).await?;
         let details = vec![
@@ -532,16 +520,16 @@ fn create_keys(session: &mut Session) -> StepFuture<'_> {
             ),
             format!("{} ({SIGNING_ALG}) id {}", signing.name, signing.id),
         ];
-        session.kms.encryption_key = Some(encryption);
-        session.kms.signing_key = Some(signing);
+        ctx.kms.encryption_key = Some(encryption);
+        ctx.kms.signing_key = Some(signing);
         Ok(details)
     })
 }
 
-fn rotate_key(session: &mut Session) -> StepFuture<'_> {
+fn rotate_key(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .encryption_key
             .clone()
@@ -586,7 +574,7 @@ fn rotate_key(session: &mut Session) -> StepFuture<'_> {
             added.material_key_id,
             after.len()
         )];
-        session.kms.newest_version = Some(added.material_key_id);
+        ctx.kms.newest_version = Some(added.material_key_id);
         Ok(details)
     })
 }
@@ -606,15 +594,15 @@ fn protected_header(token: &str, parts: usize) -> Result<Value, StepError> {
         .map_err(|e| StepError::with_cause("malformed protected header", e.to_string()))
 }
 
-fn encrypt(session: &mut Session) -> StepFuture<'_> {
+fn encrypt(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .encryption_key
             .clone()
             .ok_or_else(|| missing("the encryption key"))?;
-        let newest = session
+        let newest = ctx
             .kms
             .newest_version
             .clone()
@@ -646,7 +634,7 @@ fn encrypt(session: &mut Session) -> StepFuture<'_> {
             "compact JWE, {} characters: alg A256KW, enc A256GCM, kid {newest} (the newest version)",
             jwe.len()
         )];
-        session.kms.jwe = Some(jwe);
+        ctx.kms.jwe = Some(jwe);
         Ok(details)
     })
 }
@@ -663,15 +651,15 @@ fn tampered(token: &str, part: usize) -> String {
     parts.join(".")
 }
 
-fn decrypt(session: &mut Session) -> StepFuture<'_> {
+fn decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .encryption_key
             .clone()
             .ok_or_else(|| missing("the encryption key"))?;
-        let jwe = session.kms.jwe.clone().ok_or_else(|| missing("the JWE"))?;
+        let jwe = ctx.kms.jwe.clone().ok_or_else(|| missing("the JWE"))?;
         let path = format!("/elastickey/{}/decrypt", key.id);
         let clear = kms.post(&path, jose(&jwe)).await?.expect(200)?;
         if clear.body != PLAINTEXT {
@@ -695,10 +683,10 @@ fn decrypt(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn sign(session: &mut Session) -> StepFuture<'_> {
+fn sign(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .signing_key
             .clone()
@@ -718,20 +706,20 @@ fn sign(session: &mut Session) -> StepFuture<'_> {
             "compact JWS: alg ES256, kid {}",
             header["kid"].as_str().unwrap_or_default()
         )];
-        session.kms.jws = Some(jws);
+        ctx.kms.jws = Some(jws);
         Ok(details)
     })
 }
 
-fn verify(session: &mut Session) -> StepFuture<'_> {
+fn verify(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .signing_key
             .clone()
             .ok_or_else(|| missing("the signing key"))?;
-        let jws = session.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
+        let jws = ctx.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
         let path = format!("/elastickey/{}/verify", key.id);
         let verified = kms.post(&path, jose(&jws)).await?.expect(200)?;
         if verified.body != PLAINTEXT {
@@ -779,10 +767,10 @@ fn verify(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn generate_data_key(session: &mut Session) -> StepFuture<'_> {
+fn generate_data_key(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let kms = as_main_user(session)?;
-        let key = session
+        let kms = as_main_user(ctx)?;
+        let key = ctx
             .kms
             .encryption_key
             .clone()
@@ -843,21 +831,21 @@ fn generate_data_key(session: &mut Session) -> StepFuture<'_> {
     })
 }
 
-fn tenant_isolation(session: &mut Session) -> StepFuture<'_> {
+fn tenant_isolation(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let other = as_second_user(session)?;
-        let key = session
+        let other = as_second_user(ctx)?;
+        let key = ctx
             .kms
             .encryption_key
             .clone()
             .ok_or_else(|| missing("the encryption key"))?;
-        let signing = session
+        let signing = ctx
             .kms
             .signing_key
             .clone()
             .ok_or_else(|| missing("the signing key"))?;
-        let jwe = session.kms.jwe.clone().ok_or_else(|| missing("the JWE"))?;
-        let jws = session.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
+        let jwe = ctx.kms.jwe.clone().ok_or_else(|| missing("the JWE"))?;
+        let jws = ctx.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
         let who = other.user_name().to_owned();
         // The other user's credential works (so the refusals below are not 401s).
         let own: List<ElasticKeyView> = other

@@ -1,15 +1,18 @@
 //! Demo orchestration: `cryptoutil demo kms|identity|all` (SPEC §6).
 //!
-//! A demo is a list of [`runner::Step`]s run in order against one [`session::Session`]: the
+//! A demo is a list of [`runner::Step`]s run in order against one [`context::RunContext`]: the
 //! servers (started in-process by [`embedded`], or running elsewhere), an HTTPS client that
-//! trusts only the demo CA ([`http`]), the credentials, and each demo's state. [`run`] starts
+//! trusts only the demo CA and retries transient failures ([`http`]), the [`credentials`], and
+//! each demo's state. A step that fails says why with a [`step_error::StepError`]. [`run`] starts
 //! what is needed, runs the steps, stops the servers and reports through [`output`].
 //!
 //! Adding a demo: write a module with `pub const STEPS: &[Step]` (unique step names; `needs`
-//! lists earlier steps whose results a step uses) and a state struct in [`session::Session`],
-//! then add a [`DemoKind`] variant naming its products and steps.
+//! lists earlier steps whose results a step uses) and a state struct (its `state` module) in
+//! [`context::RunContext`], then add a [`DemoKind`] variant naming its products and steps.
 
 pub mod audit;
+pub mod context;
+pub mod credentials;
 pub mod embedded;
 pub mod federation_demo;
 pub mod html;
@@ -18,7 +21,7 @@ pub mod identity_demo;
 pub mod kms_demo;
 pub mod output;
 pub mod runner;
-pub mod session;
+pub mod step_error;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -27,15 +30,15 @@ use cryptoutil_server::config::{TelemetrySettings, Validator};
 use tracing::Instrument;
 use url::Url;
 
+pub use credentials::{Credentials, Secret};
 pub use embedded::Products;
 pub use output::{Format, Output, Verbosity};
 pub use runner::{Report, Step};
-pub use session::{Credentials, Secret};
 
+use crate::context::{Env, RunContext, Target};
 use crate::embedded::{Embedded, Endpoints};
-use crate::http::Http;
-use crate::runner::{RetryPolicy, RunOptions};
-use crate::session::{Env, Session, Target};
+use crate::http::{Http, RetryPolicy};
+use crate::runner::RunOptions;
 
 /// The demos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +327,7 @@ async fn run_demo(options: &Options, output: &mut Output) -> Result<Report, Stri
     if let Some(embedded) = &embedded {
         output.note(&format!("demo CA: {}", embedded.ca_cert().display()));
     }
-    let mut session = Session::new(Env {
+    let mut ctx = RunContext::new(Env {
         http,
         kms,
         identity,
@@ -334,7 +337,7 @@ async fn run_demo(options: &Options, output: &mut Output) -> Result<Report, Stri
     let mut report = runner::run(
         options.kind.name(),
         options.kind.steps(),
-        &mut session,
+        &mut ctx,
         RunOptions {
             fail_fast: options.fail_fast,
         },
@@ -343,7 +346,7 @@ async fn run_demo(options: &Options, output: &mut Output) -> Result<Report, Stri
     )
     .await;
     // Close the demo's connections before the servers drain.
-    drop(session);
+    drop(ctx);
     if let Some(embedded) = embedded {
         embedded.stop().await;
     }

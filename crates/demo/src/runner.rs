@@ -1,4 +1,4 @@
-//! The step runner: steps run in order against one [`Session`]; a step whose dependency failed
+//! The step runner: steps run in order against one [`RunContext`]; a step whose dependency failed
 //! fails without running ("skipped: step 3 failed"); `--fail-fast` fails every step after the
 //! first failure without running it. Nothing is ever counted as passed without having run.
 
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::session::Session;
+use crate::context::RunContext;
+use crate::step_error::StepError;
 
 /// What a passed step reports for `--verbose` (never secrets).
 pub type Details = Vec<String>;
@@ -29,7 +30,7 @@ pub struct Step {
     /// Names of earlier steps whose results it uses; if one failed, this step fails unrun.
     pub needs: &'static [&'static str],
     /// The check itself.
-    pub run: for<'a> fn(&'a mut Session) -> StepFuture<'a>,
+    pub run: for<'a> fn(&'a mut RunContext) -> StepFuture<'a>,
 }
 
 impl std::fmt::Debug for Step {
@@ -39,54 +40,6 @@ impl std::fmt::Debug for Step {
             .field("phase", &self.phase)
             .field("needs", &self.needs)
             .finish_non_exhaustive()
-    }
-}
-
-/// Why a step failed: what went wrong (`message`) and the underlying cause (`cause`), e.g.
-/// `HTTP 401 Unauthorized from POST https://…/elastickey: …` or `connection refused`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StepError {
-    /// What failed.
-    pub message: String,
-    /// Why, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
-}
-
-impl StepError {
-    /// An error without a separate cause.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            cause: None,
-        }
-    }
-
-    /// An error with its cause.
-    pub fn with_cause(message: impl Into<String>, cause: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            cause: Some(cause.into()),
-        }
-    }
-
-    /// Puts `message` in front: the cause stays, the old message joins it.
-    #[must_use]
-    pub fn context(self, message: impl Into<String>) -> Self {
-        let cause = match self.cause {
-            Some(cause) => format!("{}: {cause}", self.message),
-            None => self.message,
-        };
-        Self::with_cause(message, cause)
-    }
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.cause {
-            Some(cause) => write!(f, "{}: {cause}", self.message),
-            None => f.write_str(&self.message),
-        }
     }
 }
 
@@ -209,7 +162,7 @@ pub struct RunOptions {
 pub async fn run(
     demo: &'static str,
     steps: &[Step],
-    session: &mut Session,
+    ctx: &mut RunContext,
     options: RunOptions,
     observer: &mut dyn Observer,
     started: Instant,
@@ -236,7 +189,7 @@ pub async fn run(
         let span = step_span(index, step);
         let outcome = match blocked {
             Some(error) => Err(error),
-            None => (step.run)(session).instrument(span.clone()).await,
+            None => (step.run)(ctx).instrument(span.clone()).await,
         };
         if outcome.is_err() {
             span.record("otel.status_code", "error");
@@ -324,76 +277,23 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Retries of transient failures (`--retry N`): exponential backoff from `base`, capped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// Delay before the first retry; doubled each time.
-    pub base: Duration,
-    /// Longest delay.
-    pub max: Duration,
-}
-
-impl RetryPolicy {
-    /// `retries` retries, 200 ms doubling up to 5 s.
-    pub fn new(retries: u32) -> Self {
-        Self {
-            retries,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-        }
-    }
-
-    /// The delay before retry number `retry` (0-based).
-    pub fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(16)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
-
-/// What a failed attempt was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// No connection could be made (refused, unreachable, DNS, TLS handshake not reached).
-    Connect,
-    /// The TLS handshake failed (an untrusted certificate does not fix itself).
-    Tls,
-    /// The request was sent and timed out or broke: it may have been processed.
-    Interrupted,
-    /// An HTTP status.
-    Status(u16),
-}
-
-/// Transient failures are retried: connection failures (nothing was sent) and 502/503/504
-/// (gateway or server unavailable; the KMS promises nothing changed on 503). Never a 4xx, never
-/// a 500, never a request that may have been processed.
-pub fn is_transient(failure: Failure) -> bool {
-    match failure {
-        Failure::Connect => true,
-        Failure::Tls | Failure::Interrupted => false,
-        Failure::Status(status) => matches!(status, 502..=504),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::session::Session;
 
-    fn pass(_: &mut Session) -> StepFuture<'_> {
+    fn pass(_: &mut RunContext) -> StepFuture<'_> {
         Box::pin(async { Ok(vec!["did it".to_owned()]) })
     }
 
-    fn fail(_: &mut Session) -> StepFuture<'_> {
+    fn fail(_: &mut RunContext) -> StepFuture<'_> {
         Box::pin(async { Err(StepError::with_cause("it broke", "because")) })
     }
 
-    /// Counts its runs in the session's scratch counter.
-    fn count(session: &mut Session) -> StepFuture<'_> {
+    /// Counts its runs in the run context's scratch counter.
+    fn count(ctx: &mut RunContext) -> StepFuture<'_> {
         Box::pin(async move {
-            session.test_runs += 1;
+            ctx.test_runs += 1;
             Ok(Vec::new())
         })
     }
@@ -401,7 +301,7 @@ mod tests {
     fn step(
         name: &'static str,
         needs: &'static [&'static str],
-        run: fn(&mut Session) -> StepFuture<'_>,
+        run: fn(&mut RunContext) -> StepFuture<'_>,
     ) -> Step {
         Step {
             name,
@@ -427,19 +327,19 @@ mod tests {
         }
     }
 
-    async fn run_steps(steps: &[Step], fail_fast: bool) -> (Report, Recorder, Session) {
-        let mut session = Session::for_tests();
+    async fn run_steps(steps: &[Step], fail_fast: bool) -> (Report, Recorder, RunContext) {
+        let mut ctx = RunContext::for_tests();
         let mut recorder = Recorder::default();
         let report = run(
             "test",
             steps,
-            &mut session,
+            &mut ctx,
             RunOptions { fail_fast },
             &mut recorder,
             Instant::now(),
         )
         .await;
-        (report, recorder, session)
+        (report, recorder, ctx)
     }
 
     #[tokio::test]
@@ -463,8 +363,8 @@ mod tests {
             step("d", &["c"], count),
             step("e", &["a"], count),
         ];
-        let (report, recorder, session) = run_steps(&steps, false).await;
-        assert_eq!(session.test_runs, 1, "only e ran");
+        let (report, recorder, ctx) = run_steps(&steps, false).await;
+        assert_eq!(ctx.test_runs, 1, "only e ran");
         let c = &report.steps[2];
         assert_eq!(c.status, Status::Failed);
         let error = c.error.as_ref().unwrap();
@@ -484,8 +384,8 @@ mod tests {
     #[tokio::test]
     async fn an_undeclared_or_later_dependency_fails_the_step() {
         let steps = [step("a", &["b"], count), step("b", &[], pass)];
-        let (report, _, session) = run_steps(&steps, false).await;
-        assert_eq!(session.test_runs, 0);
+        let (report, _, ctx) = run_steps(&steps, false).await;
+        assert_eq!(ctx.test_runs, 0);
         assert_eq!(report.steps[0].status, Status::Failed);
     }
 
@@ -496,15 +396,15 @@ mod tests {
             step("b", &[], count),
             step("c", &[], count),
         ];
-        let (report, _, session) = run_steps(&steps, true).await;
-        assert_eq!(session.test_runs, 0);
+        let (report, _, ctx) = run_steps(&steps, true).await;
+        assert_eq!(ctx.test_runs, 0);
         assert_eq!(report.failed(), 3);
         let error = report.steps[2].error.as_ref().unwrap();
         assert!(error.message.contains("--fail-fast"), "{error}");
         assert_eq!(report.exit_code(), 2);
 
-        let (report, _, session) = run_steps(&steps, false).await;
-        assert_eq!(session.test_runs, 2, "without --fail-fast the others run");
+        let (report, _, ctx) = run_steps(&steps, false).await;
+        assert_eq!(ctx.test_runs, 2, "without --fail-fast the others run");
         assert_eq!(report.exit_code(), 1);
     }
 
@@ -528,42 +428,5 @@ mod tests {
         assert_eq!(steps[1]["index"], 2);
         assert_eq!(steps[1]["phase"], "test");
         assert!(steps[1]["duration_ms"].is_u64());
-    }
-
-    #[test]
-    fn only_connection_failures_and_gateway_statuses_are_transient() {
-        assert!(is_transient(Failure::Connect));
-        for status in [502, 503, 504] {
-            assert!(is_transient(Failure::Status(status)), "{status}");
-        }
-        for status in [400, 401, 403, 404, 409, 429, 500, 501, 505] {
-            assert!(!is_transient(Failure::Status(status)), "{status}");
-        }
-        assert!(
-            !is_transient(Failure::Tls),
-            "an untrusted certificate stays untrusted"
-        );
-        assert!(
-            !is_transient(Failure::Interrupted),
-            "a request that may have been processed is not repeated"
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let policy = RetryPolicy::new(3);
-        assert_eq!(policy.delay(0), Duration::from_millis(200));
-        assert_eq!(policy.delay(1), Duration::from_millis(400));
-        assert_eq!(policy.delay(2), Duration::from_millis(800));
-        assert_eq!(policy.delay(10), Duration::from_secs(5));
-        assert_eq!(policy.delay(u32::MAX), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn context_keeps_the_original_cause() {
-        let e =
-            StepError::with_cause("HTTP 401", "bad password").context("demo-user cannot sign in");
-        assert_eq!(e.message, "demo-user cannot sign in");
-        assert_eq!(e.cause.as_deref(), Some("HTTP 401: bad password"));
     }
 }

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -15,10 +14,8 @@ use crate::reload::ReloadableCert;
 /// ALPN protocols the servers offer, in preference order.
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// The crypto provider used everywhere: aws-lc-rs.
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
+/// The crypto provider used everywhere (re-exported here, where the configurations use it).
+pub use crate::provider::provider;
 
 /// The only protocol version accepted: TLS 1.3.
 pub const PROTOCOL_VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];

@@ -5,7 +5,8 @@
 //!   ([`issue_leaf`]).
 //! - [`pem`]: load chains, keys ([`load_certified_key`]) and trust anchors
 //!   ([`load_trust_anchors`]); key files are written with mode 0600 from creation on.
-//! - [`config`]: [`server_config`] and [`client_config`], TLS 1.3 only, aws-lc-rs.
+//! - [`config`]: [`server_config`] and [`client_config`], TLS 1.3 only, aws-lc-rs
+//!   ([`provider()`](provider::provider), the one crypto provider).
 //! - [`reload`]: [`ReloadableCert`], the server's swappable certificate, and its file watcher.
 //! - [`signer`]: [`SigningKeyProvider`], the extension point for keys the process cannot
 //!   read (PKCS#11 plugs in there).
@@ -18,6 +19,7 @@ pub mod error;
 pub mod info;
 pub mod names;
 pub mod pem;
+pub mod provider;
 pub mod reload;
 pub mod signer;
 

@@ -159,7 +159,7 @@ pub fn load_certified_key(cert_path: &Path, key_path: &Path) -> Result<Arc<Certi
     let chain = load_cert_chain(cert_path)?;
     let key = load_private_key(key_path)?;
     leaf_info_checked(cert_path, &chain)?;
-    let provider = crate::config::provider();
+    let provider = crate::provider::provider();
     let signing_key =
         provider
             .key_provider

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use cryptoutil_server::config::Validator;
 
-use super::unseal::{MAX_UNSEAL_KEYS, binomial};
-
 /// Default number of unwrapped intermediate and content keys kept in memory.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Largest allowed cache.
 pub const MAX_CACHE_CAPACITY: usize = 1_000_000;
+/// Most unseal keys (the root key JWE has one recipient per unseal key; the JOSE limit is 64).
+pub const MAX_UNSEAL_KEYS: usize = cryptoutil_jose::limits::MAX_RECIPIENTS;
 
 /// Where the unseal keys come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -115,6 +115,20 @@ impl BarrierSettings {
             }
         }
     }
+}
+
+/// `n` choose `k`, saturating.
+pub(crate) fn binomial(n: usize, k: usize) -> usize {
+    if k > n {
+        return 0;
+    }
+    let k = k.min(n - k);
+    let mut r: usize = 1;
+    for i in 0..k {
+        // Exact at each step: r * (n - i) is divisible by (i + 1).
+        r = r.saturating_mul(n - i) / (i + 1);
+    }
+    r
 }
 
 #[cfg(test)]

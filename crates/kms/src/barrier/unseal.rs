@@ -9,14 +9,12 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::BarrierError;
-use super::settings::{BarrierSettings, UnsealSettings};
+use super::settings::{BarrierSettings, MAX_UNSEAL_KEYS, UnsealSettings, binomial};
 
 /// Smallest share, in bytes (SPEC §3.4).
 pub const SHARE_MIN_LEN: usize = 32;
 /// Largest share, in bytes (SPEC §3.4).
 pub const SHARE_MAX_LEN: usize = 64;
-/// Most unseal keys (the root key JWE has one recipient per unseal key; the JOSE limit is 64).
-pub const MAX_UNSEAL_KEYS: usize = cryptoutil_jose::limits::MAX_RECIPIENTS;
 /// Largest share or JWK file read (bounded like every input).
 const MAX_FILE_LEN: u64 = 64 * 1024;
 
@@ -72,20 +70,6 @@ pub(crate) fn derive_unseal_key(
     let mut kid = [0u8; 16];
     kid.copy_from_slice(&id[..16]);
     Ok((key, Uuid::from_bytes(kid).to_string()))
-}
-
-/// `n` choose `k`, saturating.
-pub(crate) fn binomial(n: usize, k: usize) -> usize {
-    if k > n {
-        return 0;
-    }
-    let k = k.min(n - k);
-    let mut r: usize = 1;
-    for i in 0..k {
-        // Exact at each step: r * (n - i) is divisible by (i + 1).
-        r = r.saturating_mul(n - i) / (i + 1);
-    }
-    r
 }
 
 /// Every `k`-combination of `items`, in lexicographic order.

@@ -1,83 +1,17 @@
-//! What every step works with: the servers under test, the HTTP client, the credentials, and
-//! each demo's state (results earlier steps hand to later ones).
+//! The run context: what every step of a demo run works with — the servers under test, the
+//! HTTP client, the credentials, and each demo's state (results earlier steps hand to later
+//! ones). Not a browser session: the Identity demo's browser sessions are cookie jars of its own.
 
 use std::time::Duration;
 
 use url::Url;
-use zeroize::Zeroizing;
 
-use crate::federation_demo::FederationState;
+use crate::credentials::Credentials;
+use crate::federation_demo::state::FederationState;
 use crate::http::Http;
-use crate::identity_demo::IdentityState;
-use crate::kms_demo::KmsState;
-use crate::runner::StepError;
-
-/// A secret from a flag or a file (passwords, client secrets): zeroized on drop, never printed.
-#[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(Zeroizing::new(value.into()))
-    }
-
-    /// The secret itself, to send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// Credentials the demos use (defaults: the canonical demo data of SPEC §3.7 and §4).
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    /// The main user: KMS realm user (demo-tenant) and Identity user who signs in.
-    pub username: String,
-    /// Its password.
-    pub password: Secret,
-    /// A user of another KMS tenant, for the isolation check.
-    pub second_username: String,
-    /// Its password.
-    pub second_password: Secret,
-    /// The confidential OAuth client of the Identity demo.
-    pub client_id: String,
-    /// Its secret.
-    pub client_secret: Secret,
-    /// A redirect URI registered for that client (the demo reads the redirect, it serves nothing).
-    pub redirect_uri: String,
-    /// The machine client whose tokens the KMS accepts (`demo all`: kms:read kms:write).
-    pub kms_client_id: String,
-    /// Its secret.
-    pub kms_client_secret: Secret,
-    /// A machine client with kms:read only (`demo all`: refused on encrypt).
-    pub readonly_client_id: String,
-    /// Its secret.
-    pub readonly_client_secret: Secret,
-}
-
-impl Default for Credentials {
-    fn default() -> Self {
-        Self {
-            username: "demo-user".to_owned(),
-            password: Secret::new("demo-user-password"),
-            second_username: "demo-user-2".to_owned(),
-            second_password: Secret::new("demo-user-2-password"),
-            client_id: "demo-confidential-client".to_owned(),
-            client_secret: Secret::new("demo-confidential-client-secret"),
-            redirect_uri: "https://localhost:8084/confidential/callback".to_owned(),
-            kms_client_id: "demo-kms-client".to_owned(),
-            kms_client_secret: Secret::new("demo-kms-client-secret"),
-            readonly_client_id: "demo-kms-readonly-client".to_owned(),
-            readonly_client_secret: Secret::new("demo-kms-readonly-client-secret"),
-        }
-    }
-}
+use crate::identity_demo::state::IdentityState;
+use crate::kms_demo::state::KmsState;
+use crate::step_error::StepError;
 
 /// One server the demo talks to.
 #[derive(Debug, Clone)]
@@ -152,9 +86,10 @@ impl Env {
     }
 }
 
-/// Everything the steps share. Each demo keeps what its later steps need in its own state.
+/// Everything the steps of one run share. Each demo keeps what its later steps need in its own
+/// state.
 #[derive(Debug)]
-pub struct Session {
+pub struct RunContext {
     /// Servers, client, credentials.
     pub env: Env,
     /// The KMS demo's results so far.
@@ -168,8 +103,8 @@ pub struct Session {
     pub test_runs: usize,
 }
 
-impl Session {
-    /// A session over `env` with empty demo states.
+impl RunContext {
+    /// A run context over `env` with empty demo states.
     pub fn new(env: Env) -> Self {
         Self {
             env,
@@ -181,13 +116,13 @@ impl Session {
         }
     }
 
-    /// A session without servers, for unit tests of the runner.
+    /// A run context without servers, for unit tests of the runner.
     #[cfg(test)]
     #[allow(clippy::unwrap_used)]
     pub fn for_tests() -> Self {
         let pki = cryptoutil_server::DevPki::generate().unwrap();
         Self::new(Env {
-            http: Http::new(&[pki.root()], None, crate::runner::RetryPolicy::new(0)).unwrap(),
+            http: Http::new(&[pki.root()], None, crate::http::RetryPolicy::new(0)).unwrap(),
             kms: None,
             identity: None,
             credentials: Credentials::default(),

@@ -1,0 +1,13 @@
+//! The federation demo's state in the run context: what its steps pass on.
+
+use crate::credentials::Secret;
+
+/// What the federation steps pass on.
+#[derive(Debug, Default)]
+pub struct FederationState {
+    pub(super) token: Option<Secret>,
+    pub(super) encryption_key_id: Option<String>,
+    pub(super) signing_key_id: Option<String>,
+    pub(super) jwe: Option<String>,
+    pub(super) jws: Option<String>,
+}
