@@ -1,0 +1,12 @@
+//! Identity's integration tests, one module per area.
+//!
+//! One test binary for the whole crate (each file was its own binary, each linking the heavy
+//! dependencies again); `cargo test -p <crate> --test it <module>::` runs one file's tests.
+
+mod common;
+mod fuzz_corpus;
+mod multi_instance;
+mod pages;
+mod protocol;
+mod resource_server;
+mod storage;
