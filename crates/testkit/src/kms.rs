@@ -38,13 +38,6 @@ impl KmsServer {
         Ok(Self { kms, pki })
     }
 
-    /// A `--dev` KMS, with `--demo` or `--reset-demo` seeding.
-    pub async fn dev(seeding: Option<Seeding>) -> Self {
-        Self::start(true, seeding, |_| {})
-            .await
-            .unwrap_or_else(|e| panic!("the --dev KMS did not start: {e}"))
-    }
-
     /// The demo CA of the server's certificate (it also holds a `demo` client certificate).
     pub fn pki(&self) -> &DevPki {
         &self.pki

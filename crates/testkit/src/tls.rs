@@ -27,10 +27,3 @@ pub fn client_builder(pki: &DevPki) -> reqwest::ClientBuilder {
         .unwrap_or_else(|e| panic!("cannot build a TLS client configuration: {e}"));
     reqwest::Client::builder().use_preconfigured_tls(config)
 }
-
-/// An HTTP client that trusts `pki`'s root.
-pub fn client(pki: &DevPki) -> reqwest::Client {
-    client_builder(pki)
-        .build()
-        .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"))
-}
