@@ -1,0 +1,12 @@
+//! The TLS crate's integration tests, one module per area.
+//!
+//! One test binary for the whole crate (each file was its own binary, each linking the heavy
+//! dependencies again); `cargo test -p <crate> --test it <module>::` runs one file's tests.
+
+// In a test a failed unwrap is a failed test, with the value in the message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod ca_chain;
+mod common;
+mod handshake;
+mod reload;
