@@ -16,7 +16,6 @@
 //! user, or creates a user whose name may shadow one in a later realm, calls
 //! [`CredentialCache::invalidate_user`] for that realm and username.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,27 +29,10 @@ use crate::RealmError;
 use crate::basic::Credentials;
 use crate::cache::CredentialCache;
 use crate::password::{PasswordHash, dummy_verify};
+pub use crate::user::RealmUser;
 
 /// A boxed `Send` future, so [`Realm`] stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// An authenticated (or at least identified) realm user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RealmUser {
-    /// Name of the realm that holds the user (`file`, `db`, …).
-    pub realm: String,
-    /// The username, as stored.
-    pub username: String,
-    /// The roles as configured (role names or scope names).
-    pub roles: Vec<String>,
-    /// The scopes the roles grant, expanded (see [`crate::ScopeVocabulary::expand`]).
-    pub scopes: BTreeSet<String>,
-    /// Tenant *names* the user may act in, in configured order; the first is the default. Empty
-    /// means the user has no tenant of its own (the KMS decides what that allows, e.g. a global admin).
-    pub tenants: Vec<String>,
-    /// Whether the user may log in.
-    pub enabled: bool,
-}
 
 /// A stored password a realm can check.
 pub enum StoredPassword {
@@ -234,7 +216,7 @@ pub async fn verify_certificate(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -27,7 +27,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use hashlink::LinkedHashMap;
 use zeroize::Zeroizing;
 
-use crate::{RealmError, RealmUser};
+use crate::RealmError;
+use crate::user::RealmUser;
 
 /// Default time a verified credential stays cached.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);

@@ -7,6 +7,7 @@
 //! - [`basic`]: strict `Authorization: Basic` parsing.
 //! - [`cache`]: the verified-credential cache, so only the first request of a credential pays PBKDF2.
 //! - [`bearer`]: JWT access tokens of trusted issuers, validated locally against a cached JWKS.
+//! - [`RealmUser`]: the user a realm identifies (its own module, shared by the walk and the cache).
 //! - [`authenticate`]: the [`Realm`] trait and [`verify_basic`], which walks realms in order.
 //!
 //! The DB realm lives in the KMS (it needs the KMS store); it implements [`Realm`].
@@ -18,6 +19,7 @@ pub mod cache;
 mod error;
 pub mod file_realm;
 pub mod password;
+mod user;
 pub mod vocabulary;
 
 pub use authenticate::{

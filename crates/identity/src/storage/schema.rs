@@ -21,9 +21,9 @@ const MIGRATION_LOCK: i64 = 0x6375_6964_6d69_6772;
 /// Every migration, in order (portable DDL: booleans are `BIGINT` 0/1, see [`super`]).
 pub(super) const PLAN: &[Migration] = &[
     Migration::portable(
-    1,
-    "every table",
-    "CREATE TABLE clients (
+        1,
+        "every table",
+        "CREATE TABLE clients (
         client_id TEXT PRIMARY KEY,
         name TEXT NOT NULL,
         enabled BIGINT NOT NULL CHECK (enabled IN (0, 1)),
@@ -219,7 +219,10 @@ mod tests {
         store.close().await;
         assert_eq!(
             versions(&path).await,
-            vec![(1, String::new()), (2, "session sign-in methods".to_owned())]
+            vec![
+                (1, String::new()),
+                (2, "session sign-in methods".to_owned())
+            ]
         );
     }
 
