@@ -82,12 +82,6 @@ pub enum MigrationError {
     Database(#[from] sqlx::Error),
 }
 
-impl MigrationError {
-    /// The phrase every [`MigrationError::NewerSchema`] message contains, for callers that only
-    /// see the message (a start-up error turned into an exit code).
-    pub const NEWER_SCHEMA: &'static str = "newer than this binary";
-}
-
 const BOOKKEEPING: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version BIGINT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,

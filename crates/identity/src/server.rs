@@ -46,12 +46,27 @@ pub enum StartError {
     /// The database could not be opened, migrated or seeded.
     #[error("database: {0}")]
     Database(String),
+    /// The database's schema is newer than this binary (an older release pointed at a newer
+    /// database): a deployment error.
+    #[error("database: {0}")]
+    NewerSchema(String),
     /// The signing keys could not be opened or created.
     #[error("signing keys: {0}")]
     Keys(String),
     /// The listeners could not start.
     #[error("{0}")]
     Server(String),
+}
+
+impl StartError {
+    /// A store failure at start-up: [`StartError::NewerSchema`] when the database is newer than
+    /// this binary, [`StartError::Database`] otherwise.
+    fn from_store(e: crate::storage::StoreError) -> Self {
+        match e {
+            crate::storage::StoreError::NewerSchema(m) => Self::NewerSchema(m),
+            other => Self::Database(other.to_string()),
+        }
+    }
 }
 
 /// A running Identity server.
@@ -150,7 +165,7 @@ pub async fn start(
         .map_err(StartError::Config)?;
     let store = Store::connect(&settings.database)
         .await
-        .map_err(|e| StartError::Database(e.to_string()))?;
+        .map_err(StartError::from_store)?;
     let mut cors_origins = settings.cors.allowed_origins.clone();
     if let Some(seeding) = seeding {
         let seed = Seed::demo().map_err(|e| StartError::Config(e.to_string()))?;

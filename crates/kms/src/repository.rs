@@ -25,6 +25,10 @@ pub enum StoreError {
     /// Stored data cannot be decoded (corruption or a newer schema): never the caller's fault.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The database (or a tenant's schema) was written by a newer release: a deployment error,
+    /// refused before anything is changed.
+    #[error("{0}")]
+    NewerSchema(String),
 }
 
 /// Storage for barrier keys (SPEC §3.4).

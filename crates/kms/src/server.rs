@@ -32,12 +32,27 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(String),
+    /// The database's schema is newer than this binary (an older release pointed at a newer
+    /// database): a deployment error.
+    #[error("database: {0}")]
+    NewerSchema(String),
     /// The barrier could not be unsealed (wrong shares, unreadable files).
     #[error("barrier: {0}")]
     Barrier(String),
     /// The listeners could not start.
     #[error("{0}")]
     Server(String),
+}
+
+impl StartError {
+    /// A store failure at start-up: [`StartError::NewerSchema`] when the database is newer than
+    /// this binary, [`StartError::Database`] otherwise.
+    fn from_store(e: crate::repository::StoreError) -> Self {
+        match e {
+            crate::repository::StoreError::NewerSchema(m) => Self::NewerSchema(m),
+            other => Self::Database(other.to_string()),
+        }
+    }
 }
 
 /// A running KMS.
@@ -103,7 +118,7 @@ pub async fn start(
         .map_err(StartError::Config)?;
     let store = Store::connect(&settings.database)
         .await
-        .map_err(|e| StartError::Database(e.to_string()))?;
+        .map_err(StartError::from_store)?;
     let store = Arc::new(store);
     let unseal =
         UnsealKeys::load(&settings.barrier).map_err(|e| StartError::Barrier(e.to_string()))?;

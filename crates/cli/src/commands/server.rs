@@ -50,7 +50,7 @@ async fn run_kms(
         .await
         .map_err(|e| match e {
             cryptoutil_kms::server::StartError::Config(m) => Failure::Usage(m),
-            cryptoutil_kms::server::StartError::Database(m) => database_failure(m),
+            cryptoutil_kms::server::StartError::NewerSchema(m) => newer_schema(&m),
             other => Failure::Runtime(other.to_string()),
         })?;
     let ca_cert = kms.ca_cert().map(Path::to_path_buf);
@@ -67,16 +67,10 @@ async fn run_kms(
     Ok(())
 }
 
-/// A database start-up failure: exit 2 for a schema newer than this binary (the deployment points
-/// an old release at a newer database: a configuration error, SPEC §8), exit 1 otherwise (an
-/// unreachable or failing database).
-fn database_failure(message: String) -> Failure {
-    let message = format!("database: {message}");
-    if message.contains(cryptoutil_database::MigrationError::NEWER_SCHEMA) {
-        Failure::Usage(message)
-    } else {
-        Failure::Runtime(message)
-    }
+/// A database schema newer than this binary: exit 2 (the deployment points an old release at a
+/// newer database: a configuration error, SPEC §8). Other database failures exit 1.
+fn newer_schema(message: &str) -> Failure {
+    Failure::Usage(format!("database: {message}"))
 }
 
 /// `--trust-issuer URL [--trust-issuer-ca FILE]` (SPEC §8). The KMS introspects as
@@ -143,7 +137,7 @@ async fn run_identity(
         .await
         .map_err(|e| match e {
             StartError::Config(m) => Failure::Usage(m),
-            StartError::Database(m) => database_failure(m),
+            StartError::NewerSchema(m) => newer_schema(&m),
             other => Failure::Runtime(other.to_string()),
         })?;
     let ca_cert = identity.ca_cert().map(Path::to_path_buf);

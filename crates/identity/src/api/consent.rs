@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::html::{error_page, escape, page};
-use super::interaction::{follow, pending, see_other, unavailable};
+use super::interaction::{follow, pending, see_other, submitted_form, unavailable};
 use crate::oauth::OAuthError;
 use crate::paths;
 use crate::services::AuthorizationService;
@@ -86,19 +86,11 @@ pub async fn consent_submit(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, request) = match pending(&sign_in, &headers, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let Ok(OAuthForm(form)) = form else {
-        return error_page(StatusCode::BAD_REQUEST, "The consent form was malformed.");
-    };
-    if !session.csrf_ok(form.get("csrf_token")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "The consent form expired. Please go back to the application and start again.",
-        );
-    }
+    let (session, request, form) =
+        match submitted_form("consent", &sign_in, &headers, form, now).await {
+            Ok(submitted) => submitted,
+            Err(response) => return response,
+        };
     let decision = match form.get("decision") {
         Some("allow") => Decision::Allow,
         Some("deny") => Decision::Deny,

@@ -5,8 +5,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
+use super::extract::OAuthForm;
 use super::html::error_page;
 use super::session_cookie;
+use crate::oauth::{FormParams, OAuthError};
 use crate::paths;
 use crate::services::AuthorizationRequest;
 use crate::signin::{BrowserSession, Next, SignInService, Unavailable};
@@ -69,4 +71,29 @@ pub(super) async fn pending(
             "There is no sign-in in progress. Please start again from the application.",
         )),
     }
+}
+
+/// A submitted sign-in page (`what`: "sign-in", "consent"): the session, its pending request
+/// and the form, once the form parsed and its CSRF token matched; otherwise the page to show.
+pub(super) async fn submitted_form(
+    what: &str,
+    sign_in: &SignInService,
+    headers: &HeaderMap,
+    form: Result<OAuthForm, OAuthError>,
+    now: OffsetDateTime,
+) -> Result<(BrowserSession, AuthorizationRequest, FormParams), Response> {
+    let (session, request) = pending(sign_in, headers, now).await?;
+    let Ok(OAuthForm(form)) = form else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The {what} form was malformed."),
+        ));
+    };
+    if !session.csrf_ok(form.get("csrf_token")) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            &format!("The {what} form expired. Please go back to the application and start again."),
+        ));
+    }
+    Ok((session, request, form))
 }

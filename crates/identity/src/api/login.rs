@@ -10,8 +10,8 @@ use axum::response::Response;
 use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
-use super::html::{error_page, escape, page};
-use super::interaction::{follow, pending, unavailable};
+use super::html::{escape, page};
+use super::interaction::{follow, pending, submitted_form, unavailable};
 use super::session_cookie;
 use super::state::ClientAddr;
 use crate::oauth::OAuthError;
@@ -197,19 +197,11 @@ pub async fn login_submit(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, request) = match pending(&sign_in, &headers, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let Ok(OAuthForm(form)) = form else {
-        return error_page(StatusCode::BAD_REQUEST, "The sign-in form was malformed.");
-    };
-    if !session.csrf_ok(form.get("csrf_token")) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "The sign-in form expired. Please go back to the application and start again.",
-        );
-    }
+    let (session, request, form) =
+        match submitted_form("sign-in", &sign_in, &headers, form, now).await {
+            Ok(submitted) => submitted,
+            Err(response) => return response,
+        };
     let username = form.get("username").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default();
     let problem = if username.is_empty() {

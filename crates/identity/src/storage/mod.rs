@@ -45,6 +45,10 @@ pub enum StoreError {
     /// Stored data could not be decoded, or the database answered unexpectedly.
     #[error("database error: {0}")]
     Corrupt(String),
+    /// The database was written by a newer release (its schema version is newer than this
+    /// binary's): a deployment error, refused before anything is changed.
+    #[error("{0}")]
+    NewerSchema(String),
 }
 
 /// Which database a [`Store`] uses.

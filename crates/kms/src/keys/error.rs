@@ -63,7 +63,7 @@ impl From<StoreError> for KeyError {
         match e {
             StoreError::Unavailable(_) => Self::Unavailable,
             StoreError::Conflict(m) => Self::Conflict(m),
-            StoreError::Corrupt(m) => Self::Internal(m),
+            StoreError::Corrupt(m) | StoreError::NewerSchema(m) => Self::Internal(m),
         }
     }
 }

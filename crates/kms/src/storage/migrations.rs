@@ -178,6 +178,7 @@ pub(crate) const PG_MIGRATION_LOCK: i64 = 0x6375_4b4d_536d_6967;
 fn from_migration(e: MigrationError) -> StoreError {
     match e {
         MigrationError::Database(e) => map(e),
+        newer @ MigrationError::NewerSchema { .. } => StoreError::NewerSchema(newer.to_string()),
         refused => StoreError::Corrupt(refused.to_string()),
     }
 }
@@ -344,7 +345,7 @@ mod tests {
         .await
         .unwrap();
         match migrate_sqlite(&pool, SYSTEM).await {
-            Err(StoreError::Corrupt(message)) => {
+            Err(StoreError::NewerSchema(message)) => {
                 assert!(
                     message.contains("99") && message.contains("up to 2"),
                     "{message}"
