@@ -1,5 +1,5 @@
 //! `cargo xtask setup-browser`: installs Debian's Chromium and the NSS tools (`certutil`) that
-//! the Swagger UI browser test (`crates/server/tests/swagger_ui.rs`) and `cargo xtask browser`
+//! the Swagger UI browser test (`crates/server/tests/it/swagger_ui.rs`) and `cargo xtask browser`
 //! drive. `cargo xtask test`
 //! runs it first, so CI always runs that test; without Chromium the test skips loudly.
 

@@ -7,7 +7,7 @@
 //! Prints, per target, the executions, exec/s, coverage and corpus size from libFuzzer's last
 //! lines, and fails (exit 1) when a target crashed, ran out of memory or timed out, naming the
 //! artifact under `fuzz/artifacts/<target>/`. Not part of `cargo xtask ci` (minutes per target):
-//! CI replays the stored corpus instead (`tests/fuzz_corpus.rs` of jose, kms and identity).
+//! CI replays the stored corpus instead (`tests/it/fuzz_corpus.rs` of jose, kms and identity).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -358,7 +358,7 @@ pub fn oauth_forms(data: &[u8]) {
 
 /// Seed inputs for `oauth_forms`: one real request of each kind, including a
 /// `private_key_jwt` assertion signed with the fixed client's key that the checks accept at
-/// [`NOW_UNIX`] (`tests/fuzz_corpus.rs` writes them with `--ignored`).
+/// [`NOW_UNIX`] (`tests/it/fuzz_corpus.rs` writes them with `--ignored`).
 pub fn seeds() -> Vec<Vec<u8>> {
     let (_, key) = fixed_client();
     let claims = serde_json::json!({

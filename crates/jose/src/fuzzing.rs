@@ -450,7 +450,7 @@ pub fn jwk(data: &[u8]) {
 
 /// Seed inputs made with the fixed keys, so that the fuzzers start from tokens that verify or
 /// decrypt: `(target, input)` for a JWS per algorithm, a compact JWE per `alg` and per `enc`,
-/// and general and flattened JSON per `alg` (`tests/fuzz_corpus.rs` writes them with
+/// and general and flattened JSON per `alg` (`tests/it/fuzz_corpus.rs` writes them with
 /// `--ignored`).
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let keys = keys();

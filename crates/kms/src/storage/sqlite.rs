@@ -218,7 +218,7 @@ fn tenant_file(dir: &Path, stem: &str, tenant: TenantId) -> PathBuf {
 /// fails, and sqlx keeps counting the connection as inside a transaction, so every later
 /// `BEGIN` on it fails ("begin_with at non-zero transaction depth") long after the disk has
 /// space again. The pool's ping before this check has gone through the connection's worker
-/// after that rollback, so the count is settled. Tested by `crates/cli/tests/faults.rs`.
+/// after that rollback, so the count is settled. Tested by `crates/cli/tests/it/faults.rs`.
 fn left_in_transaction(conn: &mut SqliteConnection) -> bool {
     let stuck = conn.is_in_transaction();
     if stuck {
