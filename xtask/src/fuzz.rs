@@ -22,6 +22,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("jwk", &[]),
     ("config", &[]),
     ("oauth_forms", &[]),
+    ("dpop", &[]),
 ];
 
 /// cargo-fuzz version installed when missing.

@@ -1,5 +1,5 @@
-//! Fuzzing entry points (feature `fuzzing`): what the `config` and `oauth_forms` fuzz targets
-//! and this crate's `fuzz_corpus` test feed untrusted bytes to. They call the same parsers the
+//! Fuzzing entry points (feature `fuzzing`): what the `config`, `oauth_forms` and `dpop` fuzz
+//! targets and this crate's `fuzz_corpus` test feed untrusted bytes to. They call the same parsers the
 //! endpoints do (the form parser with the endpoints' limits, client authentication, the
 //! authorization request checks, the pushed request encoding) without a database. A failed
 //! invariant panics on purpose (that is how libFuzzer reports it); nothing in the product calls
@@ -410,4 +410,73 @@ pub fn seeds() -> Vec<Vec<u8>> {
     .into_iter()
     .map(String::into_bytes)
     .collect()
+}
+
+/// The request every `dpop` input is checked against: `POST` to the token endpoint.
+pub const DPOP_URI: &str = "https://issuer.example/oauth2/v1/token";
+/// The access token the `dpop` target's second check binds proofs to (`ath`).
+pub const DPOP_ACCESS_TOKEN: &str = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+
+/// The DPoP proof verifier ([`crate::dpop::verify`]) on one untrusted header value, at
+/// [`NOW_UNIX`], without and with an access token: never a panic, and an accepted proof is the
+/// request's (method, normalised URI), with a 43-character thumbprint and a bounded `jti`.
+pub fn dpop(data: &[u8]) {
+    use crate::dpop::{DpopSettings, MAX_JTI_LEN, ProofRequest, verify};
+    let Ok(proof) = std::str::from_utf8(data) else {
+        return;
+    };
+    let uri = url::Url::parse(DPOP_URI).expect("fixed URI");
+    let now = OffsetDateTime::from_unix_timestamp(NOW_UNIX).expect("fixed time");
+    let settings = DpopSettings::default();
+    for access_token in [None, Some(DPOP_ACCESS_TOKEN)] {
+        let request = ProofRequest {
+            method: "POST",
+            uri: &uri,
+            now,
+            nonce: None,
+            access_token,
+        };
+        if let Ok(verified) = verify(proof, &request, &settings) {
+            assert_eq!(verified.htm, "POST", "accepted another method");
+            assert_eq!(
+                verified.jkt.len(),
+                43,
+                "a SHA-256 thumbprint is 43 characters"
+            );
+            assert!(!verified.jti.is_empty() && verified.jti.len() <= MAX_JTI_LEN);
+        }
+    }
+}
+
+/// Seed inputs for `dpop`: proofs the verifier accepts at [`NOW_UNIX`] (ES256 and EdDSA, one
+/// bound to [`DPOP_ACCESS_TOKEN`], one whose `htu` only normalises to the request's) and an
+/// hour-old one (`tests/it/fuzz_corpus.rs` writes them with `--ignored`).
+pub fn dpop_seeds() -> Vec<Vec<u8>> {
+    use cryptoutil_jose::{EcCurve, JwsAlgorithm};
+    let proof = |key: &Jwk, alg: JwsAlgorithm, claims: serde_json::Value| {
+        let mut header = serde_json::Map::new();
+        header.insert("typ".into(), "dpop+jwt".into());
+        header.insert("jwk".into(), key.to_value(false));
+        cryptoutil_jose::jws::sign(key, alg, claims.to_string().as_bytes(), Some(&header))
+            .expect("seed proof")
+            .into_bytes()
+    };
+    let claims = serde_json::json!({
+        "jti": "-BwC3ESc6acc2lTc", "htm": "POST", "htu": DPOP_URI, "iat": NOW_UNIX,
+    });
+    let ec = Jwk::generate_ec(EcCurve::P256).expect("seed key");
+    let okp = Jwk::generate_okp(OkpCurve::Ed25519).expect("seed key");
+    let mut bound = claims.clone();
+    bound["ath"] = crate::dpop::access_token_hash(DPOP_ACCESS_TOKEN).into();
+    let mut other_uri = claims.clone();
+    other_uri["htu"] = "HTTPS://Issuer.Example:443/oauth2/v1/token?x=1".into();
+    let mut stale = claims.clone();
+    stale["iat"] = (NOW_UNIX - 3600).into();
+    vec![
+        proof(&ec, JwsAlgorithm::ES256, claims.clone()),
+        proof(&okp, JwsAlgorithm::EdDSA, claims),
+        proof(&ec, JwsAlgorithm::ES256, bound),
+        proof(&ec, JwsAlgorithm::ES256, other_uri),
+        proof(&okp, JwsAlgorithm::EdDSA, stale),
+    ]
 }

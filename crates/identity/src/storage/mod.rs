@@ -4,7 +4,7 @@
 //! statements serves both backends: `$N` placeholders (SQLite accepts them too), `BIGINT`
 //! timestamps in nanoseconds since the epoch, UUIDs and lists as text (lists as JSON arrays),
 //! booleans as `BIGINT` 0/1 (sqlx's `Any` driver cannot map SQLite `BOOLEAN` columns). The DDL is
-//! portable too ([`schema`], applied by the shared runner of `cryptoutil-database`).
+//! portable too (the `schema` module, applied by the shared runner of `cryptoutil-database`).
 //!
 //! Secrets are never stored: codes, refresh tokens and session ids are stored as the SHA-256 of
 //! their value; passwords and client secrets as PBKDF2 hashes; signing keys sealed under the
