@@ -25,6 +25,8 @@ fn claims(now: OffsetDateTime) -> AccessTokenClaims {
         tenant_id: Some("demo-tenant".into()),
         auth_time: None,
         roles: None,
+        cnf: None,
+        act: None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! - [`storage`]: SQLite and PostgreSQL persistence.
 //! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
-//! - [`dpop`]: DPoP proof verification (RFC 9449), HTTP-free; not yet wired into an endpoint.
+//! - [`dpop`]: DPoP (RFC 9449) at Identity, over the shared verifier in `cryptoutil_realm::dpop`.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 //! - [`services`]: the flows as services, free of HTTP types: authorization (requests, PAR,
 //!   consent, codes), token (grants), inspection (introspection, revocation, userinfo), clients

@@ -125,6 +125,17 @@ pub struct ClientMetadata {
     /// May introspect tokens issued to any client (the KMS's introspection client).
     #[serde(default)]
     pub introspect_any: bool,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2): the token endpoint refuses this client's
+    /// requests without a DPoP proof, and every access token it gets is bound.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// Token exchange (RFC 8693) delegation policy: the clients that may act for the subjects
+    /// of this client's access tokens (their `act` claim names the actor).
+    #[serde(default)]
+    pub may_act: Vec<String>,
+    /// Token exchange: this client may impersonate (get a token for a subject with no `act`).
+    #[serde(default)]
+    pub impersonation: bool,
 }
 
 impl ClientMetadata {
@@ -249,6 +260,11 @@ pub struct AuthorizationCode {
     pub nonce: Option<String>,
     /// The scopes the token will carry.
     pub scopes: Vec<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10): the token request must
+    /// carry a proof of this key.
+    pub dpop_jkt: Option<String>,
+    /// The resources requested (RFC 8707); empty: none.
+    pub resources: Vec<String>,
     /// Expiry (10 minutes after issue).
     pub expires_at: OffsetDateTime,
     /// Set by the first redemption; a second redemption revokes the grant.
@@ -267,6 +283,12 @@ pub struct RefreshToken {
     pub client_id: String,
     /// The scopes it may yield (a refresh may only narrow them).
     pub scopes: Vec<String>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 §5): a refresh
+    /// needs a proof of this key.
+    pub dpop_jkt: Option<String>,
+    /// The resources it may yield (RFC 8707); a refresh may narrow them, never widen them.
+    /// Empty: none requested.
+    pub resources: Vec<String>,
     /// Expiry.
     pub expires_at: OffsetDateTime,
     /// Set when it was exchanged for a new one (or revoked).

@@ -191,6 +191,12 @@ struct RawClient {
     tenant_id: Option<String>,
     #[serde(default)]
     introspect_any: bool,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    may_act: Vec<String>,
+    #[serde(default)]
+    impersonation: bool,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
 }
@@ -319,6 +325,9 @@ impl TryFrom<RawClient> for SeedClient {
                 audiences: raw.audiences,
                 tenant_id: raw.tenant_id,
                 introspect_any: raw.introspect_any,
+                dpop_bound_access_tokens: raw.dpop_bound_access_tokens,
+                may_act: raw.may_act,
+                impersonation: raw.impersonation,
             },
             client_id: raw.client_id,
             secret,

@@ -134,6 +134,33 @@ pub struct AccessTokenClaims {
     /// The user's roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// The key the token is bound to (RFC 9449 §6.1: `cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+    /// The actor of a delegated token (RFC 8693 §4.1), nested for chains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The confirmation claim of a sender-constrained token (RFC 7800 §3.1, RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP key, base64url.
+    pub jkt: String,
+}
+
+/// The `act` claim (RFC 8693 §4.1): who acts for the subject; `act` inside it is the actor
+/// before it in a delegation chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor's subject.
+    pub sub: String,
+    /// The actor's client, when the actor is a client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The previous actor of the chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 impl AccessTokenClaims {
@@ -454,6 +481,8 @@ mod tests {
             tenant_id: Some("demo-tenant".into()),
             auth_time: None,
             roles: None,
+            cnf: None,
+            act: None,
         }
     }
 

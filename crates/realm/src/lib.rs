@@ -7,6 +7,8 @@
 //! - [`basic`]: strict `Authorization: Basic` parsing.
 //! - [`cache`]: the verified-credential cache, so only the first request of a credential pays PBKDF2.
 //! - [`bearer`]: JWT access tokens of trusted issuers, validated locally against a cached JWKS.
+//! - [`dpop`]: DPoP proof verification (RFC 9449 §4.3) and the replay cache contract, shared by
+//!   the authorization server and every resource server.
 //! - [`RealmUser`]: the user a realm identifies (its own module, shared by the walk and the cache).
 //! - [`authenticate`]: the [`Realm`] trait and [`verify_basic`], which walks realms in order.
 //!
@@ -16,6 +18,7 @@ pub mod authenticate;
 pub mod basic;
 pub mod bearer;
 pub mod cache;
+pub mod dpop;
 mod error;
 pub mod file_realm;
 pub mod password;

@@ -258,6 +258,8 @@ impl AuthorizationService {
                 code_challenge: request.code_challenge.clone(),
                 nonce: request.nonce.clone(),
                 scopes: request.scopes.clone(),
+                dpop_jkt: None,
+                resources: Vec::new(),
                 expires_at: now + self.code_lifetime,
                 used_at: None,
             })

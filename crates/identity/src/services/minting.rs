@@ -64,6 +64,8 @@ impl TokenMinter {
             tenant_id: tenant_id.map(str::to_owned),
             auth_time: auth_time.map(OffsetDateTime::unix_timestamp),
             roles: None,
+            cnf: None,
+            act: None,
         };
         let token = self
             .keys

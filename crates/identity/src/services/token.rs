@@ -239,6 +239,8 @@ impl TokenService {
             grant_id: old.grant_id.clone(),
             client_id: old.client_id.clone(),
             scopes: old.scopes.clone(),
+            dpop_jkt: old.dpop_jkt.clone(),
+            resources: old.resources.clone(),
             expires_at: old.expires_at,
             used_at: None,
         };
@@ -325,6 +327,8 @@ impl TokenService {
                         grant_id: grant.id.clone(),
                         client_id: client.client_id.clone(),
                         scopes: scopes.to_vec(),
+                        dpop_jkt: None,
+                        resources: Vec::new(),
                         expires_at: now + self.refresh_token_lifetime,
                         used_at: None,
                     })

@@ -52,7 +52,7 @@ fn auth_method_from_text(text: &str) -> Result<ClientAuthMethod, StoreError> {
 
 const CLIENT_COLUMNS: &str = "client_id, name, enabled, auth_method, secrets, jwks, grant_types, \
      redirect_uris, post_logout_redirect_uris, scopes, audiences, tenant_id, introspect_any, \
-     created_at";
+     created_at, dpop_bound_access_tokens, may_act, impersonation";
 
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(super::map);
@@ -69,6 +69,9 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             audiences: list_from_text(&text("audiences")?)?,
             tenant_id: row.try_get("tenant_id").map_err(map)?,
             introspect_any: flag(row, "introspect_any")?,
+            dpop_bound_access_tokens: flag(row, "dpop_bound_access_tokens")?,
+            may_act: list_from_text(&text("may_act")?)?,
+            impersonation: flag(row, "impersonation")?,
         },
         enabled: flag(row, "enabled")?,
         secrets: secrets_from_text(&text("secrets")?)?,
@@ -142,13 +145,16 @@ impl Store {
              post_logout_redirect_uris = excluded.post_logout_redirect_uris, \
              scopes = excluded.scopes, audiences = excluded.audiences, \
              tenant_id = excluded.tenant_id, introspect_any = excluded.introspect_any, \
+             dpop_bound_access_tokens = excluded.dpop_bound_access_tokens, \
+             may_act = excluded.may_act, impersonation = excluded.impersonation, \
              updated_at = excluded.updated_at"
         } else {
             ""
         };
         let sql = format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) {conflict}"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             {conflict}"
         );
         let now = nanos(OffsetDateTime::now_utc())?;
         sqlx::query(AssertSqlSafe(sql))
@@ -166,6 +172,9 @@ impl Store {
             .bind(c.metadata.tenant_id.as_deref())
             .bind(flag_to_db(c.metadata.introspect_any))
             .bind(nanos(c.created_at)?)
+            .bind(flag_to_db(c.metadata.dpop_bound_access_tokens))
+            .bind(list_to_text(&c.metadata.may_act)?)
+            .bind(flag_to_db(c.metadata.impersonation))
             .bind(now)
             .execute(&self.pool)
             .await

@@ -53,6 +53,8 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCode, StoreError> {
         code_challenge: row.try_get("code_challenge").map_err(map)?,
         nonce: row.try_get("nonce").map_err(map)?,
         scopes: list_from_text(&row.try_get::<String, _>("scopes").map_err(map)?)?,
+        dpop_jkt: row.try_get("dpop_jkt").map_err(map)?,
+        resources: opt_list(row, "resources")?,
         expires_at: instant(row.try_get("expires_at").map_err(map)?)?,
         used_at: opt_instant(row.try_get("used_at").map_err(map)?)?,
     })
@@ -64,9 +66,28 @@ fn refresh_from_row(row: &AnyRow) -> Result<RefreshToken, StoreError> {
         grant_id: row.try_get("grant_id").map_err(map)?,
         client_id: row.try_get("client_id").map_err(map)?,
         scopes: list_from_text(&row.try_get::<String, _>("scopes").map_err(map)?)?,
+        dpop_jkt: row.try_get("dpop_jkt").map_err(map)?,
+        resources: opt_list(row, "resources")?,
         expires_at: instant(row.try_get("expires_at").map_err(map)?)?,
         used_at: opt_instant(row.try_get("used_at").map_err(map)?)?,
     })
+}
+
+/// A list column that is NULL for rows written before it existed (or with nothing in it).
+fn opt_list(row: &AnyRow, column: &str) -> Result<Vec<String>, StoreError> {
+    match row.try_get::<Option<String>, _>(column).map_err(map)? {
+        Some(text) => list_from_text(&text),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The stored form of a list that is NULL when empty.
+fn opt_list_to_text(items: &[String]) -> Result<Option<String>, StoreError> {
+    if items.is_empty() {
+        Ok(None)
+    } else {
+        list_to_text(items).map(Some)
+    }
 }
 
 impl Store {
@@ -150,8 +171,8 @@ impl Store {
     pub async fn insert_code(&self, c: &AuthorizationCode) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO authorization_codes (code_hash, grant_id, client_id, redirect_uri, \
-             code_challenge, nonce, scopes, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             code_challenge, nonce, scopes, expires_at, used_at, dpop_jkt, resources) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&c.code_hash)
         .bind(&c.grant_id)
@@ -162,6 +183,8 @@ impl Store {
         .bind(list_to_text(&c.scopes)?)
         .bind(nanos(c.expires_at)?)
         .bind(opt_nanos(c.used_at)?)
+        .bind(c.dpop_jkt.as_deref())
+        .bind(opt_list_to_text(&c.resources)?)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -188,7 +211,8 @@ impl Store {
             == 1;
         let code = sqlx::query(
             "SELECT code_hash, grant_id, client_id, redirect_uri, code_challenge, nonce, scopes, \
-             expires_at, used_at FROM authorization_codes WHERE code_hash = $1",
+             expires_at, used_at, dpop_jkt, resources FROM authorization_codes \
+             WHERE code_hash = $1",
         )
         .bind(code_hash)
         .fetch_optional(&self.pool)
@@ -208,7 +232,7 @@ impl Store {
     pub async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, expires_at, \
-             used_at) VALUES ($1, $2, $3, $4, $5, $6)",
+             used_at, dpop_jkt, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&t.token_hash)
         .bind(&t.grant_id)
@@ -216,6 +240,8 @@ impl Store {
         .bind(list_to_text(&t.scopes)?)
         .bind(nanos(t.expires_at)?)
         .bind(opt_nanos(t.used_at)?)
+        .bind(t.dpop_jkt.as_deref())
+        .bind(opt_list_to_text(&t.resources)?)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -244,8 +270,8 @@ impl Store {
         .rows_affected()
             == 1;
         let old = sqlx::query(
-            "SELECT token_hash, grant_id, client_id, scopes, expires_at, used_at \
-             FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT token_hash, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt, \
+             resources FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&mut *tx)
@@ -258,13 +284,16 @@ impl Store {
             Some(old) if won => {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, \
-                     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+                     expires_at, used_at, dpop_jkt, resources) \
+                     VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)",
                 )
                 .bind(&successor.token_hash)
                 .bind(&old.grant_id)
                 .bind(&old.client_id)
                 .bind(list_to_text(&successor.scopes)?)
                 .bind(nanos(successor.expires_at)?)
+                .bind(successor.dpop_jkt.as_deref())
+                .bind(opt_list_to_text(&successor.resources)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(map)?;
@@ -283,8 +312,8 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<RefreshToken>, StoreError> {
         sqlx::query(
-            "SELECT token_hash, grant_id, client_id, scopes, expires_at, used_at \
-             FROM refresh_tokens WHERE token_hash = $1",
+            "SELECT token_hash, grant_id, client_id, scopes, expires_at, used_at, dpop_jkt, \
+             resources FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -357,6 +386,26 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Remembers a DPoP proof (`proof_key`: the caller's digest of its key and `jti`) until
+    /// `expires_at`: true the first time, false on a replay, across every instance on the
+    /// same database.
+    pub async fn remember_dpop_proof(
+        &self,
+        proof_key: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO dpop_proofs (proof_key, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (proof_key) DO NOTHING",
+        )
+        .bind(proof_key)
+        .bind(nanos(expires_at)?)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Remembers a `private_key_jwt` assertion id: true the first time, false on a replay.

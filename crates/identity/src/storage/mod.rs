@@ -138,7 +138,7 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Deletes every expired code, refresh token, pushed request, session, assertion `jti` and
+    /// Deletes every expired code, refresh token, pushed request, session, assertion `jti`, DPoP proof and
     /// access-token revocation. Returns the number of rows removed.
     pub async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = nanos(now)?;
@@ -149,6 +149,7 @@ impl Store {
             "pushed_requests",
             "sessions",
             "used_assertions",
+            "dpop_proofs",
             "access_token_revocations",
             "grant_access_tokens",
         ] {

@@ -127,6 +127,25 @@ pub(super) const PLAN: &[Migration] = &[
         "session sign-in methods",
         "ALTER TABLE sessions ADD COLUMN amr TEXT",
     ),
+    // Sender-constrained, audience-bound and delegated tokens (RFC 9449, 8707, 8693): the
+    // DPoP key and resources a code or refresh token is bound to (NULL: none), the clients'
+    // DPoP and exchange policy, and the DPoP proofs seen (the replay cache every instance
+    // shares).
+    Migration::portable(
+        3,
+        "dpop, resources and token exchange",
+        "ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT;
+    ALTER TABLE authorization_codes ADD COLUMN resources TEXT;
+    ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+    ALTER TABLE refresh_tokens ADD COLUMN resources TEXT;
+    ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE clients ADD COLUMN may_act TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE clients ADD COLUMN impersonation BIGINT NOT NULL DEFAULT 0;
+    CREATE TABLE dpop_proofs (
+        proof_key TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL);
+    CREATE INDEX dpop_proofs_expires ON dpop_proofs (expires_at)",
+    ),
 ];
 
 fn from_migration(e: MigrationError) -> StoreError {
@@ -222,7 +241,8 @@ mod tests {
             versions(&path).await,
             vec![
                 (1, String::new()),
-                (2, "session sign-in methods".to_owned())
+                (2, "session sign-in methods".to_owned()),
+                (3, "dpop, resources and token exchange".to_owned())
             ]
         );
     }
@@ -238,7 +258,8 @@ mod tests {
             versions(&path).await,
             vec![
                 (1, "every table".to_owned()),
-                (2, "session sign-in methods".to_owned())
+                (2, "session sign-in methods".to_owned()),
+                (3, "dpop, resources and token exchange".to_owned())
             ]
         );
         let mut conn = raw(&path).await;
@@ -252,12 +273,12 @@ mod tests {
         match Store::connect(&settings).await {
             Err(StoreError::NewerSchema(message)) => {
                 assert!(
-                    message.contains("version 999") && message.contains("up to 2"),
+                    message.contains("version 999") && message.contains("up to 3"),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(versions(&path).await.len(), 3);
+        assert_eq!(versions(&path).await.len(), 4);
     }
 }

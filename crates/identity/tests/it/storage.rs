@@ -125,6 +125,7 @@ suite!(all:
     refresh_tokens_rotate_once,
     revoking_a_grant_spends_everything_under_it,
     assertions_are_remembered_once,
+    dpop_proofs_are_remembered_once,
     pushed_requests_are_taken_once,
     sessions_save_get_expire_delete,
     consent_is_saved_and_replaced,
@@ -173,6 +174,9 @@ fn full_client() -> Client {
             audiences: strings(&["cryptoutil-kms", "other"]),
             tenant_id: Some("demo-tenant".to_owned()),
             introspect_any: true,
+            dpop_bound_access_tokens: true,
+            may_act: strings(&["demo-rs", "other-actor"]),
+            impersonation: true,
         },
         enabled: false,
         secrets: vec![
@@ -203,6 +207,9 @@ fn minimal_client() -> Client {
             audiences: Vec::new(),
             tenant_id: None,
             introspect_any: false,
+            dpop_bound_access_tokens: false,
+            may_act: Vec::new(),
+            impersonation: false,
         },
         enabled: true,
         secrets: Vec::new(),
@@ -249,6 +256,8 @@ fn code(grant: &Grant, expires_at: OffsetDateTime) -> AuthorizationCode {
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
         nonce: Some("n-0S6_WzA2Mj".to_owned()),
         scopes: grant.scopes.clone(),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
+        resources: vec!["https://kms.example/".to_owned()],
         expires_at,
         used_at: None,
     }
@@ -260,6 +269,8 @@ fn refresh(grant: &Grant, expires_at: OffsetDateTime) -> RefreshToken {
         grant_id: grant.id.clone(),
         client_id: grant.client_id.clone(),
         scopes: grant.scopes.clone(),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned()),
+        resources: vec!["https://kms.example/".to_owned()],
         expires_at,
         used_at: None,
     }
@@ -927,6 +938,22 @@ async fn assertions_are_remembered_once(db: Db) {
             .await
             .unwrap()
     );
+}
+
+async fn dpop_proofs_are_remembered_once(db: Db) {
+    let store = db.store().await;
+    let key = unique("proof");
+    assert!(store.remember_dpop_proof(&key, at(65)).await.unwrap());
+    assert!(!store.remember_dpop_proof(&key, at(65)).await.unwrap());
+    assert!(
+        store
+            .remember_dpop_proof(&unique("proof"), at(65))
+            .await
+            .unwrap()
+    );
+    // Purged once expired: the key is free again (its proof is out of its window by then).
+    store.purge_expired(at(66)).await.unwrap();
+    assert!(store.remember_dpop_proof(&key, at(130)).await.unwrap());
 }
 
 async fn pushed_requests_are_taken_once(db: Db) {
