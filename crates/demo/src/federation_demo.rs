@@ -1,7 +1,8 @@
 //! `cryptoutil demo all` (SPEC §6): both servers, the KMS federated to Identity → a token for
 //! `demo-kms-client` → list, encrypt, decrypt, sign, verify at the KMS with it → the refusals
 //! (no token 401, tampered token 401, a `kms:read`-only token on encrypt 403, a revoked token
-//! 401) → the KMS's audit events for those requests.
+//! 401) → a DPoP-bound token used with its key, then refused without it (`bound`) → the
+//! KMS's audit events for those requests.
 
 use cryptoutil_jose::b64;
 use serde::Deserialize;
@@ -15,6 +16,7 @@ use crate::kms_demo::{self, Caller, Kms, jose, octets};
 use crate::runner::{Step, StepFuture};
 use crate::step_error::StepError;
 
+mod bound;
 pub(crate) mod state;
 
 pub use state::FederationState;
@@ -74,6 +76,20 @@ pub const STEPS: &[Step] = &[
         run: verify,
     },
     Step {
+        name: "federation-dpop-token",
+        description: "Get a DPoP-bound token for demo-kms-client (RFC 9449, server nonce)",
+        phase: "federation",
+        needs: &["identity-discovery"],
+        run: bound::token,
+    },
+    Step {
+        name: "federation-dpop-encrypt",
+        description: "Encrypt and decrypt at the KMS with the DPoP-bound token and its key",
+        phase: "federation",
+        needs: &["federation-list", "federation-dpop-token"],
+        run: bound::encrypt,
+    },
+    Step {
         name: "federation-no-token",
         description: "Refused without a token (401 missing_token)",
         phase: "negative",
@@ -100,6 +116,13 @@ pub const STEPS: &[Step] = &[
         phase: "negative",
         needs: &["federation-list"],
         run: revoked_token,
+    },
+    Step {
+        name: "federation-dpop-stolen",
+        description: "The DPoP-bound token refused without its key (as Bearer, other key: 401)",
+        phase: "negative",
+        needs: &["federation-dpop-encrypt"],
+        run: bound::stolen,
     },
     Step {
         name: "federation-audit",

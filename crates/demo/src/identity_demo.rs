@@ -168,7 +168,7 @@ fn at_hash(alg: JwsAlgorithm, access_token: &str) -> String {
 }
 
 /// RFC 6749 §2.3.1: client_secret_basic sends the form-encoded id and secret.
-fn client_basic(client_id: &str, secret: &Secret) -> (String, String) {
+pub(crate) fn client_basic(client_id: &str, secret: &Secret) -> (String, String) {
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     (encode(client_id), encode(secret.expose()))
 }

@@ -145,6 +145,9 @@ pub(crate) enum Caller {
     User(User),
     /// `Authorization: Bearer` with an access token of a trusted issuer.
     Bearer(Secret),
+    /// `Authorization: DPoP` with a DPoP-bound access token and a fresh proof of `key` per
+    /// request (RFC 9449 §7).
+    Dpop(Secret, std::sync::Arc<crate::dpop::DpopKey>),
     /// No credentials.
     Anonymous,
 }
@@ -169,7 +172,7 @@ impl<'a> Kms<'a> {
     fn user_name(&self) -> &str {
         match &self.caller {
             Caller::User(user) => &user.name,
-            Caller::Bearer(_) => "the token holder",
+            Caller::Bearer(_) | Caller::Dpop(..) => "the token holder",
             Caller::Anonymous => "an anonymous caller",
         }
     }
@@ -193,6 +196,18 @@ impl Kms<'_> {
                         request.basic_auth(&user.name, Some(user.password.expose()))
                     }
                     Caller::Bearer(token) => request.bearer_auth(token.expose()),
+                    Caller::Dpop(token, key) => {
+                        let request = request.header(
+                            reqwest::header::AUTHORIZATION,
+                            format!("DPoP {}", token.expose()),
+                        );
+                        // A new proof per attempt: a retried request must not replay one. A
+                        // proof that cannot be signed is left out; the KMS then says why.
+                        match key.proof(method.as_str(), &url, None, Some(token.expose())) {
+                            Ok(proof) => request.header("DPoP", proof),
+                            Err(_) => request,
+                        }
+                    }
                     Caller::Anonymous => request,
                 };
                 match &body {

@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod context;
 pub mod credentials;
+mod dpop;
 pub mod embedded;
 pub mod federation_demo;
 pub mod html;

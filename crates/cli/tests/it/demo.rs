@@ -108,7 +108,7 @@ fn demo_kms_passes_with_every_step_in_json() {
 fn demo_all_federates_the_kms_to_identity() {
     let (code, document) = run_json(&["demo", "all"]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "all", 13);
+    check_document(&document, "all", 16);
     let names: Vec<&str> = document["steps"]
         .as_array()
         .unwrap()
@@ -126,10 +126,13 @@ fn demo_all_federates_the_kms_to_identity() {
             "federation-decrypt",
             "federation-sign",
             "federation-verify",
+            "federation-dpop-token",
+            "federation-dpop-encrypt",
             "federation-no-token",
             "federation-tampered-token",
             "federation-read-only",
             "federation-revoked-token",
+            "federation-dpop-stolen",
             "federation-audit",
         ]
     );
@@ -520,7 +523,7 @@ fn the_demos_validate_servers_running_in_other_processes() {
         key.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "all", 13);
+    check_document(&document, "all", 16);
     let health = step(&document, "kms-health");
     assert_eq!(health["status"], "passed", "{health}");
 

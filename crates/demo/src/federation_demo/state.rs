@@ -10,4 +10,6 @@ pub struct FederationState {
     pub(super) signing_key_id: Option<String>,
     pub(super) jwe: Option<String>,
     pub(super) jws: Option<String>,
+    pub(super) dpop_token: Option<Secret>,
+    pub(super) dpop_key: Option<std::sync::Arc<crate::dpop::DpopKey>>,
 }
