@@ -20,6 +20,8 @@
 mod claims;
 pub mod introspection;
 mod jwks;
+pub mod metadata;
+pub mod sender;
 pub mod verified;
 
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub use introspection::{
     HttpIntrospector, IntrospectionEndpoint, Introspector, RevocationCache, TokenDigest,
 };
 pub use jwks::{HttpJwksFetcher, JwksFetcher};
+pub use metadata::ProtectedResourceMetadata;
+pub use sender::{Challenge, DpopBinding, Presented, Scheme, presented};
 pub use verified::VerifiedTokens;
 
 use jwks::JwksCache;
@@ -165,6 +169,28 @@ pub enum BearerError {
     /// The trust configuration is invalid.
     #[error("invalid issuer trust configuration: {0}")]
     Config(String),
+    /// The DPoP proof is missing or invalid (RFC 9449 §7.1 `invalid_dpop_proof`, or
+    /// `use_dpop_nonce`).
+    #[error("{0}")]
+    DpopProof(crate::dpop::DpopError),
+    /// The proof is signed by another key than the one the token is bound to.
+    #[error("the DPoP proof is not signed by the key the token is bound to")]
+    DpopKeyMismatch,
+    /// The proof was used before.
+    #[error("the DPoP proof has been used before")]
+    DpopReplayed,
+    /// The replay cache cannot answer: fail closed (503).
+    #[error("the DPoP replay check is unavailable: {0}")]
+    DpopReplayUnavailable(String),
+    /// A DPoP-bound token (`cnf.jkt`) presented with the `Bearer` scheme.
+    #[error("the token is bound to a DPoP key: present it with the DPoP scheme and a proof")]
+    BoundTokenAsBearer,
+    /// A token without `cnf` presented with the `DPoP` scheme.
+    #[error("the token is not DPoP-bound: present it with the Bearer scheme")]
+    UnboundTokenAsDpop,
+    /// A plain bearer token where only DPoP-bound tokens are accepted.
+    #[error("this resource accepts only DPoP-bound access tokens")]
+    DpopRequired,
 }
 
 impl BearerError {
@@ -178,10 +204,15 @@ impl BearerError {
             Self::InvalidAudience => "invalid_audience",
             Self::InvalidSignature => "invalid_signature",
             Self::Revoked => "token_revoked",
-            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) => {
-                "temporarily_unavailable"
-            }
+            Self::JwksUnavailable(_)
+            | Self::IntrospectionUnavailable(_)
+            | Self::DpopReplayUnavailable(_) => "temporarily_unavailable",
             Self::Config(_) => "server_error",
+            Self::DpopProof(e) => e.error_code(),
+            Self::DpopKeyMismatch | Self::DpopReplayed => "invalid_dpop_proof",
+            Self::BoundTokenAsBearer | Self::UnboundTokenAsDpop | Self::DpopRequired => {
+                "invalid_token"
+            }
             Self::Malformed(_)
             | Self::NotYetValid
             | Self::AlgorithmNotAllowed
@@ -194,7 +225,35 @@ impl BearerError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) | Self::Config(_)
+            Self::JwksUnavailable(_)
+                | Self::IntrospectionUnavailable(_)
+                | Self::DpopReplayUnavailable(_)
+                | Self::Config(_)
+        )
+    }
+
+    /// The `error` of the `WWW-Authenticate` challenge (RFC 6750 §3.1, RFC 9449 §7.1):
+    /// `invalid_dpop_proof` or `use_dpop_nonce` for proof failures, else `invalid_token`.
+    #[must_use]
+    pub fn challenge_error(&self) -> &'static str {
+        match self {
+            Self::DpopProof(e) => e.error_code(),
+            Self::DpopKeyMismatch | Self::DpopReplayed => "invalid_dpop_proof",
+            _ => "invalid_token",
+        }
+    }
+
+    /// Whether the refusal is about DPoP (its challenge goes to the `DPoP` scheme).
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::DpopProof(_)
+                | Self::DpopKeyMismatch
+                | Self::DpopReplayed
+                | Self::BoundTokenAsBearer
+                | Self::UnboundTokenAsDpop
+                | Self::DpopRequired
         )
     }
 }
