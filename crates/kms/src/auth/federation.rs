@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cryptoutil_jose::JwsAlgorithm;
+use cryptoutil_realm::bearer::sender::{request_url, resource_metadata_url};
 use cryptoutil_realm::bearer::{
-    BearerError, BearerValidator, HttpIntrospector, IntrospectionEndpoint, Introspector,
-    IssuerTrust, JwksSource, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
+    BearerError, BearerValidator, Challenge, DpopBinding, HttpIntrospector, IntrospectionEndpoint,
+    Introspector, IssuerTrust, JwksSource, Presented, ProtectedResourceMetadata, RevocationCache,
+    TokenDigest, TrustedIssuers, VerifiedTokens,
 };
+use cryptoutil_realm::dpop::{DpopSettings, MemoryReplayCache};
 use cryptoutil_server::ReadinessCheck;
 use cryptoutil_tls::{TrustConfig, client_config};
 
@@ -49,6 +52,10 @@ pub(super) struct Verified {
     pub(super) tenant: TenantId,
     /// `exp`.
     expires_at: u64,
+    /// `cnf.jkt`: the DPoP key the token is bound to.
+    pub(super) jkt: Option<String>,
+    /// The `act` chain as the audit shows it (`rs-client via gateway`), when delegated.
+    pub(super) actor: Option<String>,
 }
 
 impl Verified {
@@ -65,6 +72,11 @@ pub struct Federation {
     issuers: Vec<Issuer>,
     revocation: RevocationSettings,
     verified: VerifiedTokens<Verified>,
+    /// The public base URL (`auth.federation.resource`).
+    resource: Option<url::Url>,
+    dpop: DpopBinding,
+    challenge: Challenge,
+    metadata: Option<ProtectedResourceMetadata>,
 }
 
 /// Why a token's tenant cannot be used (403).
@@ -94,8 +106,11 @@ impl Federation {
         for (i, issuer) in settings.issuers.iter().enumerate() {
             let key = format!("auth.federation.issuers[{i}]");
             let tls = Arc::new(issuer_tls(issuer, default_ca).map_err(|e| format!("{key}: {e}"))?);
-            let validator = BearerValidator::over_https(trust_of(issuer)?, tls.clone())
-                .map_err(|e| format!("{key}: {e}"))?;
+            let validator = BearerValidator::over_https(
+                trust_of(issuer, settings.resource.as_deref())?,
+                tls.clone(),
+            )
+            .map_err(|e| format!("{key}: {e}"))?;
             let introspector: Option<Arc<dyn Introspector>> = match (
                 &issuer.introspection.client_secret,
                 settings.revocation.mode,
@@ -160,6 +175,38 @@ impl Federation {
                 revocations,
             });
         }
+        let resource = settings
+            .resource
+            .as_deref()
+            .map(url::Url::parse)
+            .transpose()
+            .map_err(|e| format!("auth.federation.resource: {e}"))?;
+        let dpop_settings = DpopSettings {
+            max_age: time::Duration::try_from(settings.dpop.proof_max_age.get())
+                .map_err(|e| format!("auth.federation.dpop.proof_max_age: {e}"))?,
+            ..DpopSettings::default()
+        };
+        let required = settings.dpop.dpop_bound_access_tokens_required;
+        let dpop = DpopBinding::new(
+            dpop_settings,
+            Arc::new(MemoryReplayCache::new(settings.dpop.replay_cache_capacity)),
+            required,
+        );
+        let challenge = Challenge {
+            realm: super::REALM.to_owned(),
+            resource_metadata: resource.as_ref().map(resource_metadata_url),
+            bearer: !required,
+            dpop: resource.is_some().then(|| dpop.algorithms()),
+        };
+        let metadata = settings.resource.as_ref().map(|r| {
+            ProtectedResourceMetadata::new(
+                r.clone(),
+                settings.issuers.iter().map(|i| i.issuer.clone()).collect(),
+                scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+                &dpop.algorithms(),
+                required,
+            )
+        });
         Ok(Self {
             trusted: TrustedIssuers::new(validators).map_err(|e| e.to_string())?,
             issuers,
@@ -168,7 +215,42 @@ impl Federation {
                 settings.token_cache.capacity,
                 settings.token_cache.ttl.get(),
             ),
+            resource,
+            dpop,
+            challenge,
+            metadata,
         })
+    }
+
+    /// The `WWW-Authenticate` challenges of this KMS's tokens (Bearer and/or DPoP, with the
+    /// RFC 9728 `resource_metadata` when `auth.federation.resource` is set).
+    pub fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    /// The RFC 9728 document, when `auth.federation.resource` is set.
+    pub fn metadata(&self) -> Option<&ProtectedResourceMetadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Checks that the token was presented as its binding demands (RFC 9449 §7): a DPoP-bound
+    /// token only with the `DPoP` scheme and a fresh proof of its key for this `method` and
+    /// `path` (under `auth.federation.resource`).
+    pub(super) async fn check_binding(
+        &self,
+        presented: &Presented<'_>,
+        verified: &Verified,
+        method: &str,
+        path: Option<&str>,
+    ) -> Result<(), BearerError> {
+        let url = self
+            .resource
+            .as_ref()
+            .zip(path)
+            .and_then(|(base, path)| request_url(base, path));
+        self.dpop
+            .check(presented, verified.jkt.as_deref(), method, url.as_ref())
+            .await
     }
 
     /// The validated, mapped token from the cache, if it is there and still usable.
@@ -230,6 +312,8 @@ impl Federation {
             scopes: scopes::expand(&token.scopes).into_iter().collect(),
             tenant,
             expires_at: token.expires_at,
+            jkt: token.jkt.clone(),
+            actor: (!token.actors.is_empty()).then(|| token.actors.join(" via ")),
         });
         self.verified
             .insert(digest, verified.clone(), token.expires_at);
@@ -304,7 +388,7 @@ impl Federation {
 }
 
 /// The realm's trust description of an issuer's settings (validated at load already).
-fn trust_of(issuer: &IssuerSettings) -> Result<IssuerTrust, String> {
+fn trust_of(issuer: &IssuerSettings, resource: Option<&str>) -> Result<IssuerTrust, String> {
     let algorithms = issuer
         .algorithms
         .iter()
@@ -317,7 +401,13 @@ fn trust_of(issuer: &IssuerSettings) -> Result<IssuerTrust, String> {
             .jwks_url
             .clone()
             .map_or(JwksSource::Discovery, JwksSource::Url),
-        audiences: issuer.audiences.clone(),
+        audiences: issuer
+            .audiences
+            .iter()
+            .map(String::as_str)
+            .chain(resource)
+            .map(str::to_owned)
+            .collect(),
         algorithms,
         cache_ttl: issuer.jwks_cache_ttl.get(),
         refetch_interval: issuer.jwks_refetch_interval.get(),
