@@ -14,13 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cryptoutil_jose::JwsAlgorithm;
-use cryptoutil_realm::bearer::sender::{request_url, resource_metadata_url};
 use cryptoutil_realm::bearer::{
-    BearerError, BearerValidator, Challenge, DpopBinding, HttpIntrospector, IntrospectionEndpoint,
-    Introspector, IssuerTrust, JwksSource, Presented, ProtectedResourceMetadata, RevocationCache,
-    TokenDigest, TrustedIssuers, VerifiedTokens,
+    BearerError, BearerValidator, Challenge, HttpIntrospector, IntrospectionEndpoint, Introspector,
+    IssuerTrust, JwksSource, Presented, ProtectedResource, ProtectedResourceConfig,
+    ProtectedResourceMetadata, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
 };
-use cryptoutil_realm::dpop::{DpopSettings, MemoryReplayCache};
 use cryptoutil_server::ReadinessCheck;
 use cryptoutil_tls::{TrustConfig, client_config};
 
@@ -72,11 +70,8 @@ pub struct Federation {
     issuers: Vec<Issuer>,
     revocation: RevocationSettings,
     verified: VerifiedTokens<Verified>,
-    /// The public base URL (`auth.federation.resource`).
-    resource: Option<url::Url>,
-    dpop: DpopBinding,
-    challenge: Challenge,
-    metadata: Option<ProtectedResourceMetadata>,
+    /// The KMS as a protected resource (DPoP, challenges, RFC 9728 metadata).
+    protected: ProtectedResource,
 }
 
 /// Why a token's tenant cannot be used (403).
@@ -175,38 +170,16 @@ impl Federation {
                 revocations,
             });
         }
-        let resource = settings
-            .resource
-            .as_deref()
-            .map(url::Url::parse)
-            .transpose()
-            .map_err(|e| format!("auth.federation.resource: {e}"))?;
-        let dpop_settings = DpopSettings {
-            max_age: time::Duration::try_from(settings.dpop.proof_max_age.get())
-                .map_err(|e| format!("auth.federation.dpop.proof_max_age: {e}"))?,
-            ..DpopSettings::default()
-        };
-        let required = settings.dpop.dpop_bound_access_tokens_required;
-        let dpop = DpopBinding::new(
-            dpop_settings,
-            Arc::new(MemoryReplayCache::new(settings.dpop.replay_cache_capacity)),
-            required,
-        );
-        let challenge = Challenge {
+        let protected = ProtectedResource::new(ProtectedResourceConfig {
             realm: super::REALM.to_owned(),
-            resource_metadata: resource.as_ref().map(resource_metadata_url),
-            bearer: !required,
-            dpop: resource.is_some().then(|| dpop.algorithms()),
-        };
-        let metadata = settings.resource.as_ref().map(|r| {
-            ProtectedResourceMetadata::new(
-                r.clone(),
-                settings.issuers.iter().map(|i| i.issuer.clone()).collect(),
-                scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
-                &dpop.algorithms(),
-                required,
-            )
-        });
+            resource: settings.resource.clone(),
+            issuers: settings.issuers.iter().map(|i| i.issuer.clone()).collect(),
+            scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+            replay_capacity: settings.dpop.replay_cache_capacity,
+            proof_max_age: settings.dpop.proof_max_age.get(),
+            dpop_required: settings.dpop.dpop_bound_access_tokens_required,
+        })
+        .map_err(|e| format!("auth.federation: {e}"))?;
         Ok(Self {
             trusted: TrustedIssuers::new(validators).map_err(|e| e.to_string())?,
             issuers,
@@ -215,22 +188,19 @@ impl Federation {
                 settings.token_cache.capacity,
                 settings.token_cache.ttl.get(),
             ),
-            resource,
-            dpop,
-            challenge,
-            metadata,
+            protected,
         })
     }
 
     /// The `WWW-Authenticate` challenges of this KMS's tokens (Bearer and/or DPoP, with the
     /// RFC 9728 `resource_metadata` when `auth.federation.resource` is set).
     pub fn challenge(&self) -> &Challenge {
-        &self.challenge
+        self.protected.challenge()
     }
 
     /// The RFC 9728 document, when `auth.federation.resource` is set.
     pub fn metadata(&self) -> Option<&ProtectedResourceMetadata> {
-        self.metadata.as_ref()
+        self.protected.metadata()
     }
 
     /// Checks that the token was presented as its binding demands (RFC 9449 §7): a DPoP-bound
@@ -243,13 +213,8 @@ impl Federation {
         method: &str,
         path: Option<&str>,
     ) -> Result<(), BearerError> {
-        let url = self
-            .resource
-            .as_ref()
-            .zip(path)
-            .and_then(|(base, path)| request_url(base, path));
-        self.dpop
-            .check(presented, verified.jkt.as_deref(), method, url.as_ref())
+        self.protected
+            .check(presented, verified.jkt.as_deref(), method, path)
             .await
     }
 

@@ -36,7 +36,10 @@ pub use introspection::{
 };
 pub use jwks::{HttpJwksFetcher, JwksFetcher};
 pub use metadata::ProtectedResourceMetadata;
-pub use sender::{Challenge, DpopBinding, Presented, Scheme, presented};
+pub use sender::{
+    Challenge, DpopBinding, Presented, ProtectedResource, ProtectedResourceConfig, Scheme,
+    presented,
+};
 pub use verified::VerifiedTokens;
 
 use jwks::JwksCache;

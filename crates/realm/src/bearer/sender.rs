@@ -23,7 +23,7 @@ use http::HeaderMap;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::{BearerError, MAX_TOKEN_LEN};
+use super::{BearerError, MAX_TOKEN_LEN, ProtectedResourceMetadata};
 use crate::dpop::{self, DpopError, DpopSettings, ProofRequest, ReplayCache, ReplayError};
 
 /// The `DPoP` request header (RFC 9449 §4.1).
@@ -321,5 +321,147 @@ impl Challenge {
             e.is_dpop(),
             None,
         )
+    }
+}
+
+/// Everything a resource server needs to enforce sender-constrained tokens: its public URL
+/// (the RFC 9728 resource identifier), the [`DpopBinding`], its [`Challenge`] and its
+/// [`ProtectedResourceMetadata`] document.
+#[derive(Debug, Clone)]
+pub struct ProtectedResource {
+    resource: Option<Url>,
+    binding: DpopBinding,
+    challenge: Challenge,
+    metadata: Option<ProtectedResourceMetadata>,
+}
+
+/// How a [`ProtectedResource`] is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtectedResourceConfig {
+    /// The `realm` of the challenges.
+    pub realm: String,
+    /// The resource identifier (the public https base URL); `None`: no DPoP, no metadata.
+    pub resource: Option<String>,
+    /// The trusted issuers (`authorization_servers`).
+    pub issuers: Vec<String>,
+    /// The scopes the resource understands (`scopes_supported`).
+    pub scopes: Vec<String>,
+    /// Most proofs remembered against replay.
+    pub replay_capacity: usize,
+    /// Oldest accepted proof `iat`.
+    pub proof_max_age: std::time::Duration,
+    /// Refuse plain bearer tokens.
+    pub dpop_required: bool,
+}
+
+impl ProtectedResource {
+    /// The resource `config` describes, with an in-memory replay cache.
+    ///
+    /// # Errors
+    /// [`BearerError::Config`] for a resource that is not a URL, a proof age out of range, or
+    /// DPoP required without a resource.
+    pub fn new(config: ProtectedResourceConfig) -> Result<Self, BearerError> {
+        let resource = config
+            .resource
+            .as_deref()
+            .map(Url::parse)
+            .transpose()
+            .map_err(|e| BearerError::Config(format!("resource: {e}")))?;
+        if config.dpop_required && resource.is_none() {
+            return Err(BearerError::Config(
+                "requiring DPoP needs a resource identifier".to_owned(),
+            ));
+        }
+        let settings = DpopSettings {
+            max_age: time::Duration::try_from(config.proof_max_age)
+                .map_err(|e| BearerError::Config(format!("proof max age: {e}")))?,
+            ..DpopSettings::default()
+        };
+        let replay = Arc::new(crate::dpop::MemoryReplayCache::new(config.replay_capacity));
+        let binding = DpopBinding::new(settings, replay, config.dpop_required);
+        let algorithms = binding.algorithms();
+        let challenge = Challenge {
+            realm: config.realm,
+            resource_metadata: resource.as_ref().map(resource_metadata_url),
+            bearer: !config.dpop_required,
+            dpop: resource.is_some().then(|| algorithms.clone()),
+        };
+        let metadata = config.resource.map(|r| {
+            ProtectedResourceMetadata::new(
+                r,
+                config.issuers,
+                config.scopes,
+                &algorithms,
+                config.dpop_required,
+            )
+        });
+        Ok(Self {
+            resource,
+            binding,
+            challenge,
+            metadata,
+        })
+    }
+
+    /// A resource without identifier: bearer tokens only (a DPoP-bound token is refused, its
+    /// proof cannot be checked), no metadata document.
+    #[must_use]
+    pub fn bearer_only(realm: impl Into<String>) -> Self {
+        let binding = DpopBinding::new(
+            DpopSettings::default(),
+            Arc::new(crate::dpop::MemoryReplayCache::new(1)),
+            false,
+        );
+        Self {
+            resource: None,
+            binding,
+            challenge: Challenge {
+                realm: realm.into(),
+                resource_metadata: None,
+                bearer: true,
+                dpop: None,
+            },
+            metadata: None,
+        }
+    }
+
+    /// The challenges of this resource.
+    #[must_use]
+    pub fn challenge(&self) -> &Challenge {
+        &self.challenge
+    }
+
+    /// The RFC 9728 document, when the resource has an identifier.
+    #[must_use]
+    pub fn metadata(&self) -> Option<&ProtectedResourceMetadata> {
+        self.metadata.as_ref()
+    }
+
+    /// The DPoP policy.
+    #[must_use]
+    pub fn binding(&self) -> &DpopBinding {
+        &self.binding
+    }
+
+    /// [`DpopBinding::check`] for a request `method` at `path` (under the resource's URL;
+    /// `None`: unknown, and a DPoP-bound token is refused).
+    ///
+    /// # Errors
+    /// As [`DpopBinding::check`].
+    pub async fn check(
+        &self,
+        presented: &Presented<'_>,
+        jkt: Option<&str>,
+        method: &str,
+        path: Option<&str>,
+    ) -> Result<(), BearerError> {
+        let url = self
+            .resource
+            .as_ref()
+            .zip(path)
+            .and_then(|(base, path)| request_url(base, path));
+        self.binding
+            .check(presented, jkt, method, url.as_ref())
+            .await
     }
 }
