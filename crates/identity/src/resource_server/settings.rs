@@ -41,13 +41,7 @@ impl ProtectedResourceSettings {
         if let Some(id) = &self.identifier {
             v.check(
                 "resource.identifier",
-                url::Url::parse(id).is_ok_and(|u| {
-                    u.scheme() == "https"
-                        && u.host().is_some()
-                        && u.username().is_empty()
-                        && u.query().is_none()
-                        && u.fragment().is_none()
-                }) && !id.ends_with('/'),
+                cryptoutil_realm::bearer::sender::is_resource_identifier(id),
                 "must be an https URL without query, fragment or trailing slash",
             );
         }

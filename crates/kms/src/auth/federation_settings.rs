@@ -284,14 +284,7 @@ impl FederationSettings {
         if let Some(resource) = &self.resource {
             v.check(
                 "auth.federation.resource",
-                url::Url::parse(resource).is_ok_and(|u| {
-                    u.scheme() == "https"
-                        && u.host().is_some()
-                        && u.username().is_empty()
-                        && u.password().is_none()
-                        && u.query().is_none()
-                        && u.fragment().is_none()
-                }) && !resource.ends_with('/'),
+                cryptoutil_realm::bearer::sender::is_resource_identifier(resource),
                 "must be an https:// URL without query, fragment or trailing slash",
             );
         }
@@ -515,8 +508,10 @@ mod tests {
 
     #[test]
     fn resource_and_dpop_settings_are_checked() {
-        let mut f = FederationSettings::default();
-        f.resource = Some("https://kms.example:8081".into());
+        let mut f = FederationSettings {
+            resource: Some("https://kms.example:8081".into()),
+            ..FederationSettings::default()
+        };
         assert_eq!(problems(&f), "");
         f.resource = Some("http://kms.example/".into());
         f.dpop.replay_cache_capacity = 0;

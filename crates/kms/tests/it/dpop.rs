@@ -112,17 +112,47 @@ fn assert_dpop_refusal(reply: &Reply, error: &str) {
     );
 }
 
+/// Identity, a KMS with [`RESOURCE`], a plain token, the demo AES key, its encrypt path, a
+/// client's DPoP key.
+struct World {
+    idp: Idp,
+    kms: Kms,
+    plain: String,
+    aes: String,
+    path: String,
+    key: Jwk,
+}
+
+impl World {
+    async fn start() -> Self {
+        let idp = Idp::demo().await;
+        let kms = kms_for(&idp, |s| {
+            s.auth.federation.resource = Some(RESOURCE.to_owned());
+        })
+        .await;
+        let plain = idp.token(KMS_CLIENT, KMS_SECRET).await;
+        let aes = key_id(&kms, &plain, DEMO_KEY).await;
+        Self {
+            path: format!("/service/api/v1/elastickey/{aes}/encrypt"),
+            key: Jwk::generate_ec(EcCurve::P256).unwrap(),
+            idp,
+            kms,
+            plain,
+            aes,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dpop_bound_tokens_work_only_with_a_fresh_proof_of_their_key() {
-    let idp = Idp::demo().await;
-    let kms = kms_for(&idp, |s| {
-        s.auth.federation.resource = Some(RESOURCE.to_owned());
-    })
-    .await;
-    let plain = idp.token(KMS_CLIENT, KMS_SECRET).await;
-    let aes = key_id(&kms, &plain, DEMO_KEY).await;
-    let path = format!("/service/api/v1/elastickey/{aes}/encrypt");
-    let key = Jwk::generate_ec(EcCurve::P256).unwrap();
+    let World {
+        idp,
+        kms,
+        plain,
+        aes,
+        path,
+        key,
+    } = World::start().await;
     let token = bound_token(&idp, cnf(&key)).await;
     let auth = format!("DPoP {token}");
 
@@ -280,15 +310,13 @@ async fn dpop_bound_tokens_work_only_with_a_fresh_proof_of_their_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_shows_the_user_and_the_actor_of_a_delegated_token() {
-    let idp = Idp::demo().await;
-    let kms = kms_for(&idp, |s| {
-        s.auth.federation.resource = Some(RESOURCE.to_owned());
-    })
-    .await;
-    let plain = idp.token(KMS_CLIENT, KMS_SECRET).await;
-    let aes = key_id(&kms, &plain, DEMO_KEY).await;
-    let path = format!("/service/api/v1/elastickey/{aes}/encrypt");
-    let key = Jwk::generate_ec(EcCurve::P256).unwrap();
+    let World {
+        idp,
+        kms,
+        path,
+        key,
+        ..
+    } = World::start().await;
     let actor = format!("rs-{}", uuid::Uuid::now_v7());
     let mut extra = cnf(&key);
     extra["act"] = json!({"sub": actor, "act": {"sub": "gateway"}});

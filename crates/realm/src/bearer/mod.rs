@@ -267,37 +267,10 @@ impl BearerError {
 /// # Errors
 /// [`BearerError::Missing`] without a Bearer header, [`BearerError::Malformed`] otherwise.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(BearerError::Missing);
-    };
-    if values.next().is_some() {
-        return Err(BearerError::Malformed("more than one Authorization header"));
+    match sender::authorization(headers)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::DPoP, _) => Err(BearerError::Missing),
     }
-    let value = value
-        .to_str()
-        .map_err(|_| BearerError::Malformed("Authorization is not ASCII"))?;
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(if value.eq_ignore_ascii_case("bearer") {
-            BearerError::Malformed("empty bearer token")
-        } else {
-            BearerError::Missing
-        });
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::Missing);
-    }
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(BearerError::Malformed("bearer token empty or too long"));
-    }
-    let token68 = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
-    let body = token.trim_end_matches('=');
-    if !body.bytes().all(token68) {
-        return Err(BearerError::Malformed(
-            "bearer token has invalid characters",
-        ));
-    }
-    Ok(token)
 }
 
 /// Validates access tokens of one trusted issuer. Cheap to clone (shared cache).

@@ -65,6 +65,32 @@ pub fn is_token_scheme(value: &[u8]) -> bool {
 /// [`BearerError::Missing`] without a token scheme, [`BearerError::Malformed`] for a bad
 /// `Authorization`, [`BearerError::DpopProof`] for several `DPoP` headers or a non-ASCII one.
 pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, BearerError> {
+    let (scheme, token) = authorization(headers)?;
+    let mut proofs = headers.get_all(DPOP_HEADER).iter();
+    let proof = match (proofs.next(), proofs.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            return Err(BearerError::DpopProof(DpopError::Malformed(
+                "more than one DPoP header".to_owned(),
+            )));
+        }
+        (Some(p), None) => Some(p.to_str().map_err(|_| {
+            BearerError::DpopProof(DpopError::Malformed("DPoP header is not ASCII".to_owned()))
+        })?),
+    };
+    Ok(Presented {
+        scheme,
+        token,
+        proof,
+    })
+}
+
+/// The scheme and token of a strict `Authorization: Bearer|DPoP <token68>` header (one header;
+/// the scheme case-insensitive; RFC 6750 §2.1, RFC 9449 §7.1).
+///
+/// # Errors
+/// [`BearerError::Missing`] without a token scheme, [`BearerError::Malformed`] otherwise.
+pub fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), BearerError> {
     let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(BearerError::Missing);
@@ -92,23 +118,21 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented<'_>, BearerError> {
             "access token has invalid characters",
         ));
     }
-    let mut proofs = headers.get_all(DPOP_HEADER).iter();
-    let proof = match (proofs.next(), proofs.next()) {
-        (None, _) => None,
-        (Some(_), Some(_)) => {
-            return Err(BearerError::DpopProof(DpopError::Malformed(
-                "more than one DPoP header".to_owned(),
-            )));
-        }
-        (Some(p), None) => Some(p.to_str().map_err(|_| {
-            BearerError::DpopProof(DpopError::Malformed("DPoP header is not ASCII".to_owned()))
-        })?),
-    };
-    Ok(Presented {
-        scheme,
-        token,
-        proof,
-    })
+    Ok((scheme, token))
+}
+
+/// Whether `id` can be a resource identifier: an absolute https URL with a host, without user
+/// information, query, fragment or trailing slash (RFC 8707 §2, RFC 9728 §1.2).
+#[must_use]
+pub fn is_resource_identifier(id: &str) -> bool {
+    Url::parse(id).is_ok_and(|u| {
+        u.scheme() == "https"
+            && u.host().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    }) && !id.ends_with('/')
 }
 
 /// The URL of a request as the server is configured to see it: the scheme, authority and path
@@ -361,6 +385,17 @@ impl ProtectedResource {
     /// [`BearerError::Config`] for a resource that is not a URL, a proof age out of range, or
     /// DPoP required without a resource.
     pub fn new(config: ProtectedResourceConfig) -> Result<Self, BearerError> {
+        if config
+            .resource
+            .as_deref()
+            .is_some_and(|r| !is_resource_identifier(r))
+        {
+            return Err(BearerError::Config(
+                "the resource identifier must be an https URL without query, fragment or \
+                 trailing slash"
+                    .to_owned(),
+            ));
+        }
         let resource = config
             .resource
             .as_deref()
