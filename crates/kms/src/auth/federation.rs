@@ -316,7 +316,13 @@ impl Federation {
             }
         };
         cache
-            .check(token, digest, verified.expires_at, max_age)
+            .check(
+                token,
+                digest,
+                verified.expires_at,
+                max_age,
+                verified.jkt.as_deref(),
+            )
             .await
     }
 

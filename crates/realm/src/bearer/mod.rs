@@ -32,7 +32,8 @@ use http::HeaderMap;
 
 pub use claims::AccessToken;
 pub use introspection::{
-    HttpIntrospector, IntrospectionEndpoint, Introspector, RevocationCache, TokenDigest,
+    HttpIntrospector, Introspection, IntrospectionEndpoint, Introspector, RevocationCache,
+    TokenDigest,
 };
 pub use jwks::{HttpJwksFetcher, JwksFetcher};
 pub use metadata::ProtectedResourceMetadata;
@@ -194,6 +195,9 @@ pub enum BearerError {
     /// A plain bearer token where only DPoP-bound tokens are accepted.
     #[error("this resource accepts only DPoP-bound access tokens")]
     DpopRequired,
+    /// The issuer's introspection binds the token to another key than its `cnf.jkt` says.
+    #[error("the issuer binds the token to another DPoP key")]
+    BindingMismatch,
 }
 
 impl BearerError {
@@ -213,9 +217,10 @@ impl BearerError {
             Self::Config(_) => "server_error",
             Self::DpopProof(e) => e.error_code(),
             Self::DpopKeyMismatch | Self::DpopReplayed => "invalid_dpop_proof",
-            Self::BoundTokenAsBearer | Self::UnboundTokenAsDpop | Self::DpopRequired => {
-                "invalid_token"
-            }
+            Self::BoundTokenAsBearer
+            | Self::UnboundTokenAsDpop
+            | Self::DpopRequired
+            | Self::BindingMismatch => "invalid_token",
             Self::Malformed(_)
             | Self::NotYetValid
             | Self::AlgorithmNotAllowed
