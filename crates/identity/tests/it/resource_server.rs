@@ -587,10 +587,10 @@ async fn the_resource_server_refuses_to_start_without_an_issuer() {
 /// The resource server's configured public URL (proofs name it, whatever address is dialled).
 const RS_ID: &str = "https://rs.dpop.test";
 
-/// `token` with `cnf.jkt` of `key`, signed again by Identity (as Identity signs bound tokens).
-fn bind(idp: &Idp, token: &str, key: &cryptoutil_jose::Jwk) -> String {
+/// `token` with its claims changed by `edit`, signed again by Identity (as Identity signs).
+fn resign(idp: &Idp, token: &str, edit: impl FnOnce(&mut Value)) -> String {
     let mut claims = common::jwt_part(token, 1);
-    claims["cnf"] = json!({"jkt": key.thumbprint()});
+    edit(&mut claims);
     let claims: cryptoutil_identity::tokens::AccessTokenClaims =
         serde_json::from_value(claims).unwrap();
     idp.identity
@@ -598,6 +598,11 @@ fn bind(idp: &Idp, token: &str, key: &cryptoutil_jose::Jwk) -> String {
         .ring()
         .sign_access_token(&claims)
         .unwrap()
+}
+
+/// `token` with `cnf.jkt` of `key` (as Identity binds tokens).
+fn bind(idp: &Idp, token: &str, key: &cryptoutil_jose::Jwk) -> String {
+    resign(idp, token, |c| c["cnf"] = json!({"jkt": key.thumbprint()}))
 }
 
 /// A DPoP proof by `key` for `method` at `url`, bound to `token`, then `edit`ed.
@@ -724,6 +729,12 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
     );
     let (status, _, _, body) = send(reqwest::Method::GET, "Bearer", &plain, None).await;
     assert_eq!(status, 200, "{body}");
+    // RFC 8707: a token whose `aud` is the resource identifier is accepted, another is not.
+    for (aud, expected) in [(RS_ID, 200), ("https://elsewhere.dpop.test", 401)] {
+        let token = resign(&idp, &plain, |c| c["aud"] = json!(aud));
+        let (status, _, _, body) = send(reqwest::Method::GET, "Bearer", &token, None).await;
+        assert_eq!(status, expected, "{aud}: {body}");
+    }
 
     // No token: both schemes are challenged, with the metadata URL.
     let (status, challenge, _, _) = call(&idp, &rs, reqwest::Method::GET, None, None).await;

@@ -141,6 +141,24 @@ impl World {
             aes,
         }
     }
+
+    /// An encryption with a token bound to [`Self::key`] carrying `extra` claims, and its proof.
+    async fn dpop_encrypt(&self, extra: Value) -> Reply {
+        let mut claims = cnf(&self.key);
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let token = bound_token(&self.idp, claims).await;
+        let p = proof(&self.key, "POST", &self.path, &token, |_| {});
+        send(
+            &self.kms,
+            "POST",
+            &self.path,
+            &format!("DPoP {token}"),
+            Some(&p),
+        )
+        .await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,19 +328,11 @@ async fn dpop_bound_tokens_work_only_with_a_fresh_proof_of_their_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_shows_the_user_and_the_actor_of_a_delegated_token() {
-    let World {
-        idp,
-        kms,
-        path,
-        key,
-        ..
-    } = World::start().await;
+    let world = World::start().await;
     let actor = format!("rs-{}", uuid::Uuid::now_v7());
-    let mut extra = cnf(&key);
-    extra["act"] = json!({"sub": actor, "act": {"sub": "gateway"}});
-    let token = bound_token(&idp, extra).await;
-    let p = proof(&key, "POST", &path, &token, |_| {});
-    let ok = send(&kms, "POST", &path, &format!("DPoP {token}"), Some(&p)).await;
+    let ok = world
+        .dpop_encrypt(json!({"act": {"sub": actor, "act": {"sub": "gateway"}}}))
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     let chain = format!("{actor} via gateway");
     let events = common::audit_events(|e| e["actor"] == chain.as_str());
@@ -337,8 +347,8 @@ async fn the_audit_shows_the_user_and_the_actor_of_a_delegated_token() {
         events.iter().any(|e| e["operation"] == "encrypt"),
         "the operation itself names the actor: {events:?}"
     );
-    kms.stop().await;
-    idp.stop().await;
+    world.kms.stop().await;
+    world.idp.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,4 +433,25 @@ async fn protected_resource_metadata_describes_the_kms() {
     );
     kms.stop().await;
     idp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resource_identifier_is_an_accepted_audience() {
+    let world = World::start().await;
+    // RFC 8707: a token requested for this resource has it as `aud`, and is accepted.
+    let ok = world.dpop_encrypt(json!({"aud": RESOURCE})).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    // A token for another resource is not.
+    let refused = world
+        .dpop_encrypt(json!({"aud": "https://elsewhere.dpop.test"}))
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert_eq!(
+        refused.json()["error"],
+        "invalid_audience",
+        "{}",
+        refused.text
+    );
+    world.kms.stop().await;
+    world.idp.stop().await;
 }
