@@ -399,6 +399,8 @@ pub struct ResourceServerSettings {
     pub identity: TrustedIssuerSettings,
     /// The single-page sample client served at `/`.
     pub spa: SpaSettings,
+    /// The server as a protected resource: its identifier (RFC 9728) and DPoP enforcement.
+    pub resource: crate::resource_server::settings::ProtectedResourceSettings,
 }
 
 /// The issuer the resource server trusts (`identity:`).
@@ -473,6 +475,7 @@ impl Default for ResourceServerSettings {
             telemetry: TelemetrySettings::default(),
             identity: TrustedIssuerSettings::default(),
             spa: SpaSettings::default(),
+            resource: Default::default(),
         }
     }
 }
@@ -559,6 +562,7 @@ impl Settings for ResourceServerSettings {
             self.spa.scopes.iter().any(|s| s == "openid"),
             "must include openid (the sample client shows the ID token's claims)",
         );
+        self.resource.validate(v);
     }
 }
 

@@ -27,6 +27,7 @@ fn fixture() -> Fixture {
             .map(|s| (*s).to_owned())
             .collect(),
         request_id: None,
+        actor: None,
     };
     Fixture {
         world: common::world(),

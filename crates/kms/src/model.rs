@@ -43,6 +43,9 @@ pub struct Principal {
     /// The request this principal acts in (`X-Request-ID`), for the audit trail; `None` outside
     /// a request (the system, seeding, in-process callers).
     pub request_id: Option<String>,
+    /// For a delegated token (RFC 8693 `act`), who acts for `subject`: the actor chain, current
+    /// actor first (`rs-client via gateway`); audited with every operation. `None` otherwise.
+    pub actor: Option<String>,
 }
 
 /// Lifecycle of an elastic key (SPEC §3.2).

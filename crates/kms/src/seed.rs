@@ -207,6 +207,7 @@ where
             .map(|s| (*s).to_owned())
             .collect(),
         request_id: None,
+        actor: None,
     };
     let filter = ElasticKeyFilter {
         names: vec![key.name.clone()],

@@ -269,6 +269,13 @@ fn public_router(
     let (user_admin, mut users_document) = api::users::router(users);
     api::label_surface(&mut users_document, SERVICE_PREFIX);
     document.merge(users_document);
+    let metadata = auth
+        .federation()
+        .and_then(|f| f.metadata().cloned())
+        .map(api::resource_metadata::router);
+    if metadata.is_some() {
+        api::resource_metadata::document_route(&mut document);
+    }
     let document = document.to_json().unwrap_or_else(|_| "{}".to_owned());
     let browser_authenticate =
         axum::middleware::from_fn_with_state(auth.clone(), require_browser_authentication::<Store>);
@@ -293,6 +300,7 @@ fn public_router(
             &settings.api.browser,
         ))
         .merge(swagger::swagger_router(document))
+        .merge(metadata.unwrap_or_default())
 }
 
 fn readiness_checks(keys: Arc<Keys>) -> Vec<ReadinessCheck> {

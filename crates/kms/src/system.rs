@@ -24,6 +24,7 @@ pub fn principal(tenant: TenantId) -> Principal {
         scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         tenants: vec![tenant],
         request_id: None,
+        actor: None,
     }
 }
 

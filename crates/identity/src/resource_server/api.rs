@@ -1,16 +1,22 @@
 //! The resource API: a public health route and one protected resource, readable with
 //! `read:resource` and writable with `write:resource`. Bearer failures follow RFC 6750
-//! (`WWW-Authenticate`) with an RFC 7807 body that also carries `error` (SPEC §5).
+//! (`WWW-Authenticate`) with an RFC 7807 body that also carries `error` (SPEC §5); DPoP-bound
+//! tokens (RFC 9449) are accepted with the `DPoP` scheme and a proof, and refused otherwise, with
+//! `WWW-Authenticate: DPoP error=...`; every 401 challenge names the RFC 9728 metadata document
+//! (`resource_metadata`), served at `/.well-known/oauth-protected-resource` when the server has
+//! a resource identifier.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use cryptoutil_realm::bearer::{AccessToken, BearerError, TrustedIssuers, bearer_token};
+use cryptoutil_realm::bearer::{
+    AccessToken, BearerError, ProtectedResource, TrustedIssuers, presented,
+};
 use cryptoutil_server::{ApiJson, Problem};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -31,8 +37,10 @@ pub const MAX_MESSAGE_BYTES: usize = 1024;
 pub const MAX_MESSAGES: usize = 100;
 /// Largest request body the write route reads (a 1 KiB message, JSON-escaped, fits).
 const MAX_BODY_BYTES: usize = 8 * 1024;
-/// The `realm` of the Bearer challenges.
-const REALM: &str = "cryptoutil-rs";
+/// The `realm` of the challenges.
+pub const REALM: &str = "cryptoutil-rs";
+/// The RFC 9728 metadata document.
+pub const METADATA: &str = "/.well-known/oauth-protected-resource";
 
 /// One message written to the resource.
 #[derive(Debug, Clone, Serialize)]
@@ -76,27 +84,52 @@ impl Board {
     }
 }
 
-/// Handler state: the token validator and the message board.
+/// Handler state: the token validator, the DPoP policy and the message board.
 #[derive(Debug, Clone)]
 pub struct ResourceState {
     issuers: TrustedIssuers,
+    protected: Arc<ProtectedResource>,
     board: Arc<Board>,
 }
 
 impl ResourceState {
     /// State over the trusted issuers (one, for this server), with no messages yet. A token
-    /// from any other issuer is refused as `invalid_issuer` before any key lookup.
+    /// from any other issuer is refused as `invalid_issuer` before any key lookup. Without
+    /// [`Self::with_protection`] there is no resource identifier: bearer tokens only.
     pub fn new(issuers: TrustedIssuers) -> Self {
         Self {
             issuers,
+            protected: Arc::new(ProtectedResource::bearer_only(REALM)),
             board: Arc::default(),
         }
     }
+
+    /// With this resource identity and DPoP policy.
+    #[must_use]
+    pub fn with_protection(mut self, protected: ProtectedResource) -> Self {
+        self.protected = Arc::new(protected);
+        self
+    }
 }
 
-/// The API routes.
+/// The API routes (and the metadata document when the server has a resource identifier).
 pub fn router(state: ResourceState) -> Router {
-    Router::new()
+    let metadata = state
+        .protected
+        .metadata()
+        .and_then(|m| serde_json::to_vec(m).ok())
+        .map(axum::body::Bytes::from);
+    let router = match metadata {
+        Some(body) => Router::new().route(
+            METADATA,
+            get(move || {
+                let body = body.clone();
+                async move { metadata_document(body) }
+            }),
+        ),
+        None => Router::new(),
+    };
+    router
         .route(HEALTH, get(health))
         .route(
             RESOURCE,
@@ -111,9 +144,27 @@ async fn health() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// The RFC 9728 document: public, cacheable for an hour.
+fn metadata_document(body: axum::body::Bytes) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// `GET`: who is calling and what has been written.
-async fn read(State(state): State<ResourceState>, headers: HeaderMap) -> Response {
-    let token = match authorize(&state, &headers, READ_SCOPE).await {
+async fn read(State(state): State<ResourceState>, method: Method, headers: HeaderMap) -> Response {
+    let token = match authorize(&state, &headers, &method, READ_SCOPE).await {
         Ok(token) => token,
         Err(problem) => return problem.into_response(),
     };
@@ -141,7 +192,7 @@ async fn write(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let token = match authorize(&state, &headers, WRITE_SCOPE).await {
+    let token = match authorize(&state, &headers, request.method(), WRITE_SCOPE).await {
         Ok(token) => token,
         Err(problem) => return problem.into_response(),
     };
@@ -185,65 +236,88 @@ fn check_message(message: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Validates the bearer token and checks `scope`.
+/// Validates the token, its binding (a DPoP proof for `method` at the resource) and `scope`.
 async fn authorize(
     state: &ResourceState,
     headers: &HeaderMap,
+    method: &Method,
     scope: &str,
 ) -> Result<AccessToken, Problem> {
-    let token = bearer_token(headers).map_err(|e| bearer_problem(&e))?;
+    let refused = |e: BearerError| bearer_problem(&state.protected, &e);
+    let credentials = presented(headers).map_err(refused)?;
     let token = state
         .issuers
-        .validate(token)
+        .validate(credentials.token)
         .await
-        .map_err(|e| bearer_problem(&e))?;
+        .map_err(refused)?;
+    state
+        .protected
+        .check(
+            &credentials,
+            token.jkt.as_deref(),
+            method.as_str(),
+            Some(RESOURCE),
+        )
+        .await
+        .map_err(refused)?;
     if !token.has_scope(scope) {
+        let description = format!("this request needs the scope {scope}");
+        let challenge = state.protected.challenge().header(
+            Some(("insufficient_scope", &description)),
+            false,
+            Some(scope),
+        );
         return Err(Problem::new(StatusCode::FORBIDDEN)
             .with_title("Insufficient scope")
-            .with_detail(format!("this request needs the scope {scope}"))
+            .with_detail(description)
             .with_extension("error", "insufficient_scope")
             .with_extension("scope", scope)
-            .with_www_authenticate(format!(
-                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{scope}\""
-            )));
+            .with_www_authenticate(challenge));
     }
     Ok(token)
 }
 
 /// A short, fixed explanation per error code (never token contents).
-fn description(code: &str) -> &'static str {
-    match code {
-        "token_expired" => "the access token has expired",
-        "invalid_issuer" => "the access token is not from the trusted issuer",
-        "invalid_audience" => "the access token is not meant for this resource server",
-        "invalid_signature" => "the access token's signature does not verify",
-        "token_revoked" => "the access token has been revoked",
-        _ => "the access token is malformed or not acceptable",
+fn description(e: &BearerError) -> String {
+    match e.code() {
+        "token_expired" => "the access token has expired".to_owned(),
+        "invalid_issuer" => "the access token is not from the trusted issuer".to_owned(),
+        "invalid_audience" => "the access token is not meant for this resource server".to_owned(),
+        "invalid_signature" => "the access token's signature does not verify".to_owned(),
+        "token_revoked" => "the access token has been revoked".to_owned(),
+        // Fixed texts of the binding checks (no token contents either).
+        _ if e.is_dpop() => e.to_string(),
+        _ => "the access token is malformed or not acceptable".to_owned(),
     }
 }
 
-/// RFC 6750 §3: no `error` in the challenge when the request carried no token; 503 when the
-/// issuer's keys cannot be fetched.
-fn bearer_problem(e: &BearerError) -> Problem {
+/// RFC 6750 §3 / RFC 9449 §7.1: no `error` in the challenge when the request carried no token;
+/// 503 when the issuer's keys cannot be fetched or the replay check cannot answer.
+fn bearer_problem(protected: &ProtectedResource, e: &BearerError) -> Problem {
     if e.is_unavailable() {
         tracing::warn!(error = %e, "token validation unavailable");
         return Problem::unavailable(
-            "the token issuer's keys cannot be fetched at the moment; try again later",
+            "the access token cannot be checked at the moment; try again later",
         )
         .with_extension("error", "temporarily_unavailable");
     }
     let code = e.code();
     let problem = Problem::new(StatusCode::UNAUTHORIZED).with_extension("error", code);
+    let challenge = protected.challenge();
     if code == "missing_token" {
         return problem
-            .with_detail("this request needs an access token (Authorization: Bearer)")
-            .with_www_authenticate(format!("Bearer realm=\"{REALM}\""));
+            .with_detail("this request needs an access token (Authorization: Bearer or DPoP)")
+            .with_www_authenticate(challenge.header(None, false, None));
     }
     tracing::debug!(error = %e, "access token refused");
-    let text = description(code);
-    problem.with_detail(text).with_www_authenticate(format!(
-        "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{text}\""
-    ))
+    let text = description(e);
+    problem
+        .with_www_authenticate(challenge.header(
+            Some((e.challenge_error(), &text)),
+            e.is_dpop(),
+            None,
+        ))
+        .with_detail(text)
 }
 
 #[cfg(test)]

@@ -3,16 +3,23 @@
 //! [`cryptoutil_realm::bearer`]) and the single-page sample client that signs in with
 //! `demo-spa-client`.
 //!
-//! - [`api`]: `GET /api/v1/public/health`, `GET|POST /api/v1/protected/resource`.
+//! - [`api`]: `GET /api/v1/public/health`, `GET|POST /api/v1/protected/resource`, and
+//!   `GET /.well-known/oauth-protected-resource` (RFC 9728) when `resource.identifier` is set.
+//!   Bearer and DPoP-bound tokens (RFC 9449) are accepted as [`settings`] say.
 //! - [`spa`]: `/`, `/callback` and the client's script, style and configuration.
+//! - [`settings`]: the `resource:` section of `rs.yml`.
 
 pub mod api;
+pub mod settings;
 pub mod spa;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cryptoutil_realm::bearer::{BearerValidator, IssuerTrust, JwksSource, TrustedIssuers};
+use cryptoutil_realm::bearer::{
+    BearerValidator, IssuerTrust, JwksSource, ProtectedResource, ProtectedResourceConfig,
+    TrustedIssuers,
+};
 use cryptoutil_server::{DevPki, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
 use cryptoutil_tls::{TrustConfig, client_config};
 
@@ -87,7 +94,10 @@ fn issuer_trust(
         .map_err(|e| StartError::Config(format!("identity.ca_file {}: {e}", ca_file.display())))?;
     let tls = client_config(trust, None)
         .map_err(|e| StartError::Config(format!("identity.ca_file {}: {e}", ca_file.display())))?;
-    let mut trust = IssuerTrust::new(issuer, vec![identity.audience.clone()]);
+    let audiences = std::iter::once(identity.audience.clone())
+        .chain(settings.resource.identifier.clone())
+        .collect();
+    let mut trust = IssuerTrust::new(issuer, audiences);
     if let Some(url) = &identity.jwks_url {
         trust.jwks = JwksSource::Url(url.clone());
     }
@@ -118,7 +128,19 @@ pub async fn start(
     .map_err(StartError::Config)?;
     let issuers = TrustedIssuers::new(vec![validator.clone()])
         .map_err(|e| StartError::Config(format!("identity: {e}")))?;
-    let public = api::router(api::ResourceState::new(issuers)).merge(spa);
+    let resource = &settings.resource;
+    let protected = ProtectedResource::new(ProtectedResourceConfig {
+        realm: api::REALM.to_owned(),
+        resource: resource.identifier.clone(),
+        issuers: vec![issuer.clone()],
+        scopes: vec![api::READ_SCOPE.to_owned(), api::WRITE_SCOPE.to_owned()],
+        replay_capacity: resource.dpop_replay_cache_capacity,
+        proof_max_age: resource.dpop_proof_max_age.get(),
+        dpop_required: resource.dpop_bound_access_tokens_required,
+    })
+    .map_err(|e| StartError::Config(format!("resource: {e}")))?;
+    let public =
+        api::router(api::ResourceState::new(issuers).with_protection(protected)).merge(spa);
     let jwks = validator.clone();
     let checks = vec![ReadinessCheck::required("identity_jwks", move || {
         let jwks = jwks.clone();

@@ -356,7 +356,9 @@ async fn scopes_decide_reading_and_writing_and_writes_are_bounded() {
     assert_eq!(
         challenge.as_deref(),
         Some(
-            "Bearer realm=\"cryptoutil-rs\", error=\"insufficient_scope\", scope=\"write:resource\""
+            "Bearer realm=\"cryptoutil-rs\", error=\"insufficient_scope\", \
+             error_description=\"this request needs the scope write:resource\", \
+             scope=\"write:resource\""
         )
     );
     assert_eq!(content_type, "application/problem+json");
@@ -580,4 +582,225 @@ async fn the_resource_server_refuses_to_start_without_an_issuer() {
         panic!("started without an issuer");
     };
     assert!(message.contains("--trust-issuer"), "{message}");
+}
+
+/// The resource server's configured public URL (proofs name it, whatever address is dialled).
+const RS_ID: &str = "https://rs.dpop.test";
+
+/// `token` with its claims changed by `edit`, signed again by Identity (as Identity signs).
+fn resign(idp: &Idp, token: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut claims = common::jwt_part(token, 1);
+    edit(&mut claims);
+    let claims: cryptoutil_identity::tokens::AccessTokenClaims =
+        serde_json::from_value(claims).unwrap();
+    idp.identity
+        .keys()
+        .ring()
+        .sign_access_token(&claims)
+        .unwrap()
+}
+
+/// `token` with `cnf.jkt` of `key` (as Identity binds tokens).
+fn bind(idp: &Idp, token: &str, key: &cryptoutil_jose::Jwk) -> String {
+    resign(idp, token, |c| c["cnf"] = json!({"jkt": key.thumbprint()}))
+}
+
+/// A DPoP proof by `key` for `method` at `url`, bound to `token`, then `edit`ed.
+fn proof(
+    key: &cryptoutil_jose::Jwk,
+    method: &str,
+    url: &str,
+    token: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> String {
+    let mut header = serde_json::Map::new();
+    header.insert("typ".into(), json!("dpop+jwt"));
+    header.insert("jwk".into(), key.to_value(false));
+    let Value::Object(mut claims) = json!({
+        "jti": uuid::Uuid::now_v7().to_string(), "htm": method, "htu": url,
+        "iat": time::OffsetDateTime::now_utc().unix_timestamp(),
+        "ath": cryptoutil_realm::dpop::access_token_hash(token),
+    }) else {
+        unreachable!()
+    };
+    edit(&mut claims);
+    cryptoutil_jose::jws::sign(
+        key,
+        cryptoutil_jose::JwsAlgorithm::ES256,
+        &serde_json::to_vec(&claims).unwrap(),
+        Some(&header),
+    )
+    .unwrap()
+}
+
+/// A 401 whose DPoP challenge carries `error` and the metadata URL.
+fn assert_dpop_refusal(answer: &(StatusCode, Option<String>, String, Value), error: &str) {
+    let (status, challenge, _, body) = answer;
+    assert_eq!(*status, 401, "{body}");
+    assert_eq!(body["error"], error, "{body}");
+    let challenge = challenge.as_deref().unwrap_or_default();
+    let dpop = &challenge[challenge
+        .find("DPoP ")
+        .unwrap_or_else(|| panic!("{challenge}"))..];
+    assert!(
+        dpop.contains(&format!("error=\"{error}\""))
+            && dpop.contains(&format!(
+                "resource_metadata=\"{RS_ID}/.well-known/oauth-protected-resource\""
+            )),
+        "{challenge}"
+    );
+}
+
+#[tokio::test]
+async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
+    let idp = Idp::demo().await;
+    let rs = Rs::start_with(&idp, |s| s.resource.identifier = Some(RS_ID.to_owned())).await;
+    let client = register_client(&idp, &["read:resource", "write:resource"]).await;
+    let plain = token_for(&idp, &client, "read:resource write:resource").await;
+    let key = cryptoutil_jose::Jwk::generate_ec(cryptoutil_jose::EcCurve::P256).unwrap();
+    let token = bind(&idp, &plain, &key);
+    let url = format!("{RS_ID}{RESOURCE}");
+    let send = async |method: reqwest::Method, scheme: &str, token: &str, dpop: Option<&str>| {
+        let mut request = idp
+            .http
+            .request(method.clone(), format!("{}{RESOURCE}", rs.url))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(dpop) = dpop {
+            request = request.header("dpop", dpop);
+        }
+        if method == reqwest::Method::POST {
+            request = request.json(&json!({"message": "bound"}));
+        }
+        answer(request.send().await.unwrap()).await
+    };
+
+    let good = proof(&key, "GET", &url, &token, |_| {});
+    let (status, _, _, body) = send(reqwest::Method::GET, "DPoP", &token, Some(&good)).await;
+    assert_eq!(status, 200, "{body}");
+    let write = proof(&key, "POST", &url, &token, |_| {});
+    let (status, _, _, body) = send(reqwest::Method::POST, "DPoP", &token, Some(&write)).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Replayed, stolen as Bearer, another key, another method or URL, no ath, no proof.
+    assert_dpop_refusal(
+        &send(reqwest::Method::GET, "DPoP", &token, Some(&good)).await,
+        "invalid_dpop_proof",
+    );
+    assert_dpop_refusal(
+        &send(reqwest::Method::GET, "Bearer", &token, None).await,
+        "invalid_token",
+    );
+    let thief = cryptoutil_jose::Jwk::generate_ec(cryptoutil_jose::EcCurve::P256).unwrap();
+    for bad in [
+        proof(&thief, "GET", &url, &token, |_| {}),
+        proof(&key, "POST", &url, &token, |_| {}),
+        proof(
+            &key,
+            "GET",
+            &format!("{RS_ID}/api/v1/public/health"),
+            &token,
+            |_| {},
+        ),
+        proof(
+            &key,
+            "GET",
+            &format!("{}{RESOURCE}", rs.url),
+            &token,
+            |_| {},
+        ),
+        proof(&key, "GET", &url, &token, |c| {
+            c.remove("ath");
+        }),
+    ] {
+        assert_dpop_refusal(
+            &send(reqwest::Method::GET, "DPoP", &token, Some(&bad)).await,
+            "invalid_dpop_proof",
+        );
+    }
+    assert_dpop_refusal(
+        &send(reqwest::Method::GET, "DPoP", &token, None).await,
+        "invalid_dpop_proof",
+    );
+    // An unbound token with the DPoP scheme; the same token as Bearer still works.
+    let unbound = proof(&key, "GET", &url, &plain, |_| {});
+    assert_dpop_refusal(
+        &send(reqwest::Method::GET, "DPoP", &plain, Some(&unbound)).await,
+        "invalid_token",
+    );
+    let (status, _, _, body) = send(reqwest::Method::GET, "Bearer", &plain, None).await;
+    assert_eq!(status, 200, "{body}");
+    // RFC 8707: a token whose `aud` is the resource identifier is accepted, another is not.
+    for (aud, expected) in [(RS_ID, 200), ("https://elsewhere.dpop.test", 401)] {
+        let token = resign(&idp, &plain, |c| c["aud"] = json!(aud));
+        let (status, _, _, body) = send(reqwest::Method::GET, "Bearer", &token, None).await;
+        assert_eq!(status, expected, "{aud}: {body}");
+    }
+
+    // No token: both schemes are challenged, with the metadata URL.
+    let (status, challenge, _, _) = call(&idp, &rs, reqwest::Method::GET, None, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(
+            "Bearer realm=\"cryptoutil-rs\", \
+             resource_metadata=\"https://rs.dpop.test/.well-known/oauth-protected-resource\", \
+             DPoP realm=\"cryptoutil-rs\", \
+             resource_metadata=\"https://rs.dpop.test/.well-known/oauth-protected-resource\", \
+             algs=\"ES256 ES384 PS256 EdDSA\""
+        )
+    );
+    rs.rs.stop().await;
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_describes_the_resource_server() {
+    let idp = Idp::demo().await;
+    let rs = Rs::start_with(&idp, |s| {
+        s.resource.identifier = Some(RS_ID.to_owned());
+        s.resource.dpop_bound_access_tokens_required = true;
+    })
+    .await;
+    let response = idp
+        .http
+        .get(format!("{}/.well-known/oauth-protected-resource", rs.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=3600"
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(
+        doc,
+        json!({
+            "resource": RS_ID,
+            "authorization_servers": [idp.issuer],
+            "scopes_supported": ["read:resource", "write:resource"],
+            "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "ES384", "PS256", "EdDSA"],
+            "dpop_bound_access_tokens_required": true,
+        })
+    );
+    // DPoP required: a plain bearer token is refused, only DPoP is challenged.
+    let client = register_client(&idp, &["read:resource"]).await;
+    let plain = token_for(&idp, &client, "read:resource").await;
+    let refused = call(&idp, &rs, reqwest::Method::GET, Some(&plain), None).await;
+    assert_dpop_refusal(&refused, "invalid_token");
+    assert!(refused.1.as_deref().is_some_and(|c| c.starts_with("DPoP ")));
+    rs.rs.stop().await;
+
+    // Without an identifier: no document.
+    let rs = Rs::start(&idp).await;
+    let response = idp
+        .http
+        .get(format!("{}/.well-known/oauth-protected-resource", rs.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    rs.rs.stop().await;
+    idp.stop().await;
 }

@@ -13,6 +13,7 @@ mod errors;
 pub mod handlers;
 pub mod problems;
 pub mod query;
+pub mod resource_metadata;
 pub mod users;
 
 use std::sync::Arc;
@@ -169,7 +170,8 @@ pub(crate) fn document_scopes<'s>(
     bearer.bearer_format = Some("JWT".to_owned());
     bearer.description = Some(
         "An access token of a trusted issuer (when auth.federation is configured), carrying \
-         the scope in its `scope` claim."
+         the scope in its `scope` claim. A DPoP-bound token (`cnf.jkt`) is presented as \
+         `Authorization: DPoP <token>` with a `DPoP` proof header (RFC 9449) instead."
             .to_owned(),
     );
     components.add_security_scheme(BEARER_SCHEME, SecurityScheme::Http(bearer));

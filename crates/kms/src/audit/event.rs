@@ -18,6 +18,9 @@ pub struct AuditEvent<'a> {
     /// Who acted: the principal's subject (`db:alice`, `bearer:…`, [`crate::system::SUBJECT`]),
     /// or for an authentication decision the name that was presented. `None` when unknown.
     pub subject: Option<&'a str>,
+    /// On whose behalf the subject is acted for: the token's `act` chain (RFC 8693), current
+    /// actor first (`rs-client via gateway`); `None` when the subject acts itself.
+    pub actor: Option<&'a str>,
     /// The tenant acted in.
     pub tenant: Option<TenantId>,
     /// What was done.
@@ -37,6 +40,7 @@ impl<'a> AuditEvent<'a> {
             time: SystemTime::now(),
             request_id: None,
             subject: None,
+            actor: None,
             tenant: None,
             operation,
             elastic_key: None,
@@ -49,6 +53,7 @@ impl<'a> AuditEvent<'a> {
     pub fn by(who: &'a Principal, operation: Operation<'a>, outcome: Outcome<'a>) -> Self {
         Self {
             subject: Some(&who.subject),
+            actor: who.actor.as_deref(),
             tenant: Some(who.tenant),
             request_id: who.request_id.as_deref(),
             ..Self::new(operation, outcome)
@@ -58,6 +63,12 @@ impl<'a> AuditEvent<'a> {
     /// With the subject that acted.
     pub fn with_subject(mut self, subject: Option<&'a str>) -> Self {
         self.subject = subject;
+        self
+    }
+
+    /// With the actor chain of a delegated token.
+    pub fn with_actor(mut self, actor: Option<&'a str>) -> Self {
+        self.actor = actor;
         self
     }
 
@@ -137,15 +148,18 @@ pub enum AuthMethod {
     Certificate,
     /// A bearer token of a trusted issuer.
     Bearer,
+    /// A DPoP-bound token of a trusted issuer with its proof (RFC 9449).
+    Dpop,
 }
 
 impl AuthMethod {
-    /// `basic`, `certificate` or `bearer`.
+    /// `basic`, `certificate`, `bearer` or `dpop`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Basic => "basic",
             Self::Certificate => "certificate",
             Self::Bearer => "bearer",
+            Self::Dpop => "dpop",
         }
     }
 }
@@ -291,6 +305,7 @@ mod tests {
             scopes: Vec::new(),
             tenants: vec![tenant],
             request_id: Some("r-1".to_owned()),
+            actor: None,
         };
         let key = Uuid::now_v7();
         let material = Uuid::now_v7();

@@ -2,7 +2,7 @@
 //!
 //! Fields: `event` (`authentication`, `key`, `user_admin`, `barrier`), `operation`, `outcome`
 //! (`success`, `refused`, `failed`) and `reason` when not a success; then whichever are known:
-//! `subject`, `tenant`, `elastic_key`, `material_key`, `request_id`, `method`, `realm`,
+//! `subject`, `actor` (a delegated token's `act` chain), `tenant`, `elastic_key`, `material_key`, `request_id`, `method`, `realm`,
 //! `client_id`, `user`, `kid`, `count`. The time is the record's own (the log line's timestamp,
 //! the ring's `time`).
 
@@ -41,6 +41,7 @@ impl AuditSink for TracingSink {
             outcome = event.outcome.as_str(),
             reason = event.outcome.reason(),
             subject = event.subject,
+            actor = event.actor,
             tenant = event.tenant.map(display),
             elastic_key = event.elastic_key.map(display),
             material_key = event.material_key.map(display),

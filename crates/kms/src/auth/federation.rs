@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cryptoutil_jose::JwsAlgorithm;
 use cryptoutil_realm::bearer::{
-    BearerError, BearerValidator, HttpIntrospector, IntrospectionEndpoint, Introspector,
-    IssuerTrust, JwksSource, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
+    BearerError, BearerValidator, Challenge, HttpIntrospector, IntrospectionEndpoint, Introspector,
+    IssuerTrust, JwksSource, Presented, ProtectedResource, ProtectedResourceConfig,
+    ProtectedResourceMetadata, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
 };
 use cryptoutil_server::ReadinessCheck;
 use cryptoutil_tls::{TrustConfig, client_config};
@@ -49,6 +50,10 @@ pub(super) struct Verified {
     pub(super) tenant: TenantId,
     /// `exp`.
     expires_at: u64,
+    /// `cnf.jkt`: the DPoP key the token is bound to.
+    pub(super) jkt: Option<String>,
+    /// The `act` chain as the audit shows it (`rs-client via gateway`), when delegated.
+    pub(super) actor: Option<String>,
 }
 
 impl Verified {
@@ -65,6 +70,8 @@ pub struct Federation {
     issuers: Vec<Issuer>,
     revocation: RevocationSettings,
     verified: VerifiedTokens<Verified>,
+    /// The KMS as a protected resource (DPoP, challenges, RFC 9728 metadata).
+    protected: ProtectedResource,
 }
 
 /// Why a token's tenant cannot be used (403).
@@ -94,8 +101,11 @@ impl Federation {
         for (i, issuer) in settings.issuers.iter().enumerate() {
             let key = format!("auth.federation.issuers[{i}]");
             let tls = Arc::new(issuer_tls(issuer, default_ca).map_err(|e| format!("{key}: {e}"))?);
-            let validator = BearerValidator::over_https(trust_of(issuer)?, tls.clone())
-                .map_err(|e| format!("{key}: {e}"))?;
+            let validator = BearerValidator::over_https(
+                trust_of(issuer, settings.resource.as_deref())?,
+                tls.clone(),
+            )
+            .map_err(|e| format!("{key}: {e}"))?;
             let introspector: Option<Arc<dyn Introspector>> = match (
                 &issuer.introspection.client_secret,
                 settings.revocation.mode,
@@ -160,6 +170,16 @@ impl Federation {
                 revocations,
             });
         }
+        let protected = ProtectedResource::new(ProtectedResourceConfig {
+            realm: super::REALM.to_owned(),
+            resource: settings.resource.clone(),
+            issuers: settings.issuers.iter().map(|i| i.issuer.clone()).collect(),
+            scopes: scopes::ALL.iter().map(|s| (*s).to_owned()).collect(),
+            replay_capacity: settings.dpop.replay_cache_capacity,
+            proof_max_age: settings.dpop.proof_max_age.get(),
+            dpop_required: settings.dpop.dpop_bound_access_tokens_required,
+        })
+        .map_err(|e| format!("auth.federation: {e}"))?;
         Ok(Self {
             trusted: TrustedIssuers::new(validators).map_err(|e| e.to_string())?,
             issuers,
@@ -168,7 +188,34 @@ impl Federation {
                 settings.token_cache.capacity,
                 settings.token_cache.ttl.get(),
             ),
+            protected,
         })
+    }
+
+    /// The `WWW-Authenticate` challenges of this KMS's tokens (Bearer and/or DPoP, with the
+    /// RFC 9728 `resource_metadata` when `auth.federation.resource` is set).
+    pub fn challenge(&self) -> &Challenge {
+        self.protected.challenge()
+    }
+
+    /// The RFC 9728 document, when `auth.federation.resource` is set.
+    pub fn metadata(&self) -> Option<&ProtectedResourceMetadata> {
+        self.protected.metadata()
+    }
+
+    /// Checks that the token was presented as its binding demands (RFC 9449 §7): a DPoP-bound
+    /// token only with the `DPoP` scheme and a fresh proof of its key for this `method` and
+    /// `path` (under `auth.federation.resource`).
+    pub(super) async fn check_binding(
+        &self,
+        presented: &Presented<'_>,
+        verified: &Verified,
+        method: &str,
+        path: Option<&str>,
+    ) -> Result<(), BearerError> {
+        self.protected
+            .check(presented, verified.jkt.as_deref(), method, path)
+            .await
     }
 
     /// The validated, mapped token from the cache, if it is there and still usable.
@@ -230,6 +277,8 @@ impl Federation {
             scopes: scopes::expand(&token.scopes).into_iter().collect(),
             tenant,
             expires_at: token.expires_at,
+            jkt: token.jkt.clone(),
+            actor: (!token.actors.is_empty()).then(|| token.actors.join(" via ")),
         });
         self.verified
             .insert(digest, verified.clone(), token.expires_at);
@@ -267,7 +316,13 @@ impl Federation {
             }
         };
         cache
-            .check(token, digest, verified.expires_at, max_age)
+            .check(
+                token,
+                digest,
+                verified.expires_at,
+                max_age,
+                verified.jkt.as_deref(),
+            )
             .await
     }
 
@@ -304,7 +359,7 @@ impl Federation {
 }
 
 /// The realm's trust description of an issuer's settings (validated at load already).
-fn trust_of(issuer: &IssuerSettings) -> Result<IssuerTrust, String> {
+fn trust_of(issuer: &IssuerSettings, resource: Option<&str>) -> Result<IssuerTrust, String> {
     let algorithms = issuer
         .algorithms
         .iter()
@@ -317,7 +372,13 @@ fn trust_of(issuer: &IssuerSettings) -> Result<IssuerTrust, String> {
             .jwks_url
             .clone()
             .map_or(JwksSource::Discovery, JwksSource::Url),
-        audiences: issuer.audiences.clone(),
+        audiences: issuer
+            .audiences
+            .iter()
+            .map(String::as_str)
+            .chain(resource)
+            .map(str::to_owned)
+            .collect(),
         algorithms,
         cache_ttl: issuer.jwks_cache_ttl.get(),
         refetch_interval: issuer.jwks_refetch_interval.get(),

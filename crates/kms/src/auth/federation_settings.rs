@@ -36,6 +36,38 @@ pub struct FederationSettings {
     /// Validated tokens remembered so a repeated token skips the signature check (default
     /// 10000 tokens for at most 1m each and never past `exp`; 0 disables).
     pub token_cache: TokenCacheSettings,
+    /// The KMS's resource identifier (RFC 8707, RFC 9728): its public https base URL as clients
+    /// reach it, e.g. `https://kms.cryptoutil.demo.local:8081`. Tokens whose `aud` is this value
+    /// are accepted (besides each issuer's `audiences`); DPoP proofs must name URLs under it
+    /// (`htu`); the protected resource metadata document describes it. Unset: `DPoP`-scheme
+    /// requests are refused and no metadata document is served.
+    pub resource: Option<String>,
+    /// DPoP-bound access tokens (RFC 9449).
+    pub dpop: DpopSettings,
+}
+
+/// `auth.federation.dpop`: sender-constrained tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpopSettings {
+    /// Most proofs remembered against replay (default 100000); when full of unexpired proofs,
+    /// DPoP requests are refused with 503 until some expire (never evicted early).
+    pub replay_cache_capacity: usize,
+    /// Oldest accepted proof `iat` (default 60s, at most 5m); 5s of clock skew is allowed too.
+    pub proof_max_age: HumanDuration,
+    /// Refuse plain bearer tokens: only DPoP-bound tokens with a proof are accepted (default
+    /// false; RFC 9728 `dpop_bound_access_tokens_required`).
+    pub dpop_bound_access_tokens_required: bool,
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        Self {
+            replay_cache_capacity: 100_000,
+            proof_max_age: HumanDuration::from_secs(60),
+            dpop_bound_access_tokens_required: false,
+        }
+    }
 }
 
 /// The verified-token cache.
@@ -249,6 +281,29 @@ impl FederationSettings {
             self.token_cache.capacity <= 1_000_000,
             "must be at most 1000000",
         );
+        if let Some(resource) = &self.resource {
+            v.check(
+                "auth.federation.resource",
+                cryptoutil_realm::bearer::sender::is_resource_identifier(resource),
+                "must be an https:// URL without query, fragment or trailing slash",
+            );
+        }
+        v.check(
+            "auth.federation.dpop.replay_cache_capacity",
+            (1..=10_000_000).contains(&self.dpop.replay_cache_capacity),
+            "must be between 1 and 10000000",
+        );
+        let age = self.dpop.proof_max_age.get().as_secs();
+        v.check(
+            "auth.federation.dpop.proof_max_age",
+            (1..=300).contains(&age),
+            "must be between 1s and 5m",
+        );
+        v.check(
+            "auth.federation.dpop.dpop_bound_access_tokens_required",
+            !self.dpop.dpop_bound_access_tokens_required || self.resource.is_some(),
+            "needs auth.federation.resource (DPoP proofs are checked against it)",
+        );
     }
 }
 
@@ -449,6 +504,34 @@ mod tests {
         assert_eq!(problems(&f), "");
         f.revocation.sensitive_scopes.push("kms:nonsense".into());
         assert!(problems(&f).contains("sensitive_scopes[4]"));
+    }
+
+    #[test]
+    fn resource_and_dpop_settings_are_checked() {
+        let mut f = FederationSettings {
+            resource: Some("https://kms.example:8081".into()),
+            ..FederationSettings::default()
+        };
+        assert_eq!(problems(&f), "");
+        f.resource = Some("http://kms.example/".into());
+        f.dpop.replay_cache_capacity = 0;
+        f.dpop.proof_max_age = HumanDuration::from_secs(600);
+        let text = problems(&f);
+        for key in [
+            "auth.federation.resource",
+            "dpop.replay_cache_capacity",
+            "dpop.proof_max_age",
+        ] {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+        let f = FederationSettings {
+            dpop: DpopSettings {
+                dpop_bound_access_tokens_required: true,
+                ..DpopSettings::default()
+            },
+            ..FederationSettings::default()
+        };
+        assert!(problems(&f).contains("dpop_bound_access_tokens_required"));
     }
 
     #[test]

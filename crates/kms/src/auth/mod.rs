@@ -35,13 +35,15 @@ pub use db_realm::{DB_REALM, DbRealm, realm_user};
 pub use federation::Federation;
 pub use settings::{AuthSettings, AuthSource};
 
-use cryptoutil_realm::bearer::{BearerError, TokenDigest};
+use cryptoutil_realm::bearer::{BearerError, Scheme, TokenDigest};
 
 use crate::audit::{AuditEvent, AuditSink, AuthMethod, Operation, Outcome as AuditOutcome};
 use crate::ids::parse_uuid;
 use crate::model::{Principal, TenantId};
 use crate::repository::DirectoryStore;
 
+/// The `realm` of every challenge.
+pub const REALM: &str = "cryptoutil-kms";
 /// The header that picks one of the principal's tenants.
 pub const TENANT_HEADER: &str = "x-tenant-id";
 /// The Bearer challenge (without an error) offered beside Basic when federation is on.
@@ -246,18 +248,22 @@ impl<S: DirectoryStore> Authenticator<S> {
         client_certificate: Option<&ClientCertificate>,
         required: Option<&'static str>,
     ) -> Result<Principal, AuthFailure> {
-        self.authenticate_request(headers, client_certificate, required, None)
+        self.authenticate_request(headers, client_certificate, required, None, None)
             .await
     }
 
     /// [`Self::authenticate_for`] within the request `request_id` (`X-Request-ID`), which the
     /// audit events and the principal carry.
+    ///
+    /// `target` is the request's method and path, against which a DPoP proof is checked
+    /// (`None`: DPoP-bound tokens are refused, their proofs cannot be checked).
     pub async fn authenticate_request(
         &self,
         headers: &HeaderMap,
         client_certificate: Option<&ClientCertificate>,
         required: Option<&'static str>,
         request_id: Option<&str>,
+        target: Option<RequestTarget<'_>>,
     ) -> Result<Principal, AuthFailure> {
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return match client_certificate.and_then(|c| c.0.first()) {
@@ -273,7 +279,7 @@ impl<S: DirectoryStore> Authenticator<S> {
         if is_bearer(bytes) {
             return match &self.federation {
                 Some(federation) => {
-                    self.authenticate_bearer(federation, headers, required, request_id)
+                    self.authenticate_bearer(federation, headers, required, request_id, target)
                         .await
                 }
                 None => Err(AuthFailure::BearerNotAccepted),
@@ -311,18 +317,21 @@ impl<S: DirectoryStore> Authenticator<S> {
             .await
     }
 
-    /// A bearer token: from the verified-token cache when warm (no I/O), else validated and
-    /// mapped; then the route's scope, `X-Tenant-ID`, and the revocation check.
+    /// A bearer (or DPoP-bound) token: from the verified-token cache when warm (no I/O), else
+    /// validated and mapped; then its binding (the DPoP proof), `X-Tenant-ID`, the route's
+    /// scope, and the revocation check.
     async fn authenticate_bearer(
         &self,
         federation: &Federation,
         headers: &HeaderMap,
         required: Option<&'static str>,
         request_id: Option<&str>,
+        target: Option<RequestTarget<'_>>,
     ) -> Result<Principal, AuthFailure> {
         let audited_bearer = |failure| self.refused_bearer(failure, request_id);
-        let token = cryptoutil_realm::bearer::bearer_token(headers)
+        let presented = cryptoutil_realm::bearer::presented(headers)
             .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
+        let token = presented.token;
         let digest = TokenDigest::of(token);
         let verified = match federation.cached(&digest, federation::unix_now()) {
             Some(verified) => verified,
@@ -341,6 +350,11 @@ impl<S: DirectoryStore> Authenticator<S> {
                 federation.remember(digest, &claims, issuer, tenant)
             }
         };
+        let (method, path) = target.map_or(("", None), |t| (t.method, Some(t.path)));
+        federation
+            .check_binding(&presented, &verified, method, path)
+            .await
+            .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
         if let Some(value) = headers.get(TENANT_HEADER)
             && value.to_str().ok().and_then(parse_uuid).map(TenantId) != Some(verified.tenant)
         {
@@ -357,16 +371,22 @@ impl<S: DirectoryStore> Authenticator<S> {
             .check_revocation(&verified, token, &digest, required)
             .await
             .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
+        let method = if presented.scheme == Scheme::DPoP {
+            AuthMethod::Dpop
+        } else {
+            AuthMethod::Bearer
+        };
         self.audit.record(
             &AuditEvent::new(
                 Operation::Authenticate {
-                    method: AuthMethod::Bearer,
+                    method,
                     realm: None,
                     client_id: verified.client_id.as_deref(),
                 },
                 AuditOutcome::Success,
             )
             .with_subject(Some(&verified.subject))
+            .with_actor(verified.actor.as_deref())
             .with_tenant(Some(verified.tenant))
             .with_request_id(request_id),
         );
@@ -376,6 +396,7 @@ impl<S: DirectoryStore> Authenticator<S> {
             scopes: verified.scopes.clone(),
             tenants: vec![verified.tenant],
             request_id: request_id.map(str::to_owned),
+            actor: verified.actor.clone(),
         })
     }
 
@@ -430,6 +451,7 @@ impl<S: DirectoryStore> Authenticator<S> {
             scopes: user.scopes.iter().cloned().collect(),
             tenants,
             request_id: request_id.map(str::to_owned),
+            actor: None,
         })
     }
 
@@ -561,9 +583,49 @@ impl<S: DirectoryStore> Authenticator<S> {
     }
 }
 
-/// Whether an `Authorization` value names the Bearer scheme (case-insensitively).
+/// Whether an `Authorization` value names a token scheme (`Bearer` or `DPoP`).
 fn is_bearer(value: &[u8]) -> bool {
-    value.len() >= 6 && value[..6].eq_ignore_ascii_case(b"bearer")
+    cryptoutil_realm::bearer::sender::is_token_scheme(value)
+}
+
+/// The method and path of a request, against which DPoP proofs are checked.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTarget<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path (without the query).
+    pub path: &'a str,
+}
+
+impl<S> Authenticator<S> {
+    /// The problem of `failure` with this KMS's challenges: Bearer and DPoP as configured, with
+    /// the RFC 9728 `resource_metadata` parameter (RFC 9449 §7.1, RFC 9728 §5.1).
+    pub fn problem(&self, failure: AuthFailure) -> Problem {
+        let Some(challenge) = self.federation.as_ref().map(|f| f.challenge()) else {
+            return Problem::from(failure);
+        };
+        let header = match &failure {
+            AuthFailure::MissingAny => Some(format!(
+                "{BASIC_CHALLENGE}, {}",
+                challenge.header(None, false, None)
+            )),
+            AuthFailure::Bearer(e) if !e.is_unavailable() => Some(challenge.refusal(e)),
+            AuthFailure::InsufficientScope(scope) => Some(challenge.header(
+                Some((
+                    "insufficient_scope",
+                    &format!("this operation needs the scope {scope}"),
+                )),
+                false,
+                Some(scope),
+            )),
+            _ => None,
+        };
+        let problem = Problem::from(failure);
+        match header {
+            Some(h) => problem.with_www_authenticate(h),
+            None => problem,
+        }
+    }
 }
 
 /// Middleware of the browser surface: [`require_authentication`], but a 401 for a script request
@@ -615,12 +677,23 @@ pub async fn require_authentication<S: DirectoryStore>(
         .extensions()
         .get::<cryptoutil_server::middleware::RequestId>()
         .and_then(|id| id.0.to_str().ok());
+    // The surfaces are nested routers: the path they see lacks their prefix, the proof's
+    // `htu` names the whole path.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |o| o.0.path());
+    let target = RequestTarget {
+        method: request.method().as_str(),
+        path,
+    };
     match auth
         .authenticate_request(
             request.headers(),
             certificate.as_ref(),
             required,
             request_id,
+            Some(target),
         )
         .await
     {
@@ -628,6 +701,6 @@ pub async fn require_authentication<S: DirectoryStore>(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Err(failure) => Problem::from(failure).into_response(),
+        Err(failure) => auth.problem(failure).into_response(),
     }
 }

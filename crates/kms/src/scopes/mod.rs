@@ -301,6 +301,7 @@ mod tests {
             scopes: vec![VERIFY.to_owned()],
             tenants: vec![tenant],
             request_id: None,
+            actor: None,
         };
         assert_eq!(require(&who, VERIFY), Ok(()));
         assert_eq!(require(&who, SIGN), Err(MissingScope(SIGN)));

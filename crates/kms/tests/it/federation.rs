@@ -19,17 +19,17 @@ use cryptoutil_server::config::{HumanDuration, Secret};
 use cryptoutil_testkit::identity::IdentityServer;
 use serde_json::{Value, json};
 
-const KMS_CLIENT: &str = "demo-kms-client";
-const KMS_SECRET: &str = "demo-kms-client-secret";
+pub(crate) const KMS_CLIENT: &str = "demo-kms-client";
+pub(crate) const KMS_SECRET: &str = "demo-kms-client-secret";
 const READONLY: &str = "demo-kms-readonly-client";
 const READONLY_SECRET: &str = "demo-kms-readonly-client-secret";
-const DEMO_KEY: &str = "demo-encryption-aes256";
+pub(crate) const DEMO_KEY: &str = "demo-encryption-aes256";
 const SIGNING_KEY: &str = "demo-signing-ec256";
 
 /// A running Identity server with the demo data.
-struct Idp {
-    identity: cryptoutil_identity::server::Identity,
-    issuer: String,
+pub(crate) struct Idp {
+    pub(crate) identity: cryptoutil_identity::server::Identity,
+    pub(crate) issuer: String,
     admin: String,
     root: PathBuf,
     http: reqwest::Client,
@@ -51,12 +51,12 @@ impl Idp {
         }
     }
 
-    async fn demo() -> Self {
+    pub(crate) async fn demo() -> Self {
         Self::start(|_| {}).await
     }
 
     /// A client_credentials access token.
-    async fn token(&self, client: &str, secret: &str) -> String {
+    pub(crate) async fn token(&self, client: &str, secret: &str) -> String {
         let response = self
             .http
             .post(format!("{}/oauth2/v1/token", self.issuer))
@@ -113,7 +113,7 @@ impl Idp {
         )
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.identity.stop().await;
     }
 }
@@ -128,7 +128,7 @@ fn trusting(idp: &Idp, settings: &mut KmsSettings) {
 }
 
 /// A `--dev --demo` KMS federated to `idp`, with a last change to the settings.
-async fn kms_for(idp: &Idp, change: impl FnOnce(&mut KmsSettings)) -> Kms {
+pub(crate) async fn kms_for(idp: &Idp, change: impl FnOnce(&mut KmsSettings)) -> Kms {
     Kms::dev_seeded_with(Some(Seeding::Demo), |s| {
         trusting(idp, s);
         change(s);
@@ -151,7 +151,7 @@ async fn call(kms: &Kms, method: &str, path: &str, token: Option<&str>, body: &[
 }
 
 /// The id of a demo-tenant key, looked up with `token`.
-async fn key_id(kms: &Kms, token: &str, name: &str) -> String {
+pub(crate) async fn key_id(kms: &Kms, token: &str, name: &str) -> String {
     let list = call(
         kms,
         "GET",

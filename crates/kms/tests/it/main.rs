@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod barrier;
 mod common;
+mod dpop;
 mod faults;
 mod federation;
 mod fuzz_corpus;

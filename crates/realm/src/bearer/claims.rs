@@ -23,6 +23,12 @@ pub struct AccessToken {
     pub jti: Option<String>,
     /// `exp` (seconds since the Unix epoch).
     pub expires_at: u64,
+    /// `cnf.jkt` (RFC 9449 §6.1): the thumbprint of the DPoP key the token is bound to. Such a
+    /// token is only accepted with the `DPoP` scheme and a proof signed by that key.
+    pub jkt: Option<String>,
+    /// The `act` chain (RFC 8693 §4.1): the `sub` of the current actor first, then of the actors
+    /// before it. Empty when the token was not issued by delegation.
+    pub actors: Vec<String>,
     /// Every claim, for what the fields above do not cover.
     pub claims: Map<String, Value>,
 }
@@ -131,6 +137,47 @@ pub(super) fn check(
         tenant_id: string("tenant_id")?,
         jti: string("jti")?,
         expires_at,
+        jkt: confirmation(&claims)?,
+        actors: actors(&claims)?,
         claims,
     })
+}
+
+/// Deepest `act` nesting accepted.
+pub const MAX_ACTOR_DEPTH: usize = 8;
+
+/// `cnf.jkt`; a `cnf` with another confirmation method only is refused (it cannot be checked
+/// here, and accepting the token as a bearer token would drop its binding).
+fn confirmation(claims: &Map<String, Value>) -> Result<Option<String>, BearerError> {
+    match claims.get("cnf") {
+        None => Ok(None),
+        Some(Value::Object(cnf)) => match cnf.get("jkt") {
+            Some(Value::String(jkt)) if (1..=128).contains(&jkt.len()) => Ok(Some(jkt.clone())),
+            None => Err(BearerError::Malformed(
+                "cnf has no jkt (only DPoP binding is supported)",
+            )),
+            Some(_) => Err(BearerError::Malformed("cnf.jkt")),
+        },
+        Some(_) => Err(BearerError::Malformed("cnf")),
+    }
+}
+
+/// The `sub` of each nested `act`, outermost (current actor) first.
+fn actors(claims: &Map<String, Value>) -> Result<Vec<String>, BearerError> {
+    let mut chain = Vec::new();
+    let mut next = claims.get("act");
+    while let Some(act) = next {
+        let Value::Object(act) = act else {
+            return Err(BearerError::Malformed("act"));
+        };
+        if chain.len() == MAX_ACTOR_DEPTH {
+            return Err(BearerError::Malformed("act is nested too deeply"));
+        }
+        match act.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => chain.push(sub.clone()),
+            _ => return Err(BearerError::Malformed("act.sub")),
+        }
+        next = act.get("act");
+    }
+    Ok(chain)
 }

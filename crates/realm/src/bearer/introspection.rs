@@ -56,10 +56,32 @@ pub enum IntrospectionEndpoint {
     Url(String),
 }
 
+/// What the issuer says about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    /// `active`.
+    pub active: bool,
+    /// `cnf.jkt` (RFC 9449 §6.2): the DPoP key the issuer bound the token to.
+    pub jkt: Option<String>,
+}
+
 /// Asks an issuer whether a token is active.
 pub trait Introspector: Send + Sync + fmt::Debug {
     /// `Ok(true)` when the issuer says the token is active, `Ok(false)` when it is not.
     fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<bool, BearerError>>;
+
+    /// The answer with the token's binding (`cnf.jkt`); by default [`Self::introspect`] with no
+    /// binding.
+    fn introspect_binding<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Introspection, BearerError>> {
+        Box::pin(async move {
+            self.introspect(token)
+                .await
+                .map(|active| Introspection { active, jkt: None })
+        })
+    }
 }
 
 /// RFC 7662 introspection over HTTPS with `client_secret_basic`.
@@ -131,7 +153,7 @@ impl HttpIntrospector {
         Ok(url)
     }
 
-    async fn ask(&self, token: &str) -> Result<bool, BearerError> {
+    async fn ask(&self, token: &str) -> Result<Introspection, BearerError> {
         let unavailable = BearerError::IntrospectionUnavailable;
         let url = self.endpoint().await?;
         let body = form_urlencoded::Serializer::new(String::new())
@@ -155,12 +177,20 @@ impl HttpIntrospector {
         let text = read_body(url, response).await.map_err(unavailable)?;
         let doc: Value = serde_json::from_str(&text)
             .map_err(|_| unavailable(format!("{url}: the answer is not JSON")))?;
-        match doc.get("active") {
-            Some(Value::Bool(active)) => Ok(*active),
-            _ => Err(unavailable(format!(
+        let Some(Value::Bool(active)) = doc.get("active") else {
+            return Err(unavailable(format!(
                 "{url}: the answer has no boolean active"
-            ))),
-        }
+            )));
+        };
+        let jkt = doc
+            .get("cnf")
+            .and_then(|c| c.get("jkt"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Ok(Introspection {
+            active: *active,
+            jkt,
+        })
     }
 }
 
@@ -181,20 +211,29 @@ fn basic_authorization(client_id: &str, secret: &str) -> Result<http::HeaderValu
 
 impl Introspector for HttpIntrospector {
     fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<bool, BearerError>> {
+        Box::pin(async move { self.ask(token).await.map(|a| a.active) })
+    }
+
+    fn introspect_binding<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<Introspection, BearerError>> {
         Box::pin(self.ask(token))
     }
 }
 
 /// One remembered answer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Answer {
     active: bool,
+    /// The binding the issuer states.
+    jkt: Option<Arc<str>>,
     at: Instant,
     /// The token's `exp`: the answer is useless afterwards.
     expires_at: u64,
 }
 
-type Flight = Arc<OnceCell<Result<bool, BearerError>>>;
+type Flight = Arc<OnceCell<Result<Introspection, BearerError>>>;
 
 #[derive(Debug)]
 struct State {
@@ -233,29 +272,34 @@ impl RevocationCache {
     pub fn known_revoked(&self, digest: &TokenDigest) -> bool {
         self.lock()
             .ok()
-            .and_then(|mut s| s.answers.get(digest).copied())
-            .is_some_and(|a| !a.active)
+            .is_some_and(|mut s| s.answers.get(digest).is_some_and(|a| !a.active))
     }
 
-    /// Checks that a token (`token`, its digest and its `exp`) is not revoked: a remembered
-    /// inactive answer refuses it, a remembered active answer younger than `max_age` accepts it,
-    /// and otherwise the issuer is asked (once for all concurrent callers of this token).
+    /// Checks that a token (`token`, its digest, its `exp` and its `cnf.jkt`) is not revoked: a
+    /// remembered inactive answer refuses it, a remembered active answer younger than `max_age`
+    /// accepts it, and otherwise the issuer is asked (once for all concurrent callers of this
+    /// token). An active answer that binds the token to another key than `jkt` refuses it.
     ///
     /// # Errors
-    /// [`BearerError::Revoked`], or [`BearerError::IntrospectionUnavailable`] when the issuer
-    /// cannot be asked.
+    /// [`BearerError::Revoked`], [`BearerError::BindingMismatch`], or
+    /// [`BearerError::IntrospectionUnavailable`] when the issuer cannot be asked.
     pub async fn check(
         &self,
         token: &str,
         digest: &TokenDigest,
         expires_at: u64,
         max_age: Duration,
+        jkt: Option<&str>,
     ) -> Result<(), BearerError> {
+        let bound = |answer: Option<&str>| match answer {
+            Some(stated) if Some(stated) != jkt => Err(BearerError::BindingMismatch),
+            _ => Ok(()),
+        };
         let flight = {
             let mut state = self.lock()?;
-            match state.answers.get(digest).copied() {
+            match state.answers.get(digest) {
                 Some(a) if !a.active => return Err(BearerError::Revoked),
-                Some(a) if a.at.elapsed() < max_age => return Ok(()),
+                Some(a) if a.at.elapsed() < max_age => return bound(a.jkt.as_deref()),
                 _ => {}
             }
             state
@@ -266,12 +310,13 @@ impl RevocationCache {
         };
         let answer = flight
             .get_or_init(|| async {
-                let answer = self.introspector.introspect(token).await;
+                let answer = self.introspector.introspect_binding(token).await;
                 if let Ok(mut state) = self.state.lock() {
-                    if let Ok(active) = answer {
+                    if let Ok(found) = &answer {
                         let at = Instant::now();
                         let entry = Answer {
-                            active,
+                            active: found.active,
+                            jkt: found.jkt.as_deref().map(Arc::from),
                             at,
                             expires_at,
                         };
@@ -284,8 +329,8 @@ impl RevocationCache {
             .await
             .clone();
         match answer {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(BearerError::Revoked),
+            Ok(a) if a.active => bound(a.jkt.as_deref()),
+            Ok(_) => Err(BearerError::Revoked),
             Err(e) => {
                 tracing::warn!(error = %e, "token introspection failed; refusing (fail closed)");
                 Err(e)
@@ -333,6 +378,8 @@ mod tests {
     #[derive(Debug, Default)]
     struct FakeIntrospector {
         revoked: Mutex<Vec<String>>,
+        /// The `cnf.jkt` every answer states.
+        binds: Mutex<Option<String>>,
         down: AtomicBool,
         calls: AtomicUsize,
         gate: tokio::sync::Notify,
@@ -352,6 +399,45 @@ mod tests {
                 Ok(!self.revoked.lock().unwrap().iter().any(|t| t == token))
             })
         }
+
+        fn introspect_binding<'a>(
+            &'a self,
+            token: &'a str,
+        ) -> BoxFuture<'a, Result<Introspection, BearerError>> {
+            Box::pin(async move {
+                let active = self.introspect(token).await?;
+                let jkt = self.binds.lock().unwrap().clone();
+                Ok(Introspection { active, jkt })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_introspected_binding_must_be_the_tokens() {
+        let fake = Arc::new(FakeIntrospector::default());
+        *fake.binds.lock().unwrap() = Some("key-a".into());
+        let cache = RevocationCache::new(fake.clone(), 10);
+        let t = token();
+        let d = TokenDigest::of(&t);
+        cache
+            .check(&t, &d, EXP, FRESH, Some("key-a"))
+            .await
+            .unwrap();
+        // From the remembered answer, as from a fresh one.
+        for max_age in [FRESH, Duration::ZERO] {
+            for jkt in [None, Some("key-b")] {
+                assert_eq!(
+                    cache.check(&t, &d, EXP, max_age, jkt).await,
+                    Err(BearerError::BindingMismatch)
+                );
+            }
+        }
+        // An answer without binding accepts any token (the JWT's own cnf is checked elsewhere).
+        *fake.binds.lock().unwrap() = None;
+        cache
+            .check(&t, &d, EXP, Duration::ZERO, Some("key-b"))
+            .await
+            .unwrap();
     }
 
     fn token() -> String {
@@ -367,24 +453,27 @@ mod tests {
         let cache = RevocationCache::new(fake.clone(), 10);
         let t = token();
         let d = TokenDigest::of(&t);
-        cache.check(&t, &d, EXP, FRESH).await.unwrap();
-        cache.check(&t, &d, EXP, FRESH).await.unwrap();
+        cache.check(&t, &d, EXP, FRESH, None).await.unwrap();
+        cache.check(&t, &d, EXP, FRESH, None).await.unwrap();
         assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
         // max_age zero: every check asks.
-        cache.check(&t, &d, EXP, Duration::ZERO).await.unwrap();
+        cache
+            .check(&t, &d, EXP, Duration::ZERO, None)
+            .await
+            .unwrap();
         assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
         // Revoked at the issuer: a stale-enough answer is re-checked and the token refused.
         fake.revoked.lock().unwrap().push(t.clone());
-        cache.check(&t, &d, EXP, FRESH).await.unwrap();
+        cache.check(&t, &d, EXP, FRESH, None).await.unwrap();
         assert_eq!(
-            cache.check(&t, &d, EXP, Duration::ZERO).await,
+            cache.check(&t, &d, EXP, Duration::ZERO, None).await,
             Err(BearerError::Revoked)
         );
         assert!(cache.known_revoked(&d));
         // Inactive answers are remembered whatever max_age says.
         let calls = fake.calls.load(Ordering::SeqCst);
         assert_eq!(
-            cache.check(&t, &d, EXP, Duration::ZERO).await,
+            cache.check(&t, &d, EXP, Duration::ZERO, None).await,
             Err(BearerError::Revoked)
         );
         assert_eq!(fake.calls.load(Ordering::SeqCst), calls);
@@ -397,11 +486,11 @@ mod tests {
         let t = token();
         let d = TokenDigest::of(&t);
         fake.down.store(true, Ordering::SeqCst);
-        let e = cache.check(&t, &d, EXP, FRESH).await.unwrap_err();
+        let e = cache.check(&t, &d, EXP, FRESH, None).await.unwrap_err();
         assert!(e.is_unavailable(), "{e:?}");
         assert!(cache.is_empty());
         fake.down.store(false, Ordering::SeqCst);
-        cache.check(&t, &d, EXP, FRESH).await.unwrap();
+        cache.check(&t, &d, EXP, FRESH, None).await.unwrap();
         assert_eq!(cache.len(), 1);
     }
 
@@ -415,7 +504,7 @@ mod tests {
         let tasks: Vec<_> = (0..8)
             .map(|_| {
                 let (cache, t) = (cache.clone(), t.clone());
-                tokio::spawn(async move { cache.check(&t, &d, EXP, FRESH).await })
+                tokio::spawn(async move { cache.check(&t, &d, EXP, FRESH, None).await })
             })
             .collect();
         // Let every task reach the shared flight, then answer once.
@@ -434,7 +523,7 @@ mod tests {
         fake.gated.store(false, Ordering::SeqCst);
         let other = token();
         cache
-            .check(&other, &TokenDigest::of(&other), EXP, FRESH)
+            .check(&other, &TokenDigest::of(&other), EXP, FRESH, None)
             .await
             .unwrap();
         assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
@@ -447,7 +536,7 @@ mod tests {
         for exp in [10, 20, 30, 40, 50] {
             let t = token();
             cache
-                .check(&t, &TokenDigest::of(&t), exp, FRESH)
+                .check(&t, &TokenDigest::of(&t), exp, FRESH, None)
                 .await
                 .unwrap();
         }

@@ -20,6 +20,8 @@
 mod claims;
 pub mod introspection;
 mod jwks;
+pub mod metadata;
+pub mod sender;
 pub mod verified;
 
 use std::sync::Arc;
@@ -30,9 +32,15 @@ use http::HeaderMap;
 
 pub use claims::AccessToken;
 pub use introspection::{
-    HttpIntrospector, IntrospectionEndpoint, Introspector, RevocationCache, TokenDigest,
+    HttpIntrospector, Introspection, IntrospectionEndpoint, Introspector, RevocationCache,
+    TokenDigest,
 };
 pub use jwks::{HttpJwksFetcher, JwksFetcher};
+pub use metadata::ProtectedResourceMetadata;
+pub use sender::{
+    Challenge, DpopBinding, Presented, ProtectedResource, ProtectedResourceConfig, Scheme,
+    presented,
+};
 pub use verified::VerifiedTokens;
 
 use jwks::JwksCache;
@@ -165,6 +173,31 @@ pub enum BearerError {
     /// The trust configuration is invalid.
     #[error("invalid issuer trust configuration: {0}")]
     Config(String),
+    /// The DPoP proof is missing or invalid (RFC 9449 §7.1 `invalid_dpop_proof`, or
+    /// `use_dpop_nonce`).
+    #[error("{0}")]
+    DpopProof(crate::dpop::DpopError),
+    /// The proof is signed by another key than the one the token is bound to.
+    #[error("the DPoP proof is not signed by the key the token is bound to")]
+    DpopKeyMismatch,
+    /// The proof was used before.
+    #[error("the DPoP proof has been used before")]
+    DpopReplayed,
+    /// The replay cache cannot answer: fail closed (503).
+    #[error("the DPoP replay check is unavailable: {0}")]
+    DpopReplayUnavailable(String),
+    /// A DPoP-bound token (`cnf.jkt`) presented with the `Bearer` scheme.
+    #[error("the token is bound to a DPoP key: present it with the DPoP scheme and a proof")]
+    BoundTokenAsBearer,
+    /// A token without `cnf` presented with the `DPoP` scheme.
+    #[error("the token is not DPoP-bound: present it with the Bearer scheme")]
+    UnboundTokenAsDpop,
+    /// A plain bearer token where only DPoP-bound tokens are accepted.
+    #[error("this resource accepts only DPoP-bound access tokens")]
+    DpopRequired,
+    /// The issuer's introspection binds the token to another key than its `cnf.jkt` says.
+    #[error("the issuer binds the token to another DPoP key")]
+    BindingMismatch,
 }
 
 impl BearerError {
@@ -178,10 +211,16 @@ impl BearerError {
             Self::InvalidAudience => "invalid_audience",
             Self::InvalidSignature => "invalid_signature",
             Self::Revoked => "token_revoked",
-            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) => {
-                "temporarily_unavailable"
-            }
+            Self::JwksUnavailable(_)
+            | Self::IntrospectionUnavailable(_)
+            | Self::DpopReplayUnavailable(_) => "temporarily_unavailable",
             Self::Config(_) => "server_error",
+            Self::DpopProof(e) => e.error_code(),
+            Self::DpopKeyMismatch | Self::DpopReplayed => "invalid_dpop_proof",
+            Self::BoundTokenAsBearer
+            | Self::UnboundTokenAsDpop
+            | Self::DpopRequired
+            | Self::BindingMismatch => "invalid_token",
             Self::Malformed(_)
             | Self::NotYetValid
             | Self::AlgorithmNotAllowed
@@ -194,7 +233,35 @@ impl BearerError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::JwksUnavailable(_) | Self::IntrospectionUnavailable(_) | Self::Config(_)
+            Self::JwksUnavailable(_)
+                | Self::IntrospectionUnavailable(_)
+                | Self::DpopReplayUnavailable(_)
+                | Self::Config(_)
+        )
+    }
+
+    /// The `error` of the `WWW-Authenticate` challenge (RFC 6750 §3.1, RFC 9449 §7.1):
+    /// `invalid_dpop_proof` or `use_dpop_nonce` for proof failures, else `invalid_token`.
+    #[must_use]
+    pub fn challenge_error(&self) -> &'static str {
+        match self {
+            Self::DpopProof(e) => e.error_code(),
+            Self::DpopKeyMismatch | Self::DpopReplayed => "invalid_dpop_proof",
+            _ => "invalid_token",
+        }
+    }
+
+    /// Whether the refusal is about DPoP (its challenge goes to the `DPoP` scheme).
+    #[must_use]
+    pub fn is_dpop(&self) -> bool {
+        matches!(
+            self,
+            Self::DpopProof(_)
+                | Self::DpopKeyMismatch
+                | Self::DpopReplayed
+                | Self::BoundTokenAsBearer
+                | Self::UnboundTokenAsDpop
+                | Self::DpopRequired
         )
     }
 }
@@ -205,37 +272,10 @@ impl BearerError {
 /// # Errors
 /// [`BearerError::Missing`] without a Bearer header, [`BearerError::Malformed`] otherwise.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
-    let mut values = headers.get_all(http::header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(BearerError::Missing);
-    };
-    if values.next().is_some() {
-        return Err(BearerError::Malformed("more than one Authorization header"));
+    match sender::authorization(headers)? {
+        (Scheme::Bearer, token) => Ok(token),
+        (Scheme::DPoP, _) => Err(BearerError::Missing),
     }
-    let value = value
-        .to_str()
-        .map_err(|_| BearerError::Malformed("Authorization is not ASCII"))?;
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return Err(if value.eq_ignore_ascii_case("bearer") {
-            BearerError::Malformed("empty bearer token")
-        } else {
-            BearerError::Missing
-        });
-    };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::Missing);
-    }
-    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
-        return Err(BearerError::Malformed("bearer token empty or too long"));
-    }
-    let token68 = |c: u8| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c);
-    let body = token.trim_end_matches('=');
-    if !body.bytes().all(token68) {
-        return Err(BearerError::Malformed(
-            "bearer token has invalid characters",
-        ));
-    }
-    Ok(token)
 }
 
 /// Validates access tokens of one trusted issuer. Cheap to clone (shared cache).

@@ -476,3 +476,328 @@ fn inconsistent_trust_is_refused() {
     }
     assert!(BearerValidator::new(base, fake).is_ok());
 }
+
+#[tokio::test]
+async fn cnf_and_act_are_carried_and_checked() {
+    let key = ec_key("k1");
+    let v = validator(&FakeIssuer::serving(&[&key]));
+    let plain = v.validate_at(&token(&key, json!({})), NOW).await.unwrap();
+    assert_eq!(plain.jkt, None);
+    assert!(plain.actors.is_empty());
+    let bound = json!({
+        "cnf": {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+        "act": {"sub": "rs-client", "act": {"sub": "gateway"}},
+    });
+    let t = v.validate_at(&token(&key, bound), NOW).await.unwrap();
+    assert_eq!(
+        t.jkt.as_deref(),
+        Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+    );
+    assert_eq!(t.actors, ["rs-client", "gateway"]);
+    let mut deep = json!({"sub": "a0"});
+    for i in 1..=claims::MAX_ACTOR_DEPTH {
+        deep = json!({"sub": format!("a{i}"), "act": deep});
+    }
+    for bad in [
+        json!({"cnf": "x"}),
+        json!({"cnf": {"x5t#S256": "abc"}}),
+        json!({"cnf": {"jkt": 5}}),
+        json!({"cnf": {"jkt": ""}}),
+        json!({"act": "x"}),
+        json!({"act": {"client_id": "no-sub"}}),
+        json!({"act": deep}),
+    ] {
+        let r = v.validate_at(&token(&key, bad.clone()), NOW).await;
+        assert!(matches!(r, Err(BearerError::Malformed(_))), "{bad}: {r:?}");
+    }
+}
+
+mod dpop_binding {
+    use std::sync::Arc;
+
+    use cryptoutil_jose::{EcCurve, Jwk, JwsAlgorithm};
+    use http::{HeaderMap, HeaderValue};
+    use serde_json::{Map, Value, json};
+    use time::OffsetDateTime;
+    use url::Url;
+
+    use super::super::sender::{Challenge, DpopBinding, Scheme, presented, request_url};
+    use super::super::*;
+    use crate::dpop::{self, DpopError, DpopSettings, MemoryReplayCache};
+
+    const URL: &str = "https://kms.example.test:8081/service/api/v1/encrypt";
+    const TOKEN: &str = "eyJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiJ4In0.c2ln";
+    const T: i64 = 1_800_000_000;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(T).unwrap()
+    }
+
+    fn proof_with(key: &Jwk, edit: impl FnOnce(&mut Map<String, Value>)) -> String {
+        let mut h = Map::new();
+        h.insert("typ".into(), json!("dpop+jwt"));
+        h.insert("jwk".into(), key.to_value(false));
+        let Value::Object(mut c) = json!({
+            "jti": uuid::Uuid::now_v7().to_string(), "htm": "POST", "htu": URL, "iat": T,
+            "ath": dpop::access_token_hash(TOKEN),
+        }) else {
+            unreachable!()
+        };
+        edit(&mut c);
+        cryptoutil_jose::jws::sign(
+            key,
+            JwsAlgorithm::ES256,
+            &serde_json::to_vec(&c).unwrap(),
+            Some(&h),
+        )
+        .unwrap()
+    }
+
+    fn headers(auth: &str, proofs: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(auth).unwrap(),
+        );
+        for p in proofs {
+            h.append("dpop", HeaderValue::from_str(p).unwrap());
+        }
+        h
+    }
+
+    fn binding(required: bool) -> DpopBinding {
+        DpopBinding::new(
+            DpopSettings::default(),
+            Arc::new(MemoryReplayCache::new(1000)),
+            required,
+        )
+    }
+
+    async fn check(
+        b: &DpopBinding,
+        h: &HeaderMap,
+        jkt: Option<&str>,
+        method: &str,
+        url: &str,
+    ) -> Result<(), BearerError> {
+        let p = presented(h)?;
+        let url = Url::parse(url).unwrap();
+        b.check_at(&p, jkt, method, Some(&url), now()).await
+    }
+
+    #[test]
+    fn credentials_are_parsed_strictly() {
+        let h = headers(&format!("DPoP {TOKEN}"), &["a.b.c"]);
+        let p = presented(&h).unwrap();
+        assert_eq!(
+            (p.scheme, p.token, p.proof),
+            (Scheme::DPoP, TOKEN, Some("a.b.c"))
+        );
+        let h = headers(&format!("bearer {TOKEN}"), &[]);
+        let p = presented(&h).unwrap();
+        assert_eq!((p.scheme, p.proof), (Scheme::Bearer, None));
+        assert_eq!(
+            presented(&headers("Basic dXNlcjpwdw==", &[])),
+            Err(BearerError::Missing)
+        );
+        assert!(matches!(
+            presented(&headers("DPoP", &[])),
+            Err(BearerError::Malformed(_))
+        ));
+        assert!(matches!(
+            presented(&headers("DPoP a b", &[])),
+            Err(BearerError::Malformed(_))
+        ));
+        assert!(matches!(
+            presented(&headers(&format!("DPoP {TOKEN}"), &["a.b.c", "d.e.f"])),
+            Err(BearerError::DpopProof(DpopError::Malformed(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_valid_proof_is_accepted_once() {
+        let key = Jwk::generate_ec(EcCurve::P256).unwrap();
+        let jkt = key.thumbprint();
+        let b = binding(false);
+        let proof = proof_with(&key, |_| {});
+        let h = headers(&format!("DPoP {TOKEN}"), &[&proof]);
+        check(&b, &h, Some(&jkt), "POST", URL).await.unwrap();
+        assert_eq!(
+            check(&b, &h, Some(&jkt), "POST", URL).await,
+            Err(BearerError::DpopReplayed)
+        );
+        // A plain bearer token is fine unless DPoP is required.
+        let bearer = headers(&format!("Bearer {TOKEN}"), &[]);
+        check(&b, &bearer, None, "POST", URL).await.unwrap();
+        assert_eq!(
+            check(&binding(true), &bearer, None, "POST", URL).await,
+            Err(BearerError::DpopRequired)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_mismatch_is_refused() {
+        let key = Jwk::generate_ec(EcCurve::P256).unwrap();
+        let other = Jwk::generate_ec(EcCurve::P256).unwrap();
+        let jkt = key.thumbprint();
+        let b = binding(false);
+        let dpop = |proof: &str| headers(&format!("DPoP {TOKEN}"), &[proof]);
+        // The stolen token as Bearer, with or without a proof.
+        let stolen = headers(&format!("Bearer {TOKEN}"), &[&proof_with(&key, |_| {})]);
+        assert_eq!(
+            check(&b, &stolen, Some(&jkt), "POST", URL).await,
+            Err(BearerError::BoundTokenAsBearer)
+        );
+        // An unbound token as DPoP.
+        let h = dpop(&proof_with(&key, |_| {}));
+        assert_eq!(
+            check(&b, &h, None, "POST", URL).await,
+            Err(BearerError::UnboundTokenAsDpop)
+        );
+        // No proof.
+        assert!(matches!(
+            check(
+                &b,
+                &headers(&format!("DPoP {TOKEN}"), &[]),
+                Some(&jkt),
+                "POST",
+                URL
+            )
+            .await,
+            Err(BearerError::DpopProof(DpopError::Malformed(_)))
+        ));
+        // A proof of another key.
+        let h = dpop(&proof_with(&other, |_| {}));
+        assert_eq!(
+            check(&b, &h, Some(&jkt), "POST", URL).await,
+            Err(BearerError::DpopKeyMismatch)
+        );
+        // Another method or URL.
+        let h = dpop(&proof_with(&key, |_| {}));
+        assert_eq!(
+            check(&b, &h, Some(&jkt), "GET", URL).await,
+            Err(BearerError::DpopProof(DpopError::Htm))
+        );
+        let h = dpop(&proof_with(&key, |_| {}));
+        let elsewhere = "https://kms.example.test:8081/service/api/v1/decrypt";
+        assert_eq!(
+            check(&b, &h, Some(&jkt), "POST", elsewhere).await,
+            Err(BearerError::DpopProof(DpopError::Htu))
+        );
+        // No ath, or the ath of another token.
+        for edit in [
+            Box::new(|c: &mut Map<String, Value>| {
+                c.remove("ath");
+            }) as Box<dyn FnOnce(&mut Map<String, Value>)>,
+            Box::new(|c: &mut Map<String, Value>| {
+                c.insert("ath".into(), json!(dpop::access_token_hash("other")));
+            }),
+        ] {
+            let h = dpop(&proof_with(&key, edit));
+            assert_eq!(
+                check(&b, &h, Some(&jkt), "POST", URL).await,
+                Err(BearerError::DpopProof(DpopError::Ath))
+            );
+        }
+        // Too old.
+        let h = dpop(&proof_with(&key, |c| {
+            c.insert("iat".into(), json!(T - 3600));
+        }));
+        assert_eq!(
+            check(&b, &h, Some(&jkt), "POST", URL).await,
+            Err(BearerError::DpopProof(DpopError::Expired))
+        );
+        // Every refusal above carries the RFC code of its challenge.
+        assert_eq!(
+            BearerError::DpopKeyMismatch.challenge_error(),
+            "invalid_dpop_proof"
+        );
+        assert_eq!(
+            BearerError::BoundTokenAsBearer.challenge_error(),
+            "invalid_token"
+        );
+        assert_eq!(
+            BearerError::DpopProof(DpopError::UseNonce).challenge_error(),
+            "use_dpop_nonce"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_replay_cache_fails_closed() {
+        let key = Jwk::generate_ec(EcCurve::P256).unwrap();
+        let jkt = key.thumbprint();
+        let b = DpopBinding::new(
+            DpopSettings::default(),
+            Arc::new(MemoryReplayCache::new(0)),
+            false,
+        );
+        let mut refused = false;
+        for _ in 0..64 {
+            let h = headers(&format!("DPoP {TOKEN}"), &[&proof_with(&key, |_| {})]);
+            if let Err(e) = check(&b, &h, Some(&jkt), "POST", URL).await {
+                assert!(matches!(e, BearerError::DpopReplayUnavailable(_)));
+                assert!(e.is_unavailable());
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused);
+    }
+
+    #[test]
+    fn urls_and_challenges() {
+        let base = Url::parse("https://kms.example.test:8081").unwrap();
+        assert_eq!(
+            request_url(&base, "/service/api/v1/encrypt")
+                .unwrap()
+                .as_str(),
+            URL
+        );
+        let prefixed = Url::parse("https://gw.example.test/kms/").unwrap();
+        assert_eq!(
+            request_url(&prefixed, "/a").unwrap().as_str(),
+            "https://gw.example.test/kms/a"
+        );
+        assert!(request_url(&base, "a").is_none());
+        assert_eq!(
+            sender::resource_metadata_url(&base),
+            "https://kms.example.test:8081/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(
+            sender::resource_metadata_url(&prefixed),
+            "https://gw.example.test/.well-known/oauth-protected-resource/kms"
+        );
+        let c = Challenge {
+            realm: "r".into(),
+            resource_metadata: Some("https://x/.well-known/oauth-protected-resource".into()),
+            bearer: true,
+            dpop: Some(dpop::SUPPORTED_ALGORITHMS.to_vec()),
+        };
+        assert_eq!(
+            c.header(None, false, None),
+            "Bearer realm=\"r\", resource_metadata=\"https://x/.well-known/oauth-protected-resource\", \
+             DPoP realm=\"r\", resource_metadata=\"https://x/.well-known/oauth-protected-resource\", \
+             algs=\"ES256 ES384 PS256 EdDSA\""
+        );
+        let h = c.refusal(&BearerError::DpopReplayed);
+        assert!(
+            h.starts_with("Bearer realm=\"r\", resource_metadata"),
+            "{h}"
+        );
+        assert!(
+            h.ends_with(
+                "algs=\"ES256 ES384 PS256 EdDSA\", error=\"invalid_dpop_proof\", \
+                         error_description=\"the DPoP proof has been used before\""
+            ),
+            "{h}"
+        );
+        let h = c.refusal(&BearerError::Expired);
+        assert!(h.contains("Bearer realm=\"r\", resource_metadata=\"https://x/.well-known/oauth-protected-resource\", error=\"invalid_token\""), "{h}");
+        let dpop_only = Challenge { bearer: false, ..c };
+        let h = dpop_only.refusal(&BearerError::Expired);
+        assert!(
+            h.starts_with("DPoP realm") && h.contains("error=\"invalid_token\""),
+            "{h}"
+        );
+    }
+}

@@ -15,8 +15,10 @@
 //! with a `,` (two fields joined) is refused here.
 
 pub mod htu;
+pub mod memory;
 pub mod replay;
 
+pub use memory::MemoryReplayCache;
 pub use replay::{ReplayCache, ReplayError};
 
 use aws_lc_rs::digest;

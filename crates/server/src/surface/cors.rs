@@ -20,7 +20,7 @@ use crate::problem::Problem;
 const ALLOW_METHODS: HeaderValue =
     HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
 const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
-    "accept, authorization, content-type, x-csrf-token, x-request-id, x-tenant-id",
+    "accept, authorization, content-type, dpop, x-csrf-token, x-request-id, x-tenant-id",
 );
 const EXPOSE_HEADERS: HeaderValue =
     HeaderValue::from_static("retry-after, www-authenticate, x-request-id");
