@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::state::ClientAddr;
+use crate::dpop::DpopGuard;
 use crate::model::ClientAuthMethod;
 use crate::oauth::{AuthenticatedClient, ErrorCode, FormParams, OAuthError};
 use crate::paths;
@@ -51,22 +52,69 @@ async fn authenticate(
         .await
 }
 
-/// `POST /oauth2/v1/token`.
+/// The request's `DPoP` header fields (RFC 9449 §4.1; more than one is refused).
+fn dpop_fields(headers: &HeaderMap) -> Vec<&[u8]> {
+    headers
+        .get_all(DPOP)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect()
+}
+
+/// The `DPoP` request header.
+const DPOP: &str = "dpop";
+/// The `DPoP-Nonce` response header (RFC 9449 §8).
+const DPOP_NONCE: &str = "dpop-nonce";
+
+/// Adds a fresh `DPoP-Nonce` (when nonces are required) to a response to a request that sent
+/// a DPoP proof, and to every DPoP error. Always the current nonce, not only when the last one
+/// is about to rotate: it costs one HMAC and saves clients a `use_dpop_nonce` round trip.
+fn with_dpop_nonce(
+    mut response: Response,
+    dpop: &DpopGuard,
+    sent_proof: bool,
+    error: Option<ErrorCode>,
+    now: OffsetDateTime,
+) -> Response {
+    let dpop_error = matches!(
+        error,
+        Some(ErrorCode::UseDpopNonce | ErrorCode::InvalidDpopProof)
+    );
+    if (sent_proof || dpop_error)
+        && let Some(nonce) = dpop.nonce(now)
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        response.headers_mut().insert(DPOP_NONCE, value);
+    }
+    response
+}
+
+/// `POST /oauth2/v1/token`: with a `DPoP` proof (RFC 9449) the access token is bound to its key.
 pub async fn token(
     State(clients): State<Arc<ClientService>>,
     State(tokens): State<Arc<TokenService>>,
+    State(dpop): State<Arc<DpopGuard>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    respond(
-        async {
-            let client = authenticate(&clients, &headers, &form, paths::TOKEN, source).await?;
-            tokens.token(&client.client, &form, now).await
-        }
-        .await,
-    )
+    let fields = dpop_fields(&headers);
+    let result = async {
+        let client = authenticate(&clients, &headers, &form, paths::TOKEN, source).await?;
+        let proof = dpop.check(&fields, paths::TOKEN, now).await?;
+        tokens
+            .token(
+                &client.client,
+                &form,
+                proof.as_ref().map(|p| p.jkt.as_str()),
+                now,
+            )
+            .await
+    }
+    .await;
+    let error = result.as_ref().err().map(|e| e.code);
+    with_dpop_nonce(respond(result), &dpop, !fields.is_empty(), error, now)
 }
 
 /// Authenticates a confidential client (introspection refuses public clients).
@@ -130,15 +178,18 @@ pub async fn revoke(
     }
 }
 
-/// `POST /oauth2/v1/par` (RFC 9126): 201 with `request_uri` and `expires_in`.
+/// `POST /oauth2/v1/par` (RFC 9126): 201 with `request_uri` and `expires_in`. A `DPoP` proof
+/// binds the code to its key like `dpop_jkt` (RFC 9449 §10.1; both must then agree).
 pub async fn par(
     State(clients): State<Arc<ClientService>>,
     State(authorization): State<Arc<AuthorizationService>>,
+    State(dpop): State<Arc<DpopGuard>>,
     ClientAddr(source): ClientAddr,
     headers: HeaderMap,
     OAuthForm(form): OAuthForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
+    let fields = dpop_fields(&headers);
     let result = async {
         let client = authenticate(&clients, &headers, &form, paths::PAR, source).await?;
         if form
@@ -149,15 +200,26 @@ pub async fn par(
                 "client_id does not match the authenticated client",
             ));
         }
-        authorization.push_request(&client.client, &form, now).await
+        let proof = dpop.check(&fields, paths::PAR, now).await?;
+        authorization
+            .push_request(
+                &client.client,
+                &form,
+                proof.as_ref().map(|p| p.jkt.as_str()),
+                now,
+            )
+            .await
     };
-    match result.await {
+    let result = result.await;
+    let error = result.as_ref().err().map(|e| e.code);
+    let response = match result {
         Ok((request_uri, expires_in)) => no_store_json(
             StatusCode::CREATED,
             &json!({"request_uri": request_uri, "expires_in": expires_in}),
         ),
         Err(e) => e.into_response(),
-    }
+    };
+    with_dpop_nonce(response, &dpop, !fields.is_empty(), error, now)
 }
 
 /// The bearer token of `Authorization: Bearer …` (RFC 6750 §2.1).

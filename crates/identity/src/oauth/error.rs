@@ -54,6 +54,10 @@ pub enum ErrorCode {
     InteractionRequired,
     /// The token type hint or token type is not supported (RFC 7009).
     UnsupportedTokenType,
+    /// The DPoP proof is missing, invalid, replayed or for another key (RFC 9449 §5).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -78,6 +82,8 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

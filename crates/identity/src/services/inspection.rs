@@ -28,7 +28,8 @@ pub struct Introspection {
     /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    /// `DPoP` for DPoP-bound access tokens (RFC 9449 §6.2), `Bearer` for other access tokens,
+    /// `refresh_token` for refresh tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// Expiry (seconds since the epoch).
@@ -52,6 +53,9 @@ pub struct Introspection {
     /// Tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The DPoP key a bound access token is confirmed by (`cnf.jkt`, RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<tokens::Confirmation>,
 }
 
 impl Introspection {
@@ -172,7 +176,11 @@ impl InspectionService {
                 active: true,
                 scope: Some(claims.scope),
                 client_id: Some(claims.client_id),
-                token_type: Some("Bearer"),
+                token_type: Some(if claims.cnf.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                }),
                 exp: Some(claims.exp),
                 iat: Some(claims.iat),
                 sub: Some(claims.sub),
@@ -180,6 +188,7 @@ impl InspectionService {
                 iss: Some(claims.iss),
                 jti: Some(claims.jti),
                 tenant_id: claims.tenant_id,
+                cnf: claims.cnf,
             });
         }
         if token.len() > MAX_TOKEN_LEN || token.contains('.') {

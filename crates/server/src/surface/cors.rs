@@ -20,10 +20,10 @@ use crate::problem::Problem;
 const ALLOW_METHODS: HeaderValue =
     HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
 const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
-    "accept, authorization, content-type, x-csrf-token, x-request-id, x-tenant-id",
+    "accept, authorization, content-type, dpop, x-csrf-token, x-request-id, x-tenant-id",
 );
 const EXPOSE_HEADERS: HeaderValue =
-    HeaderValue::from_static("retry-after, www-authenticate, x-request-id");
+    HeaderValue::from_static("dpop-nonce, retry-after, www-authenticate, x-request-id");
 const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 const VARY_PREFLIGHT: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
