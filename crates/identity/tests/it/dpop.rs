@@ -695,3 +695,42 @@ async fn two_instances_share_the_replay_cache_and_accept_each_others_nonces() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn single_page_apps_may_send_dpop_and_read_the_nonce_cross_origin() {
+    let idp = Idp::demo().await;
+    // The demo seed allows the sample client's origin.
+    let origin = "https://localhost:8084";
+    let preflight = idp
+        .http
+        .request(reqwest::Method::OPTIONS, idp.url(TOKEN))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type, dpop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(allowed.contains("dpop"), "{allowed}");
+    let holder = Holder::es256();
+    let response = idp
+        .http
+        .post(idp.url(TOKEN))
+        .header("origin", origin)
+        .header("DPoP", holder.proof(&idp.url(TOKEN), None))
+        .form(&[("grant_type", "client_credentials")])
+        .basic_auth(KMS_CLIENT, Some(KMS_CLIENT_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().contains_key("dpop-nonce"));
+    let exposed = response.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
+    idp.stop().await;
+}
