@@ -244,34 +244,77 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
     }
 }
 
+/// An access token as presented in `Authorization`: `Bearer` (RFC 6750) or `DPoP` (RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy)]
+enum Presented<'a> {
+    Bearer(&'a str),
+    Dpop(&'a str),
+}
+
+/// The access token of `Authorization: Bearer …` or `Authorization: DPoP …`.
+fn presented(headers: &HeaderMap) -> Result<Option<Presented<'_>>, OAuthError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION)
+        && let Ok(value) = value.to_str()
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("dpop")
+    {
+        if headers.get_all(header::AUTHORIZATION).iter().count() > 1 || token.trim().is_empty() {
+            return Err(OAuthError::bearer(
+                ErrorCode::InvalidRequest,
+                "malformed Authorization header",
+            ));
+        }
+        return Ok(Some(Presented::Dpop(token.trim())));
+    }
+    Ok(bearer(headers)?.map(Presented::Bearer))
+}
+
 async fn userinfo(
     inspection: &InspectionService,
-    token: Result<Option<&str>, OAuthError>,
+    dpop: &DpopGuard,
+    headers: &HeaderMap,
+    method: &str,
+    token: Result<Option<Presented<'_>>, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let result = async {
-        let token = token?.ok_or_else(OAuthError::bearer_token_missing)?;
-        inspection.userinfo(token, now).await
+        match token?.ok_or_else(OAuthError::bearer_token_missing)? {
+            Presented::Bearer(token) => inspection.userinfo(token, None, now).await,
+            Presented::Dpop(token) => {
+                let dpop_error = |e: OAuthError| e.with_dpop_challenge(&dpop.algorithm_names());
+                let proof = dpop
+                    .check_resource(&dpop_fields(headers), method, paths::USERINFO, token, now)
+                    .await
+                    .map_err(dpop_error)?;
+                inspection
+                    .userinfo(token, Some(&proof.jkt), now)
+                    .await
+                    .map_err(dpop_error)
+            }
+        }
     };
     respond(result.await)
 }
 
-/// `GET /oidc/v1/userinfo`.
+/// `GET /oidc/v1/userinfo`: a `Bearer` token, or a `DPoP` one with its proof.
 pub async fn userinfo_get(
     State(inspection): State<Arc<InspectionService>>,
+    State(dpop): State<Arc<DpopGuard>>,
     headers: HeaderMap,
 ) -> Response {
-    userinfo(&inspection, bearer(&headers)).await
+    let token = presented(&headers);
+    userinfo(&inspection, &dpop, &headers, "GET", token).await
 }
 
 /// `POST /oidc/v1/userinfo`: the token in the header or, form-encoded, as `access_token`
-/// (RFC 6750 §2.2), not both.
+/// (RFC 6750 §2.2; a `Bearer` token), not both.
 pub async fn userinfo_post(
     State(inspection): State<Arc<InspectionService>>,
+    State(dpop): State<Arc<DpopGuard>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let from_header = match bearer(&headers) {
+    let from_header = match presented(&headers) {
         Ok(token) => token,
         Err(e) => return e.into_response(),
     };
@@ -283,7 +326,10 @@ pub async fn userinfo_post(
             Err(e) => return e.into_response(),
         }
     };
-    let from_form = form.as_ref().and_then(|f| f.get("access_token"));
+    let from_form = form
+        .as_ref()
+        .and_then(|f| f.get("access_token"))
+        .map(Presented::Bearer);
     let token = match (from_header, from_form) {
         (Some(_), Some(_)) => Err(OAuthError::bearer(
             ErrorCode::InvalidRequest,
@@ -291,5 +337,5 @@ pub async fn userinfo_post(
         )),
         (token, None) | (None, token) => Ok(token),
     };
-    userinfo(&inspection, token).await
+    userinfo(&inspection, &dpop, &headers, "POST", token).await
 }

@@ -76,8 +76,45 @@ impl DpopGuard {
         path: &str,
         now: OffsetDateTime,
     ) -> Result<Option<VerifiedProof>, OAuthError> {
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        self.checked(fields, "POST", path, None, self.nonces.as_ref(), now)
+            .await
+            .map(Some)
+    }
+
+    /// Checks the proof that accompanies `access_token` presented with the `DPoP` scheme at this
+    /// server's own protected resource (userinfo): exactly one proof, `htm`/`htu` of the
+    /// request, `ath` of the token, first use (RFC 9449 §7.1). No server nonce is asked for
+    /// there: the `iat` window and the shared replay cache bound a captured proof.
+    pub async fn check_resource(
+        &self,
+        fields: &[&[u8]],
+        method: &str,
+        path: &str,
+        access_token: &str,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedProof, OAuthError> {
+        if fields.is_empty() {
+            return Err(invalid_proof(
+                "a DPoP proof must accompany a DPoP access token",
+            ));
+        }
+        self.checked(fields, method, path, Some(access_token), None, now)
+            .await
+    }
+
+    async fn checked(
+        &self,
+        fields: &[&[u8]],
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        nonces: Option<&NonceIssuer>,
+        now: OffsetDateTime,
+    ) -> Result<VerifiedProof, OAuthError> {
         let proof = match fields {
-            [] => return Ok(None),
             [one] => std::str::from_utf8(one)
                 .map_err(|_| invalid_proof("the DPoP header is not a JWS"))?,
             _ => return Err(invalid_proof("send exactly one DPoP header")),
@@ -85,17 +122,17 @@ impl DpopGuard {
         let issuer = self.issuer.get()?;
         let uri = Url::parse(&issuer.endpoint(path)).map_err(|_| OAuthError::server_error())?;
         let request = ProofRequest {
-            method: "POST",
+            method,
             uri: &uri,
             now,
             nonce: None,
-            access_token: None,
+            access_token,
         };
         let verified = verify(proof, &request, &self.settings).map_err(|e| {
             tracing::debug!(error = %e, "DPoP proof refused");
             let description = match e {
                 super::DpopError::Htu => "the DPoP proof's htu is not this endpoint",
-                super::DpopError::Htm => "the DPoP proof's htm is not POST",
+                super::DpopError::Htm => "the DPoP proof's htm is not the request's method",
                 super::DpopError::Expired | super::DpopError::NotYetValid => {
                     "the DPoP proof's iat is outside the accepted window"
                 }
@@ -103,11 +140,12 @@ impl DpopGuard {
                 super::DpopError::Jwk(_) => "the DPoP proof's jwk is not an acceptable public key",
                 super::DpopError::Signature => "the DPoP proof's signature does not verify",
                 super::DpopError::Typ => "the DPoP proof's typ is not dpop+jwt",
+                super::DpopError::Ath => "the DPoP proof's ath is not the access token's hash",
                 _ => "the DPoP proof is invalid",
             };
             invalid_proof(description)
         })?;
-        if let Some(nonces) = &self.nonces {
+        if let Some(nonces) = nonces {
             let fresh = proof_nonce(proof).is_some_and(|n| nonces.accepts(&n, now));
             if !fresh {
                 return Err(OAuthError::new(
@@ -122,7 +160,7 @@ impl DpopGuard {
             .first_use(&proof_key(&verified.jkt, &verified.jti), until)
             .await
         {
-            Ok(true) => Ok(Some(verified)),
+            Ok(true) => Ok(verified),
             Ok(false) => Err(invalid_proof("the DPoP proof was already used")),
             Err(ReplayError::Full) => Err(OAuthError::temporarily_unavailable()),
             Err(e) => {

@@ -274,14 +274,44 @@ impl InspectionService {
         Ok(())
     }
 
-    /// The userinfo claims for a bearer access token carrying `openid`.
-    pub async fn userinfo(&self, token: &str, now: OffsetDateTime) -> Result<UserInfo, OAuthError> {
+    /// The userinfo claims for an access token carrying `openid`. `dpop_jkt` is the key of the
+    /// verified DPoP proof when the token came with the `DPoP` scheme: a DPoP-bound token is
+    /// accepted only so and with a proof of its key, an unbound one only as `Bearer`
+    /// (RFC 9449 §7).
+    pub async fn userinfo(
+        &self,
+        token: &str,
+        dpop_jkt: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<UserInfo, OAuthError> {
         let claims = self.live_access_token(token, now).await.ok_or_else(|| {
             OAuthError::bearer(
                 ErrorCode::InvalidToken,
                 "the access token is invalid, expired or revoked",
             )
         })?;
+        match (claims.cnf.as_ref().map(|c| c.jkt.as_str()), dpop_jkt) {
+            (None, None) => {}
+            (Some(bound), Some(proven)) if bound == proven => {}
+            (Some(_), None) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "this access token is DPoP-bound: present it with the DPoP scheme and a proof",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "the DPoP proof is signed with another key than the token is bound to",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "this access token is not DPoP-bound: present it as Bearer",
+                ));
+            }
+        }
         let scopes: Vec<&str> = claims.scope.split(' ').collect();
         if !scopes.contains(&"openid") {
             return Err(OAuthError::insufficient_scope("openid"));

@@ -734,3 +734,94 @@ async fn single_page_apps_may_send_dpop_and_read_the_nonce_cross_origin() {
     assert!(exposed.contains("dpop-nonce"), "{exposed}");
     idp.stop().await;
 }
+
+/// GETs userinfo with `authorization` and optional `DPoP` proof: status, `WWW-Authenticate`.
+async fn userinfo(idp: &Idp, authorization: &str, proof: Option<&str>) -> (u16, String) {
+    let mut request = idp
+        .http
+        .get(idp.url("/oidc/v1/userinfo"))
+        .header("authorization", authorization);
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_a_proof_of_its_key() {
+    let idp = Idp::demo_with(|s| s.dpop.nonce = DpopNonceMode::Off).await;
+    let holder = Holder::es256();
+    let token_url = idp.url(TOKEN);
+    let userinfo_url = idp.url("/oidc/v1/userinfo");
+    let (code, verifier) = spa_code(&idp, "openid", &[]).await;
+    let tokens = post(
+        &idp.http,
+        &token_url,
+        None,
+        &[&holder.proof(&token_url, None)],
+        &redeem_form(&code, &verifier),
+    )
+    .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let access = tokens.body["access_token"].as_str().unwrap().to_owned();
+    let ath = cryptoutil_identity::dpop::access_token_hash(&access);
+    let get_proof = |h: &Holder, ath: Option<&str>| {
+        h.proof_with(&userinfo_url, None, |_, c| {
+            c.insert("htm".into(), json!("GET"));
+            if let Some(ath) = ath {
+                c.insert("ath".into(), json!(ath));
+            }
+        })
+    };
+
+    // A stolen bound token presented as Bearer is refused.
+    let (status, challenge) = userinfo(&idp, &format!("Bearer {access}"), None).await;
+    assert_eq!(status, 401, "{challenge}");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    // With the DPoP scheme and a proof of the key, bound to the token (ath): accepted.
+    let proof = get_proof(&holder, Some(&ath));
+    let (status, challenge) = userinfo(&idp, &format!("DPoP {access}"), Some(&proof)).await;
+    assert_eq!(status, 200, "{challenge}");
+    // The same proof again, a proof of another key, one without ath, none: refused with a
+    // DPoP challenge.
+    let thief = Holder::es256();
+    for (name, proof) in [
+        ("replayed", Some(proof)),
+        ("another key", Some(get_proof(&thief, Some(&ath)))),
+        ("no ath", Some(get_proof(&holder, None))),
+        ("no proof", None),
+    ] {
+        let (status, challenge) = userinfo(&idp, &format!("DPoP {access}"), proof.as_deref()).await;
+        assert_eq!(status, 401, "{name}: {challenge}");
+        assert!(challenge.starts_with("DPoP "), "{name}: {challenge}");
+        assert!(challenge.contains("algs=\"ES256"), "{name}: {challenge}");
+    }
+    // An unbound token is refused with the DPoP scheme, accepted as Bearer.
+    let (code, verifier) = spa_code(&idp, "openid", &[]).await;
+    let plain = post(
+        &idp.http,
+        &token_url,
+        None,
+        &[],
+        &redeem_form(&code, &verifier),
+    )
+    .await;
+    let plain = plain.body["access_token"].as_str().unwrap().to_owned();
+    let ath = cryptoutil_identity::dpop::access_token_hash(&plain);
+    let (status, _) = userinfo(
+        &idp,
+        &format!("DPoP {plain}"),
+        Some(&get_proof(&holder, Some(&ath))),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _) = userinfo(&idp, &format!("Bearer {plain}"), None).await;
+    assert_eq!(status, 200);
+    idp.stop().await;
+}
