@@ -657,10 +657,14 @@ async function dpopCases() {
     assert(!algs.some((a) => a === "none" || a.startsWith("HS")), `symmetric or none listed: ${algs}`);
   });
 
-  await check("DPoP: bound code grant (dpop_jkt): token_type DPoP, cnf.jkt, introspection says DPoP", async () => {
-    const { jkt, tokens } = await dpopCodeFlow();
+  await check("DPoP: bound code grant (dpop_jkt): token_type DPoP, cnf.jkt, userinfo with DPoP, introspection says DPoP", async () => {
+    const { config, handle, jkt, tokens } = await dpopCodeFlow();
     assertEqual(String(tokens.token_type).toLowerCase(), "dpop", "token_type");
-    assert(tokens.claims(), "no ID token");
+    const claims = tokens.claims();
+    assert(claims, "no ID token");
+    // Userinfo takes the bound token with the DPoP scheme and a proof (ath) of its key.
+    const info0 = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP: handle });
+    assertEqual(info0.sub, claims.sub, "userinfo sub");
     const at = await verifyAccessToken(tokens.access_token);
     assertEqual(at.cnf?.jkt, jkt, "access token cnf.jkt");
     const info = await introspect(tokens.access_token);

@@ -231,6 +231,11 @@ impl AuthorizationService {
                 // A thumbprint is 43 base64url characters: nothing to encode.
                 None => encoded.push_str(&format!("&dpop_jkt={jkt}")),
             }
+            if encoded.len() > FormLimits::DEFAULT.max_body_len {
+                return Err(OAuthError::invalid_request(
+                    "the pushed request is too large once encoded",
+                ));
+            }
         }
         let id = tokens::opaque_secret().map_err(|e| internal("random", e))?;
         let lifetime = self.pushed_request_lifetime;
