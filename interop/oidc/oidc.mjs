@@ -627,6 +627,128 @@ async function negativeCases() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// DPoP (RFC 9449) with openid-client's DPoP handle
+
+/** A fresh DPoP key pair and openid-client handle for `config`, with the key's thumbprint. */
+async function dpopHandle(config, alg = "ES256") {
+  const handle = client.getDPoPHandle(config, await client.randomDPoPKeyPair(alg));
+  return { handle, jkt: await handle.calculateThumbprint() };
+}
+
+/** A bound code grant of the public client: dpop_jkt on the request, the proof at the token endpoint. */
+async function dpopCodeFlow(scope = "openid offline_access") {
+  const config = await spa();
+  const { handle, jkt } = await dpopHandle(config);
+  const flow = await authorize(config, { redirect: SPA.redirect, scope, params: { dpop_jkt: jkt } });
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    codeCallback(flow),
+    { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+    undefined,
+    { DPoP: handle },
+  );
+  return { config, handle, jkt, tokens };
+}
+
+async function dpopCases() {
+  await check("DPoP: discovery lists dpop_signing_alg_values_supported", async () => {
+    const algs = (await metadata()).dpop_signing_alg_values_supported;
+    assert(Array.isArray(algs) && algs.includes("ES256") && algs.includes("EdDSA"), `got ${JSON.stringify(algs)}`);
+    assert(!algs.some((a) => a === "none" || a.startsWith("HS")), `symmetric or none listed: ${algs}`);
+  });
+
+  await check("DPoP: bound code grant (dpop_jkt): token_type DPoP, cnf.jkt, userinfo with DPoP, introspection says DPoP", async () => {
+    const { config, handle, jkt, tokens } = await dpopCodeFlow();
+    assertEqual(String(tokens.token_type).toLowerCase(), "dpop", "token_type");
+    const claims = tokens.claims();
+    assert(claims, "no ID token");
+    // Userinfo takes the bound token with the DPoP scheme and a proof (ath) of its key.
+    const info0 = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP: handle });
+    assertEqual(info0.sub, claims.sub, "userinfo sub");
+    const at = await verifyAccessToken(tokens.access_token);
+    assertEqual(at.cnf?.jkt, jkt, "access token cnf.jkt");
+    const info = await introspect(tokens.access_token);
+    assertEqual(info.active, true, "active");
+    assertEqual(info.token_type, "DPoP", "introspection token_type");
+    assertEqual(info.cnf?.jkt, jkt, "introspection cnf.jkt");
+  });
+
+  await check("DPoP: nonce retry: use_dpop_nonce with a DPoP-Nonce, openid-client retries with it", async () => {
+    const config = await configFor(KMS.id, client.ClientSecretBasic(KMS.secret));
+    const seen = [];
+    config[client.customFetch] = async (url, options) => {
+      const response = await fetch(url, options);
+      const body = response.status === 400 ? await response.clone().json().catch(() => ({})) : {};
+      seen.push({ status: response.status, error: body.error, nonce: response.headers.get("dpop-nonce") });
+      return response;
+    };
+    const { handle, jkt } = await dpopHandle(config, "ES384");
+    const tokens = await client.clientCredentialsGrant(config, { scope: "kms:read" }, { DPoP: handle });
+    assertEqual(seen.length, 2, `token requests (${JSON.stringify(seen)})`);
+    assertEqual(seen[0].error, "use_dpop_nonce", "first answer");
+    assert(seen[0].nonce, "no DPoP-Nonce with use_dpop_nonce");
+    assertEqual(seen[1].status, 200, "the retry");
+    assertEqual(String(tokens.token_type).toLowerCase(), "dpop", "token_type");
+    assertEqual((await verifyAccessToken(tokens.access_token, { audience: KMS.audience })).cnf?.jkt, jkt, "cnf.jkt");
+  });
+
+  await check("DPoP: bound refresh (public client): another key or none refused, the right key refreshes", async () => {
+    const { config, handle, jkt, tokens } = await dpopCodeFlow();
+    assert(tokens.refresh_token, "no refresh token");
+    const { handle: thief } = await dpopHandle(config, "PS256");
+    await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP: thief }), ["invalid_grant"], { status: 400 });
+    await expectOAuthError(client.refreshTokenGrant(config, tokens.refresh_token), ["invalid_grant"], { status: 400 });
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP: handle });
+    assertEqual(String(refreshed.token_type).toLowerCase(), "dpop", "token_type");
+    assertEqual((await verifyAccessToken(refreshed.access_token)).cnf?.jkt, jkt, "cnf.jkt after refresh");
+  });
+
+  await check("DPoP: PAR with a DPoP proof binds the code to its key (RFC 9449 §10.1)", async () => {
+    const config = await confidential();
+    const { handle, jkt } = await dpopHandle(config);
+    const { handle: other } = await dpopHandle(config);
+    const verifier = client.randomPKCECodeVerifier();
+    const request = {
+      redirect_uri: CONFIDENTIAL.redirect,
+      scope: "openid",
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+      state: client.randomState(),
+      nonce: client.randomNonce(),
+    };
+    const url = await client.buildAuthorizationUrlWithPAR(config, request, { DPoP: handle });
+    const flow = { outcome: await drive(url, { jar: new CookieJar(), ...USER, decision: "allow" }), verifier, state: request.state, nonce: request.nonce, redirect: CONFIDENTIAL.redirect };
+    const callback = codeCallback(flow);
+    const checks = { pkceCodeVerifier: verifier, expectedState: flow.state, expectedNonce: flow.nonce };
+    await expectOAuthError(client.authorizationCodeGrant(config, callback, checks, undefined, { DPoP: other }), ["invalid_dpop_proof"], { status: 400 });
+    // The refused attempt spent the code (single use): a second flow for the right key.
+    const state2 = client.randomState();
+    const url2 = await client.buildAuthorizationUrlWithPAR(config, { ...request, state: state2 }, { DPoP: handle });
+    const flow2 = { ...flow, outcome: await drive(url2, { jar: new CookieJar(), ...USER, decision: "allow" }), state: state2 };
+    const tokens = await client.authorizationCodeGrant(config, codeCallback(flow2), { ...checks, expectedState: state2 }, undefined, { DPoP: handle });
+    assertEqual((await verifyAccessToken(tokens.access_token)).cnf?.jkt, jkt, "cnf.jkt");
+  });
+
+  await check("DPoP: a code bound with dpop_jkt is refused with another key's proof (invalid_dpop_proof)", async () => {
+    const config = await spa();
+    const { jkt } = await dpopHandle(config);
+    const { handle: other } = await dpopHandle(config);
+    const flow = await authorize(config, { redirect: SPA.redirect, scope: SPA.scope, params: { dpop_jkt: jkt } });
+    await expectOAuthError(
+      client.authorizationCodeGrant(
+        config,
+        codeCallback(flow),
+        { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce },
+        undefined,
+        { DPoP: other },
+      ),
+      ["invalid_dpop_proof"],
+      { status: 400 },
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   if (!ISSUER.startsWith("https://")) {
@@ -639,6 +761,7 @@ async function main() {
   await codeFlowCases();
   await machineCases();
   await negativeCases();
+  await dpopCases();
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
   console.log(`oidc: ${passed} passed, ${failed} failed`);

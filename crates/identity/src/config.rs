@@ -43,6 +43,102 @@ pub struct IdentitySettings {
     pub rate_limits: RateLimitsSettings,
     /// Cross-origin access to the protocol endpoints (single-page apps).
     pub cors: CorsSettings,
+    /// DPoP (RFC 9449) at the token and PAR endpoints.
+    pub dpop: DpopConfig,
+}
+
+/// Whether the token and PAR endpoints require a server nonce in DPoP proofs (RFC 9449 §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopNonceMode {
+    /// A proof without the current (or previous) nonce gets `use_dpop_nonce` and a fresh
+    /// `DPoP-Nonce`.
+    Required,
+    /// No nonce is asked for (one in a proof is ignored).
+    Off,
+}
+
+/// An algorithm a DPoP proof may be signed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DpopAlgorithm {
+    /// ECDSA P-256 / SHA-256.
+    ES256,
+    /// ECDSA P-384 / SHA-384.
+    ES384,
+    /// RSASSA-PSS / SHA-256.
+    PS256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl DpopAlgorithm {
+    /// All four, the default.
+    pub const ALL: [Self; 4] = [Self::ES256, Self::ES384, Self::PS256, Self::EdDSA];
+
+    /// The JOSE algorithm.
+    pub fn jws(self) -> cryptoutil_jose::JwsAlgorithm {
+        match self {
+            Self::ES256 => cryptoutil_jose::JwsAlgorithm::ES256,
+            Self::ES384 => cryptoutil_jose::JwsAlgorithm::ES384,
+            Self::PS256 => cryptoutil_jose::JwsAlgorithm::PS256,
+            Self::EdDSA => cryptoutil_jose::JwsAlgorithm::EdDSA,
+        }
+    }
+}
+
+/// DPoP proofs at the token and PAR endpoints (`dpop:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpopConfig {
+    /// `required` (default) or `off`: whether proofs must carry a server nonce.
+    pub nonce: DpopNonceMode,
+    /// How often the nonce changes (default 5m); the current and the previous nonce are
+    /// accepted, so a nonce lives between one and two periods. 30s to 1h.
+    pub nonce_rotation: HumanDuration,
+    /// Oldest accepted proof `iat` (default 60s, at most 10m).
+    pub proof_max_age: HumanDuration,
+    /// Clock skew allowed either way on `iat` (default 5s, at most 1m).
+    pub leeway: HumanDuration,
+    /// Accepted proof algorithms (default all four: ES256, ES384, PS256, EdDSA); also listed as
+    /// `dpop_signing_alg_values_supported` in discovery.
+    pub signing_alg_values: Vec<DpopAlgorithm>,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        Self {
+            nonce: DpopNonceMode::Required,
+            nonce_rotation: HumanDuration::from_secs(300),
+            proof_max_age: HumanDuration::from_secs(60),
+            leeway: HumanDuration::from_secs(5),
+            signing_alg_values: DpopAlgorithm::ALL.to_vec(),
+        }
+    }
+}
+
+impl DpopConfig {
+    fn validate(&self, v: &mut Validator) {
+        v.check(
+            "dpop.nonce_rotation",
+            (30..=3600).contains(&self.nonce_rotation.get().as_secs()),
+            "must be between 30s and 1h",
+        );
+        v.check(
+            "dpop.proof_max_age",
+            (1..=600).contains(&self.proof_max_age.get().as_secs()),
+            "must be between 1s and 10m",
+        );
+        v.check(
+            "dpop.leeway",
+            self.leeway.get().as_secs() <= 60,
+            "must be at most 1m",
+        );
+        v.check(
+            "dpop.signing_alg_values",
+            !self.signing_alg_values.is_empty(),
+            "must list at least one algorithm",
+        );
+    }
 }
 
 /// Brute-force protection (`brute_force:`): backoff per account (username or `client_id`) and
@@ -277,6 +373,7 @@ impl Default for IdentitySettings {
             brute_force: BruteForceSettings::default(),
             rate_limits: RateLimitsSettings::default(),
             cors: CorsSettings::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }
@@ -382,6 +479,7 @@ impl Settings for IdentitySettings {
                 "must be an https origin such as https://app.example.com (no path, query, fragment or user)",
             );
         }
+        self.dpop.validate(v);
     }
 }
 

@@ -10,6 +10,8 @@ use time::OffsetDateTime;
 
 use crate::api::{self, AppState};
 use crate::config::IdentitySettings;
+use crate::dpop::DpopGuard;
+use crate::dpop::replay::StoreReplayCache;
 use crate::oauth::client_auth::ClientAuthConfig;
 use crate::revocation::RevocationList;
 use crate::seed::Seed;
@@ -161,6 +163,8 @@ pub async fn start(
         tracing::warn!("--dev: in-memory database; nothing survives a restart");
     }
     let kek = key_encryption_key(&settings)?;
+    // Every instance shares the key-encryption key, so every instance derives the same nonce key.
+    let dpop_nonce_key = kek.derive(b"cryptoutil-identity dpop-nonce key v1");
     let tls = cryptoutil_server::tls_setup::build(&settings.server, dev, dev_pki)
         .map_err(StartError::Config)?;
     let store = Store::connect(&settings.database)
@@ -254,6 +258,12 @@ pub async fn start(
                 .map_err(|e| StartError::Config(e.safe_description()))?,
         ),
         signing_keys: Arc::new(SigningKeyService::new(store.clone(), keys.clone())),
+        dpop: Arc::new(DpopGuard::new(
+            &settings.dpop,
+            &dpop_nonce_key[..],
+            Arc::new(StoreReplayCache::new(store.clone())),
+            issuer.clone(),
+        )),
     };
     let core = Core {
         store: store.clone(),

@@ -8,6 +8,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use crate::dpop::DpopGuard;
 use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
 use crate::paths;
@@ -19,7 +20,11 @@ pub const ASSERTION_ALGORITHMS: [&str; 10] = [
 ];
 
 /// The metadata document shared by both discovery endpoints.
-fn metadata(issuer: &IssuerCell, signing: &SigningKeyService) -> Result<Value, OAuthError> {
+fn metadata(
+    issuer: &IssuerCell,
+    signing: &SigningKeyService,
+    dpop: &DpopGuard,
+) -> Result<Value, OAuthError> {
     let issuer = issuer.get()?;
     let url = |path: &str| issuer.endpoint(path);
     let ring = signing.ring();
@@ -66,6 +71,7 @@ fn metadata(issuer: &IssuerCell, signing: &SigningKeyService) -> Result<Value, O
         "require_pushed_authorization_requests": false,
         "require_request_uri_registration": false,
         "tls_client_certificate_bound_access_tokens": false,
+        "dpop_signing_alg_values_supported": dpop.algorithm_names(),
     }))
 }
 
@@ -81,8 +87,9 @@ fn cacheable(body: Value, max_age: &'static str) -> Response {
 pub async fn openid_configuration(
     State(issuer): State<IssuerCell>,
     State(signing): State<Arc<SigningKeyService>>,
+    State(dpop): State<Arc<DpopGuard>>,
 ) -> Response {
-    match metadata(&issuer, &signing) {
+    match metadata(&issuer, &signing, &dpop) {
         Ok(doc) => cacheable(doc, "public, max-age=300"),
         Err(e) => e.into_response(),
     }
@@ -92,8 +99,9 @@ pub async fn openid_configuration(
 pub async fn oauth_authorization_server(
     issuer: State<IssuerCell>,
     signing: State<Arc<SigningKeyService>>,
+    dpop: State<Arc<DpopGuard>>,
 ) -> Response {
-    openid_configuration(issuer, signing).await
+    openid_configuration(issuer, signing, dpop).await
 }
 
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::dpop::DpopGuard;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
     TokenService,
@@ -31,6 +32,8 @@ pub struct AppState {
     pub clients: Arc<ClientService>,
     /// The published signing keys.
     pub signing_keys: Arc<SigningKeyService>,
+    /// DPoP proofs and nonces at the token and PAR endpoints.
+    pub dpop: Arc<DpopGuard>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -52,6 +55,7 @@ sub_state! {
     inspection: Arc<InspectionService>,
     clients: Arc<ClientService>,
     signing_keys: Arc<SigningKeyService>,
+    dpop: Arc<DpopGuard>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

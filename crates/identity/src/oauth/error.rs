@@ -54,6 +54,10 @@ pub enum ErrorCode {
     InteractionRequired,
     /// The token type hint or token type is not supported (RFC 7009).
     UnsupportedTokenType,
+    /// The DPoP proof is missing, invalid, replayed or for another key (RFC 9449 §5).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §8).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -78,6 +82,8 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -114,6 +120,12 @@ pub enum Challenge {
     },
     /// `Bearer realm=…` without an error: the request carried no token (RFC 6750 §3.1).
     BearerNoToken,
+    /// `DPoP realm=…, error=…, error_description=…, algs=…` (RFC 9449 §7.1): a refused
+    /// DPoP-bound access token or its proof.
+    Dpop {
+        /// The accepted proof algorithms, space-separated.
+        algs: String,
+    },
 }
 
 /// An OAuth error, rendered as RFC 6749 JSON by the HTTP layer (`api`).
@@ -226,6 +238,23 @@ impl OAuthError {
         }
     }
 
+    /// Makes this a DPoP resource error (RFC 9449 §7.1) with a `DPoP` challenge listing
+    /// `algs`: `invalid_token` and `invalid_dpop_proof` 401, `invalid_request` 400,
+    /// `insufficient_scope` 403. Other errors (server failures) are left as they are.
+    pub fn with_dpop_challenge(mut self, algs: &[&str]) -> Self {
+        let status = match self.code {
+            ErrorCode::InvalidToken | ErrorCode::InvalidDpopProof => 401,
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::InsufficientScope => 403,
+            _ => return self,
+        };
+        self.status = status;
+        self.challenge = Some(Challenge::Dpop {
+            algs: algs.join(" "),
+        });
+        self
+    }
+
     /// Makes this a 401 with `WWW-Authenticate: Basic realm="cryptoutil-identity"` (RFC 6749
     /// §5.2: required for `invalid_client` when the client used the `Authorization` header).
     pub fn with_basic_challenge(mut self) -> Self {
@@ -262,6 +291,12 @@ impl OAuthError {
                 }
                 value
             }
+            Challenge::Dpop { algs } => format!(
+                "DPoP realm=\"{REALM}\", error=\"{}\", error_description=\"{}\", algs=\"{}\"",
+                self.code,
+                self.safe_description(),
+                sanitize(algs)
+            ),
         })
     }
 }
@@ -307,5 +342,26 @@ mod tests {
                 .status,
             302
         );
+    }
+
+    #[test]
+    fn dpop_codes_and_challenges() {
+        assert_eq!(ErrorCode::InvalidDpopProof.as_str(), "invalid_dpop_proof");
+        assert_eq!(ErrorCode::UseDpopNonce.as_str(), "use_dpop_nonce");
+        assert_eq!(ErrorCode::InvalidDpopProof.default_status(), 400);
+        assert_eq!(ErrorCode::UseDpopNonce.default_status(), 400);
+        let e = OAuthError::new(ErrorCode::InvalidDpopProof, "replayed")
+            .with_dpop_challenge(&["ES256", "EdDSA"]);
+        assert_eq!(e.status, 401);
+        assert_eq!(
+            e.www_authenticate().unwrap(),
+            "DPoP realm=\"cryptoutil-identity\", error=\"invalid_dpop_proof\", \
+             error_description=\"replayed\", algs=\"ES256 EdDSA\""
+        );
+        let e = OAuthError::bearer(ErrorCode::InvalidRequest, "x").with_dpop_challenge(&["ES256"]);
+        assert_eq!(e.status, 400);
+        // Server failures keep their status and get no challenge.
+        let e = OAuthError::temporarily_unavailable().with_dpop_challenge(&["ES256"]);
+        assert_eq!((e.status, e.challenge), (503, None));
     }
 }

@@ -55,6 +55,9 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<Prompt>,
     /// `max_age` in seconds.
     pub max_age: Option<i64>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request failed.
@@ -189,10 +192,13 @@ impl AuthorizationService {
 
     /// Stores a pushed authorization request (RFC 9126) for an authenticated client and returns
     /// its `request_uri` and lifetime in seconds.
+    /// `proof_jkt` is the key of the PAR request's own DPoP proof (RFC 9449 §10.1): it binds
+    /// the code like `dpop_jkt`, and must equal `dpop_jkt` when both are sent.
     pub async fn push_request(
         &self,
         client: &Client,
         params: &FormParams,
+        proof_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(String, i64), OAuthError> {
         if params.contains("request_uri") {
@@ -211,8 +217,26 @@ impl AuthorizationService {
                 "redirect_uri is not registered for this client",
             ));
         }
-        validate(client, redirect_uri, params)?;
-        let encoded = pushed_parameters(params)?;
+        let request = validate(client, redirect_uri, params)?;
+        let mut encoded = pushed_parameters(params)?;
+        if let Some(jkt) = proof_jkt {
+            match request.dpop_jkt.as_deref() {
+                Some(stated) if stated != jkt => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "dpop_jkt does not match the key of the DPoP proof",
+                    ));
+                }
+                Some(_) => {}
+                // A thumbprint is 43 base64url characters: nothing to encode.
+                None => encoded.push_str(&format!("&dpop_jkt={jkt}")),
+            }
+            if encoded.len() > FormLimits::DEFAULT.max_body_len {
+                return Err(OAuthError::invalid_request(
+                    "the pushed request is too large once encoded",
+                ));
+            }
+        }
         let id = tokens::opaque_secret().map_err(|e| internal("random", e))?;
         let lifetime = self.pushed_request_lifetime;
         self.store
@@ -258,7 +282,7 @@ impl AuthorizationService {
                 code_challenge: request.code_challenge.clone(),
                 nonce: request.nonce.clone(),
                 scopes: request.scopes.clone(),
-                dpop_jkt: None,
+                dpop_jkt: request.dpop_jkt.clone(),
                 resources: Vec::new(),
                 expires_at: now + self.code_lifetime,
                 used_at: None,
@@ -414,6 +438,15 @@ pub(crate) fn validate(
         ),
         None => None,
     };
+    let dpop_jkt = match params.get("dpop_jkt") {
+        Some(jkt) if is_thumbprint(jkt) => Some(jkt.to_owned()),
+        Some(_) => {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)",
+            ));
+        }
+        None => None,
+    };
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -423,7 +456,16 @@ pub(crate) fn validate(
         code_challenge: challenge.to_owned(),
         prompt,
         max_age,
+        dpop_jkt,
     })
+}
+
+/// A base64url SHA-256 thumbprint: 43 characters of the unpadded base64url alphabet.
+fn is_thumbprint(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 
 /// `uri` with `pairs` appended to its query, encoded.

@@ -28,7 +28,8 @@ pub struct Introspection {
     /// The client the token was issued to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    /// `DPoP` for DPoP-bound access tokens (RFC 9449 §6.2), `Bearer` for other access tokens,
+    /// `refresh_token` for refresh tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// Expiry (seconds since the epoch).
@@ -52,6 +53,9 @@ pub struct Introspection {
     /// Tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The DPoP key a bound access token is confirmed by (`cnf.jkt`, RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<tokens::Confirmation>,
 }
 
 impl Introspection {
@@ -172,7 +176,11 @@ impl InspectionService {
                 active: true,
                 scope: Some(claims.scope),
                 client_id: Some(claims.client_id),
-                token_type: Some("Bearer"),
+                token_type: Some(if claims.cnf.is_some() {
+                    "DPoP"
+                } else {
+                    "Bearer"
+                }),
                 exp: Some(claims.exp),
                 iat: Some(claims.iat),
                 sub: Some(claims.sub),
@@ -180,6 +188,7 @@ impl InspectionService {
                 iss: Some(claims.iss),
                 jti: Some(claims.jti),
                 tenant_id: claims.tenant_id,
+                cnf: claims.cnf,
             });
         }
         if token.len() > MAX_TOKEN_LEN || token.contains('.') {
@@ -265,14 +274,44 @@ impl InspectionService {
         Ok(())
     }
 
-    /// The userinfo claims for a bearer access token carrying `openid`.
-    pub async fn userinfo(&self, token: &str, now: OffsetDateTime) -> Result<UserInfo, OAuthError> {
+    /// The userinfo claims for an access token carrying `openid`. `dpop_jkt` is the key of the
+    /// verified DPoP proof when the token came with the `DPoP` scheme: a DPoP-bound token is
+    /// accepted only so and with a proof of its key, an unbound one only as `Bearer`
+    /// (RFC 9449 §7).
+    pub async fn userinfo(
+        &self,
+        token: &str,
+        dpop_jkt: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<UserInfo, OAuthError> {
         let claims = self.live_access_token(token, now).await.ok_or_else(|| {
             OAuthError::bearer(
                 ErrorCode::InvalidToken,
                 "the access token is invalid, expired or revoked",
             )
         })?;
+        match (claims.cnf.as_ref().map(|c| c.jkt.as_str()), dpop_jkt) {
+            (None, None) => {}
+            (Some(bound), Some(proven)) if bound == proven => {}
+            (Some(_), None) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "this access token is DPoP-bound: present it with the DPoP scheme and a proof",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "the DPoP proof is signed with another key than the token is bound to",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(OAuthError::bearer(
+                    ErrorCode::InvalidToken,
+                    "this access token is not DPoP-bound: present it as Bearer",
+                ));
+            }
+        }
         let scopes: Vec<&str> = claims.scope.split(' ').collect();
         if !scopes.contains(&"openid") {
             return Err(OAuthError::insufficient_scope("openid"));

@@ -36,7 +36,9 @@ impl TokenMinter {
         }
     }
 
-    /// Signs an access token for `subject` and returns it with its claims.
+    /// Signs an access token for `subject` and returns it with its claims; with `dpop_jkt` the
+    /// token is bound to that DPoP key (`cnf.jkt`, RFC 9449 §6.1).
+    #[allow(clippy::too_many_arguments)]
     pub fn access_token(
         &self,
         client: &Client,
@@ -44,6 +46,7 @@ impl TokenMinter {
         scopes: &[String],
         tenant_id: Option<&str>,
         auth_time: Option<OffsetDateTime>,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<(String, AccessTokenClaims), OAuthError> {
         let issuer = self.issuer.get()?;
@@ -64,7 +67,9 @@ impl TokenMinter {
             tenant_id: tenant_id.map(str::to_owned),
             auth_time: auth_time.map(OffsetDateTime::unix_timestamp),
             roles: None,
-            cnf: None,
+            cnf: dpop_jkt.map(|jkt| tokens::Confirmation {
+                jkt: jkt.to_owned(),
+            }),
             act: None,
         };
         let token = self

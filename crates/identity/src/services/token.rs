@@ -22,7 +22,7 @@ use crate::tokens;
 pub struct TokenResponse {
     /// The JWS access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` when the access token is bound to a DPoP key (RFC 9449 §5), else `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -34,6 +34,11 @@ pub struct TokenResponse {
     /// The ID token (only with `openid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+/// The `token_type` of an access token bound to `dpop_jkt` (or not).
+fn token_type(dpop_jkt: Option<&str>) -> &'static str {
+    if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// Scopes that only make sense with a user.
@@ -72,11 +77,13 @@ impl TokenService {
             .map_err(storage)
     }
 
-    /// Runs the grant named by `grant_type` for an authenticated client.
+    /// Runs the grant named by `grant_type` for an authenticated client. `dpop_jkt` is the key
+    /// of the request's verified DPoP proof, if it had one: the access token is then bound to it.
     pub async fn token(
         &self,
         client: &Client,
         form: &FormParams,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let grant_type = form.require("grant_type")?;
@@ -92,6 +99,12 @@ impl TokenService {
                 "this client may not use this grant type",
             ));
         }
+        if client.metadata.dpop_bound_access_tokens && dpop_jkt.is_none() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client must use DPoP: send a DPoP proof",
+            ));
+        }
         // The span of one token issuance (only made when telemetry is on).
         let span = if cryptoutil_telemetry::enabled() {
             tracing::info_span!(
@@ -105,9 +118,13 @@ impl TokenService {
         };
         async {
             match grant {
-                GrantType::AuthorizationCode => self.exchange_code(client, form, now).await,
-                GrantType::ClientCredentials => self.client_credentials(client, form, now),
-                GrantType::RefreshToken => self.refresh(client, form, now).await,
+                GrantType::AuthorizationCode => {
+                    self.exchange_code(client, form, dpop_jkt, now).await
+                }
+                GrantType::ClientCredentials => {
+                    self.client_credentials(client, form, dpop_jkt, now)
+                }
+                GrantType::RefreshToken => self.refresh(client, form, dpop_jkt, now).await,
             }
         }
         .instrument(span)
@@ -118,6 +135,7 @@ impl TokenService {
         &self,
         client: &Client,
         form: &FormParams,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let allowed: Vec<String> = client
@@ -137,11 +155,12 @@ impl TokenService {
             &scopes,
             client.metadata.tenant_id.as_deref(),
             None,
+            dpop_jkt,
             now,
         )?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(dpop_jkt),
             expires_in: claims.exp - now.unix_timestamp(),
             scope: claims.scope,
             refresh_token: None,
@@ -153,6 +172,7 @@ impl TokenService {
         &self,
         client: &Client,
         form: &FormParams,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let code = form.require("code")?;
@@ -194,6 +214,15 @@ impl TokenService {
             ));
         }
         pkce::verify(verifier, &code.code_challenge)?;
+        // RFC 9449 §10: a code bound with dpop_jkt is redeemed only with a proof of that key.
+        if let Some(bound) = &code.dpop_jkt
+            && dpop_jkt != Some(bound.as_str())
+        {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "the authorization code is bound to another DPoP key (dpop_jkt)",
+            ));
+        }
         let grant = self
             .store
             .grant(&code.grant_id)
@@ -201,14 +230,23 @@ impl TokenService {
             .map_err(storage)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
-        self.issue_user_tokens(client, &grant, &code.scopes, code.nonce, None, now)
-            .await
+        self.issue_user_tokens(
+            client,
+            &grant,
+            &code.scopes,
+            code.nonce,
+            None,
+            dpop_jkt,
+            now,
+        )
+        .await
     }
 
     async fn refresh(
         &self,
         client: &Client,
         form: &FormParams,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let presented = form.require("refresh_token")?;
@@ -227,6 +265,15 @@ impl TokenService {
             self.revoke_grant(&old.grant_id, now).await?;
             return Err(invalid_grant(
                 "the refresh token was issued to another client",
+            ));
+        }
+        // RFC 9449 §5: a bound refresh token (public clients) needs a proof of its key. Checked
+        // before rotation, so a refused attempt does not spend the token.
+        if let Some(bound) = &old.dpop_jkt
+            && dpop_jkt != Some(bound.as_str())
+        {
+            return Err(invalid_grant(
+                "the refresh token is bound to a DPoP key: send a proof of that key",
             ));
         }
         let scopes = match form.get("scope") {
@@ -272,12 +319,15 @@ impl TokenService {
             .map_err(storage)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
-        self.issue_user_tokens(client, &grant, &scopes, None, Some(secret), now)
+        self.issue_user_tokens(client, &grant, &scopes, None, Some(secret), dpop_jkt, now)
             .await
     }
 
     /// Access token (recorded under the grant), ID token with `openid`, refresh token with
     /// `offline_access` (a new family member when `rotated` is given, else the family's first).
+    /// With `dpop_jkt` the access token is bound to that key, and so is a public client's new
+    /// refresh token family (RFC 9449 §5).
+    #[allow(clippy::too_many_arguments)]
     async fn issue_user_tokens(
         &self,
         client: &Client,
@@ -285,6 +335,7 @@ impl TokenService {
         scopes: &[String],
         nonce: Option<String>,
         rotated: Option<String>,
+        dpop_jkt: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let user = self
@@ -300,6 +351,7 @@ impl TokenService {
             scopes,
             user.tenant_id.as_deref(),
             Some(grant.auth_time),
+            dpop_jkt,
             now,
         )?;
         let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
@@ -327,7 +379,7 @@ impl TokenService {
                         grant_id: grant.id.clone(),
                         client_id: client.client_id.clone(),
                         scopes: scopes.to_vec(),
-                        dpop_jkt: None,
+                        dpop_jkt: dpop_jkt.filter(|_| client.is_public()).map(str::to_owned),
                         resources: Vec::new(),
                         expires_at: now + self.refresh_token_lifetime,
                         used_at: None,
@@ -340,7 +392,7 @@ impl TokenService {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(dpop_jkt),
             expires_in: claims.exp - now.unix_timestamp(),
             scope: claims.scope,
             refresh_token,

@@ -60,6 +60,17 @@ impl KeyEncryptionKey {
         Zeroizing::new(b64::encode(&self.bytes[..]))
     }
 
+    /// A 32-byte key for another purpose, HMAC-SHA256(this key, `label`): every instance that
+    /// shares the key-encryption key derives the same key, and it reveals nothing about this
+    /// one (the DPoP nonce key, [`crate::dpop::nonce`]).
+    pub(crate) fn derive(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.bytes[..]);
+        let tag = aws_lc_rs::hmac::sign(&key, label);
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// The key as an `oct` JWK, for the JWE layer.
     pub(crate) fn jwk(&self) -> &Jwk {
         &self.jwk

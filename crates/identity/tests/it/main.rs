@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod dpop;
 mod fuzz_corpus;
 mod multi_instance;
 mod pages;

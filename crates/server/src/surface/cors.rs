@@ -23,7 +23,7 @@ const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
     "accept, authorization, content-type, dpop, x-csrf-token, x-request-id, x-tenant-id",
 );
 const EXPOSE_HEADERS: HeaderValue =
-    HeaderValue::from_static("retry-after, www-authenticate, x-request-id");
+    HeaderValue::from_static("dpop-nonce, retry-after, www-authenticate, x-request-id");
 const MAX_AGE: HeaderValue = HeaderValue::from_static("600");
 const VARY_PREFLIGHT: HeaderValue = HeaderValue::from_static(
     "origin, access-control-request-method, access-control-request-headers",
