@@ -16,7 +16,7 @@ use super::errors::{internal, storage};
 use super::issuer::IssuerCell;
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
-use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce};
+use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce, resource};
 use crate::storage::{Store, StoreError};
 use crate::tokens;
 
@@ -55,6 +55,9 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<Prompt>,
     /// `max_age` in seconds.
     pub max_age: Option<i64>,
+    /// `resource` values (RFC 8707), each one of the client's audiences; stored on the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Why an authorization request failed.
@@ -259,7 +262,7 @@ impl AuthorizationService {
                 nonce: request.nonce.clone(),
                 scopes: request.scopes.clone(),
                 dpop_jkt: None,
-                resources: Vec::new(),
+                resources: request.resources.clone(),
                 expires_at: now + self.code_lifetime,
                 used_at: None,
             })
@@ -380,6 +383,8 @@ pub(crate) fn validate(
             .into_vec(),
         None => return Err(OAuthError::invalid_scope("scope is required")),
     };
+    let resources = resource::parse(&params.get_all("resource"))?;
+    resource::allowed(client, &resources)?;
     let mut prompt = Vec::new();
     if let Some(values) = params.get("prompt") {
         for value in values.split(' ') {
@@ -423,6 +428,7 @@ pub(crate) fn validate(
         code_challenge: challenge.to_owned(),
         prompt,
         max_age,
+        resources,
     })
 }
 

@@ -52,6 +52,9 @@ pub struct Introspection {
     /// Tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<String>,
+    /// The actor of a delegated token (RFC 8693 §4.1, nested for chains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<tokens::Actor>,
 }
 
 impl Introspection {
@@ -180,6 +183,7 @@ impl InspectionService {
                 iss: Some(claims.iss),
                 jti: Some(claims.jti),
                 tenant_id: claims.tenant_id,
+                act: claims.act,
             });
         }
         if token.len() > MAX_TOKEN_LEN || token.contains('.') {

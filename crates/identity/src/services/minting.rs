@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::errors::internal;
 use super::issuer::IssuerCell;
 use crate::model::{Client, Grant, User};
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, resource};
 use crate::signing::KeyManager;
 use crate::tokens::{self, AccessTokenClaims, IdTokenClaims};
 
@@ -36,7 +36,8 @@ impl TokenMinter {
         }
     }
 
-    /// Signs an access token for `subject` and returns it with its claims.
+    /// Signs an access token for `subject` and returns it with its claims (`aud`: every
+    /// audience of the client, else the issuer).
     pub fn access_token(
         &self,
         client: &Client,
@@ -46,13 +47,27 @@ impl TokenMinter {
         auth_time: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(String, AccessTokenClaims), OAuthError> {
+        let claims = self.access_claims(client, subject, scopes, tenant_id, auth_time, &[], now)?;
+        Ok((self.sign_access_token(&claims)?, claims))
+    }
+
+    /// The claims of an access token for `subject`, unsigned: `aud` is `resources` when given
+    /// (RFC 8707), else every audience of the client, else the issuer. The caller may adjust
+    /// them (`act`, an earlier `exp`) before [`Self::sign_access_token`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn access_claims(
+        &self,
+        client: &Client,
+        subject: &str,
+        scopes: &[String],
+        tenant_id: Option<&str>,
+        auth_time: Option<OffsetDateTime>,
+        resources: &[String],
+        now: OffsetDateTime,
+    ) -> Result<AccessTokenClaims, OAuthError> {
         let issuer = self.issuer.get()?;
-        let audience = if client.metadata.audiences.is_empty() {
-            vec![issuer.url.clone()]
-        } else {
-            client.metadata.audiences.clone()
-        };
-        let claims = AccessTokenClaims {
+        let audience = resource::audience(client, resources, &issuer.url);
+        Ok(AccessTokenClaims {
             iss: issuer.url.clone(),
             sub: subject.to_owned(),
             aud: tokens::Audience::from_list(audience),
@@ -66,13 +81,21 @@ impl TokenMinter {
             roles: None,
             cnf: None,
             act: None,
-        };
-        let token = self
-            .keys
+        })
+    }
+
+    /// Signs access-token claims with the current key.
+    pub fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+        self.keys
             .ring()
-            .sign_access_token(&claims)
-            .map_err(|e| internal("signing an access token", e))?;
-        Ok((token, claims))
+            .sign_access_token(claims)
+            .map_err(|e| internal("signing an access token", e))
+    }
+
+    /// The key ring's verification of one of this server's ID tokens (signature, `typ`, `kid`;
+    /// times are the caller's to check).
+    pub fn verify_id_token(&self, token: &str) -> Result<IdTokenClaims, tokens::TokenError> {
+        self.keys.ring().verify_id_token_hint(token)
     }
 
     /// Signs an ID token for a user grant.

@@ -268,6 +268,7 @@ mod tests {
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
             prompt,
             max_age: None,
+            resources: Vec::new(),
         }
     }
 

@@ -79,6 +79,7 @@ mod tests {
             code_challenge: "x".repeat(43),
             prompt: vec![Prompt::Login],
             max_age: Some(60),
+            resources: Vec::new(),
         }
     }
 

@@ -7,9 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod exchange;
 mod fuzz_corpus;
 mod multi_instance;
 mod pages;
 mod protocol;
 mod resource_server;
+mod resources;
 mod storage;
