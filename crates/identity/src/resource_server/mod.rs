@@ -5,8 +5,11 @@
 //!
 //! - [`api`]: `GET /api/v1/public/health`, `GET|POST /api/v1/protected/resource`.
 //! - [`spa`]: `/`, `/callback` and the client's script, style and configuration.
+//! - [`notes`]: `POST /api/v1/protected/notes`: encrypts at the KMS for the caller through token
+//!   exchange (RFC 8693).
 
 pub mod api;
+pub mod notes;
 pub mod spa;
 
 use std::path::PathBuf;
@@ -118,7 +121,10 @@ pub async fn start(
     .map_err(StartError::Config)?;
     let issuers = TrustedIssuers::new(vec![validator.clone()])
         .map_err(|e| StartError::Config(format!("identity: {e}")))?;
-    let public = api::router(api::ResourceState::new(issuers)).merge(spa);
+    let kms = notes::NotesKms::from_settings(&settings, &issuer).map_err(StartError::Config)?;
+    let public = api::router(api::ResourceState::new(issuers.clone()))
+        .merge(notes::router(notes::NotesState::new(issuers, kms)))
+        .merge(spa);
     let jwks = validator.clone();
     let checks = vec![ReadinessCheck::required("identity_jwks", move || {
         let jwks = jwks.clone();

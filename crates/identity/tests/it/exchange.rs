@@ -328,3 +328,137 @@ async fn discovery_lists_token_exchange() {
     }
     idp.stop().await;
 }
+
+/// What the stand-in KMS saw: the bearer token of each encrypt call and its body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A stand-in for the KMS's encrypt endpoint over TLS (the demo PKI's `kms` certificate): it
+/// records the bearer token and answers a fixed compact JWE. The real KMS checks the token; here
+/// the test reads the claims the resource server obtained.
+async fn stand_in_kms(idp: &Idp) -> (cryptoutil_server::RunningServer, String, Seen) {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+    let seen = Seen::default();
+    let router = axum::Router::new()
+        .route(
+            "/service/api/v1/elastickey/{id}/encrypt",
+            axum::routing::post(
+                |State(seen): State<Seen>,
+                 Path(id): Path<String>,
+                 headers: HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    assert_eq!(id, "notes-key");
+                    let token = headers["authorization"]
+                        .to_str()
+                        .unwrap()
+                        .strip_prefix("Bearer ")
+                        .unwrap()
+                        .to_owned();
+                    seen.lock().unwrap().push((token, body.to_vec()));
+                    "eyJhbGciOiJkaXIifQ..aXY.Y2lwaGVy.dGFn"
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let mut settings = cryptoutil_server::ServerSettings::with_ports(0, 0);
+    cryptoutil_testkit::tls::free_ports(&mut settings, idp.pki(), "kms");
+    let tls = cryptoutil_server::tls_setup::build(&settings, true, None).unwrap();
+    let server = cryptoutil_server::start(cryptoutil_server::ServerSpec {
+        name: "kms",
+        settings,
+        public: router,
+        admin_extra: axum::Router::new(),
+        checks: Vec::new(),
+        tls: tls.setup.clone(),
+    })
+    .await
+    .unwrap();
+    let url = format!(
+        "https://localhost:{}/service/api/v1",
+        server.public_addr.port()
+    );
+    (server, url, seen)
+}
+
+/// POSTs a note to the resource server with `token`.
+async fn post_note(idp: &Idp, rs: &str, token: &str, note: &str) -> (reqwest::StatusCode, Value) {
+    let response = idp
+        .http
+        .post(format!("{rs}/api/v1/protected/notes"))
+        .bearer_auth(token)
+        .json(&json!({"note": note}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_resource_server_encrypts_a_note_at_the_kms_acting_for_the_user() {
+    use cryptoutil_identity::resource_server;
+    let idp = Idp::demo().await;
+    let (kms, kms_url, seen) = stand_in_kms(&idp).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let secret_file = secrets.path().join("demo-rs-secret");
+    std::fs::write(&secret_file, format!("{RS_SECRET}\n")).unwrap();
+    let mut settings =
+        cryptoutil_testkit::identity::resource_server_settings(idp.pki(), &idp.issuer);
+    settings.kms.url = Some(kms_url);
+    settings.kms.elastic_key_id = Some("notes-key".to_owned());
+    settings.kms.client_secret_file = Some(secret_file);
+    let rs = resource_server::start(settings, true, None).await.unwrap();
+    let rs_url = format!("https://localhost:{}", rs.server.public_addr.port());
+
+    let user = user_token(&idp, "openid write:resource kms:encrypt").await;
+    let (status, body) = post_note(&idp, &rs_url, &user, "meet at noon").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ciphertext"], "eyJhbGciOiJkaXIifQ..aXY.Y2lwaGVy.dGFn");
+    assert_eq!(body["actor"], RS);
+    let user_claims = jwt_part(&user, 1);
+    assert_eq!(body["subject"], user_claims["sub"]);
+    // The KMS got the note and a token for itself, acting for the user.
+    let (token, note) = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(note, b"meet at noon");
+    assert_ne!(token, user, "the user's own token never reaches the KMS");
+    let claims = jwt_part(&token, 1);
+    assert_eq!(claims["aud"], json!(KMS_AUDIENCE));
+    assert_eq!(claims["sub"], user_claims["sub"]);
+    assert_eq!(claims["client_id"], RS);
+    assert_eq!(claims["scope"], "kms:encrypt");
+    assert_eq!(claims["act"], json!({"sub": RS, "client_id": RS}));
+
+    // A user token without kms:encrypt: Identity refuses the exchange, the KMS is not called.
+    let narrow = user_token(&idp, "openid write:resource").await;
+    let (status, body) = post_note(&idp, &rs_url, &narrow, "meet at noon").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "invalid_scope");
+    assert!(seen.lock().unwrap().is_empty());
+    // Bad notes and missing tokens are refused before anything is exchanged.
+    let (status, _) = post_note(&idp, &rs_url, &user, " ").await;
+    assert_eq!(status, 400);
+    let response = idp
+        .http
+        .post(format!("{rs_url}/api/v1/protected/notes"))
+        .json(&json!({"note": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    rs.stop().await;
+
+    // Without a KMS configured the route says so (503).
+    let settings = cryptoutil_testkit::identity::resource_server_settings(idp.pki(), &idp.issuer);
+    let rs = resource_server::start(settings, true, None).await.unwrap();
+    let rs_url = format!("https://localhost:{}", rs.server.public_addr.port());
+    let (status, body) = post_note(&idp, &rs_url, &user, "meet at noon").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("kms.url"),
+        "{body}"
+    );
+    rs.stop().await;
+    kms.shutdown();
+    kms.wait().await;
+    idp.stop().await;
+}
