@@ -224,7 +224,7 @@ pub async fn start(
         issuer.clone(),
         revocations.clone(),
     ));
-    let exchange = TokenExchange::new(inspection.clone(), clients.clone());
+    let exchange = TokenExchange::new(store.clone(), inspection.clone(), clients.clone());
     let services = AppState {
         issuer: issuer.clone(),
         authorization: Arc::new(AuthorizationService::new(

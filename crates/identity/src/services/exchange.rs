@@ -21,7 +21,10 @@
 //! so exchanging one would mint access beyond what the user approved (ARCHITECTURE.md,
 //! Decisions). Issued tokens are `urn:ietf:params:oauth:token-type:access_token` (or `jwt` when
 //! asked for: ours are JWTs), `Bearer`, never with a refresh token, and expire no later than
-//! the subject (and actor) token, at most [`MAX_LIFETIME`] from now.
+//! the subject (and actor) token, at most [`MAX_LIFETIME`] from now. An exchanged token is
+//! recorded under the subject token's grant (when it has one), so revoking the user's grant
+//! (refresh token revocation or reuse, code reuse) revokes what was exchanged from it, down a
+//! chain.
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use super::minting::TokenMinter;
 use crate::model::Client;
 use crate::oauth::scope::Scopes;
 use crate::oauth::{FormParams, OAuthError, resource};
+use crate::storage::Store;
 use crate::tokens::{AccessTokenClaims, Actor};
 
 /// `urn:ietf:params:oauth:token-type:access_token`.
@@ -61,14 +65,21 @@ pub struct ExchangedToken {
 /// Token exchange over this server's own tokens and registered clients.
 #[derive(Debug)]
 pub struct TokenExchange {
+    store: Store,
     inspection: Arc<InspectionService>,
     clients: Arc<ClientRegistry>,
 }
 
 impl TokenExchange {
-    /// Verifies tokens through `inspection` and reads policies from `clients`.
-    pub fn new(inspection: Arc<InspectionService>, clients: Arc<ClientRegistry>) -> Self {
+    /// Verifies tokens through `inspection`, reads policies from `clients` and records
+    /// exchanged tokens under their subject's grant in `store`.
+    pub fn new(
+        store: Store,
+        inspection: Arc<InspectionService>,
+        clients: Arc<ClientRegistry>,
+    ) -> Self {
         Self {
+            store,
             inspection,
             clients,
         }
@@ -159,6 +170,31 @@ impl TokenExchange {
         claims.exp = lifetime_end(claims.exp, &subject, actor.as_ref(), now);
         claims.act = act;
         let access_token = minter.sign_access_token(&claims)?;
+        if let Some(grant_id) = self
+            .store
+            .access_token_grant(&subject.jti)
+            .await
+            .map_err(storage)?
+        {
+            let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
+            self.store
+                .record_access_token(&claims.jti, &grant_id, expires_at)
+                .await
+                .map_err(storage)?;
+            // A revocation of the grant between the subject check and the record above would
+            // have missed this token: look again, after recording it.
+            let live = self
+                .store
+                .grant(&grant_id)
+                .await
+                .map_err(storage)?
+                .is_some_and(|g| g.revoked_at.is_none());
+            if !live {
+                return Err(OAuthError::invalid_request(
+                    "the subject_token's grant was revoked",
+                ));
+            }
+        }
         Ok(ExchangedToken {
             access_token,
             claims,

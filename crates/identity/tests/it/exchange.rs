@@ -462,3 +462,56 @@ async fn the_resource_server_encrypts_a_note_at_the_kms_acting_for_the_user() {
     kms.wait().await;
     idp.stop().await;
 }
+
+#[tokio::test]
+async fn revoking_the_users_grant_revokes_what_was_exchanged_from_it() {
+    let idp = Idp::demo().await;
+    let browser = idp.browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(
+        &idp,
+        SPA,
+        SPA_REDIRECT,
+        "openid offline_access write:resource kms:encrypt",
+        &challenge,
+    );
+    let code = query(&sign_in(&idp, &browser, &url, "demo-user").await)["code"].clone();
+    let (status, tokens) = idp
+        .post_form(
+            "/oauth2/v1/token",
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", SPA),
+                ("code", &code),
+                ("redirect_uri", SPA_REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let subject = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = exchange(
+        &idp,
+        (RS, RS_SECRET),
+        subject,
+        &[("audience", KMS_AUDIENCE), ("scope", "kms:encrypt")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let exchanged = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(idp.introspect(&exchanged).await["active"], true);
+    // The user's client revokes its refresh token: the whole grant goes, the exchanged token too.
+    let (status, _) = idp
+        .post_form(
+            "/oauth2/v1/revoke",
+            None,
+            &[("client_id", SPA), ("token", refresh)],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(idp.introspect(subject).await, json!({"active": false}));
+    assert_eq!(idp.introspect(&exchanged).await, json!({"active": false}));
+    idp.stop().await;
+}
