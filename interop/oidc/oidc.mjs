@@ -551,6 +551,128 @@ async function machineCases() {
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Resource indicators (RFC 8707) and token exchange (RFC 8693), issue 24
+
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+const RS = { id: "demo-rs", secret: "demo-rs-secret" };
+const resourceServer = () => once("demo-rs", () => configFor(RS.id, client.ClientSecretBasic(RS.secret)));
+
+/** A confidential client registered through the admin API with absolute-URI audiences. */
+const resourceClient = () =>
+  once("resource-client", async () => {
+    assert(ADMIN_URL, "ADMIN_URL is not set");
+    const id = uuidv7();
+    const audiences = [`https://a-${id}.example/api`, `https://b-${id}.example/api`];
+    const clientId = `interop-resources-${id}`;
+    const res = await fetch(`${ADMIN_URL}/admin/v1/clients`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({
+        client_id: clientId,
+        name: "openid-client interop (resource indicators)",
+        auth_method: "client_secret_basic",
+        grant_types: ["authorization_code", "refresh_token", "client_credentials"],
+        redirect_uris: [CONFIDENTIAL.redirect],
+        scopes: ["openid", "offline_access", "read:resource"],
+        audiences,
+      }),
+      redirect: "manual",
+      signal: AbortSignal.timeout(15000),
+    });
+    const text = await res.text();
+    assertEqual(res.status, 201, `admin client registration (${snippet(text)})`);
+    const secret = JSON.parse(text).client_secret;
+    return { audiences, config: await configFor(clientId, client.ClientSecretBasic(secret)) };
+  });
+
+async function resourceIndicatorCases() {
+  await check("resource indicators: resource on the authorization and token requests sets aud; refresh narrows only", async () => {
+    const { audiences: [a, b], config } = await resourceClient();
+    // Two resource values: a URLSearchParams request (authorize() takes one value per name).
+    const verifier = client.randomPKCECodeVerifier();
+    const request = new URLSearchParams({
+      redirect_uri: CONFIDENTIAL.redirect,
+      scope: "openid offline_access read:resource",
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+      state: client.randomState(),
+      nonce: client.randomNonce(),
+    });
+    request.append("resource", a);
+    request.append("resource", b);
+    const url = client.buildAuthorizationUrl(config, request);
+    const outcome = await drive(url, { jar: new CookieJar(), ...USER, decision: "allow" });
+    const flow = { outcome, url, verifier, state: request.get("state"), nonce: request.get("nonce"), redirect: CONFIDENTIAL.redirect };
+    const tokens = await client.authorizationCodeGrant(config, codeCallback(flow), { pkceCodeVerifier: verifier, expectedState: flow.state, expectedNonce: flow.nonce }, { resource: a });
+    const at = await verifyAccessToken(tokens.access_token, { audience: a });
+    assertEqual(JSON.stringify(at.aud), JSON.stringify(a), "aud after the token request named one resource");
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, { resource: b });
+    assertEqual((await verifyAccessToken(refreshed.access_token)).aud, b, "aud after a narrowing refresh");
+    await expectOAuthError(client.refreshTokenGrant(config, refreshed.refresh_token, { resource: "https://elsewhere.example/" }), ["invalid_target"], { status: 400 });
+  });
+
+  await check("resource indicators: a resource the client may not get is invalid_target on the redirect", async () => {
+    const { config } = await resourceClient();
+    const flow = await authorize(config, { redirect: CONFIDENTIAL.redirect, scope: "openid", params: { resource: "https://not-registered.example/" } });
+    await expectAuthorizationError(config, flow, "invalid_target");
+  });
+
+  await check("resource indicators: client_credentials with resource", async () => {
+    const { audiences: [, b], config } = await resourceClient();
+    const tokens = await client.clientCredentialsGrant(config, { resource: b });
+    assertEqual((await verifyAccessToken(tokens.access_token, { audience: b })).aud, b, "aud");
+    await expectOAuthError(client.clientCredentialsGrant(config, { resource: "https://not-registered.example/" }), ["invalid_target"], { status: 400 });
+  });
+}
+
+async function tokenExchangeCases() {
+  const userToken = () =>
+    once("exchange-subject", async () => {
+      const config = await spa();
+      const flow = await authorize(config, { redirect: SPA.redirect, scope: "openid write:resource kms:encrypt" });
+      return (await redeem(config, flow)).access_token;
+    });
+
+  await check("discovery lists the token exchange grant", async () => {
+    for (const doc of [await metadata(), await getJson(`${ISSUER}/.well-known/oauth-authorization-server`)]) {
+      assert(doc.grant_types_supported.includes(TOKEN_EXCHANGE), `grant_types_supported: ${doc.grant_types_supported}`);
+    }
+  });
+
+  await check("token exchange (genericGrantRequest): demo-rs acts for the user at the KMS (act, aud, introspection)", async () => {
+    const subject = await userToken();
+    const response = await client.genericGrantRequest(await resourceServer(), TOKEN_EXCHANGE, {
+      subject_token: subject,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      audience: KMS.audience,
+      scope: "kms:encrypt",
+    });
+    assertEqual(response.issued_token_type, ACCESS_TOKEN_TYPE, "issued_token_type");
+    assertEqual(response.token_type.toLowerCase(), "bearer", "token_type");
+    assertEqual(response.refresh_token, undefined, "refresh_token of an exchange");
+    const at = await verifyAccessToken(response.access_token, { audience: KMS.audience });
+    const user = jose.decodeJwt(subject);
+    assertEqual(at.sub, user.sub, "sub is the user's");
+    assertEqual(at.client_id, RS.id, "client_id");
+    assertEqual(at.act?.sub, RS.id, "act.sub");
+    assert(at.exp <= user.exp, "the exchanged token outlives the subject token");
+    const info = await introspect(response.access_token);
+    assertEqual(info.active, true, "active");
+    assertEqual(info.act?.sub, RS.id, "introspection act.sub");
+    return `act ${JSON.stringify(at.act)}, expires in ${response.expires_in} s`;
+  });
+
+  await check("token exchange: a wider scope is invalid_scope, another audience invalid_target", async () => {
+    const subject = await userToken();
+    const config = await resourceServer();
+    const base = { subject_token: subject, subject_token_type: ACCESS_TOKEN_TYPE };
+    await expectOAuthError(client.genericGrantRequest(config, TOKEN_EXCHANGE, { ...base, scope: "kms:admin" }), ["invalid_scope"], { status: 400 });
+    await expectOAuthError(client.genericGrantRequest(config, TOKEN_EXCHANGE, { ...base, audience: "cryptoutil-rs" }), ["invalid_target"], { status: 400 });
+  });
+}
+
 async function negativeCases() {
   // RFC 9700 §2.1.1, RFC 6749 §4.1.2/§4.1.3, OAuth 2.1 §4.1.
   await check("code reuse: second redemption invalid_grant, and the first redemption's tokens are revoked", async () => {
@@ -762,6 +884,8 @@ async function main() {
   await machineCases();
   await negativeCases();
   await dpopCases();
+  await resourceIndicatorCases();
+  await tokenExchangeCases();
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
   console.log(`oidc: ${passed} passed, ${failed} failed`);

@@ -499,6 +499,52 @@ pub struct ResourceServerSettings {
     pub spa: SpaSettings,
     /// The server as a protected resource: its identifier (RFC 9728) and DPoP enforcement.
     pub resource: crate::resource_server::settings::ProtectedResourceSettings,
+    /// The KMS the notes route encrypts with, through token exchange (off unless `kms.url`).
+    pub kms: NotesKmsSettings,
+}
+
+/// The KMS behind `POST /api/v1/protected/notes` (`kms:`): the resource server exchanges the
+/// caller's token at Identity's token endpoint (RFC 8693, as `client_id`) for a token with the
+/// KMS's audience acting for the caller, and encrypts the note with the elastic key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotesKmsSettings {
+    /// The KMS's service API base URL, e.g. `https://kms.example:8081/service/api/v1`; unset:
+    /// the notes route answers 503.
+    pub url: Option<String>,
+    /// The elastic key (its id) that encrypts notes: `POST {url}/elastickey/{id}/encrypt`.
+    pub elastic_key_id: Option<String>,
+    /// PEM bundle of the CA that signs the KMS's certificate. Default: `identity.ca_file`, else
+    /// `server.tls.ca_file`.
+    pub ca_file: Option<PathBuf>,
+    /// The audience of the exchanged token (the KMS's; default `cryptoutil-kms`).
+    pub audience: String,
+    /// The scope asked for (default `kms:encrypt`; the caller's token must carry it).
+    pub scope: String,
+    /// This resource server's client at Identity (default `demo-rs`).
+    pub client_id: String,
+    /// File holding its client secret (`client_secret_basic`); required with `url`.
+    pub client_secret_file: Option<PathBuf>,
+    /// Identity's token endpoint; default `<identity.issuer>/oauth2/v1/token`.
+    pub token_endpoint: Option<String>,
+    /// Time limit of each call to Identity and the KMS (default 10s).
+    pub timeout: HumanDuration,
+}
+
+impl Default for NotesKmsSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            elastic_key_id: None,
+            ca_file: None,
+            audience: "cryptoutil-kms".to_owned(),
+            scope: "kms:encrypt".to_owned(),
+            client_id: "demo-rs".to_owned(),
+            client_secret_file: None,
+            token_endpoint: None,
+            timeout: HumanDuration::from_secs(10),
+        }
+    }
 }
 
 /// The issuer the resource server trusts (`identity:`).
@@ -574,6 +620,7 @@ impl Default for ResourceServerSettings {
             identity: TrustedIssuerSettings::default(),
             spa: SpaSettings::default(),
             resource: Default::default(),
+            kms: NotesKmsSettings::default(),
         }
     }
 }
@@ -661,6 +708,59 @@ impl Settings for ResourceServerSettings {
             "must include openid (the sample client shows the ID token's claims)",
         );
         self.resource.validate(v);
+        let kms = &self.kms;
+        if let Some(url) = &kms.url {
+            v.check(
+                "kms.url",
+                is_https_url(url, true),
+                "must be an https URL without query, fragment or trailing slash",
+            );
+            v.check(
+                "kms.elastic_key_id",
+                kms.elastic_key_id.as_deref().is_some_and(|id| {
+                    (1..=64).contains(&id.len())
+                        && id
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                }),
+                "is required with kms.url: the elastic key's id (letters, digits, - and _)",
+            );
+            v.check(
+                "kms.client_secret_file",
+                kms.client_secret_file.is_some(),
+                "is required with kms.url: the file holding the resource server's client secret",
+            );
+        }
+        if let Some(url) = &kms.token_endpoint {
+            v.check(
+                "kms.token_endpoint",
+                is_https_url(url, false),
+                "must be an https URL without query or fragment",
+            );
+        }
+        v.check(
+            "kms.audience",
+            (1..=255).contains(&kms.audience.len())
+                && !kms.audience.chars().any(char::is_whitespace),
+            "must be 1-255 characters without whitespace",
+        );
+        v.check(
+            "kms.scope",
+            is_scope_token(&kms.scope),
+            "must be one scope token",
+        );
+        v.check(
+            "kms.client_id",
+            (1..=255).contains(&kms.client_id.len())
+                && !kms.client_id.chars().any(char::is_whitespace),
+            "must be 1-255 characters without whitespace",
+        );
+        let timeout = kms.timeout.get().as_secs();
+        v.check(
+            "kms.timeout",
+            (1..=300).contains(&timeout),
+            "must be between 1s and 5m",
+        );
     }
 }
 
@@ -762,6 +862,34 @@ mod tests {
             "identity.jwks_cache_ttl",
             "identity.clock_skew",
             "spa.scopes",
+        ] {
+            assert!(text.contains(key), "{key}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_notes_kms_settings_are_strict() {
+        let mut rs = ResourceServerSettings::default();
+        rs.identity.issuer = Some("https://identity.example".to_owned());
+        rs.kms.url = Some("https://kms.example:8081/service/api/v1".to_owned());
+        let text = rs_problems(&rs);
+        assert!(text.contains("kms.elastic_key_id"), "{text}");
+        assert!(text.contains("kms.client_secret_file"), "{text}");
+        rs.kms.elastic_key_id = Some("01a2-key".to_owned());
+        rs.kms.client_secret_file = Some("/run/secrets/demo-rs-secret".into());
+        assert_eq!(rs_problems(&rs), "");
+        rs.kms.url = Some("http://kms.example".to_owned());
+        rs.kms.elastic_key_id = Some("../admin".to_owned());
+        rs.kms.token_endpoint = Some("http://identity.example/token".to_owned());
+        rs.kms.scope = "two scopes".to_owned();
+        rs.kms.timeout = HumanDuration::from_secs(0);
+        let text = rs_problems(&rs);
+        for key in [
+            "kms.url",
+            "kms.elastic_key_id",
+            "kms.token_endpoint",
+            "kms.scope",
+            "kms.timeout",
         ] {
             assert!(text.contains(key), "{key}: {text}");
         }

@@ -163,6 +163,17 @@ fn token_request(form: &FormParams) {
             check_scope(form.get("scope"));
         }
         Some(GrantType::ClientCredentials) => check_scope(form.get("scope")),
+        Some(GrantType::TokenExchange) => {
+            let _ = (
+                form.require("subject_token"),
+                form.require("subject_token_type"),
+            );
+            check_scope(form.get("scope"));
+            // Targets either parse or are refused with invalid_target, never anything else.
+            if let Err(e) = crate::services::exchange::targets(form) {
+                assert_eq!(e.code, crate::oauth::ErrorCode::InvalidTarget);
+            }
+        }
         None => {}
     }
 }

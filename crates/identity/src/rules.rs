@@ -112,6 +112,12 @@ pub fn check_client(client: &Client) -> Result<(), String> {
         if c.introspect_any {
             return Err("public clients cannot have introspect_any".to_owned());
         }
+        if client.allows_grant(GrantType::TokenExchange) || c.impersonation {
+            return Err(
+                "public clients cannot use token exchange (RFC 8693 §2.1 needs an authenticated client)"
+                    .to_owned(),
+            );
+        }
     }
     let code = client.allows_grant(GrantType::AuthorizationCode);
     if code && c.redirect_uris.is_empty() {
@@ -139,6 +145,10 @@ pub fn check_client(client: &Client) -> Result<(), String> {
         check_name("audience", audience)?;
     }
     check_unique("audiences", &c.audiences)?;
+    for actor in &c.may_act {
+        check_name("may_act", actor)?;
+    }
+    check_unique("may_act", &c.may_act)?;
     if let Some(tenant) = &c.tenant_id {
         check_name("tenant_id", tenant)?;
     }
@@ -189,6 +199,16 @@ mod tests {
             "public clients",
         );
         refused(|c| c.metadata.introspect_any = true, "introspect_any");
+        refused(
+            |c| c.metadata.grant_types.push(GrantType::TokenExchange),
+            "token exchange",
+        );
+        refused(|c| c.metadata.impersonation = true, "token exchange");
+        refused(|c| c.metadata.may_act = vec!["a b".into()], "whitespace");
+        refused(
+            |c| c.metadata.may_act = vec!["a".into(), "a".into()],
+            "twice",
+        );
         refused(|c| c.metadata.redirect_uris.clear(), "needs redirect_uris");
         refused(
             |c| c.metadata.grant_types = vec![GrantType::RefreshToken],

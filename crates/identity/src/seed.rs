@@ -693,6 +693,7 @@ mod tests {
             [
                 "demo-confidential-client",
                 "demo-spa-client",
+                "demo-rs",
                 "demo-kms-client",
                 "demo-kms-readonly-client",
                 "kms-introspection-client"
@@ -759,10 +760,20 @@ mod tests {
                 "email",
                 "offline_access",
                 "read:resource",
-                "write:resource"
+                "write:resource",
+                "kms:encrypt"
             ]
         );
         assert_eq!(spa.metadata.audiences, ["cryptoutil-rs"]);
+        assert_eq!(spa.metadata.may_act, ["demo-rs"]);
+        let rs = client("demo-rs");
+        assert_eq!(
+            rs.metadata.token_endpoint_auth_method,
+            ClientAuthMethod::ClientSecretBasic
+        );
+        assert_eq!(rs.metadata.grant_types, [GrantType::TokenExchange]);
+        assert_eq!(rs.metadata.audiences, ["cryptoutil-kms"]);
+        assert!(!rs.metadata.impersonation);
         for (id, scopes) in [
             ("demo-kms-client", strings(&["kms:read", "kms:write"])),
             ("demo-kms-readonly-client", strings(&["kms:read"])),
@@ -930,8 +941,8 @@ mod tests {
             report,
             SeedReport {
                 users_created: 2,
-                clients_created: 5,
-                credentials_hashed: 6,
+                clients_created: 6,
+                credentials_hashed: 7,
                 ..SeedReport::default()
             }
         );
@@ -940,7 +951,7 @@ mod tests {
             store.user_by_username("demo-admin").await.unwrap().unwrap(),
         ];
         let clients = store.clients().await.unwrap();
-        assert_eq!(clients.len(), 5);
+        assert_eq!(clients.len(), 6);
 
         // A second run writes nothing and hashes nothing.
         let again = seed.apply(&store, false).await.unwrap();

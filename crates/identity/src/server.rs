@@ -17,7 +17,7 @@ use crate::revocation::RevocationList;
 use crate::seed::Seed;
 use crate::services::{
     AuthorizationService, ClientRegistry, ClientService, InspectionService, IssuerCell, Lifetimes,
-    SigningKeyService, TokenMinter, TokenService,
+    SigningKeyService, TokenExchange, TokenMinter, TokenService,
 };
 use crate::signin::SignInService;
 use crate::signing::{KeyEncryptionKey, KeyManager, RotationPolicy};
@@ -222,6 +222,13 @@ pub async fn start(
         .sync(&store, now)
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
+    let inspection = Arc::new(InspectionService::new(
+        store.clone(),
+        keys.clone(),
+        issuer.clone(),
+        revocations.clone(),
+    ));
+    let exchange = TokenExchange::new(store.clone(), inspection.clone(), clients.clone());
     let services = AppState {
         issuer: issuer.clone(),
         authorization: Arc::new(AuthorizationService::new(
@@ -236,23 +243,21 @@ pub async fn start(
             auth.throttle,
             lifetimes.session,
         )),
-        tokens: Arc::new(TokenService::new(
-            store.clone(),
-            TokenMinter::new(
-                keys.clone(),
-                issuer.clone(),
-                lifetimes.access_token,
-                lifetimes.id_token,
-            ),
-            revocations.clone(),
-            lifetimes.refresh_token,
-        )),
-        inspection: Arc::new(InspectionService::new(
-            store.clone(),
-            keys.clone(),
-            issuer.clone(),
-            revocations.clone(),
-        )),
+        tokens: Arc::new(
+            TokenService::new(
+                store.clone(),
+                TokenMinter::new(
+                    keys.clone(),
+                    issuer.clone(),
+                    lifetimes.access_token,
+                    lifetimes.id_token,
+                ),
+                revocations.clone(),
+                lifetimes.refresh_token,
+            )
+            .with_exchange(exchange),
+        ),
+        inspection,
         clients: Arc::new(
             ClientService::new(clients, auth, issuer.clone())
                 .map_err(|e| StartError::Config(e.safe_description()))?,

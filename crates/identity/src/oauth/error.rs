@@ -1,5 +1,6 @@
 //! OAuth error responses: RFC 6749 §5.2 (token endpoint), RFC 6750 §3 (bearer tokens), RFC 7009
-//! (revocation), RFC 9126 (PAR) and the OpenID Connect Core §3.1.2.6 codes.
+//! (revocation), RFC 9126 (PAR), RFC 8707 (resource indicators) and the OpenID Connect Core
+//! §3.1.2.6 codes.
 //!
 //! The body is JSON `{"error", "error_description"}` with `Cache-Control: no-store` and
 //! `Pragma: no-cache`. Descriptions are sanitized when rendered to the RFC 6749 charset
@@ -58,6 +59,9 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// The DPoP proof lacks the server's current nonce (RFC 9449 §8).
     UseDpopNonce,
+    /// The requested resource or audience is invalid, unknown or not allowed (RFC 8707 §2,
+    /// RFC 8693 §2.2.2).
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -84,6 +88,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 
@@ -326,6 +331,8 @@ mod tests {
             "unsupported_token_type"
         );
         assert_eq!(ErrorCode::InvalidRequestUri.as_str(), "invalid_request_uri");
+        assert_eq!(ErrorCode::InvalidTarget.as_str(), "invalid_target");
+        assert_eq!(ErrorCode::InvalidTarget.default_status(), 400);
         assert_eq!(ErrorCode::TemporarilyUnavailable.default_status(), 503);
         assert_eq!(
             OAuthError::invalid_scope("nope").to_string(),

@@ -4,7 +4,9 @@
 //! - Bounded: body/query length, parameter count, name length and value length (larger for
 //!   the parameters that carry JWTs, see [`FormLimits::large_params`]).
 //! - Every parameter at most once (RFC 6749 §3.1): a repeated name is `invalid_request`, even
-//!   when one of the values is empty.
+//!   when one of the values is empty. The exceptions are the parameters the RFCs make
+//!   repeatable ([`FormLimits::repeatable`]: `resource`, RFC 8707 §2, and `audience`, RFC 8693
+//!   §2.1), read with [`FormParams::get_all`].
 //! - Empty values are treated as absent ([`FormParams::get`] returns `None`).
 //! - `+` is a space; `%XX` must be two hex digits; the result must be UTF-8 without control
 //!   characters. Anything else is `invalid_request` (the description names the parameter only
@@ -29,7 +31,16 @@ pub const MAX_VALUE_LEN: usize = 4 * 1024;
 /// Default longest value of a [`FormLimits::large_params`] parameter, in bytes (decoded).
 pub const MAX_LARGE_VALUE_LEN: usize = 16 * 1024;
 /// Parameters that carry JWTs and may be up to [`MAX_LARGE_VALUE_LEN`].
-pub const LARGE_PARAMS: &[&str] = &["client_assertion", "request", "id_token_hint", "token"];
+pub const LARGE_PARAMS: &[&str] = &[
+    "client_assertion",
+    "request",
+    "id_token_hint",
+    "token",
+    "subject_token",
+    "actor_token",
+];
+/// Parameters that may appear more than once (RFC 8707 §2, RFC 8693 §2.1).
+pub const REPEATABLE_PARAMS: &[&str] = &["resource", "audience"];
 
 /// Bounds applied while parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +57,8 @@ pub struct FormLimits {
     pub max_large_value_len: usize,
     /// Parameters allowed `max_large_value_len`.
     pub large_params: &'static [&'static str],
+    /// Parameters that may be repeated (still counted against `max_params`).
+    pub repeatable: &'static [&'static str],
 }
 
 impl FormLimits {
@@ -57,6 +70,7 @@ impl FormLimits {
         max_value_len: MAX_VALUE_LEN,
         max_large_value_len: MAX_LARGE_VALUE_LEN,
         large_params: LARGE_PARAMS,
+        repeatable: REPEATABLE_PARAMS,
     };
 
     fn max_value_for(&self, name: &str) -> usize {
@@ -124,7 +138,9 @@ impl FormParams {
                     "parameter {name} is malformed or too long"
                 )));
             };
-            if out.params.iter().any(|(n, _)| *n == name) {
+            if !limits.repeatable.contains(&name.as_str())
+                && out.params.iter().any(|(n, _)| *n == name)
+            {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {name} is repeated"
                 )));
@@ -146,6 +162,15 @@ impl FormParams {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every non-empty value of a repeatable parameter, in order (`get` sees only the first).
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The value of `name`, or `invalid_request` naming it (`name` is the caller's constant).
@@ -315,6 +340,23 @@ mod tests {
         assert!(parse(&many[..MAX_PARAMS].join("&")).is_ok());
         let big = "a".repeat(MAX_BODY_LEN + 1);
         assert_eq!(refused(&big), "the request is too large");
+    }
+
+    #[test]
+    fn resource_and_audience_may_repeat() {
+        let f = parse("resource=https%3A%2F%2Fa.example&audience=x&resource=urn%3Ab&resource=")
+            .unwrap();
+        assert_eq!(f.get_all("resource"), ["https://a.example", "urn:b"]);
+        assert_eq!(f.get_all("audience"), ["x"]);
+        assert_eq!(f.get("resource"), Some("https://a.example"));
+        assert!(f.get_all("scope").is_empty());
+        // Others still may not.
+        refused("scope=a&scope=b");
+        let strict = FormLimits {
+            repeatable: &[],
+            ..FormLimits::DEFAULT
+        };
+        assert!(FormParams::parse(b"resource=a&resource=b", &strict).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`form`]: strict, bounded form-urlencoded parsing (duplicates refused).
 //! - [`pkce`]: PKCE S256.
 //! - [`scope`]: scope strings: parse, narrow, join.
+//! - [`resource`]: resource indicators (RFC 8707): parse, allow, narrow, the token's `aud`.
 //! - [`client_auth`]: client authentication (`client_secret_basic`, `client_secret_post`,
 //!   `private_key_jwt`, `none`).
 
@@ -12,6 +13,7 @@ pub mod client_auth;
 pub mod error;
 pub mod form;
 pub mod pkce;
+pub mod resource;
 pub mod scope;
 
 pub use client_auth::{

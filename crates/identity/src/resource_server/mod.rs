@@ -8,8 +8,11 @@
 //!   Bearer and DPoP-bound tokens (RFC 9449) are accepted as [`settings`] say.
 //! - [`spa`]: `/`, `/callback` and the client's script, style and configuration.
 //! - [`settings`]: the `resource:` section of `rs.yml`.
+//! - [`notes`]: `POST /api/v1/protected/notes`: encrypts at the KMS for the caller through token
+//!   exchange (RFC 8693).
 
 pub mod api;
+pub mod notes;
 pub mod settings;
 pub mod spa;
 
@@ -139,8 +142,10 @@ pub async fn start(
         dpop_required: resource.dpop_bound_access_tokens_required,
     })
     .map_err(|e| StartError::Config(format!("resource: {e}")))?;
-    let public =
-        api::router(api::ResourceState::new(issuers).with_protection(protected)).merge(spa);
+    let kms = notes::NotesKms::from_settings(&settings, &issuer).map_err(StartError::Config)?;
+    let public = api::router(api::ResourceState::new(issuers.clone()).with_protection(protected))
+        .merge(notes::router(notes::NotesState::new(issuers, kms)))
+        .merge(spa);
     let jwks = validator.clone();
     let checks = vec![ReadinessCheck::required("identity_jwks", move || {
         let jwks = jwks.clone();

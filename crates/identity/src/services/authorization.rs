@@ -16,7 +16,7 @@ use super::errors::{internal, storage};
 use super::issuer::IssuerCell;
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
-use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce};
+use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce, resource};
 use crate::storage::{Store, StoreError};
 use crate::tokens;
 
@@ -58,6 +58,9 @@ pub struct AuthorizationRequest {
     /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// `resource` values (RFC 8707), each one of the client's audiences; stored on the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
 }
 
 /// Why an authorization request failed.
@@ -283,7 +286,7 @@ impl AuthorizationService {
                 nonce: request.nonce.clone(),
                 scopes: request.scopes.clone(),
                 dpop_jkt: request.dpop_jkt.clone(),
-                resources: Vec::new(),
+                resources: request.resources.clone(),
                 expires_at: now + self.code_lifetime,
                 used_at: None,
             })
@@ -404,6 +407,8 @@ pub(crate) fn validate(
             .into_vec(),
         None => return Err(OAuthError::invalid_scope("scope is required")),
     };
+    let resources = resource::parse(&params.get_all("resource"))?;
+    resource::allowed(client, &resources)?;
     let mut prompt = Vec::new();
     if let Some(values) = params.get("prompt") {
         for value in values.split(' ') {
@@ -457,6 +462,7 @@ pub(crate) fn validate(
         prompt,
         max_age,
         dpop_jkt,
+        resources,
     })
 }
 

@@ -56,6 +56,9 @@ pub struct Introspection {
     /// The DPoP key a bound access token is confirmed by (`cnf.jkt`, RFC 9449 §6.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<tokens::Confirmation>,
+    /// The actor of a delegated token (RFC 8693 §4.1, nested for chains).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<tokens::Actor>,
 }
 
 impl Introspection {
@@ -189,6 +192,7 @@ impl InspectionService {
                 jti: Some(claims.jti),
                 tenant_id: claims.tenant_id,
                 cnf: claims.cnf,
+                act: claims.act,
             });
         }
         if token.len() > MAX_TOKEN_LEN || token.contains('.') {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::errors::internal;
 use super::issuer::IssuerCell;
 use crate::model::{Client, Grant, User};
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, resource};
 use crate::signing::KeyManager;
 use crate::tokens::{self, AccessTokenClaims, IdTokenClaims};
 
@@ -36,26 +36,23 @@ impl TokenMinter {
         }
     }
 
-    /// Signs an access token for `subject` and returns it with its claims; with `dpop_jkt` the
-    /// token is bound to that DPoP key (`cnf.jkt`, RFC 9449 §6.1).
+    /// The claims of an access token for `subject`, unsigned: `aud` is `resources` when given
+    /// (RFC 8707), else every audience of the client, else the issuer. The caller may adjust
+    /// them (`cnf`, `act`, an earlier `exp`) before [`Self::sign_access_token`].
     #[allow(clippy::too_many_arguments)]
-    pub fn access_token(
+    pub fn access_claims(
         &self,
         client: &Client,
         subject: &str,
         scopes: &[String],
         tenant_id: Option<&str>,
         auth_time: Option<OffsetDateTime>,
-        dpop_jkt: Option<&str>,
+        resources: &[String],
         now: OffsetDateTime,
-    ) -> Result<(String, AccessTokenClaims), OAuthError> {
+    ) -> Result<AccessTokenClaims, OAuthError> {
         let issuer = self.issuer.get()?;
-        let audience = if client.metadata.audiences.is_empty() {
-            vec![issuer.url.clone()]
-        } else {
-            client.metadata.audiences.clone()
-        };
-        let claims = AccessTokenClaims {
+        let audience = resource::audience(client, resources, &issuer.url);
+        Ok(AccessTokenClaims {
             iss: issuer.url.clone(),
             sub: subject.to_owned(),
             aud: tokens::Audience::from_list(audience),
@@ -67,17 +64,30 @@ impl TokenMinter {
             tenant_id: tenant_id.map(str::to_owned),
             auth_time: auth_time.map(OffsetDateTime::unix_timestamp),
             roles: None,
-            cnf: dpop_jkt.map(|jkt| tokens::Confirmation {
-                jkt: jkt.to_owned(),
-            }),
+            cnf: None,
             act: None,
-        };
-        let token = self
-            .keys
+        })
+    }
+
+/// The confirmation claim of a token bound to the DPoP key `dpop_jkt` (RFC 9449 §6.1).
+    pub fn confirmation(dpop_jkt: Option<&str>) -> Option<tokens::Confirmation> {
+        dpop_jkt.map(|jkt| tokens::Confirmation {
+            jkt: jkt.to_owned(),
+        })
+    }
+
+    /// Signs access-token claims with the current key.
+    pub fn sign_access_token(&self, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+        self.keys
             .ring()
-            .sign_access_token(&claims)
-            .map_err(|e| internal("signing an access token", e))?;
-        Ok((token, claims))
+            .sign_access_token(claims)
+            .map_err(|e| internal("signing an access token", e))
+    }
+
+    /// The key ring's verification of one of this server's ID tokens (signature, `typ`, `kid`;
+    /// times are the caller's to check).
+    pub fn verify_id_token(&self, token: &str) -> Result<IdTokenClaims, tokens::TokenError> {
+        self.keys.ring().verify_id_token_hint(token)
     }
 
     /// Signs an ID token for a user grant.

@@ -4,6 +4,7 @@
 //!
 //! - [`authorization`]: the authorization request, PAR, remembered consent, code issuance.
 //! - [`token`]: the token endpoint's grants, signing through [`minting`].
+//! - [`exchange`]: token exchange (RFC 8693): policy (`may_act`, impersonation) and `act`.
 //! - [`inspection`]: introspection, revocation and userinfo.
 //! - [`clients`]: the client cache, client authentication, the admin API's client changes.
 //! - [`signing_keys`]: the published signing keys: JWKS, administrative rotation, `id_token_hint`.
@@ -14,6 +15,7 @@
 pub mod authorization;
 pub mod clients;
 mod errors;
+pub mod exchange;
 pub mod inspection;
 pub mod issuer;
 pub mod lifetimes;
@@ -23,6 +25,7 @@ pub mod token;
 
 pub use authorization::{AuthorizationRequest, AuthorizationService, AuthorizeFailure, Prompt};
 pub use clients::{ClientRegistration, ClientRegistry, ClientService, RegistrationError};
+pub use exchange::TokenExchange;
 pub use inspection::{InspectionService, Introspection, UserInfo};
 pub use issuer::{Issuer, IssuerCell};
 pub use lifetimes::Lifetimes;

@@ -1,6 +1,7 @@
 //! The token endpoint's grants: `authorization_code` (PKCE S256, single use, reuse revokes),
 //! `client_credentials`, and `refresh_token` (rotation, family revocation on reuse, narrowing
-//! only).
+//! only); token exchange is [`super::exchange`]. Every grant takes `resource` (RFC 8707, see
+//! [`crate::oauth::resource`]): the access token's `aud`, narrowing what was granted.
 
 use std::sync::Arc;
 
@@ -9,10 +10,11 @@ use time::OffsetDateTime;
 use tracing::Instrument;
 
 use super::errors::{internal, invalid_grant, storage};
+use super::exchange::TokenExchange;
 use super::minting::TokenMinter;
 use crate::model::{Client, GrantType, RefreshToken};
 use crate::oauth::scope::Scopes;
-use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce};
+use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce, resource};
 use crate::revocation::RevocationList;
 use crate::storage::{CodeRedemption, RefreshRotation, Store};
 use crate::tokens;
@@ -34,6 +36,9 @@ pub struct TokenResponse {
     /// The ID token (only with `openid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The type of the issued token (token exchange only, RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The `token_type` of an access token bound to `dpop_jkt` (or not).
@@ -51,6 +56,7 @@ pub struct TokenService {
     minter: TokenMinter,
     revocations: Arc<RevocationList>,
     refresh_token_lifetime: time::Duration,
+    exchange: Option<TokenExchange>,
 }
 
 impl TokenService {
@@ -66,7 +72,15 @@ impl TokenService {
             minter,
             revocations,
             refresh_token_lifetime,
+            exchange: None,
         }
+    }
+
+    /// Enables the token exchange grant (RFC 8693); without it that grant is unsupported.
+    #[must_use]
+    pub fn with_exchange(mut self, exchange: TokenExchange) -> Self {
+        self.exchange = Some(exchange);
+        self
     }
 
     /// Revokes a grant and everything issued under it.
@@ -87,12 +101,14 @@ impl TokenService {
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let grant_type = form.require("grant_type")?;
-        let grant = GrantType::parse(grant_type).ok_or_else(|| {
-            OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code, client_credentials or refresh_token",
-            )
-        })?;
+        let grant = GrantType::parse(grant_type)
+            .filter(|g| *g != GrantType::TokenExchange || self.exchange.is_some())
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "grant_type must be authorization_code, client_credentials, refresh_token or urn:ietf:params:oauth:grant-type:token-exchange",
+                )
+            })?;
         if !client.allows_grant(grant) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
@@ -125,6 +141,26 @@ impl TokenService {
                     self.client_credentials(client, form, dpop_jkt, now)
                 }
                 GrantType::RefreshToken => self.refresh(client, form, dpop_jkt, now).await,
+                GrantType::TokenExchange => match &self.exchange {
+                    Some(exchange) => {
+                        let issued = exchange
+                            .exchange(client, form, &self.minter, dpop_jkt, now)
+                            .await?;
+                        Ok(TokenResponse {
+                            access_token: issued.access_token,
+                            token_type: token_type(dpop_jkt),
+                            expires_in: issued.claims.exp - now.unix_timestamp(),
+                            scope: issued.claims.scope,
+                            refresh_token: None,
+                            id_token: None,
+                            issued_token_type: Some(issued.issued_token_type),
+                        })
+                    }
+                    None => Err(OAuthError::new(
+                        ErrorCode::UnsupportedGrantType,
+                        "token exchange is not enabled",
+                    )),
+                },
             }
         }
         .instrument(span)
@@ -149,15 +185,19 @@ impl TokenService {
             Some(requested) => Scopes::parse(requested)?.narrow(&allowed)?.into_vec(),
             None => allowed,
         };
-        let (access_token, claims) = self.minter.access_token(
+        let resources = resource::parse(&form.get_all("resource"))?;
+        resource::allowed(client, &resources)?;
+        let mut claims = self.minter.access_claims(
             client,
             &client.client_id,
             &scopes,
             client.metadata.tenant_id.as_deref(),
             None,
-            dpop_jkt,
+            &resources,
             now,
         )?;
+        claims.cnf = TokenMinter::confirmation(dpop_jkt);
+        let access_token = self.minter.sign_access_token(&claims)?;
         Ok(TokenResponse {
             access_token,
             token_type: token_type(dpop_jkt),
@@ -165,6 +205,7 @@ impl TokenService {
             scope: claims.scope,
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         })
     }
 
@@ -180,6 +221,7 @@ impl TokenService {
         let verifier = form
             .get("code_verifier")
             .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE S256)"))?;
+        let requested = resource::parse(&form.get_all("resource"))?;
         let code = match self
             .store
             .redeem_code(&tokens::secret_hash(code), now)
@@ -223,6 +265,8 @@ impl TokenService {
                 "the authorization code is bound to another DPoP key (dpop_jkt)",
             ));
         }
+        let resources = resource::narrow(requested, &code.resources)?;
+        resource::allowed(client, &resources)?;
         let grant = self
             .store
             .grant(&code.grant_id)
@@ -230,10 +274,15 @@ impl TokenService {
             .map_err(storage)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
+        let audience = Resources {
+            token: &resources,
+            granted: &code.resources,
+        };
         self.issue_user_tokens(
             client,
             &grant,
             &code.scopes,
+            audience,
             code.nonce,
             None,
             dpop_jkt,
@@ -250,6 +299,7 @@ impl TokenService {
         now: OffsetDateTime,
     ) -> Result<TokenResponse, OAuthError> {
         let presented = form.require("refresh_token")?;
+        let requested = resource::parse(&form.get_all("resource"))?;
         let hash = tokens::secret_hash(presented);
         let old = self
             .store
@@ -280,6 +330,8 @@ impl TokenService {
             Some(requested) => Scopes::parse(requested)?.narrow(&old.scopes)?.into_vec(),
             None => old.scopes.clone(),
         };
+        let resources = resource::narrow(requested, &old.resources)?;
+        resource::allowed(client, &resources)?;
         let secret = tokens::opaque_secret().map_err(|e| internal("random", e))?;
         let successor = RefreshToken {
             token_hash: tokens::secret_hash(&secret),
@@ -319,7 +371,20 @@ impl TokenService {
             .map_err(storage)?
             .filter(|g| g.revoked_at.is_none())
             .ok_or_else(|| invalid_grant("the grant was revoked"))?;
-        self.issue_user_tokens(client, &grant, &scopes, None, Some(secret), dpop_jkt, now)
+        let audience = Resources {
+            token: &resources,
+            granted: &old.resources,
+        };
+        self.issue_user_tokens(
+            client,
+            &grant,
+            &scopes,
+            audience,
+            None,
+            Some(secret),
+            dpop_jkt,
+            now,
+        )
             .await
     }
 
@@ -333,6 +398,7 @@ impl TokenService {
         client: &Client,
         grant: &crate::model::Grant,
         scopes: &[String],
+        resources: Resources<'_>,
         nonce: Option<String>,
         rotated: Option<String>,
         dpop_jkt: Option<&str>,
@@ -345,15 +411,17 @@ impl TokenService {
             .map_err(storage)?
             .filter(|u| u.enabled)
             .ok_or_else(|| invalid_grant("the user is unknown or disabled"))?;
-        let (access_token, claims) = self.minter.access_token(
+        let mut claims = self.minter.access_claims(
             client,
             &user.id,
             scopes,
             user.tenant_id.as_deref(),
             Some(grant.auth_time),
-            dpop_jkt,
+            resources.token,
             now,
         )?;
+        claims.cnf = TokenMinter::confirmation(dpop_jkt);
+        let access_token = self.minter.sign_access_token(&claims)?;
         let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);
         self.store
             .record_access_token(&claims.jti, &grant.id, expires_at)
@@ -380,7 +448,7 @@ impl TokenService {
                         client_id: client.client_id.clone(),
                         scopes: scopes.to_vec(),
                         dpop_jkt: dpop_jkt.filter(|_| client.is_public()).map(str::to_owned),
-                        resources: Vec::new(),
+                        resources: resources.granted.to_vec(),
                         expires_at: now + self.refresh_token_lifetime,
                         used_at: None,
                     })
@@ -397,6 +465,15 @@ impl TokenService {
             scope: claims.scope,
             refresh_token,
             id_token,
+            issued_token_type: None,
         })
     }
+}
+
+/// The resources of a user token request: the access token's (`aud`) and the grant's (kept on
+/// a new refresh token, so a refresh may narrow within them later).
+#[derive(Debug, Clone, Copy)]
+struct Resources<'a> {
+    token: &'a [String],
+    granted: &'a [String],
 }

@@ -269,6 +269,7 @@ mod tests {
             prompt,
             max_age: None,
             dpop_jkt: None,
+            resources: Vec::new(),
         }
     }
 

@@ -80,6 +80,7 @@ mod tests {
             prompt: vec![Prompt::Login],
             max_age: Some(60),
             dpop_jkt: None,
+            resources: Vec::new(),
         }
     }
 

@@ -343,6 +343,17 @@ impl Store {
         .map_err(map)
     }
 
+    /// The grant an access token was recorded under (`None`: not a user grant's token).
+    pub async fn access_token_grant(&self, jti: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT grant_id FROM grant_access_tokens WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map)?
+            .map(|r| r.try_get::<String, _>("grant_id").map_err(map))
+            .transpose()
+    }
+
     /// Adds an access token to the revocation list (kept until it expires). Idempotent.
     pub async fn revoke_access_token(
         &self,

@@ -8,9 +8,11 @@
 
 mod common;
 mod dpop;
+mod exchange;
 mod fuzz_corpus;
 mod multi_instance;
 mod pages;
 mod protocol;
 mod resource_server;
+mod resources;
 mod storage;
