@@ -385,120 +385,168 @@ fn location(reply: &Reply, base: &Url) -> Result<Url, StepError> {
         .map_err(|e| StepError::with_cause("a redirect to a malformed URL", e.to_string()))
 }
 
+/// What a browser sign-in asks for: the authorization request's parameters besides PKCE,
+/// `state` and `nonce`.
+pub(crate) struct SignIn<'a> {
+    /// The client.
+    pub(crate) client_id: &'a str,
+    /// Its registered redirect URI (the demo reads the redirect; nothing listens there).
+    pub(crate) redirect_uri: &'a str,
+    /// The requested scope.
+    pub(crate) scope: &'a str,
+    /// More parameters (e.g. `resource`).
+    pub(crate) extra: &'a [(&'a str, &'a str)],
+}
+
+/// The result of a sign-in: the code with what redeeming it needs.
+pub(crate) struct SignedIn {
+    /// The authorization code.
+    pub(crate) code: Secret,
+    /// The PKCE verifier.
+    pub(crate) verifier: Secret,
+    /// The `nonce` sent (checked in the ID token).
+    pub(crate) nonce: String,
+    /// What happened, for the step's details.
+    pub(crate) details: Vec<String>,
+}
+
+/// The demo user signs in through Identity's login and consent pages in a fresh browser
+/// session (authorization code flow with PKCE S256, `state`, `nonce`, RFC 9207 `iss` checked).
+pub(crate) async fn sign_in(ctx: &RunContext, request: &SignIn<'_>) -> Result<SignedIn, StepError> {
+    let discovery = discovered(ctx)?;
+    let credentials = &ctx.env.credentials;
+    let redirect_uri = request.redirect_uri;
+    let http = &ctx.env.http;
+    let browser = http.browser()?;
+    let verifier = random(32)?;
+    let state = random(16)?;
+    let nonce = random(16)?;
+    let mut url = discovery.authorization_endpoint.clone();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", request.client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", request.scope)
+        .append_pair("state", &state)
+        .append_pair("nonce", &nonce)
+        .append_pair("code_challenge", &s256(&verifier))
+        .append_pair("code_challenge_method", "S256")
+        .extend_pairs(request.extra);
+    let mut details = Vec::new();
+    let mut next = url;
+    let mut callback = None;
+    for _ in 0..MAX_HOPS {
+        if next.as_str().starts_with(redirect_uri) {
+            callback = Some(next);
+            break;
+        }
+        let what = format!("GET {}", next.path());
+        let reply = http
+            .send_with(&browser, &what, |c| c.get(next.clone()))
+            .await?;
+        if reply.status.is_redirection() {
+            next = location(&reply, &next)?;
+            continue;
+        }
+        let page = reply.expect(200)?.text()?;
+        let forms = html::forms(&page);
+        // The login page: the form with a password field.
+        let (form, fields) = if let Some(form) = forms.iter().find(|f| f.password_field().is_some())
+        {
+            details.push(format!(
+                "login page: signing in as {}",
+                credentials.username
+            ));
+            let fields = form.submission(
+                None,
+                &[
+                    ("username", credentials.username.as_str()),
+                    ("password", credentials.password.expose()),
+                ],
+            );
+            (form, fields)
+        } else if let Some((form, allow)) = forms
+            .iter()
+            .find_map(|f| f.button("decision", "allow").map(|b| (f, b)))
+        {
+            details.push("consent page: allowing the requested scopes".to_owned());
+            (form, form.submission(Some(allow), &[]))
+        } else {
+            let said =
+                html::error_message(&page).unwrap_or_else(|| "no login or consent form".to_owned());
+            return Err(StepError::with_cause(
+                format!("{what}: an unexpected page"),
+                said,
+            ));
+        };
+        if form.method != "POST" {
+            return Err(StepError::new(format!("{what}: the form is not posted")));
+        }
+        let action = next
+            .join(&form.action)
+            .map_err(|e| StepError::with_cause("a form with a malformed action", e.to_string()))?;
+        let post = format!("POST {}", action.path());
+        let reply = http
+            .send_with(&browser, &post, |c| c.post(action.clone()).form(&fields))
+            .await?;
+        next = location(&reply, &action)
+            .map_err(|e| e.context(format!("{post}: the form was not accepted")))?;
+    }
+    let callback = callback.ok_or_else(|| {
+        StepError::new(format!(
+            "no redirect to {redirect_uri} after {MAX_HOPS} pages"
+        ))
+    })?;
+    let params: std::collections::HashMap<String, String> = callback
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if let Some(error) = params.get("error") {
+        return Err(StepError::with_cause(
+            format!("the authorization failed: {error}"),
+            params.get("error_description").cloned().unwrap_or_default(),
+        ));
+    }
+    if params.get("state") != Some(&state) {
+        return Err(StepError::new(
+            "the callback's state differs from the request's",
+        ));
+    }
+    if params.get("iss") != Some(&discovery.issuer) {
+        return Err(StepError::new(format!(
+            "the callback's iss {:?} is not the issuer (RFC 9207)",
+            params.get("iss")
+        )));
+    }
+    let code = params
+        .get("code")
+        .ok_or_else(|| StepError::new("the callback has no code"))?;
+    details.push("redirected to the client with a code; state and iss match".to_owned());
+    Ok(SignedIn {
+        code: Secret::new(code.clone()),
+        verifier: Secret::new(verifier),
+        nonce,
+        details,
+    })
+}
+
 fn authorize(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
-        let discovery = discovered(ctx)?;
         let credentials = ctx.env.credentials.clone();
-        let http = &ctx.env.http;
-        let browser = http.browser()?;
-        let verifier = random(32)?;
-        let state = random(16)?;
-        let nonce = random(16)?;
-        let mut url = discovery.authorization_endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &credentials.client_id)
-            .append_pair("redirect_uri", &credentials.redirect_uri)
-            .append_pair("scope", SCOPE)
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &s256(&verifier))
-            .append_pair("code_challenge_method", "S256");
-        let mut details = Vec::new();
-        let mut next = url;
-        let mut callback = None;
-        for _ in 0..MAX_HOPS {
-            if next.as_str().starts_with(&credentials.redirect_uri) {
-                callback = Some(next);
-                break;
-            }
-            let what = format!("GET {}", next.path());
-            let reply = http
-                .send_with(&browser, &what, |c| c.get(next.clone()))
-                .await?;
-            if reply.status.is_redirection() {
-                next = location(&reply, &next)?;
-                continue;
-            }
-            let page = reply.expect(200)?.text()?;
-            let forms = html::forms(&page);
-            // The login page: the form with a password field.
-            let (form, fields) =
-                if let Some(form) = forms.iter().find(|f| f.password_field().is_some()) {
-                    details.push(format!(
-                        "login page: signing in as {}",
-                        credentials.username
-                    ));
-                    let fields = form.submission(
-                        None,
-                        &[
-                            ("username", credentials.username.as_str()),
-                            ("password", credentials.password.expose()),
-                        ],
-                    );
-                    (form, fields)
-                } else if let Some((form, allow)) = forms
-                    .iter()
-                    .find_map(|f| f.button("decision", "allow").map(|b| (f, b)))
-                {
-                    details.push("consent page: allowing the requested scopes".to_owned());
-                    (form, form.submission(Some(allow), &[]))
-                } else {
-                    let said = html::error_message(&page)
-                        .unwrap_or_else(|| "no login or consent form".to_owned());
-                    return Err(StepError::with_cause(
-                        format!("{what}: an unexpected page"),
-                        said,
-                    ));
-                };
-            if form.method != "POST" {
-                return Err(StepError::new(format!("{what}: the form is not posted")));
-            }
-            let action = next.join(&form.action).map_err(|e| {
-                StepError::with_cause("a form with a malformed action", e.to_string())
-            })?;
-            let post = format!("POST {}", action.path());
-            let reply = http
-                .send_with(&browser, &post, |c| c.post(action.clone()).form(&fields))
-                .await?;
-            next = location(&reply, &action)
-                .map_err(|e| e.context(format!("{post}: the form was not accepted")))?;
-        }
-        let callback = callback.ok_or_else(|| {
-            StepError::new(format!(
-                "no redirect to {} after {MAX_HOPS} pages",
-                credentials.redirect_uri
-            ))
-        })?;
-        let params: std::collections::HashMap<String, String> = callback
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if let Some(error) = params.get("error") {
-            return Err(StepError::with_cause(
-                format!("the authorization failed: {error}"),
-                params.get("error_description").cloned().unwrap_or_default(),
-            ));
-        }
-        if params.get("state") != Some(&state) {
-            return Err(StepError::new(
-                "the callback's state differs from the request's",
-            ));
-        }
-        if params.get("iss") != Some(&discovery.issuer) {
-            return Err(StepError::new(format!(
-                "the callback's iss {:?} is not the issuer (RFC 9207)",
-                params.get("iss")
-            )));
-        }
-        let code = params
-            .get("code")
-            .ok_or_else(|| StepError::new("the callback has no code"))?;
-        details.push("redirected to the client with a code; state and iss match".to_owned());
-        ctx.identity.code = Some(Secret::new(code.clone()));
-        ctx.identity.pkce_verifier = Some(Secret::new(verifier));
-        ctx.identity.nonce = Some(nonce);
-        Ok(details)
+        let signed_in = sign_in(
+            ctx,
+            &SignIn {
+                client_id: &credentials.client_id,
+                redirect_uri: &credentials.redirect_uri,
+                scope: SCOPE,
+                extra: &[],
+            },
+        )
+        .await?;
+        ctx.identity.code = Some(signed_in.code);
+        ctx.identity.pkce_verifier = Some(signed_in.verifier);
+        ctx.identity.nonce = Some(signed_in.nonce);
+        Ok(signed_in.details)
     })
 }
 

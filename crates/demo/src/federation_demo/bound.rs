@@ -61,7 +61,10 @@ pub(super) fn token(ctx: &mut RunContext) -> StepFuture<'_> {
             token_type: String,
         }
         let key = DpopKey::generate()?;
-        let mut details = vec![format!("a new P-256 DPoP key, thumbprint {}", key.thumbprint())];
+        let mut details = vec![format!(
+            "a new P-256 DPoP key, thumbprint {}",
+            key.thumbprint()
+        )];
         let mut reply = token_request(ctx, &key, None).await?;
         if reply.status.as_u16() == 400
             && let Some(nonce) = reply.header("dpop-nonce").map(str::to_owned)
