@@ -50,6 +50,14 @@ pub struct Credentials {
     pub readonly_client_id: String,
     /// Its secret.
     pub readonly_client_secret: Secret,
+    /// The public single-page client the user signs in to (`demo all`'s delegation chain).
+    pub spa_client_id: String,
+    /// A redirect URI registered for it (read, not served).
+    pub spa_redirect_uri: String,
+    /// The resource server's client at Identity: exchanges the user's token (RFC 8693).
+    pub rs_client_id: String,
+    /// Its secret.
+    pub rs_client_secret: Secret,
 }
 
 impl Default for Credentials {
@@ -66,6 +74,10 @@ impl Default for Credentials {
             kms_client_secret: Secret::new("demo-kms-client-secret"),
             readonly_client_id: "demo-kms-readonly-client".to_owned(),
             readonly_client_secret: Secret::new("demo-kms-readonly-client-secret"),
+            spa_client_id: "demo-spa-client".to_owned(),
+            spa_redirect_uri: "https://localhost:8084/callback".to_owned(),
+            rs_client_id: "demo-rs".to_owned(),
+            rs_client_secret: Secret::new("demo-rs-secret"),
         }
     }
 }

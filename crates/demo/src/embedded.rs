@@ -55,6 +55,16 @@ impl Embedded {
             let mut settings = KmsSettings::default();
             prepare(&mut settings.server, &pki, "kms");
             if let Some(issuer) = issuer {
+                // DPoP proofs name the KMS's URL (`htu`), so the KMS must know it before it
+                // listens: a port chosen now, not by the listener.
+                match free_port() {
+                    Ok(port) => {
+                        settings.server.public.port = port;
+                        settings.auth.federation.resource =
+                            Some(format!("https://127.0.0.1:{port}"));
+                    }
+                    Err(e) => return Some(Err(format!("no free port for the KMS: {e}"))),
+                }
                 settings.trust_issuer(
                     &issuer,
                     Some(pki.root()),
@@ -143,6 +153,14 @@ impl Embedded {
         tokio::join!(kms, identity);
         drop(self.pki);
     }
+}
+
+/// A port free on 127.0.0.1 now (the OS's choice; another process could take it before the
+/// server binds it, which start-up then reports).
+fn free_port() -> std::io::Result<u16> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()
+        .map(|a| a.port())
 }
 
 /// Free ports, the shared demo CA, no certificate watcher (the files never change).

@@ -2,6 +2,7 @@
 //! `demo-kms-client` → list, encrypt, decrypt, sign, verify at the KMS with it → the refusals
 //! (no token 401, tampered token 401, a `kms:read`-only token on encrypt 403, a revoked token
 //! 401) → a DPoP-bound token used with its key, then refused without it (`bound`) → the
+//! delegation chain user → resource server → KMS through token exchange (`delegated`) → the
 //! KMS's audit events for those requests.
 
 use cryptoutil_jose::b64;
@@ -17,6 +18,7 @@ use crate::runner::{Step, StepFuture};
 use crate::step_error::StepError;
 
 mod bound;
+mod delegated;
 pub(crate) mod state;
 
 pub use state::FederationState;
@@ -90,6 +92,34 @@ pub const STEPS: &[Step] = &[
         run: bound::encrypt,
     },
     Step {
+        name: "federation-user-token",
+        description: "demo-user signs in to the single-page client (token for the resource server)",
+        phase: "delegation",
+        needs: &["identity-discovery"],
+        run: delegated::user_token,
+    },
+    Step {
+        name: "federation-user-token-refused",
+        description: "The user's own token refused at the KMS (401 invalid_audience)",
+        phase: "delegation",
+        needs: &["federation-list", "federation-user-token"],
+        run: delegated::user_token_refused,
+    },
+    Step {
+        name: "federation-exchange",
+        description: "The resource server exchanges it for a KMS token acting for the user (RFC 8693)",
+        phase: "delegation",
+        needs: &["federation-user-token"],
+        run: delegated::exchange,
+    },
+    Step {
+        name: "federation-exchange-encrypt",
+        description: "Encrypt at the KMS with the exchanged token",
+        phase: "delegation",
+        needs: &["federation-list", "federation-exchange"],
+        run: delegated::encrypt,
+    },
+    Step {
         name: "federation-no-token",
         description: "Refused without a token (401 missing_token)",
         phase: "negative",
@@ -128,7 +158,7 @@ pub const STEPS: &[Step] = &[
         name: "federation-audit",
         description: "The KMS audited every decision above",
         phase: "audit",
-        needs: &["federation-revoked-token"],
+        needs: &["federation-revoked-token", "federation-exchange-encrypt"],
         run: audit,
     },
 ];
@@ -503,6 +533,19 @@ fn audit(ctx: &mut RunContext) -> StepFuture<'_> {
         if successes == 0 {
             return Err(StepError::new(format!("no audited success for {client}")));
         }
+        let rs = ctx.env.credentials.rs_client_id.as_str();
+        let delegated = events
+            .iter()
+            .filter(|e| e.field("outcome") == Some("success") && e.field("actor") == Some(rs))
+            .count();
+        if delegated == 0 {
+            return Err(StepError::new(format!(
+                "no audited success of a token acting through {rs}"
+            )));
+        }
+        details.push(format!(
+            "{delegated} audited success(es) for the user with actor {rs} (token exchange)"
+        ));
         for reason in ["invalid_signature", "insufficient_scope", "token_revoked"] {
             let n = events
                 .iter()

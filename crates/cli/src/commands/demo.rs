@@ -108,6 +108,7 @@ fn options(kind: DemoKind, args: &DemoArgs) -> Result<Options, Failure> {
             || format!("{}-secret", args.readonly_client_id),
         )?,
         readonly_client_id: args.readonly_client_id.clone(),
+        ..Credentials::default()
     };
     Ok(options)
 }

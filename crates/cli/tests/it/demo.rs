@@ -108,7 +108,7 @@ fn demo_kms_passes_with_every_step_in_json() {
 fn demo_all_federates_the_kms_to_identity() {
     let (code, document) = run_json(&["demo", "all"]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "all", 16);
+    check_document(&document, "all", 20);
     let names: Vec<&str> = document["steps"]
         .as_array()
         .unwrap()
@@ -128,6 +128,10 @@ fn demo_all_federates_the_kms_to_identity() {
             "federation-verify",
             "federation-dpop-token",
             "federation-dpop-encrypt",
+            "federation-user-token",
+            "federation-user-token-refused",
+            "federation-exchange",
+            "federation-exchange-encrypt",
             "federation-no-token",
             "federation-tampered-token",
             "federation-read-only",

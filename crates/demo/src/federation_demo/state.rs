@@ -12,4 +12,6 @@ pub struct FederationState {
     pub(super) jws: Option<String>,
     pub(super) dpop_token: Option<Secret>,
     pub(super) dpop_key: Option<std::sync::Arc<crate::dpop::DpopKey>>,
+    pub(super) user_token: Option<Secret>,
+    pub(super) exchanged_token: Option<Secret>,
 }

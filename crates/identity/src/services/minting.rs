@@ -69,7 +69,7 @@ impl TokenMinter {
         })
     }
 
-/// The confirmation claim of a token bound to the DPoP key `dpop_jkt` (RFC 9449 §6.1).
+    /// The confirmation claim of a token bound to the DPoP key `dpop_jkt` (RFC 9449 §6.1).
     pub fn confirmation(dpop_jkt: Option<&str>) -> Option<tokens::Confirmation> {
         dpop_jkt.map(|jkt| tokens::Confirmation {
             jkt: jkt.to_owned(),

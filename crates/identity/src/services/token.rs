@@ -385,7 +385,7 @@ impl TokenService {
             dpop_jkt,
             now,
         )
-            .await
+        .await
     }
 
     /// Access token (recorded under the grant), ID token with `openid`, refresh token with
