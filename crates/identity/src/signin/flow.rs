@@ -163,7 +163,7 @@ impl<'a> AuthorizationFlow<'a> {
         request: AuthorizationRequest,
         next: Next,
     ) -> Result<Next, Unavailable> {
-        session.pending = Some(PendingInteraction::Authorization(request));
+        session.pending = Some(PendingInteraction::Authorization(Box::new(request)));
         self.sign_in.save(&session).await.map_err(|_| Unavailable)?;
         Ok(next)
     }

@@ -22,8 +22,9 @@ pub enum PendingInteraction {
         /// The action.
         account_action: AccountAction,
     },
-    /// An authorization request (RFC 6749 §4.1) waiting for sign-in and consent.
-    Authorization(AuthorizationRequest),
+    /// An authorization request (RFC 6749 §4.1) waiting for sign-in and consent (boxed: it is
+    /// much larger than the other kinds).
+    Authorization(Box<AuthorizationRequest>),
 }
 
 /// A device asking to be approved with the code its user typed (RFC 8628 §3.3).
@@ -47,7 +48,7 @@ impl PendingInteraction {
     /// The authorization request, when that is what is pending.
     pub fn authorization(&self) -> Option<&AuthorizationRequest> {
         match self {
-            Self::Authorization(request) => Some(request),
+            Self::Authorization(request) => Some(request.as_ref()),
             Self::DeviceApproval { .. } | Self::AccountAction { .. } => None,
         }
     }
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn an_authorization_request_is_stored_as_the_request_itself() {
-        let pending = PendingInteraction::Authorization(request());
+        let pending = PendingInteraction::Authorization(Box::new(request()));
         let json = pending.to_json().unwrap();
         assert_eq!(json, serde_json::to_string(&request()).unwrap());
         assert_eq!(PendingInteraction::from_json(&json), Some(pending));
