@@ -814,6 +814,14 @@ async function dpopCases() {
     assertEqual((await verifyAccessToken(tokens.access_token, { audience: KMS.audience })).cnf?.jkt, jkt, "cnf.jkt");
   });
 
+  await check("DPoP: an Ed25519 key (openid-client signs its proofs with alg Ed25519, RFC 9864)", async () => {
+    const config = await configFor(KMS.id, client.ClientSecretBasic(KMS.secret));
+    const { handle, jkt } = await dpopHandle(config, "EdDSA");
+    const tokens = await client.clientCredentialsGrant(config, { scope: "kms:read" }, { DPoP: handle });
+    assertEqual(String(tokens.token_type).toLowerCase(), "dpop", "token_type");
+    assertEqual((await verifyAccessToken(tokens.access_token, { audience: KMS.audience })).cnf?.jkt, jkt, "cnf.jkt");
+  });
+
   await check("DPoP: bound refresh (public client): another key or none refused, the right key refreshes", async () => {
     const { config, handle, jkt, tokens } = await dpopCodeFlow();
     assert(tokens.refresh_token, "no refresh token");

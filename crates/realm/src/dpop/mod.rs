@@ -43,6 +43,9 @@ pub const SUPPORTED_ALGORITHMS: &[JwsAlgorithm] = &[
     JwsAlgorithm::PS256,
     JwsAlgorithm::EdDSA,
 ];
+/// RFC 9864's fully-specified name for EdDSA over Ed25519, which some clients (openid-client)
+/// put in a proof's `alg`: accepted as [`JwsAlgorithm::EdDSA`] with an Ed25519 key.
+pub const ED25519: &str = "Ed25519";
 /// JWK members that only private or symmetric keys have.
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
@@ -197,23 +200,32 @@ pub fn verify(
     if !header.typ().is_some_and(|t| t.eq_ignore_ascii_case(TYP)) {
         return Err(DpopError::Typ);
     }
-    let alg: JwsAlgorithm = header
-        .alg()
-        .ok_or(DpopError::Algorithm)?
-        .parse()
-        .map_err(|_| DpopError::Algorithm)?;
+    let alg_name = header.alg().ok_or(DpopError::Algorithm)?;
+    let fully_specified = alg_name == ED25519;
+    let alg: JwsAlgorithm = if fully_specified {
+        JwsAlgorithm::EdDSA
+    } else {
+        alg_name.parse().map_err(|_| DpopError::Algorithm)?
+    };
     if !SUPPORTED_ALGORITHMS.contains(&alg) || !settings.algorithms.contains(&alg) {
         return Err(DpopError::Algorithm);
     }
     let jwk = public_jwk(header.get("jwk"))?;
-    let verified = jws::verify(&jwk, alg, proof).map_err(|e| match e {
+    let signature_error = |e: JoseError| match e {
         JoseError::InvalidSignature => DpopError::Signature,
         JoseError::KeyMismatch(_) | JoseError::AlgorithmMismatch { .. } => {
             DpopError::Jwk("does not fit alg")
         }
         other => malformed(&other),
-    })?;
-    let claims = parse_object(&verified.payload, "claims").map_err(|e| malformed(&e))?;
+    };
+    let payload = if fully_specified {
+        verify_ed25519(&jwk, &header, proof, signature_error)?
+    } else {
+        jws::verify(&jwk, alg, proof)
+            .map_err(signature_error)?
+            .payload
+    };
+    let claims = parse_object(&payload, "claims").map_err(|e| malformed(&e))?;
 
     let jti = match claims.get("jti") {
         Some(Value::String(j)) if !j.is_empty() && j.len() <= MAX_JTI_LEN => j.clone(),
@@ -263,6 +275,40 @@ pub fn verify(
         htu,
         alg,
     })
+}
+
+/// Verifies a proof whose `alg` is [`ED25519`] (which [`jws::verify`] does not take under that
+/// name): no `crit` or `b64` (as [`jws::verify`] refuses them), an Ed25519 `jwk`, the signature
+/// over the signing input; returns the payload.
+fn verify_ed25519(
+    jwk: &Jwk,
+    header: &cryptoutil_jose::header::Header,
+    proof: &str,
+    signature_error: impl Fn(JoseError) -> DpopError,
+) -> Result<Vec<u8>, DpopError> {
+    if header.get("crit").is_some() || header.get("b64").is_some() {
+        return Err(DpopError::Malformed(
+            "crit and b64 are not accepted in a proof".to_owned(),
+        ));
+    }
+    if !matches!(jwk.to_value(false).get("crv"), Some(Value::String(c)) if c == ED25519) {
+        return Err(DpopError::Jwk("does not fit alg"));
+    }
+    let (signing_input, signature) = proof
+        .rsplit_once('.')
+        .ok_or_else(|| DpopError::Malformed("not a compact JWS".to_owned()))?;
+    let (_, payload) = signing_input
+        .split_once('.')
+        .ok_or_else(|| DpopError::Malformed("not a compact JWS".to_owned()))?;
+    let signature = b64::decode(signature.as_bytes(), "signature").map_err(|e| malformed(&e))?;
+    jws::verify_raw(
+        jwk,
+        JwsAlgorithm::EdDSA,
+        signing_input.as_bytes(),
+        &signature,
+    )
+    .map_err(signature_error)?;
+    b64::decode(payload.as_bytes(), "payload").map_err(|e| malformed(&e))
 }
 
 /// The header's `jwk`: present, an object, asymmetric, without private members.

@@ -389,3 +389,57 @@ fn rfc_7638_thumbprint() {
         "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
     );
 }
+
+/// A proof with `alg: "Ed25519"` (RFC 9864's fully-specified name, openid-client's choice).
+fn fully_specified(key: &Jwk, sign_with: &Jwk) -> String {
+    let mut h = header(key);
+    h.insert("alg".into(), json!(ED25519));
+    let input = format!(
+        "{}.{}",
+        b64::encode(&serde_json::to_vec(&h).unwrap()),
+        b64::encode(&serde_json::to_vec(&claims()).unwrap())
+    );
+    let sig = jws::sign_raw(sign_with, JwsAlgorithm::EdDSA, input.as_bytes()).unwrap();
+    format!("{input}.{}", b64::encode(&sig))
+}
+
+#[test]
+fn the_fully_specified_ed25519_name_is_eddsa() {
+    let key = Jwk::generate_okp(OkpCurve::Ed25519).unwrap();
+    let p = check(&fully_specified(&key, &key)).unwrap();
+    assert_eq!((p.alg, p.jkt), (JwsAlgorithm::EdDSA, key.thumbprint()));
+    // Another key's signature, an EC jwk, or EdDSA switched off: refused.
+    let other = Jwk::generate_okp(OkpCurve::Ed25519).unwrap();
+    assert_eq!(
+        check(&fully_specified(&key, &other)),
+        Err(DpopError::Signature)
+    );
+    let mut ec_header = header(&ec());
+    ec_header.insert("alg".into(), json!(ED25519));
+    let input = format!(
+        "{}.{}",
+        b64::encode(&serde_json::to_vec(&ec_header).unwrap()),
+        b64::encode(&serde_json::to_vec(&claims()).unwrap())
+    );
+    let sig = jws::sign_raw(&key, JwsAlgorithm::EdDSA, input.as_bytes()).unwrap();
+    assert_eq!(
+        check(&format!("{input}.{}", b64::encode(&sig))),
+        Err(DpopError::Jwk("does not fit alg"))
+    );
+    let uri = Url::parse(URI).unwrap();
+    let no_eddsa = DpopSettings {
+        algorithms: vec![JwsAlgorithm::ES256],
+        ..DpopSettings::default()
+    };
+    let request = ProofRequest {
+        method: "POST",
+        uri: &uri,
+        now: now(),
+        nonce: None,
+        access_token: None,
+    };
+    assert_eq!(
+        verify(&fully_specified(&key, &key), &request, &no_eddsa),
+        Err(DpopError::Algorithm)
+    );
+}
