@@ -110,6 +110,11 @@ impl ResourceState {
         self.protected = Arc::new(protected);
         self
     }
+
+    /// The resource identity and DPoP policy, for other routes of this server (notes).
+    pub fn protection(&self) -> Arc<ProtectedResource> {
+        Arc::clone(&self.protected)
+    }
 }
 
 /// The API routes (and the metadata document when the server has a resource identifier).
@@ -164,7 +169,15 @@ fn metadata_document(body: axum::body::Bytes) -> Response {
 
 /// `GET`: who is calling and what has been written.
 async fn read(State(state): State<ResourceState>, method: Method, headers: HeaderMap) -> Response {
-    let token = match authorize(&state, &headers, &method, READ_SCOPE).await {
+    let token = match authorize(
+        &state.issuers,
+        &state.protected,
+        &headers,
+        (&method, RESOURCE),
+        READ_SCOPE,
+    )
+    .await
+    {
         Ok(token) => token,
         Err(problem) => return problem.into_response(),
     };
@@ -192,7 +205,15 @@ async fn write(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let token = match authorize(&state, &headers, request.method(), WRITE_SCOPE).await {
+    let token = match authorize(
+        &state.issuers,
+        &state.protected,
+        &headers,
+        (request.method(), RESOURCE),
+        WRITE_SCOPE,
+    )
+    .await
+    {
         Ok(token) => token,
         Err(problem) => return problem.into_response(),
     };
@@ -236,33 +257,30 @@ fn check_message(message: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Validates the token, its binding (a DPoP proof for `method` at the resource) and `scope`.
-async fn authorize(
-    state: &ResourceState,
+/// Validates the token, its binding (a DPoP proof for the request's method at `path`) and
+/// `scope`: every protected route of this server goes through here.
+pub(super) async fn authorize(
+    issuers: &TrustedIssuers,
+    protected: &ProtectedResource,
     headers: &HeaderMap,
-    method: &Method,
+    (method, path): (&Method, &str),
     scope: &str,
 ) -> Result<AccessToken, Problem> {
-    let refused = |e: BearerError| bearer_problem(&state.protected, &e);
+    let refused = |e: BearerError| bearer_problem(protected, &e);
     let credentials = presented(headers).map_err(refused)?;
-    let token = state
-        .issuers
-        .validate(credentials.token)
-        .await
-        .map_err(refused)?;
-    state
-        .protected
+    let token = issuers.validate(credentials.token).await.map_err(refused)?;
+    protected
         .check(
             &credentials,
             token.jkt.as_deref(),
             method.as_str(),
-            Some(RESOURCE),
+            Some(path),
         )
         .await
         .map_err(refused)?;
     if !token.has_scope(scope) {
         let description = format!("this request needs the scope {scope}");
-        let challenge = state.protected.challenge().header(
+        let challenge = protected.challenge().header(
             Some(("insufficient_scope", &description)),
             false,
             Some(scope),

@@ -143,8 +143,10 @@ pub async fn start(
     })
     .map_err(|e| StartError::Config(format!("resource: {e}")))?;
     let kms = notes::NotesKms::from_settings(&settings, &issuer).map_err(StartError::Config)?;
-    let public = api::router(api::ResourceState::new(issuers.clone()).with_protection(protected))
-        .merge(notes::router(notes::NotesState::new(issuers, kms)))
+    let resource_state = api::ResourceState::new(issuers.clone()).with_protection(protected);
+    let notes = notes::NotesState::new(issuers, resource_state.protection(), kms);
+    let public = api::router(resource_state)
+        .merge(notes::router(notes))
         .merge(spa);
     let jwks = validator.clone();
     let checks = vec![ReadinessCheck::required("identity_jwks", move || {

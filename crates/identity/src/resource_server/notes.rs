@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use cryptoutil_realm::bearer::{AccessToken, TrustedIssuers, bearer_token};
+use cryptoutil_realm::bearer::{ProtectedResource, TrustedIssuers, presented};
 use cryptoutil_server::{ApiJson, Problem};
 use cryptoutil_tls::{TrustConfig, client_config};
 use serde::Deserialize;
@@ -36,24 +36,30 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 const MAX_REPLY_BYTES: usize = 64 * 1024;
 /// Longest client secret read from `kms.client_secret_file`.
 const MAX_SECRET_BYTES: usize = 1024;
-/// The `realm` of the Bearer challenges.
-const REALM: &str = "cryptoutil-rs";
 /// RFC 8693 names.
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// The route's state: the token validator (shared with the API) and the KMS client, if any.
+/// The route's state: the token validator and the resource's DPoP policy (both shared with
+/// the API) and the KMS client, if any.
 #[derive(Debug, Clone)]
 pub struct NotesState {
     issuers: TrustedIssuers,
+    protected: Arc<ProtectedResource>,
     kms: Option<Arc<NotesKms>>,
 }
 
 impl NotesState {
-    /// The route over `issuers`, encrypting through `kms` (`None`: 503).
-    pub fn new(issuers: TrustedIssuers, kms: Option<NotesKms>) -> Self {
+    /// The route over `issuers` and `protected` (the API's, [`super::api::ResourceState::protection`]),
+    /// encrypting through `kms` (`None`: 503).
+    pub fn new(
+        issuers: TrustedIssuers,
+        protected: Arc<ProtectedResource>,
+        kms: Option<NotesKms>,
+    ) -> Self {
         Self {
             issuers,
+            protected,
             kms: kms.map(Arc::new),
         }
     }
@@ -268,9 +274,23 @@ async fn encrypt_note(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let (raw, token) = match authorize(&state, &headers).await {
-        Ok(found) => found,
+    // The same checks as the resource API: a DPoP-bound token needs its proof here too.
+    let token = match super::api::authorize(
+        &state.issuers,
+        &state.protected,
+        &headers,
+        (&Method::POST, NOTES),
+        WRITE_SCOPE,
+    )
+    .await
+    {
+        Ok(token) => token,
         Err(problem) => return problem.into_response(),
+    };
+    // The raw token, to exchange: present, since it was just validated.
+    let raw = match presented(&headers) {
+        Ok(credentials) => Zeroizing::new(credentials.token.to_owned()),
+        Err(_) => return Problem::bad_request("no access token").into_response(),
     };
     let Some(kms) = &state.kms else {
         return Problem::unavailable(
@@ -337,44 +357,6 @@ fn check_note(note: &str) -> Result<(), String> {
         return Err("note must not contain control characters".to_owned());
     }
     Ok(())
-}
-
-/// The caller's raw bearer token (to exchange) and its validated claims with `write:resource`.
-async fn authorize(
-    state: &NotesState,
-    headers: &HeaderMap,
-) -> Result<(Zeroizing<String>, AccessToken), Problem> {
-    let unauthorized = |code: &str| {
-        Problem::new(StatusCode::UNAUTHORIZED)
-            .with_extension("error", "invalid_token")
-            .with_detail(format!("the access token is not acceptable ({code})"))
-            .with_www_authenticate(format!("Bearer realm=\"{REALM}\", error=\"invalid_token\""))
-    };
-    let raw = bearer_token(headers).map_err(|_| {
-        Problem::new(StatusCode::UNAUTHORIZED)
-            .with_extension("error", "invalid_token")
-            .with_detail("this request needs an access token (Authorization: Bearer)")
-            .with_www_authenticate(format!("Bearer realm=\"{REALM}\""))
-    })?;
-    let token = state.issuers.validate(raw).await.map_err(|e| {
-        if e.is_unavailable() {
-            Problem::unavailable("the token issuer's keys cannot be fetched at the moment")
-                .with_extension("error", "temporarily_unavailable")
-        } else {
-            unauthorized(e.code())
-        }
-    })?;
-    if !token.has_scope(WRITE_SCOPE) {
-        return Err(Problem::new(StatusCode::FORBIDDEN)
-            .with_title("Insufficient scope")
-            .with_detail(format!("this request needs the scope {WRITE_SCOPE}"))
-            .with_extension("error", "insufficient_scope")
-            .with_extension("scope", WRITE_SCOPE)
-            .with_www_authenticate(format!(
-                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"{WRITE_SCOPE}\""
-            )));
-    }
-    Ok((Zeroizing::new(raw.to_owned()), token))
 }
 
 #[cfg(test)]

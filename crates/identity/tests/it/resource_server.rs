@@ -736,6 +736,34 @@ async fn dpop_bound_tokens_need_a_fresh_proof_of_their_key() {
         assert_eq!(status, expected, "{aud}: {body}");
     }
 
+    // The notes route is protected the same way: the bound token needs a proof for its own
+    // URL; with one it gets past authorization (to 503: this server has no KMS configured).
+    let notes_url = format!(
+        "{RS_ID}{}",
+        cryptoutil_identity::resource_server::notes::NOTES
+    );
+    let notes = async |scheme: &str, dpop: Option<&str>| {
+        let mut request = idp
+            .http
+            .post(format!(
+                "{}{}",
+                rs.url,
+                cryptoutil_identity::resource_server::notes::NOTES
+            ))
+            .header("authorization", format!("{scheme} {token}"))
+            .json(&json!({"note": "bound"}));
+        if let Some(dpop) = dpop {
+            request = request.header("dpop", dpop);
+        }
+        answer(request.send().await.unwrap()).await
+    };
+    assert_dpop_refusal(&notes("Bearer", None).await, "invalid_token");
+    let elsewhere = proof(&key, "POST", &url, &token, |_| {});
+    assert_dpop_refusal(&notes("DPoP", Some(&elsewhere)).await, "invalid_dpop_proof");
+    let for_notes = proof(&key, "POST", &notes_url, &token, |_| {});
+    let (status, _, _, body) = notes("DPoP", Some(&for_notes)).await;
+    assert_eq!(status, 503, "{body}");
+
     // No token: both schemes are challenged, with the metadata URL.
     let (status, challenge, _, _) = call(&idp, &rs, reqwest::Method::GET, None, None).await;
     assert_eq!(status, 401);
