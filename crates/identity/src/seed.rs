@@ -680,7 +680,9 @@ mod tests {
                 user.email.as_deref(),
                 Some(format!("{}@cryptoutil.demo.local", user.username).as_str())
             );
-            assert_eq!(user.tenant_id, None);
+            // demo-user acts in the KMS's demo-tenant (its delegated tokens, demo all).
+            let tenant = (user.username == "demo-user").then_some("demo-tenant");
+            assert_eq!(user.tenant_id.as_deref(), tenant);
         }
         assert!(seed.users[0].roles.is_empty());
         assert_eq!(seed.users[0].name.as_deref(), Some("Demo User"));

@@ -256,6 +256,30 @@ async fn seed(store: &Arc<Store>, keys: &Arc<Keys>, seeding: Seeding) -> Result<
     Ok(())
 }
 
+/// The CLI's `--dev` with trusted issuers and no `auth.federation.resource`: the resource is
+/// the URL the ready file reports, `https://127.0.0.1:<public port>`, so DPoP-bound tokens work
+/// in development. A public port of 0 is chosen now (the OS's choice), since the URL must be
+/// known before the listener starts. (Embedders set the resource themselves.)
+///
+/// # Errors
+/// No free port.
+pub fn dev_resource(settings: &mut KmsSettings) -> Result<(), String> {
+    let federation = &settings.auth.federation;
+    if federation.resource.is_some() || federation.issuers.is_empty() {
+        return Ok(());
+    }
+    if settings.server.public.port == 0 {
+        settings.server.public.port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port for the public listener: {e}"))?
+            .port();
+    }
+    let resource = format!("https://127.0.0.1:{}", settings.server.public.port);
+    tracing::info!(%resource, "--dev: the KMS's resource identifier (DPoP htu, RFC 9728)");
+    settings.auth.federation.resource = Some(resource);
+    Ok(())
+}
+
 /// Both surfaces, the OpenAPI document and Swagger UI.
 fn public_router(
     settings: &KmsSettings,

@@ -28,6 +28,9 @@ pub fn start_kms(args: &ServerStartArgs) -> Result<(), Failure> {
     )?;
     let outcome = (|| {
         trust_issuer_flags(args, &mut settings)?;
+        if args.dev {
+            cryptoutil_kms::server::dev_resource(&mut settings).map_err(Failure::Runtime)?;
+        }
         let dev_pki = dev_pki_for(args, &mut settings.server, "kms")?;
         runtime.block_on(run_kms(args, settings, dev_pki))
     })();

@@ -527,7 +527,7 @@ fn the_demos_validate_servers_running_in_other_processes() {
         key.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "all", 16);
+    check_document(&document, "all", 20);
     let health = step(&document, "kms-health");
     assert_eq!(health["status"], "passed", "{health}");
 

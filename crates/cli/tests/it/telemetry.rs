@@ -535,7 +535,7 @@ fn one_trace_crosses_from_the_demo_into_both_servers_over_otlp_http() {
         .iter()
         .filter(|s| s.service == "cryptoutil-demo" && s.name.starts_with("demo.step "))
         .collect();
-    assert_eq!(steps.len(), 13, "a span per step");
+    assert_eq!(steps.len(), 20, "a span per step");
     for step in &steps {
         assert_eq!(step.trace_id, root.trace_id);
         assert_eq!(step.parent_id, root.span_id);

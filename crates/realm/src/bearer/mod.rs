@@ -189,6 +189,10 @@ pub enum BearerError {
     /// A DPoP-bound token (`cnf.jkt`) presented with the `Bearer` scheme.
     #[error("the token is bound to a DPoP key: present it with the DPoP scheme and a proof")]
     BoundTokenAsBearer,
+    /// A DPoP-bound token at a resource that has no public URL configured, so cannot check a
+    /// proof's `htu`: it does not take DPoP-bound tokens (a refusal, not an outage).
+    #[error("this server does not accept DPoP-bound tokens (its public URL is not configured)")]
+    DpopNotOffered,
     /// A token without `cnf` presented with the `DPoP` scheme.
     #[error("the token is not DPoP-bound: present it with the Bearer scheme")]
     UnboundTokenAsDpop,
@@ -220,6 +224,7 @@ impl BearerError {
             Self::BoundTokenAsBearer
             | Self::UnboundTokenAsDpop
             | Self::DpopRequired
+            | Self::DpopNotOffered
             | Self::BindingMismatch => "invalid_token",
             Self::Malformed(_)
             | Self::NotYetValid

@@ -238,9 +238,7 @@ impl DpopBinding {
             .ok_or(BearerError::DpopProof(DpopError::Malformed(
                 "the DPoP header is missing".to_owned(),
             )))?;
-        let url = url.ok_or_else(|| {
-            BearerError::Config("the resource's public URL is not configured".to_owned())
-        })?;
+        let url = url.ok_or(BearerError::DpopNotOffered)?;
         let request = ProofRequest {
             method,
             uri: url,
