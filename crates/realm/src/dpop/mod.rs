@@ -23,7 +23,8 @@ pub use replay::{ReplayCache, ReplayError};
 
 use aws_lc_rs::digest;
 use cryptoutil_jose::header::parse_object;
-use cryptoutil_jose::{JoseError, Jwk, JwsAlgorithm, b64, jws};
+use cryptoutil_jose::jwk::KeyMaterial;
+use cryptoutil_jose::{JoseError, Jwk, JwsAlgorithm, OkpCurve, b64, jws};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
@@ -291,7 +292,7 @@ fn verify_ed25519(
             "crit and b64 are not accepted in a proof".to_owned(),
         ));
     }
-    if !matches!(jwk.to_value(false).get("crv"), Some(Value::String(c)) if c == ED25519) {
+    if !matches!(jwk.material(), KeyMaterial::Okp(k) if k.curve() == OkpCurve::Ed25519) {
         return Err(DpopError::Jwk("does not fit alg"));
     }
     let (signing_input, signature) = proof
