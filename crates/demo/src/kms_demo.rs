@@ -1,6 +1,7 @@
 //! `cryptoutil demo kms` (SPEC §6): wait for health → verify the seeded data → create an
 //! elastic key → rotate it → encrypt "Hello World!" → decrypt and compare → sign → verify →
-//! generate a data key → tenant isolation. Every step talks to the KMS's service API
+//! generate a data key → post-quantum sign/verify (ML-DSA) and encrypt/decrypt (ML-KEM) →
+//! tenant isolation. Every step talks to the KMS's service API
 //! (`/service/api/v1`) as the demo users over verified TLS.
 
 use cryptoutil_jose::{Jwk, JwsAlgorithm, b64, jws};
@@ -15,6 +16,7 @@ use crate::http::{Http, Reply};
 use crate::runner::{Step, StepFuture};
 use crate::step_error::StepError;
 
+mod post_quantum;
 pub(crate) mod state;
 
 use state::KeyRef;
@@ -93,6 +95,20 @@ pub const STEPS: &[Step] = &[
         phase: "crypto",
         needs: &["kms-create-key"],
         run: generate_data_key,
+    },
+    Step {
+        name: "kms-pq-sign-verify",
+        description: "Post-quantum signing: an ML-DSA-65 key signs \"Hello World!\" (JWS, RFC 9964); verified at the KMS and locally",
+        phase: "post-quantum",
+        needs: &["kms-health"],
+        run: post_quantum::sign_verify,
+    },
+    Step {
+        name: "kms-pq-encrypt-decrypt",
+        description: "Post-quantum encryption: an A256GCM/ML-KEM-768 key encrypts \"Hello World!\" (JWE, draft-ietf-jose-pqc-kem) and decrypts it",
+        phase: "post-quantum",
+        needs: &["kms-health"],
+        run: post_quantum::encrypt_decrypt,
     },
     Step {
         name: "kms-tenant-isolation",

@@ -410,7 +410,7 @@ mod tests {
     #[test]
     fn steps_follow_the_spec_and_depend_only_on_earlier_steps() {
         for (kind, count) in [
-            (DemoKind::Kms, 10),
+            (DemoKind::Kms, 12),
             (DemoKind::Identity, 10),
             (DemoKind::All, 20),
         ] {

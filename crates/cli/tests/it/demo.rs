@@ -79,7 +79,7 @@ fn assert_no_secrets(text: &str) {
 fn demo_kms_passes_with_every_step_in_json() {
     let (code, document) = run_json(&["demo", "kms"]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "kms", 10);
+    check_document(&document, "kms", 12);
     assert_eq!(document["success"], true);
     let names: Vec<&str> = document["steps"]
         .as_array()
@@ -99,6 +99,8 @@ fn demo_kms_passes_with_every_step_in_json() {
             "kms-sign",
             "kms-verify",
             "kms-generate-data-key",
+            "kms-pq-sign-verify",
+            "kms-pq-encrypt-decrypt",
             "kms-tenant-isolation",
         ]
     );
@@ -173,7 +175,8 @@ fn demo_kms_verbose_and_quiet() {
     let out = run(&["demo", "kms", "--verbose"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("[10/10] Tenant isolation"), "{text}");
+    assert!(text.contains("[12/12] Tenant isolation"), "{text}");
+    assert!(text.contains("ML-DSA-65"), "{text}");
     assert!(
         text.contains("404 like a key that does not exist"),
         "{text}"
@@ -184,14 +187,14 @@ fn demo_kms_verbose_and_quiet() {
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 1, "only the summary: {lines:?}");
-    assert!(lines[0].contains("all 10 steps passed"), "{lines:?}");
+    assert!(lines[0].contains("all 12 steps passed"), "{lines:?}");
 }
 
 #[test]
 fn a_wrong_password_fails_the_steps_that_need_it_with_exit_1() {
     let (code, document) = run_json(&["demo", "kms", "--password", "not-the-password"]);
     assert_eq!(code, 1, "health passed, the rest failed: {document:#}");
-    check_document(&document, "kms", 10);
+    check_document(&document, "kms", 12);
     assert_eq!(step(&document, "kms-health")["status"], "passed");
     let seeded = step(&document, "kms-seeded-data");
     assert_eq!(seeded["status"], "failed");
@@ -243,7 +246,7 @@ fn fail_fast_stops_at_the_first_failure() {
     let (code, document) =
         run_json(&["demo", "kms", "--password", "wrong-password", "--fail-fast"]);
     assert_eq!(code, 1);
-    check_document(&document, "kms", 10);
+    check_document(&document, "kms", 12);
     let create = step(&document, "kms-create-key");
     assert!(
         create["error"]["message"]
@@ -280,7 +283,7 @@ fn an_unreachable_server_fails_every_step_with_exit_2() {
         "0",
     ]);
     assert_eq!(code, 2, "nothing passed: {document:#}");
-    check_document(&document, "kms", 10);
+    check_document(&document, "kms", 12);
     assert_eq!(document["passed_steps"], 0);
     let health = step(&document, "kms-health");
     assert!(
@@ -308,7 +311,7 @@ fn structured_output_is_logfmt() {
         .iter()
         .filter(|l| l.contains(" event=step "))
         .collect();
-    assert_eq!(steps.len(), 10, "{text}");
+    assert_eq!(steps.len(), 12, "{text}");
     for line in &lines {
         let fields = parse_logfmt(line).unwrap_or_else(|e| panic!("not logfmt ({e}): {line}"));
         assert_eq!(fields[0].0, "ts", "{line}");
@@ -326,8 +329,8 @@ fn structured_output_is_logfmt() {
     };
     assert_eq!(get("event"), Some("summary"));
     assert_eq!(get("success"), Some("true"));
-    assert_eq!(get("total_steps"), Some("10"));
-    assert_eq!(get("passed_steps"), Some("10"));
+    assert_eq!(get("total_steps"), Some("12"));
+    assert_eq!(get("passed_steps"), Some("12"));
     let first = parse_logfmt(steps[0]).unwrap();
     assert!(first.iter().any(|(k, v)| k == "status" && v == "passed"));
     assert!(first.iter().any(|(k, _)| k == "duration_ms"));
@@ -461,7 +464,7 @@ fn the_demos_validate_servers_running_in_other_processes() {
         password.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "kms", 10);
+    check_document(&document, "kms", 12);
 
     let (code, document) = run_json(&[
         "demo",

@@ -1,0 +1,152 @@
+//! The post-quantum steps of `demo kms` (issue 26): an ML-DSA-65 signing key (FIPS 204, JWS
+//! per RFC 9964) and an ML-KEM-768 encryption key (FIPS 203, JWE per
+//! draft-ietf-jose-pqc-kem), each used once and checked the way a relying party would.
+
+use cryptoutil_jose::{Jwk, JwsAlgorithm, jws};
+use serde_json::Value;
+
+use super::{
+    MaterialKeyView, PLAINTEXT, as_main_user, create_key, jose, missing, octets, protected_header,
+    tampered, unique,
+};
+use crate::context::RunContext;
+use crate::runner::StepFuture;
+use crate::step_error::StepError;
+
+/// Algorithm of the demo's post-quantum signing key.
+pub(super) const PQ_SIGNING_ALG: &str = "ML-DSA-65";
+/// Algorithm of the demo's post-quantum encryption key (`enc/alg`).
+pub(super) const PQ_ENCRYPTION_ALG: &str = "A256GCM/ML-KEM-768";
+
+/// Creates an ML-DSA-65 key, signs "Hello World!", verifies at the KMS and locally with the
+/// version's public AKP JWK, and sees a tampered signature refused.
+pub(super) fn sign_verify(ctx: &mut RunContext) -> StepFuture<'_> {
+    Box::pin(async move {
+        let kms = as_main_user(ctx)?;
+        let key = create_key(&kms, unique("demo-kms-mldsa"), PQ_SIGNING_ALG).await?;
+        let signed = kms
+            .post(&format!("/elastickey/{}/sign", key.id), octets(PLAINTEXT))
+            .await?
+            .expect(200)?
+            .text()?;
+        let header = protected_header(&signed, 3)?;
+        let kid = header["kid"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| StepError::new("the ML-DSA JWS has no kid"))?;
+        if header["alg"] != PQ_SIGNING_ALG {
+            return Err(StepError::new(format!(
+                "JWS header alg {}: expected {PQ_SIGNING_ALG}",
+                header["alg"]
+            )));
+        }
+        let path = format!("/elastickey/{}/verify", key.id);
+        let verified = kms.post(&path, jose(&signed)).await?.expect(200)?;
+        if verified.body != PLAINTEXT {
+            return Err(StepError::new("the KMS verified a different payload"));
+        }
+        let material: MaterialKeyView = kms
+            .get(&format!("/elastickey/{}/materialkey/{kid}", key.id))
+            .await?
+            .expect(200)?
+            .json()?;
+        let public = material
+            .public_jwk
+            .ok_or_else(|| StepError::new("the ML-DSA version has no public JWK"))?;
+        if public["kty"] != "AKP" || public.get("priv").is_some() {
+            return Err(StepError::new(format!(
+                "the public JWK is not a public AKP key (kty {})",
+                public["kty"]
+            )));
+        }
+        let public_len = public["pub"].as_str().map_or(0, str::len);
+        let public = Jwk::from_value(public)
+            .map_err(|e| StepError::with_cause("the public JWK does not parse", e.to_string()))?;
+        let alg: JwsAlgorithm = PQ_SIGNING_ALG
+            .parse()
+            .map_err(|e: cryptoutil_jose::JoseError| StepError::new(e.to_string()))?;
+        let local = jws::verify(&public, alg, &signed)
+            .map_err(|e| StepError::with_cause("local verification failed", e.to_string()))?;
+        if local.payload != PLAINTEXT {
+            return Err(StepError::new(
+                "local verification gave a different payload",
+            ));
+        }
+        let refused = kms.post(&path, jose(&tampered(&signed, 2))).await?;
+        let problem: Value = serde_json::from_slice(&refused.body).unwrap_or(Value::Null);
+        if refused.status != 400 || !problem.to_string().contains("invalid_signature") {
+            return Err(StepError::with_cause(
+                "a tampered ML-DSA signature was not refused as invalid_signature",
+                refused.describe(),
+            ));
+        }
+        let signature_len = signed.rsplit('.').next().map_or(0, str::len);
+        Ok(vec![
+            format!("{} ({PQ_SIGNING_ALG}) id {}", key.name, key.id),
+            format!(
+                "compact JWS alg {PQ_SIGNING_ALG}, kid {kid}, signature {signature_len} base64url characters"
+            ),
+            format!(
+                "verified at the KMS and locally with the public AKP JWK ({public_len} base64url characters of pub)"
+            ),
+            format!("tampered signature refused: {}", refused.describe()),
+        ])
+    })
+}
+
+/// Creates an ML-KEM-768 key, encrypts "Hello World!" to it, decrypts and compares, and sees a
+/// tampered encapsulation refused.
+pub(super) fn encrypt_decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
+    Box::pin(async move {
+        let kms = as_main_user(ctx)?;
+        let key = create_key(&kms, unique("demo-kms-mlkem"), PQ_ENCRYPTION_ALG).await?;
+        let jwe = kms
+            .post(
+                &format!("/elastickey/{}/encrypt", key.id),
+                octets(PLAINTEXT),
+            )
+            .await?
+            .expect(200)?
+            .text()?;
+        let header = protected_header(&jwe, 5)?;
+        let (enc, kem) = PQ_ENCRYPTION_ALG
+            .split_once('/')
+            .ok_or_else(|| missing("the enc/alg pair"))?;
+        if header["alg"] != kem || header["enc"] != enc {
+            return Err(StepError::new(format!(
+                "JWE header alg {}, enc {}: expected {kem}, {enc}",
+                header["alg"], header["enc"]
+            )));
+        }
+        if jwe.contains("Hello") {
+            return Err(StepError::new("the JWE contains the plaintext"));
+        }
+        let path = format!("/elastickey/{}/decrypt", key.id);
+        let clear = kms.post(&path, jose(&jwe)).await?.expect(200)?;
+        if clear.body != PLAINTEXT {
+            return Err(StepError::new(format!(
+                "decrypted {} bytes that differ from \"Hello World!\"",
+                clear.body.len()
+            )));
+        }
+        // The ML-KEM ciphertext travels as the JWE's encrypted key (part 2): changing it
+        // yields another shared secret, so the content no longer authenticates.
+        let refused = kms.post(&path, jose(&tampered(&jwe, 1))).await?;
+        if refused.status != 400 {
+            return Err(StepError::with_cause(
+                "a JWE with a tampered ML-KEM ciphertext was not refused with 400",
+                refused.describe(),
+            ));
+        }
+        let encapsulation_len = jwe.split('.').nth(1).map_or(0, str::len);
+        Ok(vec![
+            format!("{} ({PQ_ENCRYPTION_ALG}) id {}", key.name, key.id),
+            format!(
+                "compact JWE alg {kem}, enc {enc}, {} characters ({encapsulation_len} of them the ML-KEM ciphertext)",
+                jwe.len()
+            ),
+            "decrypted to \"Hello World!\"".to_owned(),
+            format!("tampered ML-KEM ciphertext refused: {}", refused.describe()),
+        ])
+    })
+}
