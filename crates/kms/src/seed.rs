@@ -287,6 +287,8 @@ mod tests {
                 ("demo-signing-rsa2048", "RS256", 2),
                 ("demo-signing-ec256", "ES256", 2),
                 ("demo-signing-ed25519", "EdDSA", 1),
+                ("demo-signing-mldsa65", "ML-DSA-65", 1),
+                ("demo-encryption-mlkem768", "A256GCM/ML-KEM-768", 1),
             ]
         );
         assert!(!format!("{:?}", seed.users[0]).contains("password\""));

@@ -44,6 +44,10 @@ const KMS: &[(&str, Operation, &str, usize)] = &[
     ("kms-verify-es256", Operation::Verify, ES256, 64),
     ("kms-verify-eddsa", Operation::Verify, EDDSA, 64),
     ("kms-verify-rs256", Operation::Verify, RS256, 64),
+    ("kms-sign-mldsa65", Operation::Sign, MLDSA65, 64),
+    ("kms-verify-mldsa65", Operation::Verify, MLDSA65, 64),
+    ("kms-encrypt-mlkem768-64", Operation::Encrypt, MLKEM768, 64),
+    ("kms-decrypt-mlkem768-64", Operation::Decrypt, MLKEM768, 64),
     ("kms-generate", Operation::Generate, DIR, 0),
 ];
 
@@ -52,6 +56,10 @@ const KW: &str = "demo-wrapping-aes256kw";
 const ES256: &str = "demo-signing-ec256";
 const EDDSA: &str = "demo-signing-ed25519";
 const RS256: &str = "demo-signing-rsa2048";
+/// Post-quantum signing (FIPS 204, RFC 9964).
+const MLDSA65: &str = "demo-signing-mldsa65";
+/// Post-quantum encryption (FIPS 203, draft-ietf-jose-pqc-kem): `A256GCM/ML-KEM-768`.
+const MLKEM768: &str = "demo-encryption-mlkem768";
 
 /// Name and description of every KMS scenario, for the scenario table.
 pub fn scenarios() -> impl Iterator<Item = (&'static str, String)> {

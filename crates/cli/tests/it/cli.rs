@@ -393,7 +393,7 @@ fn dev_kms_serves_its_api_reports_ready_and_shuts_down_on_request() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(seeded["total"], 5, "--demo seeded the demo keys");
+    assert_eq!(seeded["total"], 7, "--demo seeded the demo keys");
 
     let live = client
         .get(format!("{admin}/admin/v1/livez"))

@@ -301,7 +301,7 @@ async fn demo_seeding_creates_the_canonical_data_and_the_demo_users_work() {
     };
     let demo_user = kms.api_as(Surface::Service, Some(&user("demo-user"))).await;
     let keys = demo_user.get("/elastickeys?sort=name").await.json();
-    assert_eq!(keys["total"], 5);
+    assert_eq!(keys["total"], 7);
     let names: Vec<&str> = keys["items"]
         .as_array()
         .unwrap()
@@ -312,8 +312,10 @@ async fn demo_seeding_creates_the_canonical_data_and_the_demo_users_work() {
         names,
         [
             "demo-encryption-aes256",
+            "demo-encryption-mlkem768",
             "demo-signing-ec256",
             "demo-signing-ed25519",
+            "demo-signing-mldsa65",
             "demo-signing-rsa2048",
             "demo-wrapping-aes256kw"
         ]
@@ -337,7 +339,7 @@ async fn demo_seeding_creates_the_canonical_data_and_the_demo_users_work() {
     let readonly = kms
         .api_as(Surface::Service, Some(&user("demo-readonly")))
         .await;
-    assert_eq!(readonly.get("/elastickeys").await.json()["total"], 5);
+    assert_eq!(readonly.get("/elastickeys").await.json()["total"], 7);
     readonly
         .post_json("/elastickey", &json!({"name": name("nope")}))
         .await
