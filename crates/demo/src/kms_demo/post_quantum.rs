@@ -2,7 +2,7 @@
 //! per RFC 9964) and an ML-KEM-768 encryption key (FIPS 203, JWE per
 //! draft-ietf-jose-pqc-kem), each used once and checked the way a relying party would.
 
-use cryptoutil_jose::{Jwk, JwsAlgorithm, jws};
+use cryptoutil_jose::{Jwk, JwsAlgorithm, b64, jws};
 use serde_json::Value;
 
 use super::{
@@ -129,24 +129,66 @@ pub(super) fn encrypt_decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
                 clear.body.len()
             )));
         }
-        // The ML-KEM ciphertext travels as the JWE's encrypted key (part 2): changing it
-        // yields another shared secret, so the content no longer authenticates.
-        let refused = kms.post(&path, jose(&tampered(&jwe, 1))).await?;
+        // The ML-KEM ciphertext travels in the protected header's `ek` (draft-ietf-jose-pqc-kem
+        // §6, direct key agreement): another ciphertext decapsulates to another shared secret,
+        // so the content no longer authenticates.
+        let encapsulation_len = header["ek"].as_str().map_or(0, str::len);
+        if encapsulation_len == 0 {
+            return Err(StepError::new(format!(
+                "the JWE header carries no ML-KEM ciphertext (ek): {header}"
+            )));
+        }
+        let refused = kms.post(&path, jose(&with_other_ek(&jwe, &header))).await?;
         if refused.status != 400 {
             return Err(StepError::with_cause(
                 "a JWE with a tampered ML-KEM ciphertext was not refused with 400",
                 refused.describe(),
             ));
         }
-        let encapsulation_len = jwe.split('.').nth(1).map_or(0, str::len);
         Ok(vec![
             format!("{} ({PQ_ENCRYPTION_ALG}) id {}", key.name, key.id),
             format!(
-                "compact JWE alg {kem}, enc {enc}, {} characters ({encapsulation_len} of them the ML-KEM ciphertext)",
+                "compact JWE alg {kem}, enc {enc}, {} characters ({encapsulation_len} of them the ML-KEM ciphertext, ek)",
                 jwe.len()
             ),
             "decrypted to \"Hello World!\"".to_owned(),
             format!("tampered ML-KEM ciphertext refused: {}", refused.describe()),
         ])
     })
+}
+
+/// `jwe` with one character of the header's `ek` (the ML-KEM ciphertext) changed, the header
+/// re-encoded: what an attacker who swaps the encapsulation would send.
+fn with_other_ek(jwe: &str, header: &Value) -> String {
+    let mut header = header.clone();
+    if let Some(ek) = header["ek"].as_str() {
+        let mut changed = ek.to_owned();
+        let replacement = if changed.starts_with('A') { "B" } else { "A" };
+        changed.replace_range(..1, replacement);
+        header["ek"] = Value::String(changed);
+    }
+    let encoded = b64::encode(header.to_string().as_bytes());
+    match jwe.split_once('.') {
+        Some((_, rest)) => format!("{encoded}.{rest}"),
+        None => encoded,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_ek_changes_only_the_ciphertext_in_the_header() {
+        let header = serde_json::json!({"alg": "ML-KEM-768", "enc": "A256GCM", "ek": "Axyz"});
+        let jwe = format!("{}..iv.ct.tag", b64::encode(header.to_string().as_bytes()));
+        let changed = with_other_ek(&jwe, &header);
+        assert!(changed.ends_with("..iv.ct.tag"));
+        let first = changed.split('.').next().unwrap();
+        let decoded: Value =
+            serde_json::from_slice(&b64::decode(first.as_bytes(), "header").unwrap()).unwrap();
+        assert_eq!(decoded["ek"], "Bxyz");
+        assert_eq!(decoded["alg"], "ML-KEM-768");
+    }
 }
