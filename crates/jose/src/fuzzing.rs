@@ -33,9 +33,9 @@ struct Keys {
     dir_a128gcm: Jwk,
     /// `AKP` ML-DSA-44/65/87 keys from fixed seeds.
     ml_dsa: Vec<Jwk>,
-    /// `AKP` ML-KEM-768 and ML-KEM-1024 keys (FIPS 203 KeyGen vectors of `tests/data/pq_vectors.json`).
-    ml_kem_768: Jwk,
-    ml_kem_1024: Jwk,
+    /// `AKP` ML-KEM keys, one per `alg` (an AKP key's `alg` is the one it is used with), from the
+    /// FIPS 203 KeyGen vectors of `tests/data/pq_vectors.json`.
+    ml_kem: Vec<(JweAlgorithm, Jwk)>,
 }
 
 /// An AKP JWK from raw parts (`pub`, and `priv` or `dk`).
@@ -82,12 +82,11 @@ fn keys() -> &'static Keys {
             .collect();
         let pq: Value = serde_json::from_str(include_str!("../tests/data/pq_vectors.json"))
             .expect("PQ vectors");
-        let ml_kem = |i: usize| {
+        let ml_kem = |i: usize, alg: JweAlgorithm| {
             let v = &pq["mlkem_keygen"][i];
-            let set = v["set"].as_str().expect("set");
             let ek = hex(v["ek"].as_str().expect("ek"));
             let dk = hex(v["dk"].as_str().expect("dk"));
-            akp_key(set, &ek, ("dk", &dk))
+            (alg, akp_key(alg.name(), &ek, ("dk", &dk)))
         };
         let ml_dsa = [
             ("ML-DSA-44", &aws_lc_rs::signature::ML_DSA_44_SIGNING),
@@ -105,8 +104,12 @@ fn keys() -> &'static Keys {
         .collect();
         Keys {
             ml_dsa,
-            ml_kem_768: ml_kem(0),
-            ml_kem_1024: ml_kem(1),
+            ml_kem: vec![
+                ml_kem(0, JweAlgorithm::MlKem768),
+                ml_kem(0, JweAlgorithm::MlKem768A192KW),
+                ml_kem(1, JweAlgorithm::MlKem1024),
+                ml_kem(1, JweAlgorithm::MlKem1024A256KW),
+            ],
             rsa: rfc_key(&data, &["rsa_key"]),
             p256: rfc_key(&data, &["jwe_5_5", "key"]),
             p384: rfc_key(&data, &["jwe_5_4", "key"]),
@@ -180,10 +183,8 @@ impl Keys {
                 c => self.ec(c.parse().unwrap_or(EcCurve::P256)),
             };
         }
-        match alg {
-            JweAlgorithm::MlKem768 | JweAlgorithm::MlKem768A192KW => return &self.ml_kem_768,
-            JweAlgorithm::MlKem1024 | JweAlgorithm::MlKem1024A256KW => return &self.ml_kem_1024,
-            _ => {}
+        if let Some((_, key)) = self.ml_kem.iter().find(|(a, _)| *a == alg) {
+            return key;
         }
         if alg.is_direct() {
             return match enc {
@@ -590,8 +591,8 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         &keys.ml_dsa[0],
         &keys.ml_dsa[1],
         &keys.ml_dsa[2],
-        &keys.ml_kem_768,
-        &keys.ml_kem_1024,
+        &keys.ml_kem[0].1,
+        &keys.ml_kem[3].1,
     ] {
         out.push(("jwk", key.to_json(true).as_bytes().to_vec()));
         if let Ok(public) = key.to_public() {
