@@ -3,7 +3,8 @@
 //! - `test`    — install what the tests need, run the whole suite with coverage, enforce ≥ 80 %.
 //! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, `api-fuzz`, `bench-compare`,
 //!   the benchmark record (artifacts), then `browser`: what `.ci/run` calls.
-//! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), both directions.
+//! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), and ML-DSA/ML-KEM
+//!   with Python `cryptography` (`interop/python/`), both directions.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
 //! - `api-fuzz` — schemathesis against the KMS's OpenAPI document, both surfaces (`interop/schemathesis/`).
 //! - `browser` — the sample single-page client in headless Chromium (`interop/browser/`).
@@ -28,6 +29,7 @@ mod browser_test;
 mod fuzz;
 mod load;
 mod oidc;
+mod pq_interop;
 mod proc_stats;
 mod profile;
 mod rules;
@@ -72,7 +74,7 @@ fn main() -> ExitCode {
         Some("rules") => rules::rules(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), and ML-DSA/ML-KEM with\n                 Python `cryptography` (needs python3.11; a pinned venv), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -331,6 +333,8 @@ fn schemas() -> Result<(), String> {
 /// `interop/node/package-lock.json`): we produce → Node checks, Node produces → we check. Every
 /// JWS algorithm and every JWE `enc`×`alg` pair of SPEC §3.3 (ECDH-ES on P-256/384/521 and
 /// X25519), general JSON with several recipients, plus tampered variants that must be rejected.
+/// Then ML-DSA and ML-KEM against Python's `cryptography` (OpenSSL), both directions
+/// ([`pq_interop`]): Node `jose` on Node 20 has neither.
 fn interop() -> Result<(), String> {
     let started = Instant::now();
     let node_dir = root().join("interop").join("node");
@@ -395,10 +399,11 @@ fn interop() -> Result<(), String> {
         let node_checked = capture("node checks rust's vectors", &mut node("check", &ours))?;
         run("node produces", &mut node("produce", &theirs))?;
         let rust_checked = capture("rust checks node's vectors", &mut example("check", &theirs))?;
-        Ok::<_, String>((node_checked, rust_checked))
+        let pq = pq_interop::run_pq(&dir)?;
+        Ok::<_, String>((node_checked, rust_checked, pq))
     })();
     match result {
-        Ok((node_checked, rust_checked)) => {
+        Ok((node_checked, rust_checked, (python_checked, rust_checked_pq))) => {
             let _ = std::fs::remove_dir_all(&dir);
             println!("==> interop summary ({:.0?}):", started.elapsed());
             // "<who> checked <producer>: <counts>" → "<counts>".
@@ -408,6 +413,8 @@ fn interop() -> Result<(), String> {
             };
             println!("    rust -> node: {}", counts(&node_checked));
             println!("    node -> rust: {}", counts(&rust_checked));
+            println!("    rust -> python (ML-DSA, ML-KEM): {python_checked}");
+            println!("    python -> rust (ML-DSA, ML-KEM): {rust_checked_pq}");
             Ok(())
         }
         Err(e) => Err(format!("{e}; vectors kept in {}", dir.display())),

@@ -1,5 +1,6 @@
 //! Criterion benchmarks: JWS sign/verify and JWE encrypt/decrypt per algorithm family with 64-byte
-//! and 16-KiB payloads, next to the raw aws-lc-rs AES-256-GCM seal/open on the same payload.
+//! and 16-KiB payloads, next to the raw aws-lc-rs AES-256-GCM seal/open on the same payload; and
+//! the post-quantum algorithms (ML-DSA-44/65/87, ML-KEM-768/1024 JWE).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;
@@ -258,5 +259,70 @@ fn micro(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, raw_gcm, micro, jwe_all, jws_all);
+/// Post-quantum: ML-DSA sign/verify (64-byte payload) and ML-KEM JWE encrypt/decrypt
+/// (encapsulation/decapsulation + KMAC256 + A256GCM, 64-byte payload), through this crate, with
+/// the raw aws-lc-rs encapsulate/decapsulate beside them.
+fn pq(c: &mut Criterion) {
+    let payload = vec![0x42u8; 64];
+    for alg in [
+        JwsAlgorithm::MlDsa44,
+        JwsAlgorithm::MlDsa65,
+        JwsAlgorithm::MlDsa87,
+    ] {
+        let key = Jwk::generate_akp(alg.name()).unwrap();
+        let public = key.to_public().unwrap();
+        let mut g = c.benchmark_group(format!("jws_{alg}"));
+        g.bench_function("sign/64", |b| {
+            b.iter(|| black_box(jws::sign(&key, alg, &payload, None).unwrap()));
+        });
+        let token = jws::sign(&key, alg, &payload, None).unwrap();
+        g.bench_function("verify/64", |b| {
+            b.iter(|| black_box(jws::verify(&public, alg, &token).unwrap()));
+        });
+        g.finish();
+    }
+    for alg in [
+        JweAlgorithm::MlKem768,
+        JweAlgorithm::MlKem1024,
+        JweAlgorithm::MlKem768A192KW,
+        JweAlgorithm::MlKem1024A256KW,
+    ] {
+        let key = Jwk::generate_akp(alg.name()).unwrap();
+        let public = key.to_public().unwrap();
+        let enc = ContentEncryption::A256GCM;
+        let mut g = c.benchmark_group(format!("jwe_{alg}_A256GCM"));
+        g.bench_function("encrypt/64", |b| {
+            b.iter(|| black_box(jwe::encrypt(&public, alg, enc, &payload, None).unwrap()));
+        });
+        let token = jwe::encrypt(&public, alg, enc, &payload, None).unwrap();
+        g.bench_function("decrypt/64", |b| {
+            b.iter(|| black_box(jwe::decrypt(&key, alg, enc, &token).unwrap()));
+        });
+        g.finish();
+    }
+    for (name, kalg) in [
+        ("raw_ml_kem_768", &aws_lc_rs::kem::ML_KEM_768),
+        ("raw_ml_kem_1024", &aws_lc_rs::kem::ML_KEM_1024),
+    ] {
+        let dk = aws_lc_rs::kem::DecapsulationKey::generate(kalg).unwrap();
+        let ek = dk.encapsulation_key().unwrap();
+        let mut g = c.benchmark_group(name);
+        g.bench_function("encapsulate", |b| {
+            b.iter(|| black_box(ek.encapsulate().unwrap()))
+        });
+        let (ct, _) = ek.encapsulate().unwrap();
+        let ct = ct.as_ref().to_vec();
+        g.bench_function("decapsulate", |b| {
+            b.iter(|| {
+                black_box(
+                    dk.decapsulate(aws_lc_rs::kem::Ciphertext::from(&ct[..]))
+                        .unwrap(),
+                )
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, raw_gcm, micro, jwe_all, jws_all, pq);
 criterion_main!(benches);

@@ -138,7 +138,8 @@ fn produce(file: &str) -> Res<()> {
     let payloads = payloads();
     let mut keys = Keys::default();
     let mut jws_out = Vec::new();
-    for &alg in JwsAlgorithm::ALL {
+    // Node `jose` on Node 20 has no ML-DSA/ML-KEM: those are checked against Python (pq_* commands).
+    for &alg in JwsAlgorithm::ALL.iter().filter(|a| !a.is_ml_dsa()) {
         let key = keys.jws(alg)?;
         let checker = if key.kty() == "oct" {
             key.to_value(true)
@@ -160,7 +161,7 @@ fn produce(file: &str) -> Res<()> {
     }
 
     let mut jwe_out = Vec::new();
-    for &alg in JweAlgorithm::ALL {
+    for &alg in JweAlgorithm::ALL.iter().filter(|a| !a.is_ml_kem()) {
         let curves: Vec<Option<Curve>> = if alg.is_ecdh() {
             Curve::ALL.iter().copied().map(Some).collect()
         } else {

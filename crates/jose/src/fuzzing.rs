@@ -31,6 +31,27 @@ struct Keys {
     a128kw: Jwk,
     a256gcmkw: Jwk,
     dir_a128gcm: Jwk,
+    /// `AKP` ML-DSA-44/65/87 keys from fixed seeds.
+    ml_dsa: Vec<Jwk>,
+    /// `AKP` ML-KEM keys, one per `alg` (an AKP key's `alg` is the one it is used with), from the
+    /// FIPS 203 KeyGen vectors of `tests/data/pq_vectors.json`.
+    ml_kem: Vec<(JweAlgorithm, Jwk)>,
+}
+
+/// An AKP JWK from raw parts (`pub`, and `priv` or `dk`).
+fn akp_key(alg: &str, public: &[u8], private: (&str, &[u8])) -> Jwk {
+    let mut m = Map::new();
+    m.insert("kty".into(), "AKP".into());
+    m.insert("alg".into(), alg.into());
+    m.insert("pub".into(), b64::encode(public).into());
+    m.insert(private.0.into(), b64::encode(private.1).into());
+    Jwk::from_map(&m).expect("AKP key")
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 /// A key from the RFC 7520 vectors with `use`, `alg` and `kid` cleared (the harness picks keys
@@ -59,7 +80,36 @@ fn keys() -> &'static Keys {
             .iter()
             .map(|&len| Jwk::from_oct_bytes(&fixed(len, 0x40)).expect("oct key"))
             .collect();
+        let pq: Value = serde_json::from_str(include_str!("../tests/data/pq_vectors.json"))
+            .expect("PQ vectors");
+        let ml_kem = |i: usize, alg: JweAlgorithm| {
+            let v = &pq["mlkem_keygen"][i];
+            let ek = hex(v["ek"].as_str().expect("ek"));
+            let dk = hex(v["dk"].as_str().expect("dk"));
+            (alg, akp_key(alg.name(), &ek, ("dk", &dk)))
+        };
+        let ml_dsa = [
+            ("ML-DSA-44", &aws_lc_rs::signature::ML_DSA_44_SIGNING),
+            ("ML-DSA-65", &aws_lc_rs::signature::ML_DSA_65_SIGNING),
+            ("ML-DSA-87", &aws_lc_rs::signature::ML_DSA_87_SIGNING),
+        ]
+        .iter()
+        .map(|(alg, signing)| {
+            use aws_lc_rs::signature::KeyPair as _;
+            let seed = fixed(32, 0x33);
+            let pair = aws_lc_rs::signature::PqdsaKeyPair::from_seed(*signing, &seed)
+                .expect("ML-DSA seed");
+            akp_key(alg, pair.public_key().as_ref(), ("priv", &seed))
+        })
+        .collect();
         Keys {
+            ml_dsa,
+            ml_kem: vec![
+                ml_kem(0, JweAlgorithm::MlKem768),
+                ml_kem(0, JweAlgorithm::MlKem768A192KW),
+                ml_kem(1, JweAlgorithm::MlKem1024),
+                ml_kem(1, JweAlgorithm::MlKem1024A256KW),
+            ],
             rsa: rfc_key(&data, &["rsa_key"]),
             p256: rfc_key(&data, &["jwe_5_5", "key"]),
             p384: rfc_key(&data, &["jwe_5_4", "key"]),
@@ -104,6 +154,9 @@ impl Keys {
             JwsAlgorithm::HS384 => self.oct_of(48),
             JwsAlgorithm::HS512 => self.oct_of(64),
             JwsAlgorithm::EdDSA => &self.ed25519,
+            JwsAlgorithm::MlDsa44 => &self.ml_dsa[0],
+            JwsAlgorithm::MlDsa65 => &self.ml_dsa[1],
+            JwsAlgorithm::MlDsa87 => &self.ml_dsa[2],
             a => match a.ec_curve() {
                 Some(crv) => self.ec(crv),
                 None => &self.rsa,
@@ -129,6 +182,9 @@ impl Keys {
                 "X25519" => &self.x25519,
                 c => self.ec(c.parse().unwrap_or(EcCurve::P256)),
             };
+        }
+        if let Some((_, key)) = self.ml_kem.iter().find(|(a, _)| *a == alg) {
+            return key;
         }
         if alg.is_direct() {
             return match enc {
@@ -392,6 +448,7 @@ fn check_key(key: &Jwk) {
             .find(|a| a.ec_curve() == Some(k.curve())),
         KeyMaterial::Okp(k) if k.curve() == OkpCurve::Ed25519 => Some(JwsAlgorithm::EdDSA),
         KeyMaterial::Okp(_) => None,
+        KeyMaterial::Akp(k) => k.alg().parse::<JwsAlgorithm>().ok(),
     };
     let mut bare = reparsed;
     bare.set_alg(None);
@@ -418,6 +475,18 @@ fn check_key(key: &Jwk) {
             crate::jwe::alg::ecdh_shared_secret(key, public).is_ok(),
             "ECDH with itself"
         );
+    }
+    // An ML-KEM key: the public form encrypts, the private form decrypts.
+    if let KeyMaterial::Akp(k) = key.material()
+        && let Ok(alg) = k.alg().parse::<JweAlgorithm>()
+        && key.is_private()
+        && let Some(public) = &public
+    {
+        let token = jwe::encrypt(public, alg, ContentEncryption::A256GCM, b"fuzz", None)
+            .expect("ML-KEM encrypt");
+        let out =
+            jwe::decrypt(key, alg, ContentEncryption::A256GCM, &token).expect("ML-KEM decrypt");
+        assert_eq!(out.plaintext, b"fuzz");
     }
 }
 
@@ -519,6 +588,11 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         &keys.ed25519,
         &keys.x25519,
         &keys.hs256,
+        &keys.ml_dsa[0],
+        &keys.ml_dsa[1],
+        &keys.ml_dsa[2],
+        &keys.ml_kem[0].1,
+        &keys.ml_kem[3].1,
     ] {
         out.push(("jwk", key.to_json(true).as_bytes().to_vec()));
         if let Ok(public) = key.to_public() {

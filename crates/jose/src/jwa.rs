@@ -91,6 +91,12 @@ named_enum!(
         ES512 => "ES512",
         /// EdDSA (Ed25519 only).
         EdDSA => "EdDSA",
+        /// ML-DSA-44 (FIPS 204, RFC 9964), pure, empty context.
+        MlDsa44 => "ML-DSA-44",
+        /// ML-DSA-65 (FIPS 204, RFC 9964), pure, empty context.
+        MlDsa65 => "ML-DSA-65",
+        /// ML-DSA-87 (FIPS 204, RFC 9964), pure, empty context.
+        MlDsa87 => "ML-DSA-87",
     }
 );
 
@@ -125,6 +131,14 @@ named_enum!(
         EcdhEsA192KW => "ECDH-ES+A192KW",
         /// ECDH-ES + AES-256 Key Wrap.
         EcdhEsA256KW => "ECDH-ES+A256KW",
+        /// ML-KEM-768 direct key agreement (draft-ietf-jose-pqc-kem-05): the KMAC256 output is the CEK.
+        MlKem768 => "ML-KEM-768",
+        /// ML-KEM-1024 direct key agreement (draft-ietf-jose-pqc-kem-05).
+        MlKem1024 => "ML-KEM-1024",
+        /// ML-KEM-768 + AES-192 Key Wrap (draft-ietf-jose-pqc-kem-05).
+        MlKem768A192KW => "ML-KEM-768+A192KW",
+        /// ML-KEM-1024 + AES-256 Key Wrap (draft-ietf-jose-pqc-kem-05).
+        MlKem1024A256KW => "ML-KEM-1024+A256KW",
     }
 );
 
@@ -203,6 +217,15 @@ impl JwsAlgorithm {
         }
     }
 
+    /// Whether this is an ML-DSA algorithm (keys of `kty: AKP`).
+    #[must_use]
+    pub const fn is_ml_dsa(self) -> bool {
+        matches!(
+            self,
+            JwsAlgorithm::MlDsa44 | JwsAlgorithm::MlDsa65 | JwsAlgorithm::MlDsa87
+        )
+    }
+
     /// The curve this ECDSA algorithm uses.
     #[must_use]
     pub const fn ec_curve(self) -> Option<EcCurve> {
@@ -263,17 +286,41 @@ impl JweAlgorithm {
     pub const fn kek_len(self) -> Option<usize> {
         match self {
             JweAlgorithm::A128KW | JweAlgorithm::A128GCMKW | JweAlgorithm::EcdhEsA128KW => Some(16),
-            JweAlgorithm::A192KW | JweAlgorithm::A192GCMKW | JweAlgorithm::EcdhEsA192KW => Some(24),
-            JweAlgorithm::A256KW | JweAlgorithm::A256GCMKW | JweAlgorithm::EcdhEsA256KW => Some(32),
+            JweAlgorithm::A192KW
+            | JweAlgorithm::A192GCMKW
+            | JweAlgorithm::EcdhEsA192KW
+            | JweAlgorithm::MlKem768A192KW => Some(24),
+            JweAlgorithm::A256KW
+            | JweAlgorithm::A256GCMKW
+            | JweAlgorithm::EcdhEsA256KW
+            | JweAlgorithm::MlKem1024A256KW => Some(32),
             _ => None,
         }
     }
 
-    /// Whether the CEK is determined by the key management algorithm (`dir`, `ECDH-ES`), which
-    /// makes the algorithm unusable with several recipients.
+    /// Whether the CEK is determined by the key management algorithm (`dir`, `ECDH-ES`,
+    /// `ML-KEM-768`, `ML-KEM-1024`), which makes the algorithm unusable with several recipients.
     #[must_use]
     pub const fn is_direct(self) -> bool {
-        matches!(self, JweAlgorithm::Dir | JweAlgorithm::EcdhEs)
+        matches!(
+            self,
+            JweAlgorithm::Dir
+                | JweAlgorithm::EcdhEs
+                | JweAlgorithm::MlKem768
+                | JweAlgorithm::MlKem1024
+        )
+    }
+
+    /// Whether this is an ML-KEM variant (keys of `kty: AKP`, draft-ietf-jose-pqc-kem-05).
+    #[must_use]
+    pub const fn is_ml_kem(self) -> bool {
+        matches!(
+            self,
+            JweAlgorithm::MlKem768
+                | JweAlgorithm::MlKem1024
+                | JweAlgorithm::MlKem768A192KW
+                | JweAlgorithm::MlKem1024A256KW
+        )
     }
 
     /// Whether this is an ECDH-ES variant.
@@ -341,7 +388,7 @@ impl KeyAlgorithm {
         s.parse()
     }
 
-    /// Every supported combination (13 JWS + 6 × 14 JWE).
+    /// Every supported combination (16 JWS + 6 × 18 JWE).
     #[must_use]
     pub fn all() -> Vec<KeyAlgorithm> {
         let mut v: Vec<KeyAlgorithm> = JwsAlgorithm::ALL

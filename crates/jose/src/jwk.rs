@@ -14,6 +14,7 @@ use aws_lc_rs::{aead, agreement, digest, hmac, rand, rsa, signature};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use crate::akp::AkpKey;
 use crate::b64;
 use crate::error::{JoseError, Result};
 use crate::header::parse_object;
@@ -443,6 +444,8 @@ pub enum KeyMaterial {
     Ec(EcKey),
     /// `kty: OKP`.
     Okp(OkpKey),
+    /// `kty: AKP` (ML-DSA, ML-KEM).
+    Akp(AkpKey),
 }
 
 /// A JSON Web Key, parsed and ready to use.
@@ -470,6 +473,9 @@ impl fmt::Debug for Jwk {
             }
             KeyMaterial::Okp(k) => {
                 s.field("crv", &k.crv);
+            }
+            KeyMaterial::Akp(k) => {
+                s.field("params", &k.params);
             }
         }
         s.field("private", &self.is_private())
@@ -560,6 +566,21 @@ impl Jwk {
         Self::from_map(&parse_object(json.as_bytes(), "JWK")?)
     }
 
+    /// Parses a JWK that must be a public key: any private member (`d`, RSA CRT values, AKP
+    /// `priv`/`dk`) or a symmetric key is refused, for places where only a public key belongs.
+    ///
+    /// # Errors
+    /// Parse errors, or [`JoseError::KeyMismatch`] for private or symmetric material.
+    pub fn public_from_json(json: &str) -> Result<Self> {
+        let key = Self::from_json(json)?;
+        if key.is_private() {
+            return Err(JoseError::KeyMismatch(
+                "private key material where only a public key is allowed",
+            ));
+        }
+        Ok(key)
+    }
+
     /// Builds a JWK from an already-parsed JSON value.
     ///
     /// # Errors
@@ -617,6 +638,16 @@ impl Jwk {
                     .map_err(|_| JoseError::InvalidKey("unsupported OKP curve"))?;
                 let x = required_b64(m, "x")?;
                 KeyMaterial::Okp(OkpKey::from_parts(crv, &x, secret_b64(m, "d")?)?)
+            }
+            "AKP" => {
+                let alg = field_str(m, "alg")?.ok_or(JoseError::InvalidKey("AKP keys need alg"))?;
+                let public = required_b64(m, "pub")?;
+                KeyMaterial::Akp(AkpKey::from_parts(
+                    alg,
+                    &public,
+                    secret_b64(m, "priv")?,
+                    secret_b64(m, "dk")?,
+                )?)
             }
             _ => return Err(JoseError::InvalidKey("unsupported kty")),
         };
@@ -826,6 +857,20 @@ impl Jwk {
         )?)))
     }
 
+    /// Generates an `AKP` key for `alg` (`ML-DSA-44/65/87`, `ML-KEM-768`, `ML-KEM-1024`,
+    /// `ML-KEM-768+A192KW`, `ML-KEM-1024+A256KW`) and sets its (required) `alg`.
+    ///
+    /// # Errors
+    /// Unknown algorithm or generation failure.
+    pub fn generate_akp(alg: &str) -> Result<Self> {
+        let key = AkpKey::generate(alg)?;
+        let mut jwk = Self::with_material(KeyMaterial::Akp(key));
+        if let KeyMaterial::Akp(k) = &jwk.material {
+            jwk.alg = Some(k.alg.to_owned());
+        }
+        Ok(jwk)
+    }
+
     /// Generates a key for an elastic key algorithm (SPEC §3.3 sizes) and sets its `alg` and `use`.
     ///
     /// * HS*: `oct` of the hash size; RS/PS: RSA 2048/3072/4096; ES*: P-256/384/521; EdDSA: Ed25519.
@@ -843,6 +888,8 @@ impl Jwk {
                     Self::generate_rsa(bits)?
                 } else if let Some(crv) = a.ec_curve() {
                     Self::generate_ec(crv)?
+                } else if a.is_ml_dsa() {
+                    Self::generate_akp(a.name())?
                 } else {
                     Self::generate_okp(OkpCurve::Ed25519)?
                 }
@@ -850,6 +897,8 @@ impl Jwk {
             KeyAlgorithm::Jwe { enc, alg: a } => {
                 if a == JweAlgorithm::Dir {
                     Self::generate_oct(enc.key_len())?
+                } else if a.is_ml_kem() {
+                    Self::generate_akp(a.name())?
                 } else if let Some(bits) = a.rsa_bits() {
                     Self::generate_rsa(bits)?
                 } else if let Some(crv) = a.default_ec_curve() {
@@ -882,6 +931,7 @@ impl Jwk {
             KeyMaterial::Rsa(_) => "RSA",
             KeyMaterial::Ec(_) => "EC",
             KeyMaterial::Okp(_) => "OKP",
+            KeyMaterial::Akp(_) => "AKP",
         }
     }
 
@@ -902,6 +952,7 @@ impl Jwk {
                 OkpInner::Ed25519 { private, .. } => private.is_some(),
                 OkpInner::X25519 { private, .. } => private.is_some(),
             },
+            KeyMaterial::Akp(k) => k.is_private(),
         }
     }
 
@@ -922,8 +973,13 @@ impl Jwk {
         self.alg.as_deref()
     }
 
-    /// Sets `alg`.
+    /// Sets `alg`. An `AKP` key's `alg` is fixed by its parameter set: for those, a different
+    /// value is ignored (the key keeps its own).
     pub fn set_alg(&mut self, alg: Option<String>) {
+        if let KeyMaterial::Akp(k) = &self.material {
+            self.alg = Some(k.alg.to_owned());
+            return;
+        }
         self.alg = alg;
     }
 
@@ -1041,11 +1097,20 @@ impl Jwk {
                     m.insert("d".into(), s(d));
                 }
             }
+            KeyMaterial::Akp(k) => {
+                m.insert("pub".into(), s(&k.public));
+                if let (true, Some((name, secret))) = (include_private, k.private_member()) {
+                    m.insert(name.into(), s(secret));
+                }
+            }
         }
         if let Some(v) = &self.kid {
             m.insert("kid".into(), v.clone().into());
         }
-        if let Some(v) = &self.alg {
+        if let KeyMaterial::Akp(k) = &self.material {
+            // Required for AKP, and always the key's own parameter set.
+            m.insert("alg".into(), k.alg.into());
+        } else if let Some(v) = &self.alg {
             m.insert("alg".into(), v.clone().into());
         }
         if let Some(v) = &self.key_use {
@@ -1082,6 +1147,12 @@ impl Jwk {
                 r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
                 k.crv.name(),
                 s(&k.x)
+            ),
+            // RFC 9964: alg, kty, pub.
+            KeyMaterial::Akp(k) => format!(
+                r#"{{"alg":"{}","kty":"AKP","pub":"{}"}}"#,
+                k.alg,
+                s(&k.public)
             ),
         }
     }

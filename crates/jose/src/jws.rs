@@ -69,7 +69,7 @@ pub fn sign(
     key.check_usage(&[alg.name()], Op::Sign)?;
     let mut header = Vec::with_capacity(64);
     write_header(&mut header, ("alg", alg.name()), extra_header, RESERVED)?;
-    let sig_len = 512;
+    let sig_len = if alg.is_ml_dsa() { 4627 } else { 512 };
     let mut out = String::with_capacity(
         b64::encoded_len(header.len())
             + b64::encoded_len(payload.len())
@@ -155,6 +155,17 @@ pub fn sign_raw(key: &Jwk, alg: JwsAlgorithm, input: &[u8]) -> Result<Vec<u8>> {
             }
             OkpInner::X25519 { .. } => Err(JoseError::KeyMismatch("X25519 keys cannot sign")),
         },
+        (
+            KeyMaterial::Akp(k),
+            JwsAlgorithm::MlDsa44 | JwsAlgorithm::MlDsa65 | JwsAlgorithm::MlDsa87,
+        ) => {
+            if k.alg != alg.name() {
+                return Err(JoseError::KeyMismatch(
+                    "AKP key's alg does not match the algorithm",
+                ));
+            }
+            k.sign(input)
+        }
         _ => Err(JoseError::KeyMismatch(
             "key type does not match the algorithm",
         )),
@@ -205,6 +216,17 @@ pub fn verify_raw(key: &Jwk, alg: JwsAlgorithm, input: &[u8], sig: &[u8]) -> Res
                 return Err(JoseError::KeyMismatch("X25519 keys cannot verify"));
             }
         },
+        (
+            KeyMaterial::Akp(k),
+            JwsAlgorithm::MlDsa44 | JwsAlgorithm::MlDsa65 | JwsAlgorithm::MlDsa87,
+        ) => {
+            if k.alg != alg.name() {
+                return Err(JoseError::KeyMismatch(
+                    "AKP key's alg does not match the algorithm",
+                ));
+            }
+            k.verify(input, sig)?
+        }
         _ => {
             return Err(JoseError::KeyMismatch(
                 "key type does not match the algorithm",

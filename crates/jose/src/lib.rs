@@ -1,12 +1,13 @@
 //! JOSE: JWK, JWS, JWE and JWA on aws-lc-rs primitives. No HTTP, no database.
 //!
-//! * [`jwk`] — keys (`oct`, `RSA`, `EC`, `OKP`), parsing, serialization, generation, RFC 7638 thumbprints.
+//! * [`jwk`] — keys (`oct`, `RSA`, `EC`, `OKP`, `AKP` via [`akp`]), parsing, serialization, generation, RFC 7638 thumbprints.
 //! * [`jws`] — JWS compact serialization (RFC 7515).
 //! * [`jwe`] — JWE compact and general JSON serialization (RFC 7516).
 //! * [`jwa`] — algorithm identifiers (RFC 7518), restricted to FIPS 140-3 approved algorithms.
 //!
 //! Every failure is a typed [`JoseError`]; nothing in this crate panics on untrusted input.
 
+pub mod akp;
 pub mod b64;
 mod der;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod jwa;
 pub mod jwe;
 pub mod jwk;
 pub mod jws;
+pub mod kmac;
 pub mod limits;
 
 pub use error::{JoseError, Result};

@@ -1,4 +1,5 @@
-//! Key management (RFC 7518 §4): `dir`, AES-KW, AES-GCMKW, RSA-OAEP-256/384/512, ECDH-ES(+AxxxKW).
+//! Key management (RFC 7518 §4): `dir`, AES-KW, AES-GCMKW, RSA-OAEP-256/384/512, ECDH-ES(+AxxxKW),
+//! and ML-KEM-768/1024 (+A192KW/+A256KW) per draft-ietf-jose-pqc-kem-05.
 
 use aws_lc_rs::cipher::{self, DecryptingKey, DecryptionContext, EncryptingKey, UnboundCipherKey};
 use aws_lc_rs::key_wrap::{self, KeyEncryptionKey, KeyWrap as _};
@@ -7,6 +8,7 @@ use serde_json::{Map, Value};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
+use crate::akp::AkpKey;
 use crate::b64;
 use crate::error::{JoseError, Result};
 use crate::jwa::{ContentEncryption, JweAlgorithm, OkpCurve};
@@ -177,6 +179,41 @@ pub fn concat_kdf(
     }
     out.truncate(key_len);
     Ok(out)
+}
+
+/// The ML-KEM key derivation of draft-ietf-jose-pqc-kem-05 §5.1: KMAC256 (SP 800-108r1 KDF in
+/// KMAC mode) with K = the KEM shared secret, X = AlgorithmID ‖ SuppPubInfo as in RFC 7518
+/// §4.6.2 (a 32-bit big-endian length and the ASCII `alg_id`; the key length in bits as a 32-bit
+/// big-endian integer), no PartyUInfo/PartyVInfo, L = `key_len` bytes, S = "". `alg_id` is the
+/// `enc` value for direct key agreement and the `alg` value with key wrapping.
+///
+/// # Errors
+/// Lengths that do not fit 32 bits.
+pub fn ml_kem_kdf(
+    shared_secret: &[u8],
+    alg_id: &str,
+    key_len: usize,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let len32 = |n: usize| {
+        u32::try_from(n)
+            .map(u32::to_be_bytes)
+            .map_err(|_| JoseError::Malformed("KDF input"))
+    };
+    let mut x = Vec::with_capacity(8 + alg_id.len());
+    x.extend_from_slice(&len32(alg_id.len())?);
+    x.extend_from_slice(alg_id.as_bytes());
+    x.extend_from_slice(&len32(key_len * 8)?);
+    Ok(crate::kmac::kmac256(shared_secret, &x, key_len, b""))
+}
+
+fn akp(key: &Jwk, alg: JweAlgorithm) -> Result<&AkpKey> {
+    match &key.material {
+        KeyMaterial::Akp(k) if k.alg == alg.name() => Ok(k),
+        KeyMaterial::Akp(_) => Err(JoseError::KeyMismatch(
+            "AKP key's alg does not match the algorithm",
+        )),
+        _ => Err(JoseError::KeyMismatch("ML-KEM needs an AKP key")),
+    }
 }
 
 /// The content encryption key: either the `dir` key itself (with its cached AES-GCM key) or an
@@ -381,7 +418,7 @@ pub(crate) fn wrap<'a>(
 ) -> Result<Wrapped<'a>> {
     if alg.is_direct() && shared_cek.is_some() {
         return Err(JoseError::KeyMismatch(
-            "dir and ECDH-ES cannot be used with several recipients",
+            "dir, ECDH-ES and direct ML-KEM cannot be used with several recipients",
         ));
     }
     let new_cek = || -> Result<Zeroizing<Vec<u8>>> {
@@ -450,6 +487,27 @@ pub(crate) fn wrap<'a>(
                 let cek = new_cek()?;
                 let ek = aes_kw_wrap(&kek, &cek)?;
                 (Cek::Owned(cek), ek)
+            }
+        }
+        JweAlgorithm::MlKem768
+        | JweAlgorithm::MlKem1024
+        | JweAlgorithm::MlKem768A192KW
+        | JweAlgorithm::MlKem1024A256KW => {
+            let k = akp(key, alg)?;
+            let (ct, ss) = k.encapsulate()?;
+            // draft-ietf-jose-pqc-kem-05 §6: the KEM ciphertext goes into the "ek" header.
+            params.push(("ek", Value::String(b64::encode(&ct))));
+            match alg.kek_len() {
+                None => {
+                    let cek = ml_kem_kdf(&ss, enc.name(), enc.key_len())?;
+                    (Cek::Owned(cek), Vec::new())
+                }
+                Some(kek_len) => {
+                    let kek = ml_kem_kdf(&ss, alg.name(), kek_len)?;
+                    let cek = new_cek()?;
+                    let wrapped = aes_kw_wrap(&kek, &cek)?;
+                    (Cek::Owned(cek), wrapped)
+                }
             }
         }
     };
@@ -558,6 +616,21 @@ pub(crate) fn unwrap<'a>(
                 check_len(aes_kw_unwrap(&kek, encrypted_key)?)
             }
         }
+        JweAlgorithm::MlKem768
+        | JweAlgorithm::MlKem1024
+        | JweAlgorithm::MlKem768A192KW
+        | JweAlgorithm::MlKem1024A256KW => {
+            let k = akp(key, alg)?;
+            let ct = header_b64(header, "ek", k.params().output_len())?;
+            let ss = k.decapsulate(&ct)?;
+            match alg.kek_len() {
+                None => check_len(ml_kem_kdf(&ss, enc.name(), enc.key_len())?),
+                Some(kek_len) => {
+                    let kek = ml_kem_kdf(&ss, alg.name(), kek_len)?;
+                    check_len(aes_kw_unwrap(&kek, encrypted_key)?)
+                }
+            }
+        }
     }
 }
 
@@ -615,4 +688,16 @@ pub fn rsa_oaep_decrypt(
         .len();
     out.truncate(n);
     Ok(out)
+}
+
+/// Raw ML-KEM decapsulation with an `AKP` ML-KEM private key (the KEM shared secret, before the
+/// JOSE key derivation), for testing against published vectors.
+///
+/// # Errors
+/// Not an ML-KEM private key, or a ciphertext of the wrong length.
+pub fn ml_kem_decapsulate(key: &Jwk, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    match &key.material {
+        KeyMaterial::Akp(k) if !k.params().is_ml_dsa() => k.decapsulate(ciphertext),
+        _ => Err(JoseError::KeyMismatch("ML-KEM needs an AKP ML-KEM key")),
+    }
 }

@@ -49,7 +49,7 @@ pub fn encrypt_json(
     let direct = recipients.iter().any(|r| r.alg.is_direct());
     if direct && recipients.len() > 1 {
         return Err(JoseError::KeyMismatch(
-            "dir and ECDH-ES cannot be used with several recipients",
+            "dir, ECDH-ES and direct ML-KEM cannot be used with several recipients",
         ));
     }
 

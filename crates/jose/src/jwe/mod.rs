@@ -44,7 +44,7 @@ impl core::fmt::Debug for Decrypted {
 /// Header names a caller may not set through the extra header (computed by this crate, or
 /// unsupported).
 pub(crate) const RESERVED: &[&str] = &[
-    "alg", "enc", "zip", "crit", "epk", "iv", "tag", "p2s", "p2c",
+    "alg", "enc", "zip", "crit", "epk", "ek", "iv", "tag", "p2s", "p2c",
 ];
 
 /// Encrypts `plaintext` to `key` with `alg`/`enc`, returning the compact serialization.

@@ -8,6 +8,7 @@
 
 mod fuzz_corpus;
 mod josekit_diff;
+mod pq;
 mod rfc7520;
 mod roundtrip;
 mod wycheproof;

@@ -22,8 +22,8 @@ pub enum Purpose {
 pub fn parse(text: &str) -> Result<(KeyAlgorithm, Purpose), KeyError> {
     let alg = KeyAlgorithm::parse(text).map_err(|_| {
         KeyError::Invalid(format!(
-            "unknown or forbidden algorithm {:?}: use a JWS alg (HS256 … EdDSA) or a JWE enc/alg \
-             pair such as A256GCM/A256KW",
+            "unknown or forbidden algorithm {:?}: use a JWS alg (HS256 … EdDSA, ML-DSA-44/65/87) \
+             or a JWE enc/alg pair such as A256GCM/A256KW or A256GCM/ML-KEM-768",
             truncate(text)
         ))
     })?;
@@ -34,7 +34,8 @@ pub fn parse(text: &str) -> Result<(KeyAlgorithm, Purpose), KeyError> {
     Ok((alg, purpose))
 }
 
-/// True when the material has a public half worth showing (`public_jwk`).
+/// True when the material has a public half worth showing (`public_jwk`): RSA, EC, OKP and AKP
+/// (ML-DSA, ML-KEM) keys.
 pub fn is_asymmetric(key: &Jwk) -> bool {
     key.kty() != "oct"
 }
@@ -167,7 +168,28 @@ mod tests {
             parse("ES256").unwrap().1,
             Purpose::Signing(JwsAlgorithm::ES256)
         );
-        for bad in ["none", "RSA1_5", "A256GCM/RSA-OAEP", "HS1", "", "A256GCM/"] {
+        assert_eq!(
+            parse("ML-DSA-65").unwrap().1,
+            Purpose::Signing(JwsAlgorithm::MlDsa65)
+        );
+        assert!(matches!(
+            parse("A256GCM/ML-KEM-1024+A256KW").unwrap().1,
+            Purpose::Encryption {
+                alg: JweAlgorithm::MlKem1024A256KW,
+                ..
+            }
+        ));
+        for bad in [
+            "none",
+            "RSA1_5",
+            "A256GCM/RSA-OAEP",
+            "HS1",
+            "",
+            "A256GCM/",
+            "ML-DSA-99",
+            "A256GCM/ML-KEM-512",
+            "ML-KEM-768",
+        ] {
             assert!(matches!(parse(bad), Err(KeyError::Invalid(_))), "{bad}");
         }
     }
@@ -181,6 +203,10 @@ mod tests {
             "HS512",
             "EdDSA",
             "A256GCM/ECDH-ES",
+            "ML-DSA-44",
+            "ML-DSA-87",
+            "A256GCM/ML-KEM-768",
+            "A128CBC-HS256/ML-KEM-1024+A256KW",
         ] {
             let (alg, purpose) = parse(name).unwrap();
             let key = Jwk::generate_for(alg).unwrap();
@@ -194,6 +220,12 @@ mod tests {
         }
         let p256 = Jwk::generate_for(parse("ES256").unwrap().0).unwrap();
         assert!(check_import(&p256, parse("ES384").unwrap().1).is_err());
+        // An ML-DSA-44 key for an ML-DSA-65 elastic key, an ML-KEM-768 key for ML-KEM-1024.
+        let dsa44 = Jwk::generate_for(parse("ML-DSA-44").unwrap().0).unwrap();
+        assert!(check_import(&dsa44, parse("ML-DSA-65").unwrap().1).is_err());
+        let kem768 = Jwk::generate_for(parse("A256GCM/ML-KEM-768").unwrap().0).unwrap();
+        assert!(check_import(&kem768, parse("A256GCM/ML-KEM-1024").unwrap().1).is_err());
+        assert!(check_import(&kem768, parse("A256GCM/ML-KEM-768+A192KW").unwrap().1).is_err());
         let aes128 = Jwk::generate_oct(16).unwrap();
         assert!(check_import(&aes128, parse("A256GCM/dir").unwrap().1).is_err());
     }
