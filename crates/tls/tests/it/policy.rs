@@ -1,7 +1,12 @@
 //! The crypto policy (issue 26), proved against a real TLS server built from `server_config` by
 //! clients that are not ours: the `openssl s_client` CLI for the classical cases, and rustls
 //! clients built here with exactly one key exchange group for the hybrid ML-KEM ones.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use crate::common;
 
