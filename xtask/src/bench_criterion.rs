@@ -65,6 +65,12 @@ pub const BENCHES: &[Bench] = &[
         target: "tokens",
         quick: Some("^access_token/sign/ES256$"),
     },
+    Bench {
+        name: "tls-handshake",
+        package: "cryptoutil-tls",
+        target: "handshake",
+        quick: None,
+    },
 ];
 
 /// Criterion's timing options for a full run and for `--quick`.

@@ -407,10 +407,11 @@ impl Protocol {
     }
 }
 
-/// A TLS client configuration trusting exactly `ca_cert` (TLS 1.3, full validation), offering
-/// `protocol` by ALPN. aws-lc-rs is also installed as the process default for anything else.
+/// A TLS client configuration trusting exactly `ca_cert` (TLS 1.3, full validation, the crypto
+/// policy of `cryptoutil_tls::provider`), offering `protocol` by ALPN. The policy is also
+/// installed as the process default for anything else.
 pub fn client_tls(ca_cert: &Path, protocol: Protocol) -> Result<rustls::ClientConfig, String> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    cryptoutil_tls::provider::install_default()?;
     let mut tls = cryptoutil_tls::client_config_from_ca_file(ca_cert)
         .map_err(|e| format!("cannot trust {}: {e}", ca_cert.display()))?;
     tls.alpn_protocols = match protocol {

@@ -1,4 +1,5 @@
-//! rustls server and client configurations: TLS 1.3 only, aws-lc-rs, explicit trust anchors.
+//! rustls server and client configurations: the crypto policy of [`crate::provider`] (TLS 1.3
+//! only, AES-GCM suites, hybrid ML-KEM then P-256/P-384 key exchange), explicit trust anchors.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,8 @@ use crate::reload::ReloadableCert;
 /// ALPN protocols the servers offer, in preference order.
 pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-/// The crypto provider used everywhere (re-exported here, where the configurations use it).
+/// The crypto provider used everywhere, the crypto policy (re-exported here, where the
+/// configurations use it).
 pub use crate::provider::provider;
 
 /// The only protocol version accepted: TLS 1.3.
@@ -55,8 +57,10 @@ impl ClientAuth {
     }
 }
 
-/// Builds a TLS 1.3-only server config that takes its certificate from `cert_resolver` (so
-/// [`ReloadableCert::reload`] affects every new handshake) and offers ALPN `h2`, `http/1.1`.
+/// Builds a TLS 1.3-only server config on the crypto policy ([`provider()`]) that takes its
+/// certificate from `cert_resolver` (so [`ReloadableCert::reload`] affects every new handshake)
+/// and offers ALPN `h2`, `http/1.1`. The cipher suite is chosen by the policy's order
+/// (`TLS_AES_256_GCM_SHA384` first), not the client's.
 pub fn server_config(
     cert_resolver: Arc<ReloadableCert>,
     client_auth: ClientAuth,
@@ -90,6 +94,7 @@ pub fn server_config(
         }
     };
     let mut config = builder.with_cert_resolver(cert_resolver);
+    config.ignore_client_order = true;
     config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -195,7 +200,8 @@ impl ClientIdentity {
     }
 }
 
-/// Builds a TLS 1.3-only client config with full server verification against `trust`, and
+/// Builds a TLS 1.3-only client config on the crypto policy ([`provider()`]: its first key share
+/// is `X25519MLKEM768`) with full server verification against `trust`, and
 /// optionally a client certificate. No ALPN is set (the HTTP client sets what it speaks; for
 /// reqwest with HTTP/2 set `alpn_protocols` to [`ALPN_PROTOCOLS`]).
 pub fn client_config(

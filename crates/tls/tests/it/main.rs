@@ -9,4 +9,5 @@
 mod ca_chain;
 mod common;
 mod handshake;
+mod policy;
 mod reload;
