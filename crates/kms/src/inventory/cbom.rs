@@ -165,7 +165,8 @@ pub fn cbom(inventory: &Inventory, serial: Uuid) -> Value {
     }
     let mut components: Vec<Value> = algorithms
         .values()
-        .map(|a| algorithm_component(a))
+        .copied()
+        .map(algorithm_component)
         .collect();
     components.extend(inventory.keys.iter().map(key_component));
     let dependencies: Vec<Value> = inventory
