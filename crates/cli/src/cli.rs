@@ -84,6 +84,65 @@ pub enum KmsCommand {
         #[command(subcommand)]
         command: BarrierCommand,
     },
+    /// The cryptographic inventory of a running KMS: every elastic key with its algorithm, key
+    /// size, versions, rotation policy, last use and whether a quantum computer breaks it, with
+    /// totals per algorithm (a table, JSON, or a CycloneDX 1.6 CBOM).
+    Inventory(InventoryArgs),
+}
+
+/// Output formats of `kms inventory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    /// One row per key, then the totals.
+    Table,
+    /// The KMS's JSON inventory.
+    Json,
+    /// A CycloneDX 1.6 CBOM (JSON).
+    Cyclonedx,
+}
+
+/// Flags of `kms inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The KMS's public listener, https://host:port (with --admin: its admin listener).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// CA certificate(s) that sign the KMS's certificate (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE", required = true)]
+    pub ca_cert: Vec<PathBuf>,
+    /// A KMS realm user with kms:admin in its tenant (HTTP Basic); its tenant's keys are listed.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "password_file",
+        conflicts_with = "token_file"
+    )]
+    pub username: Option<String>,
+    /// A file holding that user's password (its first line).
+    #[arg(long, value_name = "FILE", requires = "username")]
+    pub password_file: Option<PathBuf>,
+    /// A file holding an access token with kms:admin (sent as a Bearer token).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Every tenant's keys, from the admin listener (--url names it; outside --dev it requires
+    /// --client-cert and --client-key). Needs no user.
+    #[arg(long, conflicts_with_all = ["username", "token_file"])]
+    pub admin: bool,
+    /// Client certificate (PEM, leaf first) for the admin listener.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Table)]
+    pub format: InventoryFormat,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Give up after this long (e.g. 30s).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
 }
 
 /// `cryptoutil kms barrier …`

@@ -8,6 +8,7 @@
 //! - [`scopes`]: every scope rule: the hierarchy, the route → scope table, the admin rule.
 //! - [`keys`]: the key service: lifecycle rules and crypto operations, free of HTTP and SQL.
 //! - [`audit`]: the typed audit event and the sinks it is written to.
+//! - [`inventory`]: the cryptographic inventory (keys, quantum status, last use, CycloneDX CBOM).
 //! - [`system`]: the system principal (the KMS acting without a caller).
 //! - [`api`]: the HTTP surfaces, OpenAPI document and Swagger UI.
 //! - [`server`]: assembles and starts a KMS; [`tasks`]: its background tasks, owned together.
@@ -22,6 +23,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ids;
+pub mod inventory;
 pub mod keys;
 pub mod model;
 pub mod repository;

@@ -288,3 +288,16 @@ pub struct RealmUserRecord {
     /// Last change.
     pub updated_at: OffsetDateTime,
 }
+
+/// An elastic key as the cryptographic inventory sees it: the key, how many material key
+/// versions it has, and when it was last used (as flushed to the database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInventoryRecord {
+    /// The elastic key.
+    pub key: ElasticKey,
+    /// Material key versions (revoked ones included; none once purged).
+    pub versions: u64,
+    /// The last successful crypto operation, to the minute, as last flushed (see
+    /// `inventory::last_use`); `None` when never used (or never flushed).
+    pub last_used_at: Option<OffsetDateTime>,
+}

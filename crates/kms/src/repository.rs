@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{
-    ElasticKey, ElasticKeyFilter, ElasticKeySortField, MaterialKey, Page, PageRequest,
-    RealmUserRecord, Sort, Tenant, TenantId, WrappedKey,
+    ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyInventoryRecord, MaterialKey, Page,
+    PageRequest, RealmUserRecord, Sort, Tenant, TenantId, WrappedKey,
 };
 
 /// Why a storage call failed. Messages never contain key material.
@@ -166,6 +166,25 @@ pub trait KeyStore: Send + Sync + 'static {
         let _ = (tenant, id);
         async { Ok(()) }
     }
+}
+
+/// What the cryptographic inventory needs: every elastic key of a tenant with its version count
+/// and last use, and the flush of last-use times (see `inventory::last_use`).
+pub trait InventoryStore: Send + Sync + 'static {
+    /// Every elastic key of the tenant (tombstones of purged keys included), oldest first, with
+    /// its number of material keys and its stored last use. An unprovisioned tenant has none.
+    fn inventory_keys(
+        &self,
+        tenant: TenantId,
+    ) -> impl Future<Output = Result<Vec<KeyInventoryRecord>, StoreError>> + Send;
+
+    /// Moves each key's `last_used_at` forward to the given time (never back), in one
+    /// transaction; keys that no longer exist are skipped. Returns how many rows changed.
+    fn record_last_use(
+        &self,
+        tenant: TenantId,
+        uses: &[(Uuid, OffsetDateTime)],
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// System-wide directory: named tenants and the database realm's users (SPEC §3.6).

@@ -1,6 +1,7 @@
 //! Assembles a running KMS: storage, barrier, key service, both API surfaces, Swagger UI, the
-//! admin routes ([`crate::api::admin`]), readiness checks and the background tasks (one
-//! [`TaskSet`]: the purge task and following other instances' changes).
+//! admin routes ([`crate::api::admin`], [`crate::api::inventory`]), readiness checks and the
+//! background tasks (one [`TaskSet`]: the purge task, following other instances' changes, and
+//! the last-use flush).
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -82,6 +83,7 @@ impl Kms {
         self.server.shutdown();
         self.tasks.stop().await;
         self.server.wait().await;
+        flush_last_use(&self.keys).await;
         self.keys.store().close().await;
     }
 
@@ -90,8 +92,16 @@ impl Kms {
     pub async fn run_until_signal(self) {
         self.server.run_until_signal().await;
         self.tasks.stop().await;
+        flush_last_use(&self.keys).await;
         self.keys.store().close().await;
         drop(self.tls);
+    }
+}
+
+/// Writes the last-use times still in memory before the pool closes.
+async fn flush_last_use(keys: &Keys) {
+    if let Err(e) = crate::inventory::flush_last_use(keys.store().as_ref(), keys.last_use()).await {
+        tracing::warn!(error = %e, "could not record elastic keys' last use at shutdown");
     }
 }
 
@@ -152,7 +162,8 @@ pub async fn start(
     let state = ApiState { keys: keys.clone() };
     let users = Arc::new(UserAdmin::new(store.clone(), auth.clone()));
     let public = public_router(&settings, state, auth.clone(), users);
-    let admin_extra = api::admin::router(keys.clone());
+    let admin_extra =
+        api::admin::router(keys.clone()).merge(api::inventory::admin_router(keys.clone()));
     let tasks = background_tasks(&settings, &store, &auth, &keys);
     let mut checks = readiness_checks(keys.clone());
     checks.push(tasks.readiness_check());
@@ -192,6 +203,14 @@ fn background_tasks(
             keys.clone(),
             auth.federation().cloned(),
             settings.keys.purge_interval.get(),
+        ),
+    );
+    tasks.spawn(
+        "last use",
+        crate::inventory::flush_loop(
+            keys.store().clone(),
+            keys.last_use().clone(),
+            crate::inventory::last_use::FLUSH_INTERVAL,
         ),
     );
     let (store, auth, keys) = (store.clone(), auth.clone(), keys.clone());

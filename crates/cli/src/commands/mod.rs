@@ -4,6 +4,7 @@ mod barrier;
 mod config;
 mod demo;
 mod health;
+mod kms;
 mod server;
 mod tls;
 
@@ -27,6 +28,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     command: BarrierCommand::GenerateShares(args),
                 },
         } => barrier::generate_shares(&args),
+        Command::Kms {
+            command: KmsCommand::Inventory(args),
+        } => kms::inventory(&args),
         Command::Identity {
             command:
                 IdentityCommand::Server {

@@ -11,5 +11,6 @@ mod common;
 mod demo;
 mod deployments;
 mod faults;
+mod inventory;
 mod security;
 mod telemetry;

@@ -11,6 +11,7 @@ mod dto;
 pub mod echo;
 mod errors;
 pub mod handlers;
+pub mod inventory;
 pub mod problems;
 pub mod query;
 pub mod resource_metadata;
@@ -89,13 +90,18 @@ fn operations() -> OpenApiRouter<ApiState> {
         .routes(routes!(handlers::sign))
         .routes(routes!(handlers::verify))
         .routes(routes!(handlers::generate))
+        .routes(routes!(inventory::tenant_inventory))
 }
 
 /// The operations' router (paths relative to a surface) and, for each surface prefix, the
 /// OpenAPI paths under that prefix with operation ids and tags made unique per surface.
 pub fn operations_and_document(state: ApiState, prefixes: &[&str]) -> (Router, OpenApi) {
     let (router, mut relative) = operations().with_state(state).split_for_parts();
-    document_scopes(&mut relative, crate::scopes::route_scope);
+    // Key operations from the table; the inventory's admin rule from `required_scope`.
+    document_scopes(&mut relative, |method, path| {
+        crate::scopes::route_scope(method, path)
+            .or_else(|| crate::scopes::required_scope(method, path))
+    });
     problems::document_problems(&mut relative);
     let mut document = document_base();
     for prefix in prefixes {

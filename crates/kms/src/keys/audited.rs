@@ -35,6 +35,9 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     ) -> Result<T, KeyError> {
         match result {
             Ok((value, material)) => {
+                if is_use(operation) {
+                    self.last_use.touch(who.tenant, id);
+                }
                 self.record(who, operation, Some(id), Some(material), None);
                 Ok(value)
             }
@@ -63,4 +66,16 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             }),
         )
     }
+}
+
+/// The operations that count as a use of the key (its last use in the inventory).
+fn is_use(operation: KeyOperation) -> bool {
+    matches!(
+        operation,
+        KeyOperation::Encrypt
+            | KeyOperation::Decrypt
+            | KeyOperation::Sign
+            | KeyOperation::Verify
+            | KeyOperation::Generate
+    )
 }

@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditSink, KeyOperation};
 use crate::barrier::Barrier;
+use crate::inventory::last_use::LastUse;
 use crate::model::{
     ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyStatus, MaterialKey, Page, PageRequest,
     Principal, Sort, TenantId,
@@ -98,6 +99,7 @@ pub struct KeyService<S> {
     metadata: metadata::MetadataCache,
     options: KeyServiceOptions,
     audit: Arc<dyn AuditSink>,
+    last_use: Arc<LastUse>,
 }
 
 impl<S> std::fmt::Debug for KeyService<S> {
@@ -121,6 +123,7 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
             ),
             options,
             audit: crate::audit::default_sink(),
+            last_use: Arc::new(LastUse::new()),
         }
     }
 
@@ -138,6 +141,12 @@ impl<S: KeyStore + BarrierStore> KeyService<S> {
     /// The barrier (for the admin API's rotations).
     pub fn barrier(&self) -> &Arc<Barrier<S>> {
         &self.barrier
+    }
+
+    /// When each elastic key was last used, not yet written to the store (the inventory reads
+    /// it; a background task flushes it).
+    pub fn last_use(&self) -> &Arc<LastUse> {
+        &self.last_use
     }
 
     /// The store (for readiness checks).

@@ -25,7 +25,8 @@ use cryptoutil_realm::ScopeVocabulary;
 use crate::model::Principal;
 
 pub use routes::{
-    ECHO_PATH, ECHO_SCOPE, ROUTE_SCOPES, USER_ADMIN_PATH, required_scope, route_scope,
+    ECHO_PATH, ECHO_SCOPE, INVENTORY_PATH, ROUTE_SCOPES, USER_ADMIN_PATH, required_scope,
+    route_scope,
 };
 
 /// Everything, including admin-only operations (user administration).

@@ -19,6 +19,10 @@ pub const ECHO_SCOPE: &str = ENCRYPT;
 /// The user administration routes (this path and everything under it) need [`ADMIN`].
 pub const USER_ADMIN_PATH: &str = "/admin/realm-users";
 
+/// The tenant's cryptographic inventory (`GET`, both surfaces) needs [`ADMIN`]: it lists every
+/// key of the tenant, which no single fine scope covers.
+pub const INVENTORY_PATH: &str = "/crypto-inventory";
+
 /// `(method, path pattern, scope)` of every key operation; `{name}` matches one path segment.
 pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
     ("post", "/elastickey", ELASTIC_KEY_CREATE),
@@ -45,7 +49,8 @@ pub const ROUTE_SCOPES: &[(&str, &str, &str)] = &[
 ];
 
 /// The scope a request needs, from its method (any case) and path (relative to a surface, or with
-/// the surface prefix): [`ROUTE_SCOPES`] for key operations, [`ADMIN`] for user administration.
+/// the surface prefix): [`ROUTE_SCOPES`] for key operations, [`ADMIN`] for user administration
+/// and the inventory.
 /// `None` for paths outside both (they answer 404 or 405; callers treat them as sensitive).
 pub fn required_scope(method: &str, path: &str) -> Option<&'static str> {
     let path = [SERVICE_PREFIX, BROWSER_PREFIX]
@@ -56,6 +61,9 @@ pub fn required_scope(method: &str, path: &str) -> Option<&'static str> {
         .strip_prefix(USER_ADMIN_PATH)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     {
+        return Some(ADMIN);
+    }
+    if path == INVENTORY_PATH {
         return Some(ADMIN);
     }
     ROUTE_SCOPES
@@ -117,6 +125,11 @@ mod tests {
             required_scope("GET", "/service/api/v1/admin/realm-users"),
             Some("kms:admin")
         );
+        assert_eq!(
+            required_scope("GET", "/browser/api/v1/crypto-inventory"),
+            Some("kms:admin")
+        );
+        assert_eq!(required_scope("GET", "/crypto-inventory/x"), None);
         assert_eq!(required_scope("GET", "/elastickey/x/encrypt"), None);
         assert_eq!(required_scope("POST", "/elastickey//encrypt"), None);
         assert_eq!(required_scope("POST", "/nothing"), None);

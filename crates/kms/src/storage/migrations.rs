@@ -85,10 +85,11 @@ pub(crate) const SYSTEM: &[Migration] = &[
 ];
 
 /// Migrations of each tenant database / `tenant_<hex>` schema.
-pub(crate) const TENANT: &[Migration] = &[Migration {
-    version: 1,
-    name: "barrier keys, elastic keys, material keys",
-    sqlite: "
+pub(crate) const TENANT: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "barrier keys, elastic keys, material keys",
+        sqlite: "
         CREATE TABLE intermediate_keys (
             kid TEXT PRIMARY KEY NOT NULL,
             parent_kid TEXT,
@@ -129,7 +130,7 @@ pub(crate) const TENANT: &[Migration] = &[Migration {
             sealed_jwk TEXT NOT NULL
         );
         CREATE INDEX material_keys_elastic ON material_keys (elastic_key_id, id);",
-    postgres: r#"
+        postgres: r#"
         CREATE TABLE intermediate_keys (
             kid TEXT COLLATE "C" PRIMARY KEY,
             parent_kid TEXT COLLATE "C",
@@ -170,7 +171,16 @@ pub(crate) const TENANT: &[Migration] = &[Migration {
             sealed_jwk TEXT NOT NULL
         );
         CREATE INDEX material_keys_elastic ON material_keys (elastic_key_id, id);"#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "elastic key last use",
+        // Written by the last-use flush task (`inventory::last_use`), to the minute; NULL = never
+        // used since this column exists.
+        sqlite: "ALTER TABLE elastic_keys ADD COLUMN last_used_at BIGINT;",
+        postgres: "ALTER TABLE elastic_keys ADD COLUMN last_used_at BIGINT;",
+    },
+];
 
 /// Advisory lock key serialising PostgreSQL migrations and tenant provisioning ("cuKMSmig").
 pub(crate) const PG_MIGRATION_LOCK: i64 = 0x6375_4b4d_536d_6967;
@@ -332,6 +342,40 @@ mod tests {
         assert_eq!(versions.unwrap(), vec![1, 2]);
         assert_eq!(name.unwrap(), None);
         assert_eq!(users.unwrap(), 0);
+    }
+
+    /// A version 1 tenant database gains `last_used_at` (NULL) and keeps its keys.
+    #[tokio::test]
+    async fn sqlite_tenant_schema_upgrades_to_last_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("tenant.db"))
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        migrate_sqlite(&pool, &TENANT[..1]).await.unwrap();
+        sqlx::query(
+            "INSERT INTO elastic_keys (id, name, description, algorithm, versioning_allowed, \
+             import_allowed, export_allowed, status, created_at, updated_at) \
+             VALUES ('k', 'n', '', 'ES256', TRUE, FALSE, FALSE, 'active', 1, 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        migrate_sqlite(&pool, TENANT).await.unwrap();
+        migrate_sqlite(&pool, TENANT).await.unwrap();
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_used_at FROM elastic_keys WHERE id = 'k'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(last, None);
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(versions, vec![1, 2]);
+        pool.close().await;
     }
 
     #[tokio::test]

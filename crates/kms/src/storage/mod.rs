@@ -18,7 +18,7 @@
 //! unique `name` for the directory), `kms_realm_users` (the database realm: `roles` and `tenants`
 //! as JSON text arrays, `certificate_subject` unique when present, `version` for compare-and-set),
 //! `schema_migrations`. Tenant: `intermediate_keys`, `content_keys` (both shaped like `root_keys`:
-//! `kid, parent_kid, owner, jwe, created_at`), `elastic_keys` (name unique), `material_keys`
+//! `kid, parent_kid, owner, jwe, created_at`), `elastic_keys` (name unique; `last_used_at`, written by the last-use flush), `material_keys`
 //! (foreign key to `elastic_keys`), `schema_migrations`.
 //!
 //! Encoding, identical on both backends: UUIDs as canonical lowercase hyphenated text (whose
@@ -82,10 +82,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{
-    ElasticKey, ElasticKeyFilter, ElasticKeySortField, MaterialKey, Page, PageRequest, Sort,
-    TenantId, WrappedKey,
+    ElasticKey, ElasticKeyFilter, ElasticKeySortField, KeyInventoryRecord, MaterialKey, Page,
+    PageRequest, Sort, TenantId, WrappedKey,
 };
-use crate::repository::{BarrierStore, KeyStore, StoreError};
+use crate::repository::{BarrierStore, InventoryStore, KeyStore, StoreError};
 
 pub use settings::{DEFAULT_DATABASE_URL, DatabaseSettings, KmsDatabase};
 
@@ -492,5 +492,29 @@ impl KeyStore for Store {
             Inner::Sqlite(b) => ops::sqlite::ping(&b.main).await,
             Inner::Postgres(b) => ops::postgres::ping(&b.pool).await,
         }
+    }
+}
+
+impl InventoryStore for Store {
+    async fn inventory_keys(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<KeyInventoryRecord>, StoreError> {
+        on_tenant!(self, tenant, false, Vec::new(), |o, pool, p| {
+            o::inventory_keys(pool, p).await
+        })
+    }
+
+    async fn record_last_use(
+        &self,
+        tenant: TenantId,
+        uses: &[(Uuid, OffsetDateTime)],
+    ) -> Result<u64, StoreError> {
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        on_tenant!(self, tenant, false, 0, |o, pool, p| {
+            o::record_last_use(pool, p, uses).await
+        })
     }
 }

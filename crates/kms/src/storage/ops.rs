@@ -863,6 +863,58 @@ macro_rules! backend_ops {
             Ok(done.rows_affected() > 0)
         }
 
+        // ---- Cryptographic inventory (tenant prefix `p`).
+
+        /// Every elastic key with its material key count and last use, oldest first.
+        pub(crate) async fn inventory_keys(
+            pool: &Pool<Db>,
+            p: &str,
+        ) -> Result<Vec<crate::model::KeyInventoryRecord>, StoreError> {
+            let rows = sqlx::query(sql(format!(
+                "SELECT {ELASTIC_COLUMNS}, last_used_at, \
+                 (SELECT COUNT(*) FROM {p}material_keys m WHERE m.elastic_key_id = e.id) AS versions \
+                 FROM {p}elastic_keys e ORDER BY created_at, id"
+            )))
+            .fetch_all(pool)
+            .await
+            .map_err(map)?;
+            rows.iter()
+                .map(|row| {
+                    let versions = row.try_get::<i64, _>("versions").map_err(map)?;
+                    Ok(crate::model::KeyInventoryRecord {
+                        key: elastic(row)?,
+                        versions: u64::try_from(versions)
+                            .map_err(|_| StoreError::Corrupt("negative count".to_owned()))?,
+                        last_used_at: opt_ts(row, "last_used_at")?,
+                    })
+                })
+                .collect()
+        }
+
+        /// Moves `last_used_at` forward for each key, in one transaction.
+        pub(crate) async fn record_last_use(
+            pool: &Pool<Db>,
+            p: &str,
+            uses: &[(Uuid, OffsetDateTime)],
+        ) -> Result<u64, StoreError> {
+            let mut tx = pool.begin_with($begin_write).await.map_err(map)?;
+            let mut changed = 0;
+            for (key_id, at) in uses {
+                let done = sqlx::query(sql(format!(
+                    "UPDATE {p}elastic_keys SET last_used_at = $1 \
+                     WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)"
+                )))
+                .bind(ts_to_db(*at)?)
+                .bind(uuid_to_db(*key_id))
+                .execute(&mut *tx)
+                .await
+                .map_err(map)?;
+                changed += done.rows_affected();
+            }
+            tx.commit().await.map_err(map)?;
+            Ok(changed)
+        }
+
         /// A cheap round trip.
         pub(crate) async fn ping(pool: &Pool<Db>) -> Result<(), StoreError> {
             sqlx::query("SELECT 1").execute(pool).await.map_err(map)?;

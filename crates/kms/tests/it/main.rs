@@ -14,6 +14,7 @@ mod dpop;
 mod faults;
 mod federation;
 mod fuzz_corpus;
+mod inventory;
 mod pq;
 mod storage;
 mod storage_directory;

@@ -915,3 +915,54 @@ async fn postgres_pool_recovers_after_losing_its_connections() {
     assert!(store.tenants().await.is_ok());
     store.close().await;
 }
+
+/// The inventory's read (versions, last use) and the last-use flush, which only moves forward.
+#[tokio::test]
+async fn inventory_counts_versions_and_last_use_only_moves_forward() {
+    use cryptoutil_kms::repository::InventoryStore;
+    for leg in legs().await {
+        let s = &leg.store;
+        let l = leg.label;
+        let t = tenant();
+        assert!(s.inventory_keys(t).await.unwrap().is_empty(), "{l}");
+        assert_eq!(
+            s.record_last_use(t, &[(Uuid::now_v7(), at(0))])
+                .await
+                .unwrap(),
+            0,
+            "{l}: an unprovisioned tenant changes nothing"
+        );
+        let one = elastic(&unique("inv-one"));
+        let two = elastic(&unique("inv-two"));
+        create(s, t, &one).await;
+        create(s, t, &two).await;
+        s.insert_material_key(t, &material(two.id)).await.unwrap();
+        s.insert_material_key(t, &material(two.id)).await.unwrap();
+        let rows = s.inventory_keys(t).await.unwrap();
+        let found: Vec<(Uuid, u64, Option<OffsetDateTime>)> = rows
+            .iter()
+            .map(|r| (r.key.id, r.versions, r.last_used_at))
+            .collect();
+        assert_eq!(found, vec![(one.id, 1, None), (two.id, 3, None)], "{l}");
+        assert_eq!(rows[0].key, one, "{l}");
+
+        // Forward only; unknown keys are skipped.
+        let changed = s
+            .record_last_use(t, &[(one.id, at(120)), (Uuid::now_v7(), at(60))])
+            .await
+            .unwrap();
+        assert_eq!(changed, 1, "{l}");
+        assert_eq!(
+            s.record_last_use(t, &[(one.id, at(60))]).await.unwrap(),
+            0,
+            "{l}: an older time is ignored"
+        );
+        s.record_last_use(t, &[(two.id, at(180))]).await.unwrap();
+        let rows = s.inventory_keys(t).await.unwrap();
+        assert_eq!(rows[0].last_used_at, Some(at(120)), "{l}");
+        assert_eq!(rows[1].last_used_at, Some(at(180)), "{l}");
+        // Another tenant sees none of it.
+        assert!(s.inventory_keys(tenant()).await.unwrap().is_empty(), "{l}");
+        drop_tenants(s, &[t]).await;
+    }
+}

@@ -191,6 +191,11 @@ impl Kms {
         self.kms.keys.store()
     }
 
+    /// The key service behind the server.
+    pub fn keys(&self) -> &cryptoutil_kms::api::Keys {
+        &self.kms.keys
+    }
+
     /// Creates (if needed) the named tenants and a new enabled database-realm user with these
     /// roles; its password is [`test_password`].
     pub async fn add_user(&self, roles: &[&str], tenants: &[&str], enabled: bool) -> TestUser {
