@@ -8,5 +8,7 @@
 
 mod ca_chain;
 mod common;
+#[cfg(feature = "fips")]
+mod fips;
 mod handshake;
 mod reload;
