@@ -93,7 +93,7 @@ pub const TABLE: &[Entry] = &[
     ok("ECDH-ES+A256KW"),
     ok("ML-KEM-768"),
     ok("ML-KEM-1024"),
-    ok("ML-KEM-768+A192KW"),
+    no("ML-KEM-768+A192KW", AES192_KW_WHY),
     ok("ML-KEM-1024+A256KW"),
     // JWE content encryption (SP 800-38D GCM, SP 800-38A CBC with FIPS 198-1 HMAC)
     ok("A128GCM"),
