@@ -13,3 +13,4 @@ mod deployments;
 mod faults;
 mod security;
 mod telemetry;
+mod version;
