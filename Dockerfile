@@ -4,6 +4,12 @@
 # non-root (uid/gid 65532). Used by every compose file under deployments/ (docs/deployment.md).
 #
 #   docker build -t cryptoutil:dev .
+#   docker build --build-arg CARGO_FEATURES=fips -t cryptoutil:fips .   # the FIPS build
+#
+# The FIPS build (docs/security.md, "FIPS build") compiles the AWS-LC FIPS module from source
+# (aws-lc-fips-sys), which needs CMake, Go and Perl in the builder: installed from Debian's
+# packages below when CARGO_FEATURES names `fips`. Its binary refuses to start unless the module
+# is in FIPS mode; `cryptoutil version --verbose` shows the module in the image.
 #
 # Not built on the project's own machines (they have no Docker engine); the compose files and
 # configuration that use it are checked by `cargo test -p cryptoutil --test deployments`.
@@ -11,7 +17,16 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-bookworm AS builder
+# Cargo features of the binary: empty, or `fips`.
+ARG CARGO_FEATURES=""
 WORKDIR /src
+# The AWS-LC FIPS module's build tools (cmake, golang-go; perl and the C compilers are in the base
+# image), only for the FIPS build.
+RUN case ",${CARGO_FEATURES}," in \
+      *,fips,*) apt-get update \
+        && apt-get install -y --no-install-recommends cmake golang-go perl \
+        && rm -rf /var/lib/apt/lists/* ;; \
+    esac
 # The base image pins the toolchain; rust-toolchain.toml is left out of the context
 # (.dockerignore) so rustup downloads nothing during the build.
 #
@@ -21,7 +36,8 @@ RUN --mount=type=bind,target=/src,rw \
     --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git/db \
     --mount=type=cache,target=/cache/target \
-    CARGO_TARGET_DIR=/cache/target cargo build --release --locked -p cryptoutil \
+    CARGO_TARGET_DIR=/cache/target AWS_LC_FIPS_SYS_USE_SYSTEM=0 \
+      cargo build --release --locked -p cryptoutil --features "${CARGO_FEATURES}" \
     && install -D -m 0755 /cache/target/release/cryptoutil /out/bin/cryptoutil \
     && install -d -m 0750 /out/state/certs /out/state/data
 

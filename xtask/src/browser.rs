@@ -40,7 +40,7 @@ pub fn setup_browser() -> Result<(), String> {
 }
 
 /// Runs `apt-get`, through sudo only when not root (CI runs as root).
-fn apt_get(args: &[&str]) -> bool {
+pub(crate) fn apt_get(args: &[&str]) -> bool {
     let mut cmd = if is_root() {
         let mut cmd = Command::new("apt-get");
         cmd.env("DEBIAN_FRONTEND", "noninteractive");

@@ -15,6 +15,7 @@
 //! - `bench-criterion` — the criterion benchmarks, recorded as JSON, text and Markdown.
 //! - `profile` — where a request's instructions go, on the release server under callgrind.
 //! - `schemas` — regenerate the configuration JSON Schemas under `deployments/`.
+//! - `fips`    — the FIPS build (`--features fips`) and its tests; `setup-fips` installs CMake and Go.
 //! - `rules`   — the architecture rules of ARCHITECTURE.md (no product imports the other, no
 //!   import cycle, no HTTP types in the domain, …) as a report; `cargo test -p xtask` checks them.
 
@@ -26,6 +27,7 @@ mod bench_criterion;
 mod bench_load;
 mod browser;
 mod browser_test;
+mod fips;
 mod fuzz;
 mod load;
 mod oidc;
@@ -60,6 +62,8 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("schemas") => schemas(),
         Some("setup-browser") => browser::setup_browser(),
+        Some("setup-fips") => fips::setup_fips(),
+        Some("fips") => fips::stage(),
         Some("interop") => interop(),
         Some("oidc") => oidc::oidc(),
         Some("api-fuzz") => api_fuzz::api_fuzz(&args[1..]),
@@ -74,7 +78,7 @@ fn main() -> ExitCode {
         Some("rules") => rules::rules(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), and ML-DSA/ML-KEM with\n                 Python `cryptography` (needs python3.11; a pinned venv), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|setup-fips|fips|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, fips, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), and ML-DSA/ML-KEM with\n                 Python `cryptography` (needs python3.11; a pinned venv), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  setup-fips     install CMake, Go and Perl (Debian's packages) for the AWS-LC FIPS module build\n  fips           build with --features fips once; run the JOSE, TLS, KMS crypto and CLI version\n                 tests on it (part of ci)\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -154,6 +158,8 @@ fn ci() -> Result<(), String> {
         "xtask unit tests",
         cargo().args(["test", "-p", "xtask", "--locked"]),
     )?;
+    // The FIPS build (installs CMake and Go first): built once, JOSE/TLS/KMS crypto tests.
+    fips::stage()?;
     interop()?;
     oidc::oidc()?;
     // After `oidc`, which built the release binary this starts.

@@ -49,6 +49,29 @@ pub enum Command {
     /// Health probe for containers: GET an HTTPS URL (TLS 1.3, certificate verified against
     /// --ca-cert); exit 0 on a 2xx answer, 1 otherwise with the reason on stderr.
     Health(HealthArgs),
+    /// The version; with --verbose also the cryptographic module (AWS-LC or AWS-LC FIPS), its
+    /// version, whether FIPS mode is on, and the TLS policy.
+    Version(VersionArgs),
+}
+
+/// Flags of `version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Also the cryptographic module, FIPS mode and the TLS policy.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = VersionFormat::Human)]
+    pub output: VersionFormat,
+}
+
+/// Output formats of `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VersionFormat {
+    /// Aligned lines.
+    Human,
+    /// One JSON document on stdout.
+    Json,
 }
 
 /// Flags of `health`.

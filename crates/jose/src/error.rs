@@ -42,6 +42,15 @@ pub enum JoseError {
     /// An algorithm name is unknown or not allowed (for example `none`, `RSA1_5`, `RSA-OAEP`).
     #[error("unsupported or forbidden algorithm {0:?}")]
     UnsupportedAlgorithm(String),
+    /// This is a FIPS build (cargo feature `fips`) and the algorithm or key type is not in the
+    /// approved table of [`crate::policy`].
+    #[error("{what} is not FIPS-approved and this is a FIPS build: {why}")]
+    NotFipsApproved {
+        /// The algorithm or key type (`EdDSA`, `X25519`, `A192KW` …).
+        what: String,
+        /// Why it is not approved here.
+        why: &'static str,
+    },
     /// The token's algorithm differs from the algorithm the caller expects.
     #[error("algorithm mismatch: expected {expected}, found {found}")]
     AlgorithmMismatch {

@@ -24,7 +24,8 @@ struct Keys {
     p384: Jwk,
     p521: Jwk,
     ed25519: Jwk,
-    x25519: Jwk,
+    /// `None` in the FIPS build, which refuses X25519 keys.
+    x25519: Option<Jwk>,
     /// `oct` keys of 16, 24, 32, 48 and 64 bytes; the RFC 7520 ones where it has one.
     oct: Vec<Jwk>,
     hs256: Jwk,
@@ -116,8 +117,7 @@ fn keys() -> &'static Keys {
             p521: rfc_key(&data, &["ec_p521_key"]),
             ed25519: Jwk::from_okp_private_bytes(OkpCurve::Ed25519, &fixed(32, 0x11))
                 .expect("Ed25519 key"),
-            x25519: Jwk::from_okp_private_bytes(OkpCurve::X25519, &fixed(32, 0x22))
-                .expect("X25519 key"),
+            x25519: Jwk::from_okp_private_bytes(OkpCurve::X25519, &fixed(32, 0x22)).ok(),
             oct,
             hs256: rfc_key(&data, &["hmac_key"]),
             a128kw: rfc_key(&data, &["jwe_5_8", "key"]),
@@ -179,7 +179,10 @@ impl Keys {
                 .and_then(Value::as_str)
                 .unwrap_or("P-256");
             return match crv {
-                "X25519" => &self.x25519,
+                "X25519" => self
+                    .x25519
+                    .as_ref()
+                    .unwrap_or_else(|| self.ec(EcCurve::P256)),
                 c => self.ec(c.parse().unwrap_or(EcCurve::P256)),
             };
         }
@@ -586,14 +589,16 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         &keys.p384,
         &keys.p521,
         &keys.ed25519,
-        &keys.x25519,
         &keys.hs256,
         &keys.ml_dsa[0],
         &keys.ml_dsa[1],
         &keys.ml_dsa[2],
         &keys.ml_kem[0].1,
         &keys.ml_kem[3].1,
-    ] {
+    ]
+    .into_iter()
+    .chain(keys.x25519.as_ref())
+    {
         out.push(("jwk", key.to_json(true).as_bytes().to_vec()));
         if let Ok(public) = key.to_public() {
             out.push(("jwk", public.to_json(false).as_bytes().to_vec()));

@@ -384,6 +384,7 @@ impl OkpKey {
         x: &[u8],
         d: Option<Zeroizing<Vec<u8>>>,
     ) -> Result<Self> {
+        crate::policy::check_okp_curve(crv)?;
         if x.len() != 32 || d.as_ref().is_some_and(|d| d.len() != 32) {
             return Err(JoseError::InvalidKey("OKP keys are 32 bytes"));
         }
@@ -823,6 +824,7 @@ impl Jwk {
     /// # Errors
     /// Generation failure.
     pub fn generate_okp(crv: OkpCurve) -> Result<Self> {
+        crate::policy::check_okp_curve(crv)?;
         let (d, x) = match crv {
             OkpCurve::Ed25519 => {
                 let pair = signature::Ed25519KeyPair::generate()
@@ -880,6 +882,7 @@ impl Jwk {
     /// # Errors
     /// Generation failure.
     pub fn generate_for(alg: KeyAlgorithm) -> Result<Self> {
+        crate::policy::check_key_algorithm(alg)?;
         let mut key = match alg {
             KeyAlgorithm::Jws(a) => {
                 if let Some(len) = a.hmac_key_len() {
@@ -1243,6 +1246,10 @@ mod tests {
             if matches!(alg, KeyAlgorithm::Jws(a) if a.rsa_bits().is_some_and(|b| b > 2048))
                 || matches!(alg, KeyAlgorithm::Jwe { alg, .. } if alg.rsa_bits().is_some_and(|b| b > 2048))
             {
+                continue;
+            }
+            if crate::policy::check_key_algorithm(alg).is_err() {
+                assert!(Jwk::generate_for(alg).is_err(), "{alg}"); // refused in the FIPS build
                 continue;
             }
             let k = Jwk::generate_for(alg).unwrap();

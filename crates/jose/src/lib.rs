@@ -4,6 +4,7 @@
 //! * [`jws`] — JWS compact serialization (RFC 7515).
 //! * [`jwe`] — JWE compact and general JSON serialization (RFC 7516).
 //! * [`jwa`] — algorithm identifiers (RFC 7518), restricted to FIPS 140-3 approved algorithms.
+//! * [`policy`] — the FIPS build's approved table, enforced at every entry point.
 //!
 //! Every failure is a typed [`JoseError`]; nothing in this crate panics on untrusted input.
 
@@ -21,6 +22,7 @@ pub mod jwk;
 pub mod jws;
 pub mod kmac;
 pub mod limits;
+pub mod policy;
 
 pub use error::{JoseError, Result};
 pub use header::Header;

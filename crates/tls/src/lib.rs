@@ -7,6 +7,8 @@
 //!   ([`load_trust_anchors`]); key files are written with mode 0600 from creation on.
 //! - [`config`]: [`server_config`] and [`client_config`], TLS 1.3 only, aws-lc-rs
 //!   ([`provider()`](provider::provider), the one crypto provider).
+//! - [`module`]: [`CryptoModule`] (AWS-LC or AWS-LC FIPS, its version, FIPS mode, the TLS
+//!   policy) and [`require_fips_mode`](module::require_fips_mode), the FIPS build's start-up check.
 //! - [`reload`]: [`ReloadableCert`], the server's swappable certificate, and its file watcher.
 //! - [`signer`]: [`SigningKeyProvider`], the extension point for keys the process cannot
 //!   read (PKCS#11 plugs in there).
@@ -17,6 +19,7 @@ pub mod ca;
 pub mod config;
 pub mod error;
 pub mod info;
+pub mod module;
 pub mod names;
 pub mod pem;
 pub mod provider;
@@ -33,6 +36,7 @@ pub use config::{
 };
 pub use error::{Result, TlsError};
 pub use info::CertInfo;
+pub use module::CryptoModule;
 pub use names::validate_fqdn;
 pub use pem::{load_cert_chain, load_certified_key, load_private_key, load_trust_anchors};
 pub use reload::{ReloadableCert, WatcherHandle};

@@ -7,6 +7,7 @@ mod health;
 mod kms;
 mod server;
 mod tls;
+mod version;
 
 use crate::Failure;
 use crate::cli::{
@@ -15,6 +16,10 @@ use crate::cli::{
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    if starts_servers(&cli.command) {
+        // A FIPS build refuses to start on a module that is not in FIPS mode (exit 2).
+        version::require_fips_mode()?;
+    }
     match cli.command {
         Command::Kms {
             command:
@@ -47,5 +52,17 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tls { command } => tls::run(command),
         Command::Config { command } => config::run(command),
         Command::Health(args) => health::run(&args),
+        Command::Version(args) => version::run(&args),
     }
+}
+
+/// The commands that start a server (or a demo, which starts them in-process).
+fn starts_servers(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Kms {
+            command: KmsCommand::Server { .. }
+        } | Command::Identity { .. }
+            | Command::Demo { .. }
+    )
 }

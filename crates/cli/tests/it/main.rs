@@ -14,3 +14,4 @@ mod faults;
 mod inventory;
 mod security;
 mod telemetry;
+mod version;

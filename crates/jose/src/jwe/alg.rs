@@ -154,6 +154,9 @@ pub fn concat_kdf(
     apu: &[u8],
     apv: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
+    if crate::policy::ENFORCED {
+        return crate::policy::concat_kdf(z, key_len, alg_id, apu, apv); // FIPS: the module's KDF
+    }
     let mut out = Zeroizing::new(Vec::with_capacity(key_len + 32));
     let len32 = |n: usize| {
         u32::try_from(n)
@@ -416,6 +419,7 @@ pub(crate) fn wrap<'a>(
     shared_cek: Option<&[u8]>,
     header: Option<&Map<String, Value>>,
 ) -> Result<Wrapped<'a>> {
+    crate::policy::check_jwe(alg, enc, key)?;
     if alg.is_direct() && shared_cek.is_some() {
         return Err(JoseError::KeyMismatch(
             "dir, ECDH-ES and direct ML-KEM cannot be used with several recipients",
@@ -526,6 +530,7 @@ pub(crate) fn unwrap<'a>(
     header: &Map<String, Value>,
     encrypted_key: &[u8],
 ) -> Result<Cek<'a>> {
+    crate::policy::check_jwe(alg, enc, key)?;
     if encrypted_key.len() > MAX_ENCRYPTED_KEY_LEN {
         return Err(JoseError::TooLarge {
             what: "encrypted key",

@@ -72,7 +72,8 @@ fn cbc_hmac_tag(
 }
 
 /// Encrypts `plaintext` with a caller-chosen IV. Only for deterministic test vectors: reusing an
-/// IV with the same key destroys GCM's security. Normal code uses [`encrypt`].
+/// IV with the same key destroys GCM's security. Normal code uses [`encrypt`]. In the FIPS build
+/// AES-GCM takes its IV from the module instead (`Sealed::iv` says which).
 ///
 /// `gcm` may carry a prepared AES-GCM key for `cek` (the `dir` fast path).
 ///
@@ -100,6 +101,9 @@ pub fn encrypt_with_iv(
         tag_len: enc.tag_len(),
     };
     out.iv[..iv.len()].copy_from_slice(iv);
+    if enc.is_gcm() && crate::policy::ENFORCED {
+        return crate::policy::seal_gcm(cek, aad, plaintext); // FIPS: the module's own IV
+    }
     if enc.is_gcm() {
         let owned;
         let key = match gcm {

@@ -174,12 +174,15 @@ fn jwe_keys(alg: JweAlgorithm, enc: ContentEncryption) -> Vec<Jwk> {
         return vec![rsa(bits).clone()];
     }
     if alg.is_ecdh() {
-        return vec![
+        let mut keys = vec![
             Jwk::generate_ec(EcCurve::P256).unwrap(),
             Jwk::generate_ec(EcCurve::P384).unwrap(),
             Jwk::generate_ec(EcCurve::P521).unwrap(),
-            Jwk::generate_okp(OkpCurve::X25519).unwrap(),
         ];
+        if cryptoutil_jose::policy::allows("X25519") {
+            keys.push(Jwk::generate_okp(OkpCurve::X25519).unwrap()); // refused in the FIPS build
+        }
+        return keys;
     }
     vec![Jwk::generate_for(KeyAlgorithm::Jwe { enc, alg }).unwrap()]
 }
@@ -190,6 +193,12 @@ fn jwe_both_directions_every_enc_alg_pair() {
     for &enc in ContentEncryption::ALL {
         // josekit has no ML-KEM (tests/it/pq.rs and the Python interop cover it).
         for &alg in JweAlgorithm::ALL.iter().filter(|a| !a.is_ml_kem()) {
+            if ![alg.name(), enc.name()]
+                .iter()
+                .all(|n| cryptoutil_jose::policy::allows(n))
+            {
+                continue; // refused in the FIPS build
+            }
             for key in jwe_keys(alg, enc) {
                 let symmetric = key.kty() == "oct";
                 let public = if symmetric {
@@ -229,7 +238,13 @@ fn jwe_both_directions_every_enc_alg_pair() {
             }
         }
     }
-    assert_eq!(pairs, 6 * (10 + 4 * 4));
+    // FIPS build: 5 enc × (6 algs + 3 ECDH-ES on 3 curves); else 6 × (10 + 4 on 4 curves).
+    let all = if cryptoutil_jose::policy::ENFORCED {
+        5 * (6 + 3 * 3)
+    } else {
+        6 * (10 + 4 * 4)
+    };
+    assert_eq!(pairs, all);
 }
 
 #[test]

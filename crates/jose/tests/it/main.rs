@@ -6,6 +6,7 @@
 // In a test a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fips;
 mod fuzz_corpus;
 mod josekit_diff;
 mod pq;

@@ -139,6 +139,12 @@ fn check_content(c: &Value, enc_alg: ContentEncryption, cek: &[u8], plaintext: &
     let iv = b64::decode(parts[2].as_bytes(), "iv").unwrap();
     let sealed =
         enc::encrypt_with_iv(enc_alg, cek, None, &iv, parts[0].as_bytes(), plaintext).unwrap();
+    if cryptoutil_jose::policy::ENFORCED && enc_alg.is_gcm() {
+        // The FIPS build seals AES-GCM with the module's own IV: the RFC's output cannot be
+        // replayed (its ciphertext was decrypted above).
+        assert_ne!(sealed.iv(), &iv[..]);
+        return;
+    }
     assert_eq!(b64::encode(&sealed.ciphertext), parts[3]);
     assert_eq!(b64::encode(sealed.tag()), parts[4]);
 }
@@ -158,6 +164,7 @@ fn jwe_5_6_dir_a128gcm() {
 }
 
 #[test]
+#[cfg_attr(feature = "fips", ignore = "AES-GCMKW is refused in the FIPS build")]
 fn jwe_5_7_a256gcmkw_a128cbc_hs256() {
     let (c, _, _, enc_alg) = decrypt_case("jwe_5_7");
     let d = data();

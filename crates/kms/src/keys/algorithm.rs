@@ -27,6 +27,9 @@ pub fn parse(text: &str) -> Result<(KeyAlgorithm, Purpose), KeyError> {
             truncate(text)
         ))
     })?;
+    // The FIPS build refuses what its approved table does not list, saying why (a 400).
+    cryptoutil_jose::policy::check_key_algorithm(alg)
+        .map_err(|e| KeyError::Invalid(e.to_string()))?;
     let purpose = match alg {
         KeyAlgorithm::Jws(a) => Purpose::Signing(a),
         KeyAlgorithm::Jwe { enc, alg } => Purpose::Encryption { enc, alg },

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod barrier;
 mod common;
+mod crypto_module;
 mod dpop;
 mod faults;
 mod federation;

@@ -8,6 +8,8 @@
 
 mod ca_chain;
 mod common;
+#[cfg(feature = "fips")]
+mod fips;
 mod handshake;
 mod policy;
 mod reload;
