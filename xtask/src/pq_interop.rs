@@ -2,7 +2,9 @@
 //! (draft-ietf-jose-pqc-kem-05) between our JOSE layer (`crates/jose/examples/pq_interop.rs`) and
 //! `interop/python/pq_interop.py` on PyPI `cryptography` (OpenSSL's ML-DSA/ML-KEM, not aws-lc)
 //! and `pycryptodome` (KMAC256), both directions, in a venv the project installs itself from
-//! `interop/python/requirements.txt` (exact versions and hashes) under `<target>/interop/venv`.
+//! `interop/python/requirements.txt` (exact versions and hashes) under `<target>/interop/venv`;
+//! then `interop/node/pq.mjs` on npm `@noble/post-quantum` (pure JavaScript; installed by the Node
+//! step's `npm ci`), both directions.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +13,20 @@ use crate::{capture, cargo, root, run};
 
 const PYTHON: &str = "python3.11";
 
-/// Runs the five steps in `dir`; returns the two summary lines (rust → python, python → rust).
-pub fn run_pq(dir: &Path) -> Result<(String, String), String> {
+/// The summary lines: rust → python, python → rust, rust → noble, noble → rust.
+pub struct Summary {
+    /// Python's counts of our vectors.
+    pub rust_python: String,
+    /// Our counts of Python's vectors.
+    pub python_rust: String,
+    /// noble's counts of our vectors.
+    pub rust_noble: String,
+    /// Our counts of noble's vectors.
+    pub noble_rust: String,
+}
+
+/// Runs the steps in `dir`.
+pub fn run_pq(dir: &Path) -> Result<Summary, String> {
     let py_dir = root().join("interop").join("python");
     let python = ensure_venv(&py_dir.join("requirements.txt"))?;
     let script = py_dir.join("pq_interop.py");
@@ -58,11 +72,38 @@ pub fn run_pq(dir: &Path) -> Result<(String, String), String> {
         "rust checks python's PQ vectors",
         &mut example("check", &ours, &theirs),
     )?;
+    let node_dir = root().join("interop").join("node");
+    let noble_file = dir.join("noble-pq.json");
+    let node = |args: &[&Path], command: &str| {
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&node_dir)
+            .arg("pq.mjs")
+            .arg(command)
+            .args(args);
+        cmd
+    };
+    let noble_checked = capture(
+        "noble checks rust's PQ vectors",
+        &mut node(&[&ours], "check"),
+    )?;
+    run(
+        "noble produces PQ vectors",
+        &mut node(&[&ours, &noble_file], "produce"),
+    )?;
+    let rust_checked_noble = capture(
+        "rust checks noble's PQ vectors",
+        &mut example("check", &ours, &noble_file),
+    )?;
     let counts = |out: &str| {
         let line = out.lines().next().unwrap_or_default();
         line.split_once(": ").map_or(line, |(_, c)| c).to_owned()
     };
-    Ok((counts(&python_checked), counts(&rust_checked)))
+    Ok(Summary {
+        rust_python: counts(&python_checked),
+        python_rust: counts(&rust_checked),
+        rust_noble: counts(&noble_checked),
+        noble_rust: counts(&rust_checked_noble),
+    })
 }
 
 /// The venv's python, (re)created when the requirements changed (their text is kept in the venv

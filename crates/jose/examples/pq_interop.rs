@@ -1,5 +1,7 @@
-//! Post-quantum JOSE interop with an independent implementation: PyPI `cryptography` (ML-DSA and
-//! ML-KEM on OpenSSL) and `pycryptodome` (KMAC256), driven by `interop/python/pq_interop.py`.
+//! Post-quantum JOSE interop with independent implementations: PyPI `cryptography` (ML-DSA and
+//! ML-KEM on OpenSSL) and `pycryptodome` (KMAC256), driven by `interop/python/pq_interop.py`;
+//! and npm `@noble/post-quantum` + `@noble/hashes` (pure JavaScript), `interop/node/pq.mjs`,
+//! which can load our expanded ML-KEM `dk` and so also decrypts `jwe_own`.
 //!
 //! ```text
 //! python pq_interop.py keys K.json                 # Python's ML-KEM key pairs (seeds kept in K)
@@ -10,7 +12,8 @@
 //! ```
 //!
 //! `R.json` (ours): `{producer, jws: [{id, alg, kid, jwk, jwk_private, token, payload}], jwe:
-//! [{id, alg, enc, kid, token, plaintext}], recipients: [{alg, kid, public, private}]}`. JWS are
+//! [{id, alg, enc, kid, token, plaintext}], jwe_own: [same, to our own recipients], recipients:
+//! [{alg, kid, public, private}]}`. JWS are
 //! made like the KMS's (`kid`, `typ`, a `context` member); `jwk` is the public AKP key, and
 //! `jwk_private` its private form with the seed, so Python checks seed → public key too. Our JWE
 //! go to Python's public keys from `K.json` (`kid` names which). `recipients` are our ML-KEM keys
@@ -106,6 +109,7 @@ fn produce(keys_file: &str, out: &str) -> Res<()> {
         }
     }
     let mut recipients = Vec::new();
+    let mut jwe_own = Vec::new();
     for alg in KEM {
         let mut key = Jwk::generate_for(KeyAlgorithm::Jwe {
             enc: ContentEncryption::A256GCM,
@@ -113,13 +117,28 @@ fn produce(keys_file: &str, out: &str) -> Res<()> {
         })?;
         let kid = format!("rust-{alg}");
         key.set_kid(Some(kid.clone()));
+        let public = key.to_public()?;
         recipients.push(json!({
             "alg": alg.name(), "kid": kid,
-            "public": key.to_public()?.to_value(false), "private": key.to_value(true),
+            "public": public.to_value(false), "private": key.to_value(true),
         }));
+        // To our own keys, for a checker that can load the expanded `dk` (noble).
+        for enc in [ContentEncryption::A256GCM, ContentEncryption::A128GCM] {
+            for (i, plaintext) in payloads.iter().enumerate() {
+                let mut extra = Map::new();
+                extra.insert("kid".into(), kid.clone().into());
+                let token = jwe::encrypt(&public, alg, enc, plaintext, Some(&extra))?;
+                jwe_own.push(json!({
+                    "id": format!("jwe-own/{enc}/{alg}/p{i}"), "alg": alg.name(),
+                    "enc": enc.name(), "kid": kid, "token": token,
+                    "plaintext": b64::encode(plaintext),
+                }));
+            }
+        }
     }
     let doc = json!({
-        "producer": "cryptoutil-jose", "jws": jws_out, "jwe": jwe_out, "recipients": recipients,
+        "producer": "cryptoutil-jose", "jws": jws_out, "jwe": jwe_out, "jwe_own": jwe_own,
+        "recipients": recipients,
     });
     std::fs::write(out, serde_json::to_string_pretty(&doc)?)?;
     println!(

@@ -187,7 +187,10 @@ async fn ml_dsa_import_takes_a_seed_jwk_and_refuses_malformed_akp_keys() {
         ("public only", public_only),
     ] {
         let reply = api
-            .post_bytes(&format!("/elastickey/{id}/import"), bad.to_string().as_bytes())
+            .post_bytes(
+                &format!("/elastickey/{id}/import"),
+                bad.to_string().as_bytes(),
+            )
             .await;
         assert_eq!(reply.status, 400, "{what}: {}", reply.text);
         reply.assert_problem(400, "");
@@ -220,7 +223,10 @@ async fn ml_kem_keys_encrypt_decrypt_rotate_generate_and_refuse_bad_ciphertexts(
             .unwrap()
             .to_owned();
         let token = api
-            .post_bytes(&format!("/elastickey/{id}/encrypt?context=pq"), b"kem secret")
+            .post_bytes(
+                &format!("/elastickey/{id}/encrypt?context=pq"),
+                b"kem secret",
+            )
             .await;
         assert_eq!(token.status, 200, "{algorithm}: {}", token.text);
         let header = jwe::peek_header(&token.text).unwrap();
@@ -330,7 +336,10 @@ async fn ml_kem_keys_encrypt_decrypt_rotate_generate_and_refuse_bad_ciphertexts(
         ];
         for (i, bad) in cases.iter().enumerate() {
             let reply = api
-                .post_bytes(&format!("/elastickey/{id}/decrypt?context=pq"), bad.as_bytes())
+                .post_bytes(
+                    &format!("/elastickey/{id}/decrypt?context=pq"),
+                    bad.as_bytes(),
+                )
                 .await;
             assert_eq!(reply.status, 400, "{algorithm} case {i}: {}", reply.text);
             reply.assert_problem(400, "");
