@@ -277,7 +277,7 @@ fn the_kms_public_listener_enforces_the_crypto_policy() {
     let ours = handshake_connection(&address, client(&ca, &rustls::version::TLS13)).unwrap();
     let group = ours.negotiated_key_exchange_group().unwrap().name();
     let suite = ours.negotiated_cipher_suite().unwrap().suite();
-    println!("our client against the KMS public listener: {group:?} with {suite:?}");
+    eprintln!("our client against the KMS public listener: {group:?} with {suite:?}");
     assert_eq!(group, NamedGroup::X25519MLKEM768);
     assert_eq!(suite, rustls::CipherSuite::TLS13_AES_256_GCM_SHA384);
 
