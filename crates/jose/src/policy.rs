@@ -18,8 +18,6 @@ use zeroize::Zeroizing;
 
 use crate::error::{JoseError, Result};
 use crate::jwa::{ContentEncryption, JweAlgorithm, JwsAlgorithm, KeyAlgorithm, OkpCurve};
-use crate::jwe::enc::Sealed;
-use crate::jwk::{Jwk, KeyMaterial};
 
 /// Whether this build enforces the table (cargo feature `fips`).
 pub const ENFORCED: bool = cfg!(feature = "fips");
@@ -141,35 +139,22 @@ fn enforce(name: &str) -> Result<()> {
     }
 }
 
-/// The key's own type where it matters (its curve). HMAC keys need no check here: this crate
-/// already refuses keys shorter than the hash output (≥ 256 bits, far above the 112 of
-/// SP 800-131A).
-fn enforce_key(key: &Jwk) -> Result<()> {
-    match key.material() {
-        KeyMaterial::Ec(k) => enforce(k.curve().name()),
-        KeyMaterial::Okp(k) => enforce(k.curve().name()),
-        _ => Ok(()),
-    }
-}
-
-/// A JWS signature or MAC with `key` (signing and verification).
+/// A JWS signature or MAC (signing and verification). Keys need no check of their own: every EC
+/// curve is approved, and an X25519 key cannot be made in the FIPS build ([`check_okp_curve`]).
 ///
 /// # Errors
-/// [`JoseError::NotFipsApproved`] in a FIPS build when the algorithm or key is not approved.
-pub fn check_jws(alg: JwsAlgorithm, key: &Jwk) -> Result<()> {
-    enforce(alg.name())?;
-    enforce_key(key)
+/// [`JoseError::NotFipsApproved`] in a FIPS build when the algorithm is not approved.
+pub fn check_jws(alg: JwsAlgorithm) -> Result<()> {
+    enforce(alg.name())
 }
 
-/// JWE key management `alg` with content encryption `enc` and `key` (encryption and decryption).
+/// JWE key management `alg` with content encryption `enc` (encryption and decryption).
 ///
 /// # Errors
-/// [`JoseError::NotFipsApproved`] in a FIPS build when either algorithm or the key is not
-/// approved.
-pub fn check_jwe(alg: JweAlgorithm, enc: ContentEncryption, key: &Jwk) -> Result<()> {
+/// [`JoseError::NotFipsApproved`] in a FIPS build when either is not approved.
+pub fn check_jwe(alg: JweAlgorithm, enc: ContentEncryption) -> Result<()> {
     enforce(alg.name())?;
-    enforce(enc.name())?;
-    enforce_key(key)
+    enforce(enc.name())
 }
 
 /// An elastic key algorithm (`ES256`, `A256GCM/A256KW`), before a key is made for it.
@@ -195,12 +180,17 @@ pub fn check_okp_curve(crv: OkpCurve) -> Result<()> {
 }
 
 /// AES-GCM content encryption the way the module approves it: the module draws the 96-bit IV
-/// itself (`RandomizedNonceKey`, IG C.H scenario 2) and [`Sealed::iv`] reports it. The FIPS build
-/// encrypts every `A128GCM`/`A256GCM` JWE this way (a caller's IV is not approved).
+/// itself (`RandomizedNonceKey`, IG C.H scenario 2). Returns the IV, the ciphertext and the tag.
+/// The FIPS build encrypts every `A128GCM`/`A256GCM` JWE this way (a caller's IV is not
+/// approved).
 ///
 /// # Errors
 /// A CEK that is not 16 or 32 bytes, or a primitive failure.
-pub(crate) fn seal_gcm(cek: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Sealed> {
+pub(crate) fn seal_gcm(
+    cek: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<([u8; 12], Vec<u8>, [u8; 16])> {
     let alg = match cek.len() {
         16 => &aead::AES_128_GCM,
         32 => &aead::AES_256_GCM,
@@ -216,16 +206,11 @@ pub(crate) fn seal_gcm(cek: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<Seale
     let (nonce, tag) = key
         .seal_in_place_separate_tag(aead::Aad::from(aad), &mut ciphertext)
         .map_err(|_| JoseError::Crypto("AES-GCM seal"))?;
-    let mut out = Sealed {
-        iv: [0u8; 16],
-        iv_len: 12,
-        ciphertext,
-        tag: [0u8; 32],
-        tag_len: 16,
-    };
-    out.iv[..12].copy_from_slice(nonce.as_ref());
-    out.tag[..16].copy_from_slice(tag.as_ref());
-    Ok(out)
+    let mut iv = [0u8; 12];
+    iv.copy_from_slice(nonce.as_ref());
+    let mut t = [0u8; 16];
+    t.copy_from_slice(tag.as_ref());
+    Ok((iv, ciphertext, t))
 }
 
 /// The Concat KDF of RFC 7518 §4.6.2 computed by the module's own one-step KDF (SP 800-56C
@@ -287,8 +272,7 @@ mod tests {
     fn gcm_sealed_with_the_modules_iv_opens_with_any_aes_gcm() {
         for len in [16, 32] {
             let cek = [9u8; 32];
-            let sealed = seal_gcm(&cek[..len], b"aad", b"plaintext").unwrap();
-            assert_eq!(sealed.iv().len(), 12);
+            let (iv, ct, tag) = seal_gcm(&cek[..len], b"aad", b"plaintext").unwrap();
             let plain = crate::jwe::enc::decrypt(
                 if len == 16 {
                     ContentEncryption::A128GCM
@@ -296,16 +280,16 @@ mod tests {
                     ContentEncryption::A256GCM
                 },
                 &cek[..len],
-                sealed.iv(),
+                &iv,
                 b"aad",
-                &sealed.ciphertext,
-                sealed.tag(),
+                &ct,
+                &tag,
             )
             .unwrap();
             assert_eq!(&plain[..], b"plaintext");
             // Two seals never share an IV.
-            let again = seal_gcm(&cek[..len], b"aad", b"plaintext").unwrap();
-            assert_ne!(again.iv(), sealed.iv());
+            let (again, _, _) = seal_gcm(&cek[..len], b"aad", b"plaintext").unwrap();
+            assert_ne!(again, iv);
         }
         assert!(seal_gcm(&[0u8; 24], b"", b"").is_err());
     }
@@ -350,19 +334,13 @@ mod tests {
 
     #[test]
     fn checks_pass_everything_outside_a_fips_build_and_refuse_inside() {
-        let ed25519 = Jwk::generate_okp(OkpCurve::Ed25519).unwrap();
         let results = [
             check_okp_curve(OkpCurve::X25519),
             check_key_algorithm(KeyAlgorithm::Jwe {
                 enc: ContentEncryption::A256GCM,
                 alg: JweAlgorithm::A192KW,
             }),
-            check_jwe(
-                JweAlgorithm::EcdhEs,
-                ContentEncryption::A256GCM,
-                &Jwk::generate_ec(crate::jwa::EcCurve::P256).unwrap(),
-            )
-            .and(check_okp_curve(OkpCurve::X25519)),
+            check_jwe(JweAlgorithm::A256GCMKW, ContentEncryption::A256GCM),
         ];
         for r in results {
             if ENFORCED {
@@ -373,7 +351,8 @@ mod tests {
                 r.unwrap();
             }
         }
-        check_jws(JwsAlgorithm::EdDSA, &ed25519).unwrap();
+        check_jws(JwsAlgorithm::EdDSA).unwrap();
+        check_jwe(JweAlgorithm::EcdhEs, ContentEncryption::A256GCM).unwrap();
         check_key_algorithm(KeyAlgorithm::DEFAULT).unwrap();
     }
 }

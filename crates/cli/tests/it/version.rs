@@ -48,7 +48,10 @@ fn version_json_is_one_document_with_the_same_facts() {
         "{crypto}"
     );
     let version = crypto["version"].as_str().unwrap();
-    assert!(version.split('.').all(|p| p.parse::<u32>().is_ok()), "{version}");
+    assert!(
+        version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{version}"
+    );
     for list in ["cipher_suites", "kx_groups"] {
         let names = crypto["tls"][list].as_array().unwrap();
         assert!(!names.is_empty(), "{list}");

@@ -419,7 +419,7 @@ pub(crate) fn wrap<'a>(
     shared_cek: Option<&[u8]>,
     header: Option<&Map<String, Value>>,
 ) -> Result<Wrapped<'a>> {
-    crate::policy::check_jwe(alg, enc, key)?;
+    crate::policy::check_jwe(alg, enc)?;
     if alg.is_direct() && shared_cek.is_some() {
         return Err(JoseError::KeyMismatch(
             "dir, ECDH-ES and direct ML-KEM cannot be used with several recipients",
@@ -530,7 +530,7 @@ pub(crate) fn unwrap<'a>(
     header: &Map<String, Value>,
     encrypted_key: &[u8],
 ) -> Result<Cek<'a>> {
-    crate::policy::check_jwe(alg, enc, key)?;
+    crate::policy::check_jwe(alg, enc)?;
     if encrypted_key.len() > MAX_ENCRYPTED_KEY_LEN {
         return Err(JoseError::TooLarge {
             what: "encrypted key",

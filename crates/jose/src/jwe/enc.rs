@@ -102,7 +102,12 @@ pub fn encrypt_with_iv(
     };
     out.iv[..iv.len()].copy_from_slice(iv);
     if enc.is_gcm() && crate::policy::ENFORCED {
-        return crate::policy::seal_gcm(cek, aad, plaintext); // FIPS: the module's own IV
+        // FIPS: the module draws the IV (a caller's IV is not approved for AES-GCM sealing).
+        let (iv, ciphertext, tag) = crate::policy::seal_gcm(cek, aad, plaintext)?;
+        out.iv[..12].copy_from_slice(&iv);
+        out.tag[..16].copy_from_slice(&tag);
+        out.ciphertext = ciphertext;
+        return Ok(out);
     }
     if enc.is_gcm() {
         let owned;
