@@ -728,7 +728,7 @@ async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
             .status,
         201
     );
-    assert_eq!(api.get("/elastickeys").await.json()["total"], 6);
+    assert_eq!(api.get("/elastickeys").await.json()["total"], 8);
     kms.stop().await;
 
     let again = Kms::with_shares_seeded(&db, 1, &files, Seeding::Demo)
@@ -737,7 +737,7 @@ async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
     let api = again.api_as(Surface::Service, Some(&demo_user)).await;
     assert_eq!(
         api.get("/elastickeys").await.json()["total"],
-        6,
+        8,
         "nothing seeded twice, nothing lost"
     );
     again.stop().await;
@@ -748,7 +748,7 @@ async fn demo_seeding_is_idempotent_and_reset_demo_starts_over() {
     let api = reset.api_as(Surface::Service, Some(&demo_user)).await;
     assert_eq!(
         api.get("/elastickeys").await.json()["total"],
-        5,
+        7,
         "--reset-demo starts over"
     );
     reset.stop().await;
