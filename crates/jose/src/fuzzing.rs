@@ -98,8 +98,8 @@ fn keys() -> &'static Keys {
         .map(|(alg, signing)| {
             use aws_lc_rs::signature::KeyPair as _;
             let seed = fixed(32, 0x33);
-            let pair = aws_lc_rs::signature::PqdsaKeyPair::from_seed(signing, &seed)
-                .expect("ML-DSA seed");
+            let pair =
+                aws_lc_rs::signature::PqdsaKeyPair::from_seed(signing, &seed).expect("ML-DSA seed");
             akp_key(alg, pair.public_key().as_ref(), ("priv", &seed))
         })
         .collect();

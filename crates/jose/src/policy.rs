@@ -52,6 +52,9 @@ const AES192_KW_WHY: &str = "the module's AES key wrap (SP 800-38F KW) takes 128
 const GCMKW_WHY: &str = "the module approves AES-GCM encryption only with an IV it generates \
                          itself (IG C.H), and AES-GCMKW carries the caller's IV; use A128KW or \
                          A256KW";
+const KMAC_WHY: &str = "the ML-KEM key derivation of draft-ietf-jose-pqc-kem is KMAC256, which \
+                        the AWS-LC FIPS module does not offer; cryptoutil-jose computes it \
+                        outside the module (ML-KEM itself is approved: the TLS groups use it)";
 const AES192_GCM_WHY: &str = "AES-192-GCM is not an approved service of the AWS-LC FIPS module \
                               (its service indicator approves neither sealing nor opening)";
 
@@ -89,10 +92,10 @@ pub const TABLE: &[Entry] = &[
     ok("ECDH-ES+A128KW"),
     no("ECDH-ES+A192KW", AES192_KW_WHY),
     ok("ECDH-ES+A256KW"),
-    ok("ML-KEM-768"),
-    ok("ML-KEM-1024"),
-    no("ML-KEM-768+A192KW", AES192_KW_WHY),
-    ok("ML-KEM-1024+A256KW"),
+    no("ML-KEM-768", KMAC_WHY),
+    no("ML-KEM-1024", KMAC_WHY),
+    no("ML-KEM-768+A192KW", KMAC_WHY),
+    no("ML-KEM-1024+A256KW", KMAC_WHY),
     // JWE content encryption (SP 800-38D GCM, SP 800-38A CBC with FIPS 198-1 HMAC)
     ok("A128GCM"),
     no("A192GCM", AES192_GCM_WHY),

@@ -99,6 +99,9 @@ pub(super) fn sign_verify(ctx: &mut RunContext) -> StepFuture<'_> {
 pub(super) fn encrypt_decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
     Box::pin(async move {
         let kms = as_main_user(ctx)?;
+        if !cryptoutil_jose::policy::allows("ML-KEM-768") {
+            return refused_in_the_fips_build(&kms).await;
+        }
         let key = create_key(&kms, unique("demo-kms-mlkem"), PQ_ENCRYPTION_ALG).await?;
         let jwe = kms
             .post(
@@ -155,6 +158,30 @@ pub(super) fn encrypt_decrypt(ctx: &mut RunContext) -> StepFuture<'_> {
             format!("tampered ML-KEM ciphertext refused: {}", refused.describe()),
         ])
     })
+}
+
+/// The FIPS build's version of the ML-KEM step: its KMAC256 key derivation is not a service of the
+/// FIPS module, so the KMS must refuse to create the key, saying why (docs/security.md).
+async fn refused_in_the_fips_build(kms: &super::Kms<'_>) -> Result<Vec<String>, StepError> {
+    let refused = kms
+        .post(
+            "/elastickey",
+            super::Body::Json(serde_json::json!({
+                "name": unique("demo-kms-mlkem"),
+                "algorithm": PQ_ENCRYPTION_ALG,
+            })),
+        )
+        .await?;
+    if refused.status != 400 || !String::from_utf8_lossy(&refused.body).contains("FIPS") {
+        return Err(StepError::with_cause(
+            "this FIPS build's KMS did not refuse an ML-KEM JWE key as not FIPS-approved",
+            refused.describe(),
+        ));
+    }
+    Ok(vec![format!(
+        "FIPS build: {PQ_ENCRYPTION_ALG} refused as not FIPS-approved (KMAC256 is outside the module): {}",
+        refused.describe()
+    )])
 }
 
 /// `jwe` with one character of the header's `ek` (the ML-KEM ciphertext) changed, the header
