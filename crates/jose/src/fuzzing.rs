@@ -482,6 +482,7 @@ fn check_key(key: &Jwk) {
     // An ML-KEM key: the public form encrypts, the private form decrypts.
     if let KeyMaterial::Akp(k) = key.material()
         && let Ok(alg) = k.alg().parse::<JweAlgorithm>()
+        && crate::policy::allows(alg.name())
         && key.is_private()
         && let Some(public) = &public
     {
