@@ -16,19 +16,8 @@ use crate::cli::HealthArgs;
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn run(args: &HealthArgs) -> Result<(), Failure> {
-    let url = url::Url::parse(&args.url)
-        .ok()
-        .filter(|u| u.scheme() == "https" && u.host().is_some())
-        .ok_or_else(|| Failure::Usage(format!("{:?} is not an https URL", args.url)))?;
-    let timeout = humantime::parse_duration(&args.timeout)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
-        .ok_or_else(|| {
-            Failure::Usage(format!(
-                "--timeout {:?}: give a duration between 1ms and 5m, such as 5s",
-                args.timeout
-            ))
-        })?;
+    let url = super::https_url(&args.url)?;
+    let timeout = super::timeout(&args.timeout, MAX_TIMEOUT, "5s")?;
     let client = client(args, timeout).map_err(Failure::Runtime)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -86,19 +86,8 @@ fn client(args: &InventoryArgs, timeout: Duration) -> Result<reqwest::Client, Fa
 
 /// `cryptoutil kms inventory`.
 pub fn inventory(args: &InventoryArgs) -> Result<(), Failure> {
-    let base = url::Url::parse(&args.url)
-        .ok()
-        .filter(|u| u.scheme() == "https" && u.host().is_some())
-        .ok_or_else(|| Failure::Usage(format!("--url {:?} is not an https URL", args.url)))?;
-    let timeout = humantime::parse_duration(&args.timeout)
-        .ok()
-        .filter(|d| !d.is_zero() && *d <= MAX_TIMEOUT)
-        .ok_or_else(|| {
-            Failure::Usage(format!(
-                "--timeout {:?}: give a duration between 1ms and 10m, such as 30s",
-                args.timeout
-            ))
-        })?;
+    let base = super::https_url(&args.url)?;
+    let timeout = super::timeout(&args.timeout, MAX_TIMEOUT, "30s")?;
     let auth = auth(args)?;
     let path = if args.admin {
         "/admin/v1/crypto-inventory"

@@ -66,3 +66,29 @@ fn starts_servers(command: &Command) -> bool {
             | Command::Demo { .. }
     )
 }
+
+/// The `--url` of a client command: an `https` URL with a host, or a usage error.
+fn https_url(text: &str) -> Result<url::Url, Failure> {
+    url::Url::parse(text)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.host().is_some())
+        .ok_or_else(|| Failure::Usage(format!("--url {text:?} is not an https URL")))
+}
+
+/// The `--timeout` of a client command: a duration above zero and at most `max`, or a usage
+/// error that gives `example`.
+fn timeout(
+    text: &str,
+    max: std::time::Duration,
+    example: &str,
+) -> Result<std::time::Duration, Failure> {
+    humantime::parse_duration(text)
+        .ok()
+        .filter(|d| !d.is_zero() && *d <= max)
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "--timeout {text:?}: give a duration between 1ms and {}, such as {example}",
+                humantime::format_duration(max)
+            ))
+        })
+}
