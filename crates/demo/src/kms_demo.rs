@@ -751,50 +751,76 @@ fn verify(ctx: &mut RunContext) -> StepFuture<'_> {
             .clone()
             .ok_or_else(|| missing("the signing key"))?;
         let jws = ctx.kms.jws.clone().ok_or_else(|| missing("the JWS"))?;
-        let path = format!("/elastickey/{}/verify", key.id);
-        let verified = kms.post(&path, jose(&jws)).await?.expect(200)?;
-        if verified.body != PLAINTEXT {
-            return Err(StepError::new("the KMS verified a different payload"));
-        }
-        // Independently: the public JWK of the signing version, cryptoutil-jose.
-        let kid = protected_header(&jws, 3)?["kid"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| StepError::new("the JWS has no kid"))?;
-        let material: MaterialKeyView = kms
-            .get(&format!("/elastickey/{}/materialkey/{kid}", key.id))
-            .await?
-            .expect(200)?
-            .json()?;
-        let public = material
-            .public_jwk
-            .ok_or_else(|| StepError::new("the signing version has no public JWK"))?;
-        let public = Jwk::from_value(public)
-            .map_err(|e| StepError::with_cause("the public JWK does not parse", e.to_string()))?;
-        if public.is_private() {
-            return Err(StepError::new("the KMS returned private key material"));
-        }
-        let local = jws::verify(&public, JwsAlgorithm::ES256, &jws)
-            .map_err(|e| StepError::with_cause("local verification failed", e.to_string()))?;
-        if local.payload != PLAINTEXT {
-            return Err(StepError::new(
-                "local verification gave a different payload",
-            ));
-        }
-        // Signature (part 2) changed: refused as invalid_signature.
-        let refused = kms.post(&path, jose(&tampered(&jws, 2))).await?;
-        let problem: Value = serde_json::from_slice(&refused.body).unwrap_or(Value::Null);
-        if refused.status != 400 || !problem.to_string().contains("invalid_signature") {
-            return Err(StepError::with_cause(
-                "a tampered JWS was not refused as invalid_signature",
-                refused.describe(),
-            ));
-        }
+        let checked = verify_three_ways(&kms, &key.id, &jws, JwsAlgorithm::ES256).await?;
         Ok(vec![
             "verified at the KMS: payload \"Hello World!\"".to_owned(),
-            format!("verified locally with the public JWK of {kid}"),
-            format!("tampered signature refused: {}", refused.describe()),
+            format!("verified locally with the public JWK of {}", checked.kid),
+            format!("tampered signature refused: {}", checked.refused),
         ])
+    })
+}
+
+/// What [`verify_three_ways`] saw.
+struct Verified {
+    /// The signing version (`kid`).
+    kid: String,
+    /// Its public JWK, as the KMS returned it.
+    public_jwk: Value,
+    /// How the KMS refused the tampered JWS.
+    refused: String,
+}
+
+/// Verifies `jws`, made by elastic key `key_id`, three ways: at the KMS (payload "Hello World!"),
+/// locally with the public JWK of the version its `kid` names (cryptoutil-jose, `alg`), and at
+/// the KMS again with its signature changed, which must be refused as `invalid_signature`.
+async fn verify_three_ways(
+    kms: &Kms<'_>,
+    key_id: &str,
+    jws: &str,
+    alg: JwsAlgorithm,
+) -> Result<Verified, StepError> {
+    let path = format!("/elastickey/{key_id}/verify");
+    let verified = kms.post(&path, jose(jws)).await?.expect(200)?;
+    if verified.body != PLAINTEXT {
+        return Err(StepError::new("the KMS verified a different payload"));
+    }
+    let kid = protected_header(jws, 3)?["kid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| StepError::new("the JWS has no kid"))?;
+    let material: MaterialKeyView = kms
+        .get(&format!("/elastickey/{key_id}/materialkey/{kid}"))
+        .await?
+        .expect(200)?
+        .json()?;
+    let public_jwk = material
+        .public_jwk
+        .ok_or_else(|| StepError::new("the signing version has no public JWK"))?;
+    let public = Jwk::from_value(public_jwk.clone())
+        .map_err(|e| StepError::with_cause("the public JWK does not parse", e.to_string()))?;
+    if public.is_private() {
+        return Err(StepError::new("the KMS returned private key material"));
+    }
+    let local = jws::verify(&public, alg, jws)
+        .map_err(|e| StepError::with_cause("local verification failed", e.to_string()))?;
+    if local.payload != PLAINTEXT {
+        return Err(StepError::new(
+            "local verification gave a different payload",
+        ));
+    }
+    // Signature (part 2) changed: refused as invalid_signature.
+    let refused = kms.post(&path, jose(&tampered(jws, 2))).await?;
+    let problem: Value = serde_json::from_slice(&refused.body).unwrap_or(Value::Null);
+    if refused.status != 400 || !problem.to_string().contains("invalid_signature") {
+        return Err(StepError::with_cause(
+            "a tampered JWS was not refused as invalid_signature",
+            refused.describe(),
+        ));
+    }
+    Ok(Verified {
+        kid,
+        public_jwk,
+        refused: refused.describe(),
     })
 }
 

@@ -2,12 +2,12 @@
 //! per RFC 9964) and an ML-KEM-768 encryption key (FIPS 203, JWE per
 //! draft-ietf-jose-pqc-kem), each used once and checked the way a relying party would.
 
-use cryptoutil_jose::{Jwk, JwsAlgorithm, b64, jws};
+use cryptoutil_jose::{JwsAlgorithm, b64};
 use serde_json::Value;
 
 use super::{
-    MaterialKeyView, PLAINTEXT, as_main_user, create_key, jose, missing, octets, protected_header,
-    tampered, unique,
+    PLAINTEXT, as_main_user, create_key, jose, missing, octets, protected_header, unique,
+    verify_three_ways,
 };
 use crate::context::RunContext;
 use crate::runner::StepFuture;
@@ -30,66 +30,35 @@ pub(super) fn sign_verify(ctx: &mut RunContext) -> StepFuture<'_> {
             .expect(200)?
             .text()?;
         let header = protected_header(&signed, 3)?;
-        let kid = header["kid"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| StepError::new("the ML-DSA JWS has no kid"))?;
         if header["alg"] != PQ_SIGNING_ALG {
             return Err(StepError::new(format!(
                 "JWS header alg {}: expected {PQ_SIGNING_ALG}",
                 header["alg"]
             )));
         }
-        let path = format!("/elastickey/{}/verify", key.id);
-        let verified = kms.post(&path, jose(&signed)).await?.expect(200)?;
-        if verified.body != PLAINTEXT {
-            return Err(StepError::new("the KMS verified a different payload"));
-        }
-        let material: MaterialKeyView = kms
-            .get(&format!("/elastickey/{}/materialkey/{kid}", key.id))
-            .await?
-            .expect(200)?
-            .json()?;
-        let public = material
-            .public_jwk
-            .ok_or_else(|| StepError::new("the ML-DSA version has no public JWK"))?;
-        if public["kty"] != "AKP" || public.get("priv").is_some() {
+        let alg: JwsAlgorithm = PQ_SIGNING_ALG
+            .parse()
+            .map_err(|e: cryptoutil_jose::JoseError| StepError::new(e.to_string()))?;
+        let checked = verify_three_ways(&kms, &key.id, &signed, alg).await?;
+        let public = &checked.public_jwk;
+        if public["kty"] != "AKP" {
             return Err(StepError::new(format!(
-                "the public JWK is not a public AKP key (kty {})",
+                "the public JWK is not an AKP key (kty {})",
                 public["kty"]
             )));
         }
         let public_len = public["pub"].as_str().map_or(0, str::len);
-        let public = Jwk::from_value(public)
-            .map_err(|e| StepError::with_cause("the public JWK does not parse", e.to_string()))?;
-        let alg: JwsAlgorithm = PQ_SIGNING_ALG
-            .parse()
-            .map_err(|e: cryptoutil_jose::JoseError| StepError::new(e.to_string()))?;
-        let local = jws::verify(&public, alg, &signed)
-            .map_err(|e| StepError::with_cause("local verification failed", e.to_string()))?;
-        if local.payload != PLAINTEXT {
-            return Err(StepError::new(
-                "local verification gave a different payload",
-            ));
-        }
-        let refused = kms.post(&path, jose(&tampered(&signed, 2))).await?;
-        let problem: Value = serde_json::from_slice(&refused.body).unwrap_or(Value::Null);
-        if refused.status != 400 || !problem.to_string().contains("invalid_signature") {
-            return Err(StepError::with_cause(
-                "a tampered ML-DSA signature was not refused as invalid_signature",
-                refused.describe(),
-            ));
-        }
         let signature_len = signed.rsplit('.').next().map_or(0, str::len);
         Ok(vec![
             format!("{} ({PQ_SIGNING_ALG}) id {}", key.name, key.id),
             format!(
-                "compact JWS alg {PQ_SIGNING_ALG}, kid {kid}, signature {signature_len} base64url characters"
+                "compact JWS alg {PQ_SIGNING_ALG}, kid {}, signature {signature_len} base64url characters",
+                checked.kid
             ),
             format!(
                 "verified at the KMS and locally with the public AKP JWK ({public_len} base64url characters of pub)"
             ),
-            format!("tampered signature refused: {}", refused.describe()),
+            format!("tampered signature refused: {}", checked.refused),
         ])
     })
 }
