@@ -1,8 +1,10 @@
 //! `cryptoutil demo identity` (SPEC §6): discovery and JWKS → authorization code + PKCE with the
 //! login and consent forms posted as a browser would → token exchange → ID token validated →
 //! userinfo → refresh rotation (the spent refresh token rejected) → client_credentials →
-//! introspect (active) → revoke → introspect (inactive). The demo acts as the confidential
-//! client and as demo-user's browser; every token is checked locally against the JWKS.
+//! introspect (active) → revoke → introspect (inactive) → a CLI client registers itself
+//! (RFC 7591/7592), signs the user in with the device grant (RFC 8628) and unregisters. The demo
+//! acts as the clients and as demo-user's browser; every token is checked locally against the
+//! JWKS.
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use crate::http::{Http, Reply};
 use crate::runner::{Step, StepFuture};
 use crate::step_error::StepError;
 
+mod device;
 pub(crate) mod state;
 
 pub(crate) use state::Discovery;
@@ -103,6 +106,41 @@ pub const STEPS: &[Step] = &[
         phase: "introspection",
         needs: &["identity-revoke"],
         run: introspect_inactive,
+    },
+    Step {
+        name: "identity-register",
+        description: "Dynamic client registration (RFC 7591): a CLI client registers itself, reads it back (RFC 7592)",
+        phase: "device",
+        needs: &["identity-discovery"],
+        run: device::register,
+    },
+    Step {
+        name: "identity-device-authorization",
+        description: "Device authorization (RFC 8628): a user code; the first poll is pending",
+        phase: "device",
+        needs: &["identity-register"],
+        run: device::device_authorization,
+    },
+    Step {
+        name: "identity-device-approve",
+        description: "The user's browser enters the code, signs in and approves",
+        phase: "device",
+        needs: &["identity-device-authorization"],
+        run: device::device_approve,
+    },
+    Step {
+        name: "identity-device-token",
+        description: "The device polls at its interval and gets the user's tokens",
+        phase: "device",
+        needs: &["identity-device-approve"],
+        run: device::device_token,
+    },
+    Step {
+        name: "identity-unregister",
+        description: "The client deletes its registration (RFC 7592)",
+        phase: "device",
+        needs: &["identity-register"],
+        run: device::unregister,
     },
 ];
 

@@ -19,6 +19,8 @@ pub struct IdentityState {
     pub(super) refresh_token: Option<Secret>,
     pub(super) subject: Option<String>,
     pub(super) machine_token: Option<Secret>,
+    pub(super) registered: Option<super::device::Registered>,
+    pub(super) device: Option<super::device::DeviceAuthorization>,
 }
 
 /// The discovery fields the demo uses.
@@ -39,4 +41,10 @@ pub(crate) struct Discovery {
     pub(super) id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default)]
     pub(super) authorization_response_iss_parameter_supported: bool,
+    /// RFC 7591 (absent when registration is off).
+    #[serde(default)]
+    pub(super) registration_endpoint: Option<Url>,
+    /// RFC 8628.
+    #[serde(default)]
+    pub(super) device_authorization_endpoint: Option<Url>,
 }
