@@ -423,6 +423,74 @@ fn location(reply: &Reply, base: &Url) -> Result<Url, StepError> {
         .map_err(|e| StepError::with_cause("a redirect to a malformed URL", e.to_string()))
 }
 
+/// What demo-user's browser does on an Identity page: the form it fills and the fields it sends
+/// (the user-code entry when `user_code` is given, the login form, the consent form's allow
+/// button), or `None` when the page has none of them.
+pub(crate) fn fill_page<'f>(
+    forms: &'f [html::Form],
+    credentials: &Credentials,
+    user_code: Option<&str>,
+    details: &mut Vec<String>,
+) -> Option<(&'f html::Form, Vec<(String, String)>)> {
+    let entry = user_code.and_then(|code| {
+        forms
+            .iter()
+            .find(|f| {
+                f.controls
+                    .iter()
+                    .any(|c| c.name == "user_code" && c.kind != "hidden")
+            })
+            .map(|f| (f, code))
+    });
+    if let Some((form, code)) = entry {
+        details.push(format!("verification page: typing the code as {code:?}"));
+        Some((form, form.submission(None, &[("user_code", code)])))
+    } else if let Some(form) = forms.iter().find(|f| f.password_field().is_some()) {
+        details.push(format!(
+            "login page: signing in as {}",
+            credentials.username
+        ));
+        let fields = form.submission(
+            None,
+            &[
+                ("username", credentials.username.as_str()),
+                ("password", credentials.password.expose()),
+            ],
+        );
+        Some((form, fields))
+    } else {
+        let (form, allow) = forms
+            .iter()
+            .find_map(|f| f.button("decision", "allow").map(|b| (f, b)))?;
+        details.push("consent page: allowing the requested scopes".to_owned());
+        Some((form, form.submission(Some(allow), &[])))
+    }
+}
+
+/// Posts `form` of the page at `page` as a browser would; the action's URL and the reply.
+pub(crate) async fn submit(
+    http: &Http,
+    browser: &Client,
+    page: &Url,
+    form: &html::Form,
+    fields: &[(String, String)],
+) -> Result<(Url, Reply), StepError> {
+    if form.method != "POST" {
+        return Err(StepError::new(format!(
+            "{}: the form is not posted",
+            page.path()
+        )));
+    }
+    let action = page
+        .join(&form.action)
+        .map_err(|e| StepError::with_cause("a form with a malformed action", e.to_string()))?;
+    let post = format!("POST {}", action.path());
+    let reply = http
+        .send_with(browser, &post, |c| c.post(action.clone()).form(fields))
+        .await?;
+    Ok((action, reply))
+}
+
 /// What a browser sign-in asks for: the authorization request's parameters besides PKCE,
 /// `state` and `nonce`.
 pub(crate) struct SignIn<'a> {
@@ -488,28 +556,7 @@ pub(crate) async fn sign_in(ctx: &RunContext, request: &SignIn<'_>) -> Result<Si
         }
         let page = reply.expect(200)?.text()?;
         let forms = html::forms(&page);
-        // The login page: the form with a password field.
-        let (form, fields) = if let Some(form) = forms.iter().find(|f| f.password_field().is_some())
-        {
-            details.push(format!(
-                "login page: signing in as {}",
-                credentials.username
-            ));
-            let fields = form.submission(
-                None,
-                &[
-                    ("username", credentials.username.as_str()),
-                    ("password", credentials.password.expose()),
-                ],
-            );
-            (form, fields)
-        } else if let Some((form, allow)) = forms
-            .iter()
-            .find_map(|f| f.button("decision", "allow").map(|b| (f, b)))
-        {
-            details.push("consent page: allowing the requested scopes".to_owned());
-            (form, form.submission(Some(allow), &[]))
-        } else {
+        let Some((form, fields)) = fill_page(&forms, credentials, None, &mut details) else {
             let said =
                 html::error_message(&page).unwrap_or_else(|| "no login or consent form".to_owned());
             return Err(StepError::with_cause(
@@ -517,16 +564,8 @@ pub(crate) async fn sign_in(ctx: &RunContext, request: &SignIn<'_>) -> Result<Si
                 said,
             ));
         };
-        if form.method != "POST" {
-            return Err(StepError::new(format!("{what}: the form is not posted")));
-        }
-        let action = next
-            .join(&form.action)
-            .map_err(|e| StepError::with_cause("a form with a malformed action", e.to_string()))?;
+        let (action, reply) = submit(http, &browser, &next, form, &fields).await?;
         let post = format!("POST {}", action.path());
-        let reply = http
-            .send_with(&browser, &post, |c| c.post(action.clone()).form(&fields))
-            .await?;
         next = location(&reply, &action)
             .map_err(|e| e.context(format!("{post}: the form was not accepted")))?;
     }

@@ -284,41 +284,14 @@ pub(super) fn device_approve(ctx: &mut RunContext) -> StepFuture<'_> {
                 continue;
             }
             let page = reply.clone().expect(200)?.text()?;
-            let forms = html::forms(&page);
-            let entry = forms.iter().find(|f| {
-                f.controls
-                    .iter()
-                    .any(|c| c.name == "user_code" && c.kind != "hidden")
-            });
-            let (form, fields) = if let Some(form) = entry {
-                details.push(format!("verification page: typing the code as {typed:?}"));
-                (
-                    form,
-                    form.submission(None, &[("user_code", typed.as_str())]),
-                )
-            } else if let Some(form) = forms.iter().find(|f| f.password_field().is_some()) {
-                details.push(format!(
-                    "login page: signing in as {}",
-                    credentials.username
-                ));
-                let fields = form.submission(
-                    None,
-                    &[
-                        ("username", credentials.username.as_str()),
-                        ("password", credentials.password.expose()),
-                    ],
-                );
-                (form, fields)
-            } else if let Some((form, allow)) = forms
-                .iter()
-                .find_map(|f| f.button("decision", "allow").map(|b| (f, b)))
-            {
-                details.push("device consent page: approving".to_owned());
-                (form, form.submission(Some(allow), &[]))
-            } else if page.contains("return to your device") {
+            if page.contains("return to your device") {
                 details.push("\"You may return to your device.\"".to_owned());
                 return Ok(details);
-            } else {
+            }
+            let forms = html::forms(&page);
+            let Some((form, fields)) =
+                super::fill_page(&forms, credentials, Some(&typed), &mut details)
+            else {
                 let said = html::error_message(&page)
                     .unwrap_or_else(|| "no code entry, login or consent form".to_owned());
                 return Err(StepError::with_cause(
@@ -326,16 +299,8 @@ pub(super) fn device_approve(ctx: &mut RunContext) -> StepFuture<'_> {
                     said,
                 ));
             };
-            if form.method != "POST" {
-                return Err(StepError::new("the form is not posted"));
-            }
-            let action = url.join(&form.action).map_err(|e| {
-                StepError::with_cause("a form with a malformed action", e.to_string())
-            })?;
-            let what = format!("POST {}", action.path());
-            reply = http
-                .send_with(&browser, &what, |c| c.post(action.clone()).form(&fields))
-                .await?;
+            let (action, answer) = super::submit(http, &browser, &url, form, &fields).await?;
+            reply = answer;
             url = action;
         }
         Err(StepError::new(format!(
