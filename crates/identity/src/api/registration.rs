@@ -89,12 +89,10 @@ fn answer(status: StatusCode, result: Result<Map<String, Value>, RegistrationErr
 }
 
 /// A body that could not be read (too large for the listener …) is refused metadata.
-fn body_or_refusal(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
-    body.map_err(|_| {
-        error_response(RegistrationError::Metadata(
-            crate::registration::MetadataError::metadata("the request body could not be read"),
-        ))
-    })
+fn unreadable_body() -> Response {
+    error_response(RegistrationError::Metadata(
+        crate::registration::MetadataError::metadata("the request body could not be read"),
+    ))
 }
 
 /// `POST /oauth2/v1/register`.
@@ -103,9 +101,8 @@ pub async fn register(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body_or_refusal(body) {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
+    let Ok(body) = body else {
+        return unreadable_body();
     };
     let result = registration
         .register(bearer(&headers), &body, OffsetDateTime::now_utc())
@@ -132,9 +129,8 @@ pub async fn update(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body_or_refusal(body) {
-        Ok(body) => body,
-        Err(refusal) => return refusal,
+    let Ok(body) = body else {
+        return unreadable_body();
     };
     let result = registration
         .update(

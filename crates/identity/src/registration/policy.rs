@@ -282,7 +282,7 @@ fn check_response_types(doc: &ClientMetadataDocument, code: bool) -> Result<(), 
             )));
         }
     }
-    if code != !types.is_empty() {
+    if code == types.is_empty() {
         return Err(MetadataError::metadata(
             "response_types must be [\"code\"] exactly when grant_types has authorization_code",
         ));
