@@ -878,6 +878,71 @@ async function dpopCases() {
   });
 }
 
+async function registrationCases() {
+  // The --demo server opens registration (RFC 7591); registered clients then run the code flow.
+  const redirect = "https://localhost:8084/registered/callback";
+  await check("discovery lists registration_endpoint", async () => {
+    const doc = await getJson(`${ISSUER}/.well-known/openid-configuration`);
+    assertEqual(doc.registration_endpoint, `${ISSUER}/oauth2/v1/register`, "registration_endpoint");
+  });
+
+  await check("dynamicClientRegistration (public client, none), then code + PKCE with it", async () => {
+    const config = await client.dynamicClientRegistration(
+      new URL(ISSUER),
+      { redirect_uris: [redirect], token_endpoint_auth_method: "none", grant_types: ["authorization_code"], response_types: ["code"], scope: "openid profile", client_name: "openid-client public" },
+      client.None(),
+      { execute: [client.enableNonRepudiationChecks] },
+    );
+    const registered = config.clientMetadata();
+    assert(registered.client_id, "no client_id");
+    assert(registered.registration_access_token, "no registration_access_token");
+    assertEqual(registered.registration_client_uri, `${ISSUER}/oauth2/v1/register/${registered.client_id}`, "registration_client_uri");
+    assertEqual(registered.client_secret, undefined, "a public client gets no secret");
+    const flow = await authorize(config, { redirect, scope: "openid profile" });
+    const tokens = await redeem(config, flow);
+    assert(tokens.claims(), "no ID token");
+    const at = await verifyAccessToken(tokens.access_token);
+    assertEqual(at.client_id, registered.client_id, "access token client_id");
+    return `client ${registered.client_id}`;
+  });
+
+  await check("dynamicClientRegistration (client_secret_basic), then code + PKCE with the issued secret", async () => {
+    const registration = await client.dynamicClientRegistration(
+      new URL(ISSUER),
+      { redirect_uris: [redirect], token_endpoint_auth_method: "client_secret_basic", grant_types: ["authorization_code", "refresh_token"], scope: "openid offline_access" },
+      client.None(),
+      { execute: [client.enableNonRepudiationChecks] },
+    );
+    const registered = registration.clientMetadata();
+    assert(registered.client_secret, "no client_secret for a confidential client");
+    assertEqual(registered.client_secret_expires_at, 0, "client_secret_expires_at");
+    const config = new client.Configuration(registration.serverMetadata(), registered.client_id, registered.client_secret, client.ClientSecretBasic(registered.client_secret));
+    client.enableNonRepudiationChecks(config);
+    const flow = await authorize(config, { redirect, scope: "openid offline_access" });
+    const tokens = await redeem(config, flow);
+    assert(tokens.refresh_token, "no refresh token");
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    assert(refreshed.access_token, "refresh failed");
+    // RFC 7592: the registration access token reads the registration; another token does not.
+    const uri = registered.registration_client_uri;
+    const read = await fetch(uri, { headers: { authorization: `Bearer ${registered.registration_access_token}` } });
+    assertEqual(read.status, 200, "read with the registration access token");
+    assertEqual((await read.json()).client_id, registered.client_id, "read client_id");
+    const wrong = await fetch(uri, { headers: { authorization: "Bearer not-the-token" } });
+    assertEqual(wrong.status, 401, "read with another token");
+    assert(/invalid_token/.test(wrong.headers.get("www-authenticate") ?? ""), "Bearer invalid_token challenge");
+    const gone = await fetch(uri, { method: "DELETE", headers: { authorization: `Bearer ${registered.registration_access_token}` } });
+    assertEqual(gone.status, 204, "delete");
+  });
+
+  await check("dynamicClientRegistration with a fragment in a redirect URI: invalid_redirect_uri", async () => {
+    await expectOAuthError(
+      client.dynamicClientRegistration(new URL(ISSUER), { redirect_uris: [`${redirect}#fragment`], token_endpoint_auth_method: "none" }, client.None()),
+      ["invalid_redirect_uri"],
+    );
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -894,6 +959,7 @@ async function main() {
   await dpopCases();
   await resourceIndicatorCases();
   await tokenExchangeCases();
+  await registrationCases();
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
   console.log(`oidc: ${passed} passed, ${failed} failed`);

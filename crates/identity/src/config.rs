@@ -45,6 +45,8 @@ pub struct IdentitySettings {
     pub cors: CorsSettings,
     /// DPoP (RFC 9449) at the token and PAR endpoints.
     pub dpop: DpopConfig,
+    /// Dynamic client registration (RFC 7591, RFC 7592).
+    pub registration: RegistrationSettings,
 }
 
 /// Whether the token and PAR endpoints require a server nonce in DPoP proofs (RFC 9449 §8).
@@ -238,6 +240,10 @@ pub struct RateLimitsSettings {
     /// benchmark machine, so a busy service client is not throttled; lower it to cap any one
     /// address's share).
     pub protocol: RateLimitSettings,
+    /// Dynamic client registration and its management URIs (`/oauth2/v1/register…`; default
+    /// 1/s, burst 20: registering is rare, each registration writes to the database and hashes
+    /// a secret).
+    pub registration: RateLimitSettings,
 }
 
 impl Default for RateLimitsSettings {
@@ -250,6 +256,10 @@ impl Default for RateLimitsSettings {
             protocol: RateLimitSettings {
                 per_second: 50_000,
                 burst: 50_000,
+            },
+            registration: RateLimitSettings {
+                per_second: 1,
+                burst: 20,
             },
         }
     }
@@ -374,6 +384,7 @@ impl Default for IdentitySettings {
             rate_limits: RateLimitsSettings::default(),
             cors: CorsSettings::default(),
             dpop: DpopConfig::default(),
+            registration: RegistrationSettings::default(),
         }
     }
 }
@@ -480,6 +491,92 @@ impl Settings for IdentitySettings {
             );
         }
         self.dpop.validate(v);
+        self.rate_limits
+            .registration
+            .validate("rate_limits.registration", v);
+        self.registration.validate(v);
+    }
+}
+
+/// Dynamic client registration (`registration:`, RFC 7591 and RFC 7592 at
+/// `/oauth2/v1/register`). Off unless `open` is true or an initial access token exists: with
+/// `open` unset, registration needs an initial access token (created on the admin listener),
+/// and `--demo` turns open registration on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationSettings {
+    /// Anyone may register a client without an initial access token. Unset: off, but on with
+    /// `--demo`; `false` keeps it off even with `--demo`.
+    pub open: Option<bool>,
+    /// Whether the endpoint exists at all (default true). When false, `/oauth2/v1/register`
+    /// answers 404 and discovery omits `registration_endpoint`, whatever `open` says.
+    pub enabled: bool,
+    /// The grant types a registered client may ask for (default `authorization_code`,
+    /// `refresh_token` and the device grant `urn:ietf:params:oauth:grant-type:device_code`).
+    /// Names this server does not know are ignored with a warning at start-up.
+    pub allowed_grant_types: Vec<String>,
+    /// The scopes a registered client may ask for (default `openid profile email
+    /// offline_access`); a client that asks for none gets all of them.
+    pub allowed_scopes: Vec<String>,
+    /// Public keys (a JWK Set, inline) whose signatures make a `software_statement` trusted.
+    /// Empty (default): software statements are refused as `unapproved_software_statement`.
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub software_statement_jwks: Option<serde_json::Value>,
+    /// The longest lifetime the admin API gives an initial access token (default 30d).
+    pub max_initial_access_token_lifetime: HumanDuration,
+}
+
+/// The default allowed grant types of dynamic registration.
+pub const DEFAULT_REGISTRATION_GRANTS: [&str; 3] = [
+    "authorization_code",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:device_code",
+];
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            open: None,
+            enabled: true,
+            allowed_grant_types: DEFAULT_REGISTRATION_GRANTS.map(str::to_owned).to_vec(),
+            allowed_scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            software_statement_jwks: None,
+            max_initial_access_token_lifetime: HumanDuration::from_secs(30 * DAY),
+        }
+    }
+}
+
+impl RegistrationSettings {
+    fn validate(&self, v: &mut Validator) {
+        v.check(
+            "registration.allowed_scopes",
+            self.allowed_scopes.len() <= 256
+                && self
+                    .allowed_scopes
+                    .iter()
+                    .all(|s| crate::oauth::scope::is_scope_token(s)),
+            "must list at most 256 scope tokens",
+        );
+        v.check(
+            "registration.allowed_grant_types",
+            self.allowed_grant_types.len() <= 16,
+            "must list at most 16 grant types",
+        );
+        if let Some(jwks) = &self.software_statement_jwks {
+            v.check(
+                "registration.software_statement_jwks",
+                crate::rules::public_jwks(jwks.clone()).is_ok(),
+                "must be a JWK Set of public keys",
+            );
+        }
+        let lifetime = self.max_initial_access_token_lifetime.get().as_secs();
+        v.check(
+            "registration.max_initial_access_token_lifetime",
+            (60..=365 * DAY).contains(&lifetime),
+            "must be between 1m and 365d",
+        );
     }
 }
 

@@ -494,3 +494,83 @@ pub fn dpop_seeds() -> Vec<Vec<u8>> {
         proof(&okp, JwsAlgorithm::EdDSA, stale),
     ]
 }
+
+/// The dynamic registration metadata parser and policy (`client_metadata` target) on one
+/// body, as `POST /oauth2/v1/register` reads it. Invariants: no panic; a software statement is
+/// `unapproved` (no keys are trusted here); an accepted document makes a client record that
+/// passes [`crate::rules::check_client`] and whose redirect URIs pass the registration rules.
+pub fn client_metadata(data: &[u8]) {
+    use crate::registration::error::MetadataErrorCode;
+    use crate::registration::metadata::{parse_object, read_document};
+    use crate::registration::policy::check_redirect_uri;
+    use crate::registration::{RegistrationPolicy, software_statement};
+
+    static POLICY: OnceLock<RegistrationPolicy> = OnceLock::new();
+    let policy = POLICY.get_or_init(|| {
+        RegistrationPolicy::from_settings(&crate::config::RegistrationSettings::default(), true)
+            .expect("default registration policy")
+    });
+    let Ok(mut members) = parse_object(data) else {
+        return;
+    };
+    if let Some(serde_json::Value::String(statement)) = members.remove("software_statement") {
+        let now = OffsetDateTime::from_unix_timestamp(NOW_UNIX).expect("fixed instant");
+        let refused = software_statement::verify(&statement, None, now).expect_err("no keys");
+        assert_eq!(refused.code, MetadataErrorCode::UnapprovedSoftwareStatement);
+    }
+    let Ok(doc) = read_document(members) else {
+        return;
+    };
+    let Ok(accepted) = policy.check(&doc) else {
+        return;
+    };
+    let native = accepted.extras.application_type == "native";
+    for uri in &accepted.metadata.redirect_uris {
+        assert!(check_redirect_uri(uri, native).is_ok(), "accepted {uri:?}");
+    }
+    let mut metadata = accepted.metadata;
+    if metadata.client_name.is_empty() {
+        metadata.client_name = "fuzz".to_owned();
+    }
+    let client = Client {
+        client_id: "fuzz-registered".to_owned(),
+        metadata,
+        enabled: true,
+        secrets: Vec::new(),
+        created_at: OffsetDateTime::UNIX_EPOCH,
+    };
+    if let Err(e) = crate::rules::check_client(&client) {
+        panic!("the policy accepted a client the record rules refuse: {e}");
+    }
+}
+
+/// Seeds of the `client_metadata` target: accepted documents of each kind and refused ones.
+pub fn client_metadata_seeds() -> Vec<Vec<u8>> {
+    let key = Jwk::from_okp_private_bytes(OkpCurve::Ed25519, &[0x44; 32])
+        .expect("fixed Ed25519 key")
+        .to_public()
+        .expect("public form");
+    let jwks: serde_json::Value =
+        serde_json::from_str(&JwkSet { keys: vec![key] }.to_json(false)).expect("JWK Set JSON");
+    [
+        serde_json::json!({"redirect_uris": [REDIRECT_URI], "client_name": "Web"}),
+        serde_json::json!({"application_type": "native", "token_endpoint_auth_method": "none",
+            "redirect_uris": ["http://127.0.0.1:8080/cb", "http://[::1]/cb"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "scope": "openid offline_access"}),
+        serde_json::json!({"redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+            "contacts": ["ops@client.example"], "client_uri": "https://client.example",
+            "logo_uri": "https://client.example/logo.png", "software_id": "s",
+            "software_version": "1", "tos_uri": "https://client.example/tos",
+            "policy_uri": "https://client.example/policy", "dpop_bound_access_tokens": true,
+            "post_logout_redirect_uris": ["https://client.example/bye"], "unknown": [1]}),
+        serde_json::json!({"redirect_uris": ["https://u:p@client.example/cb#f",
+            "javascript:alert(1)", "https://*.client.example/"]}),
+        serde_json::json!({"redirect_uris": [REDIRECT_URI], "software_statement": "a.b.c",
+            "jwks_uri": "https://client.example/jwks"}),
+    ]
+    .iter()
+    .map(|v| v.to_string().into_bytes())
+    .collect()
+}

@@ -13,6 +13,7 @@
 //! - [`signin`]: browser sessions with an explicit sign-in state (`amr`, `auth_time`), the
 //!   pending interaction, and an authorization request's way through sign-in and consent.
 //! - [`paths`]: the endpoint paths.
+//! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592).
 //! - [`revocation`]: the in-memory list of revoked access tokens, synced from the database.
 //! - [`api`]: HTTP handlers, the login and consent pages, the admin client API.
 //! - [`resource_server`]: the sample resource server and its single-page client.
@@ -30,6 +31,7 @@ pub mod fuzzing;
 pub mod model;
 pub mod oauth;
 pub mod paths;
+pub mod registration;
 pub mod resource_server;
 pub mod revocation;
 pub mod rules;

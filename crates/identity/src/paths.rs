@@ -26,3 +26,6 @@ pub const CONSENT: &str = "/oidc/v1/consent";
 pub const USERINFO: &str = "/oidc/v1/userinfo";
 /// RP-initiated logout.
 pub const LOGOUT: &str = "/oidc/v1/logout";
+/// Dynamic client registration (RFC 7591); `{REGISTER}/{client_id}` is a client's
+/// registration_client_uri (RFC 7592).
+pub const REGISTER: &str = "/oauth2/v1/register";

@@ -13,6 +13,7 @@ use crate::config::IdentitySettings;
 use crate::dpop::DpopGuard;
 use crate::dpop::replay::StoreReplayCache;
 use crate::oauth::client_auth::ClientAuthConfig;
+use crate::registration::{RegistrationPolicy, RegistrationService};
 use crate::revocation::RevocationList;
 use crate::seed::Seed;
 use crate::services::{
@@ -229,6 +230,33 @@ pub async fn start(
         revocations.clone(),
     ));
     let exchange = TokenExchange::new(store.clone(), inspection.clone(), clients.clone());
+    let client_service = Arc::new(
+        ClientService::new(clients.clone(), auth, issuer.clone())
+            .map_err(|e| StartError::Config(e.safe_description()))?,
+    );
+    let registration_policy =
+        RegistrationPolicy::from_settings(&settings.registration, seeding.is_some())
+            .map_err(StartError::Config)?;
+    if registration_policy.enabled && registration_policy.open {
+        tracing::warn!("open dynamic client registration: anyone may register a client");
+    }
+    let registration = Arc::new(RegistrationService::new(
+        store.clone(),
+        client_service.clone(),
+        registration_policy,
+        issuer.clone(),
+        time::Duration::try_from(
+            settings
+                .registration
+                .max_initial_access_token_lifetime
+                .get(),
+        )
+        .map_err(|_| {
+            StartError::Config(
+                "registration.max_initial_access_token_lifetime is too large".to_owned(),
+            )
+        })?,
+    ));
     let services = AppState {
         issuer: issuer.clone(),
         authorization: Arc::new(AuthorizationService::new(
@@ -258,10 +286,7 @@ pub async fn start(
             .with_exchange(exchange),
         ),
         inspection,
-        clients: Arc::new(
-            ClientService::new(clients, auth, issuer.clone())
-                .map_err(|e| StartError::Config(e.safe_description()))?,
-        ),
+        clients: client_service,
         signing_keys: Arc::new(SigningKeyService::new(store.clone(), keys.clone())),
         dpop: Arc::new(DpopGuard::new(
             &settings.dpop,
@@ -269,6 +294,7 @@ pub async fn start(
             Arc::new(StoreReplayCache::new(store.clone())),
             issuer.clone(),
         )),
+        registration,
     };
     let core = Core {
         store: store.clone(),

@@ -13,16 +13,27 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::state::AppState;
+use crate::registration::{RegistrationError as RegistrationError2, RegistrationService};
 use crate::services::{ClientRegistration, ClientService, RegistrationError, SigningKeyService};
 
 /// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
-/// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`.
+/// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`;
+/// `POST`/`GET /admin/v1/initial-access-tokens`, `DELETE /admin/v1/initial-access-tokens/{id}`
+/// (dynamic registration's initial access tokens, RFC 7591 §3).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/v1/clients", post(register))
         .route("/admin/v1/clients/{client_id}/secret", post(rotate_secret))
         .route("/admin/v1/clients/{client_id}", delete(remove))
         .route("/admin/v1/signing-keys/rotate", post(rotate_signing_key))
+        .route(
+            "/admin/v1/initial-access-tokens",
+            post(create_initial_access_token).get(list_initial_access_tokens),
+        )
+        .route(
+            "/admin/v1/initial-access-tokens/{id}",
+            delete(revoke_initial_access_token),
+        )
         .with_state(state)
 }
 
@@ -125,5 +136,99 @@ async fn rotate_signing_key(State(signing): State<Arc<SigningKeyService>>) -> Re
             tracing::error!(error = %e, "signing key rotation failed");
             Problem::internal().into_response()
         }
+    }
+}
+
+/// `POST /admin/v1/initial-access-tokens`: `{"max_clients": n, "expires_in": seconds}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewInitialAccessToken {
+    /// Most clients the token may register (default 1).
+    #[serde(default = "one")]
+    max_clients: i64,
+    /// Lifetime in seconds (default 1 day).
+    #[serde(default = "one_day")]
+    expires_in: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn one_day() -> i64 {
+    24 * 3600
+}
+
+fn registration_problem(e: RegistrationError2) -> Response {
+    match e {
+        RegistrationError2::Invalid(m) => Problem::bad_request(m).into_response(),
+        RegistrationError2::NotFound => Problem::not_found()
+            .with_detail("no such initial access token")
+            .into_response(),
+        RegistrationError2::Store(e) => {
+            tracing::error!(error = %e, "initial access token administration failed");
+            Problem::unavailable("storage failed").into_response()
+        }
+        other => {
+            tracing::error!(error = %other, "initial access token administration failed");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+/// Creates an initial access token; its value is in this answer only.
+async fn create_initial_access_token(
+    State(registration): State<Arc<RegistrationService>>,
+    body: Result<axum::Json<NewInitialAccessToken>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Ok(axum::Json(request)) = body else {
+        return Problem::bad_request(
+            "the body must be JSON: {\"max_clients\": n, \"expires_in\": seconds}",
+        )
+        .into_response();
+    };
+    let now = OffsetDateTime::now_utc();
+    match registration
+        .create_initial_access_token(
+            request.max_clients,
+            time::Duration::seconds(request.expires_in),
+            now,
+        )
+        .await
+    {
+        Ok((token, value)) => {
+            tracing::info!(id = %token.id, max_clients = token.max_clients, "initial access token created");
+            let mut body = serde_json::to_value(&token).unwrap_or_default();
+            body["initial_access_token"] = value.into();
+            (StatusCode::CREATED, axum::Json(body)).into_response()
+        }
+        Err(e) => registration_problem(e),
+    }
+}
+
+/// Lists the initial access tokens (never their values).
+async fn list_initial_access_tokens(
+    State(registration): State<Arc<RegistrationService>>,
+) -> Response {
+    match registration.initial_access_tokens().await {
+        Ok(tokens) => axum::Json(json!({ "initial_access_tokens": tokens })).into_response(),
+        Err(e) => registration_problem(e),
+    }
+}
+
+/// Revokes an initial access token (the clients it registered stay).
+async fn revoke_initial_access_token(
+    State(registration): State<Arc<RegistrationService>>,
+    Path(id): Path<String>,
+) -> Response {
+    match registration
+        .revoke_initial_access_token(&id, OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(%id, "initial access token revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => registration_problem(e),
     }
 }

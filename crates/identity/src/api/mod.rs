@@ -7,6 +7,8 @@
 //!   the browser to (HTML); the logic is [`crate::signin::flow`].
 //! - [`logout`]: RP-initiated logout.
 //! - [`admin`]: client registration and secret rotation on the admin listener.
+//! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592),
+//!   under the `registration` rate limit.
 //! - [`extract`]: form and query extractors whose rejections are `invalid_request`;
 //!   `oauth_error`: OAuth errors as responses.
 
@@ -21,6 +23,7 @@ pub mod login;
 pub mod logout;
 mod oauth_error;
 pub mod protocol;
+pub mod registration;
 mod session_cookie;
 mod state;
 
@@ -101,15 +104,26 @@ pub fn router(
             get(protocol::userinfo_get).post(protocol::userinfo_post),
         )
         .with_state(state.clone());
+    let registration_routes = Router::new()
+        .route(paths::REGISTER, post(registration::register))
+        .route(
+            &format!("{}/{{client_id}}", paths::REGISTER),
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::remove),
+        )
+        .with_state(state.clone());
     let back_channel = Router::new()
         .route(paths::INTROSPECT, post(protocol::introspect))
         .route(paths::PAR, post(protocol::par))
         .with_state(state);
     let page_limit = RateLimit::new(&rate_limits.pages).refusing_with(pages_refusal);
     let protocol_limit = RateLimit::new(&rate_limits.protocol);
+    let registration_limit = RateLimit::new(&rate_limits.registration);
     page_limit
         .apply(pages)
         .merge(protocol_limit.apply(back_channel))
+        .merge(registration_limit.apply(registration_routes))
         .merge(cross_origin(
             protocol_limit.apply(cross_origin_routes),
             &CROSS_ORIGIN_PATHS,

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::dpop::DpopGuard;
+use crate::registration::RegistrationService;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
     TokenService,
@@ -34,6 +35,8 @@ pub struct AppState {
     pub signing_keys: Arc<SigningKeyService>,
     /// DPoP proofs and nonces at the token and PAR endpoints.
     pub dpop: Arc<DpopGuard>,
+    /// Dynamic client registration (RFC 7591, RFC 7592) and initial access tokens.
+    pub registration: Arc<RegistrationService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -56,6 +59,7 @@ sub_state! {
     clients: Arc<ClientService>,
     signing_keys: Arc<SigningKeyService>,
     dpop: Arc<DpopGuard>,
+    registration: Arc<RegistrationService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

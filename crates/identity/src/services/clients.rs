@@ -140,6 +140,42 @@ impl ClientRegistry {
         Ok((client, secret))
     }
 
+    /// Replaces an existing client's record (dynamic registration's update, RFC 7592): checked
+    /// as a registration is; with `new_secret` its secrets become one newly generated secret,
+    /// returned (shown once).
+    pub async fn replace(
+        &self,
+        mut client: Client,
+        new_secret: bool,
+    ) -> Result<Option<String>, RegistrationError> {
+        crate::rules::check_client(&client).map_err(RegistrationError::Invalid)?;
+        if self
+            .store
+            .client(&client.client_id)
+            .await
+            .map_err(RegistrationError::Store)?
+            .is_none()
+        {
+            return Err(RegistrationError::NotFound);
+        }
+        let secret = if new_secret {
+            let (secret, hash) = self::new_secret().await?;
+            client.secrets = vec![ClientSecret {
+                hash,
+                expires_at: None,
+            }];
+            Some(secret)
+        } else {
+            None
+        };
+        self.store
+            .upsert_client(&client)
+            .await
+            .map_err(RegistrationError::Store)?;
+        self.forget(&client.client_id);
+        Ok(secret)
+    }
+
     /// Rotates a client's secret: a new secret is generated and returned (shown once); the
     /// current ones stay valid for the grace period, older ones are dropped.
     pub async fn rotate_secret(
@@ -274,6 +310,18 @@ impl ClientService {
         let secret = self.registry.rotate_secret(client_id, now).await?;
         self.authenticator.invalidate_client(client_id);
         Ok(secret)
+    }
+
+    /// Replaces a client's record (see [`ClientRegistry::replace`]).
+    pub async fn replace(
+        &self,
+        client: Client,
+        new_secret: bool,
+    ) -> Result<Option<String>, RegistrationError> {
+        let client_id = client.client_id.clone();
+        let result = self.registry.replace(client, new_secret).await;
+        self.authenticator.invalidate_client(&client_id);
+        result
     }
 
     /// Deletes a client.

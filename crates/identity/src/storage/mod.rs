@@ -17,6 +17,7 @@
 mod clients;
 mod grants;
 mod keys;
+mod registrations;
 mod schema;
 mod sessions;
 mod settings;

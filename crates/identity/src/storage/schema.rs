@@ -146,6 +146,34 @@ pub(super) const PLAN: &[Migration] = &[
         expires_at BIGINT NOT NULL);
     CREATE INDEX dpop_proofs_expires ON dpop_proofs (expires_at)",
     ),
+    // Placeholder on the registration branch only: version 4 is the device grant's (issue 27
+    // assigns 4 to it and 5 to registration); the merge keeps the device grant's migration 4
+    // and drops this one.
+    Migration::portable(4, "reserved for the device grant", "SELECT 1"),
+    // Dynamic client registration (RFC 7591/7592): initial access tokens (SHA-256 of the
+    // value, a cap and a count of clients created), and per registered client the SHA-256 of
+    // its registration access token, how it was created and the metadata `clients` has no
+    // column for (JSON).
+    Migration::portable(
+        5,
+        "dynamic client registration",
+        "CREATE TABLE initial_access_tokens (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        max_clients BIGINT NOT NULL,
+        clients_created BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        revoked_at BIGINT);
+    CREATE TABLE client_registrations (
+        client_id TEXT PRIMARY KEY,
+        registration_token_hash TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        initial_access_token_id TEXT,
+        metadata TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL)",
+    ),
 ];
 
 fn from_migration(e: MigrationError) -> StoreError {
@@ -242,7 +270,9 @@ mod tests {
             vec![
                 (1, String::new()),
                 (2, "session sign-in methods".to_owned()),
-                (3, "dpop, resources and token exchange".to_owned())
+                (3, "dpop, resources and token exchange".to_owned()),
+                (4, "reserved for the device grant".to_owned()),
+                (5, "dynamic client registration".to_owned())
             ]
         );
     }
@@ -259,7 +289,9 @@ mod tests {
             vec![
                 (1, "every table".to_owned()),
                 (2, "session sign-in methods".to_owned()),
-                (3, "dpop, resources and token exchange".to_owned())
+                (3, "dpop, resources and token exchange".to_owned()),
+                (4, "reserved for the device grant".to_owned()),
+                (5, "dynamic client registration".to_owned())
             ]
         );
         let mut conn = raw(&path).await;
@@ -273,12 +305,12 @@ mod tests {
         match Store::connect(&settings).await {
             Err(StoreError::NewerSchema(message)) => {
                 assert!(
-                    message.contains("version 999") && message.contains("up to 3"),
+                    message.contains("version 999") && message.contains("up to 5"),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(versions(&path).await.len(), 4);
+        assert_eq!(versions(&path).await.len(), 6);
     }
 }

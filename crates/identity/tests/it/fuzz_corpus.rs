@@ -16,6 +16,14 @@ fn oauth_forms_corpus() {
 }
 
 #[test]
+fn client_metadata_corpus() {
+    replay_corpus(
+        "client_metadata",
+        cryptoutil_identity::fuzzing::client_metadata,
+    );
+}
+
+#[test]
 fn dpop_corpus() {
     replay_corpus("dpop", cryptoutil_identity::fuzzing::dpop);
 }
@@ -58,6 +66,10 @@ fn write_seeds() {
     let targets = [
         ("oauth_forms", cryptoutil_identity::fuzzing::seeds()),
         ("dpop", cryptoutil_identity::fuzzing::dpop_seeds()),
+        (
+            "client_metadata",
+            cryptoutil_identity::fuzzing::client_metadata_seeds(),
+        ),
     ];
     for (target, seeds) in targets {
         let dir = cryptoutil_jose::fuzzing::fuzz_dir()

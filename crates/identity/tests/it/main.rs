@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod multi_instance;
 mod pages;
 mod protocol;
+mod registration;
 mod resource_server;
 mod resources;
 mod storage;
