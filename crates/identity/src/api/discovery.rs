@@ -12,7 +12,7 @@ use crate::dpop::DpopGuard;
 use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
 use crate::paths;
-use crate::services::{IssuerCell, SigningKeyService};
+use crate::services::{ClientService, IssuerCell, SigningKeyService};
 
 /// Algorithms accepted for `private_key_jwt` assertions.
 pub const ASSERTION_ALGORITHMS: [&str; 10] = [
@@ -24,6 +24,7 @@ fn metadata(
     issuer: &IssuerCell,
     signing: &SigningKeyService,
     dpop: &DpopGuard,
+    clients: &ClientService,
 ) -> Result<Value, OAuthError> {
     let issuer = issuer.get()?;
     let url = |path: &str| issuer.endpoint(path);
@@ -36,7 +37,7 @@ fn metadata(
         .map(|m| m.as_str())
         .collect();
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
-    Ok(json!({
+    let mut doc = json!({
         "issuer": issuer.url,
         "authorization_endpoint": url(paths::AUTHORIZE),
         "token_endpoint": url(paths::TOKEN),
@@ -72,7 +73,11 @@ fn metadata(
         "require_request_uri_registration": false,
         "tls_client_certificate_bound_access_tokens": false,
         "dpop_signing_alg_values_supported": dpop.algorithm_names(),
-    }))
+    });
+    if clients.metadata_documents_enabled() {
+        doc["client_id_metadata_document_supported"] = Value::Bool(true);
+    }
+    Ok(doc)
 }
 
 fn cacheable(body: Value, max_age: &'static str) -> Response {
@@ -88,8 +93,9 @@ pub async fn openid_configuration(
     State(issuer): State<IssuerCell>,
     State(signing): State<Arc<SigningKeyService>>,
     State(dpop): State<Arc<DpopGuard>>,
+    State(clients): State<Arc<ClientService>>,
 ) -> Response {
-    match metadata(&issuer, &signing, &dpop) {
+    match metadata(&issuer, &signing, &dpop, &clients) {
         Ok(doc) => cacheable(doc, "public, max-age=300"),
         Err(e) => e.into_response(),
     }
@@ -100,8 +106,9 @@ pub async fn oauth_authorization_server(
     issuer: State<IssuerCell>,
     signing: State<Arc<SigningKeyService>>,
     dpop: State<Arc<DpopGuard>>,
+    clients: State<Arc<ClientService>>,
 ) -> Response {
-    openid_configuration(issuer, signing, dpop).await
+    openid_configuration(issuer, signing, dpop, clients).await
 }
 
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.
