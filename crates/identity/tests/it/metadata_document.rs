@@ -206,7 +206,13 @@ async fn a_url_client_id_runs_the_code_flow_with_pkce() {
     let browser = idp.browser();
     let (verifier, challenge) = pkce();
     let redirect = docs.redirect();
-    let url = authorize_url(&idp, &client_id, &redirect, "openid profile", &challenge);
+    let url = authorize_url(
+        &idp,
+        &client_id,
+        &redirect,
+        "openid profile offline_access",
+        &challenge,
+    );
     // The consent page names the document's host, with the client's own name as unverified.
     let response = browser.get(&url).send().await.unwrap();
     let login = location(&response);
@@ -262,7 +268,41 @@ async fn a_url_client_id_runs_the_code_flow_with_pkce() {
     assert!(tokens["id_token"].is_string());
     let claims = crate::common::jwt_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["aud"], json!(client_id));
-    // One fetch served the authorization request, consent and the token request.
+    // The refresh grant sees the same client.
+    let (status, refreshed) = idp
+        .post_form(
+            "/oauth2/v1/token",
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &client_id),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().unwrap_or(""),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{refreshed} {tokens}");
+    // So does PAR (a public client: client_id only).
+    let (_, challenge) = pkce();
+    let (status, pushed) = idp
+        .post_form(
+            "/oauth2/v1/par",
+            None,
+            &[
+                ("client_id", &client_id),
+                ("response_type", "code"),
+                ("redirect_uri", &redirect),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{pushed}");
+    assert!(pushed["request_uri"].is_string());
+    // One fetch served the authorization request, consent, the token, refresh and PAR requests.
     assert_eq!(docs.hits("/app/client.json"), 1);
 
     // A scope outside the configured list is not the client's, whatever the document says.
