@@ -23,6 +23,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("config", &[]),
     ("oauth_forms", &[]),
     ("dpop", &[]),
+    ("client_metadata_document", &[]),
     ("client_metadata", &[]),
 ];
 

@@ -6,6 +6,8 @@
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), and ML-DSA/ML-KEM
 //!   with Python `cryptography` (`interop/python/`), both directions.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
+//! - `mcp`     — the MCP authorization path with the official `@modelcontextprotocol/sdk`
+//!   (`interop/mcp/`): `cimd` (default) or `dcr`.
 //! - `api-fuzz` — schemathesis against the KMS's OpenAPI document, both surfaces (`interop/schemathesis/`).
 //! - `browser` — the sample single-page client in headless Chromium (`interop/browser/`).
 //! - `load`    — load generator for the servers (`cargo xtask load <scenario>`).
@@ -30,6 +32,7 @@ mod browser_test;
 mod fips;
 mod fuzz;
 mod load;
+mod mcp;
 mod oidc;
 mod pq_interop;
 mod proc_stats;
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Some("fips") => fips::stage(),
         Some("interop") => interop(),
         Some("oidc") => oidc::oidc(),
+        Some("mcp") => mcp::mcp(&args[1..]),
         Some("api-fuzz") => api_fuzz::api_fuzz(&args[1..]),
         Some("browser") => browser_test::browser(&args[1..]),
         Some("load") => load::load(&args[1..]),
@@ -78,7 +82,7 @@ fn main() -> ExitCode {
         Some("rules") => rules::rules(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|test|interop|oidc|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|setup-fips|fips|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, fips, interop, oidc, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), and ML-DSA/ML-KEM with\n                 Python `cryptography` (needs python3.11; a pinned venv), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  setup-fips     install CMake, Go and Perl (Debian's packages) for the AWS-LC FIPS module build\n  fips           build with --features fips once; run the JOSE, TLS, KMS crypto and CLI version\n                 tests on it (part of ci)\n  schemas        regenerate deployments/*/*.schema.json"
+                "usage: cargo xtask <ci|test|interop|oidc|mcp|api-fuzz|browser|load|soak|bench-load|bench-compare|bench-criterion|profile|fuzz|rules|setup-browser|setup-fips|fips|schemas>\n\n  test           run the test suite with coverage (≥ {COVERAGE_FLOOR} % lines)\n  ci             fmt check, clippy -D warnings, test, fips, interop, oidc, mcp, api-fuzz, bench-compare,\n                 the benchmark record (target/ci-artifacts/), then browser\n  interop        JOSE interop with Node `jose` (needs node and npm), and ML-DSA/ML-KEM with\n                 Python `cryptography` (needs python3.11; a pinned venv), both directions\n  oidc           Identity server checked by Node `openid-client` (needs node and npm)\n  mcp            the MCP authorization path with @modelcontextprotocol/sdk ([cimd|dcr]; needs node)\n  api-fuzz       schemathesis against the KMS OpenAPI document, both surfaces, authenticated\n                 (needs python3.11; --max-examples N, --seed N)\n  browser        sample client signed in through Identity in headless Chromium (port 8084;\n                 --update-docs copies the signed-in screenshot to docs/images/)\n  load           load generator: cargo xtask load <scenario> (see cargo xtask load)\n  soak           demo all in a loop against running servers (--duration 10m): no failure, flat memory\n  bench-load     load sweep of every scenario at concurrency 1/4/16/64 and KMS start-up\n                 (target/bench-load/load.json and .md; --update-docs: docs/benchmarks/)\n  bench-compare  micro-benchmark instruction counts under callgrind against\n                 docs/benchmarks/callgrind.json (fails above +10 %; --update rewrites it);\n                 --criterion [RUN] / --load [RUN]: a wall-clock run against docs/benchmarks/\n  bench-criterion  the criterion benchmarks as JSON, text and Markdown\n                 (target/bench-criterion/; --quick, --benches A,B, --update-docs)\n  profile        one load scenario against the release server under callgrind: instructions\n                 per request and the top functions (target/profile/<scenario>.txt;\n                 --update-docs: docs/benchmarks/profiles/)\n  fuzz           cargo-fuzz targets in fuzz/ ([TARGET] [--duration 10m]),\n                 not in ci: the corpus is replayed by the tests instead\n  rules          the architecture rules of ARCHITECTURE.md (products apart, no import cycle,\n                 no HTTP types in the domain); also checked by cargo test -p xtask\n                 ([WORKSPACE]: check another checkout)\n  setup-browser  install Debian's chromium and NSS tools for the browser tests\n  setup-fips     install CMake, Go and Perl (Debian's packages) for the AWS-LC FIPS module build\n  fips           build with --features fips once; run the JOSE, TLS, KMS crypto and CLI version\n                 tests on it (part of ci)\n  schemas        regenerate deployments/*/*.schema.json"
             );
             return ExitCode::from(2);
         }
@@ -162,6 +166,9 @@ fn ci() -> Result<(), String> {
     fips::stage()?;
     interop()?;
     oidc::oidc()?;
+    // After `oidc`, which built the release binary this starts: the MCP path with a client ID
+    // metadata document (the `dcr` mode is run by hand).
+    mcp::mcp(&[])?;
     // After `oidc`, which built the release binary this starts.
     api_fuzz::api_fuzz(&[])?;
     // After `oidc`, which built the release dependencies this reuses.

@@ -186,6 +186,17 @@ impl ServerProcess {
         Self::spawn(binary, label, args, ca_cert, &[])
     }
 
+    /// [`Self::start_command`] with extra environment variables (configuration overrides such
+    /// as `CRYPTOUTIL_RS__RESOURCE__IDENTIFIER`).
+    pub fn start_command_with_env(
+        binary: &Path,
+        label: &str,
+        args: &[&str],
+        env: &[(&str, PathBuf)],
+    ) -> Result<Self, String> {
+        Self::spawn(binary, label, args, None, env)
+    }
+
     fn spawn(
         binary: &Path,
         label: &str,

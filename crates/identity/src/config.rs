@@ -47,6 +47,9 @@ pub struct IdentitySettings {
     pub dpop: DpopConfig,
     /// Dynamic client registration (RFC 7591, RFC 7592).
     pub registration: RegistrationSettings,
+    /// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document): `https://`
+    /// client ids fetched as the client's metadata (off by default; on with `--demo`).
+    pub client_id_metadata_documents: MetadataDocumentSettings,
 }
 
 /// Whether the token and PAR endpoints require a server nonce in DPoP proofs (RFC 9449 §8).
@@ -385,6 +388,7 @@ impl Default for IdentitySettings {
             cors: CorsSettings::default(),
             dpop: DpopConfig::default(),
             registration: RegistrationSettings::default(),
+            client_id_metadata_documents: MetadataDocumentSettings::default(),
         }
     }
 }
@@ -495,6 +499,7 @@ impl Settings for IdentitySettings {
             .registration
             .validate("rate_limits.registration", v);
         self.registration.validate(v);
+        self.client_id_metadata_documents.validate(v);
     }
 }
 
@@ -548,6 +553,69 @@ impl Default for RegistrationSettings {
     }
 }
 
+/// Client ID metadata documents (`client_id_metadata_documents:`): a `client_id` that is an
+/// `https://` URL names a JSON document of the client's metadata, fetched by this server
+/// (draft-ietf-oauth-client-id-metadata-document, as the MCP authorization spec uses it). Such
+/// clients are public (or `private_key_jwt`), may use only the authorization code and refresh
+/// token grants, and only the scopes listed here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataDocumentSettings {
+    /// Fetch metadata documents for `https://` client ids (default `false`; `--demo` turns it
+    /// on). Off, such ids are looked up among the registered clients like any other.
+    pub enabled: bool,
+    /// Trust the public web PKI (the Mozilla root program, bundled) when fetching documents
+    /// (default `true`: documents live on the clients' own web sites).
+    pub public_roots: bool,
+    /// A PEM bundle of further CAs to trust when fetching (e.g. the demo CA).
+    pub ca_file: Option<PathBuf>,
+    /// Fetch from hosts whose addresses are loopback, private (RFC 1918, `fc00::/7`),
+    /// link-local, shared (CGNAT), unspecified, multicast or documentation ranges (default
+    /// `false`: such fetches are refused, so a client id cannot make this server reach its own
+    /// network). Only for tests and local demos.
+    pub allow_private_addresses: bool,
+    /// Longest time for one fetch, connection included (default 5s, at most 30s).
+    pub timeout: HumanDuration,
+    /// Largest document accepted, in bytes (default 5120, the draft's suggestion; at most 64 KiB).
+    pub max_document_size: usize,
+    /// A document is kept at least this long, whatever its caching headers say (default 60s).
+    pub min_cache_lifetime: HumanDuration,
+    /// A document is kept at most this long (default 24h).
+    pub max_cache_lifetime: HumanDuration,
+    /// A failed fetch or unusable document is remembered this long, so a client id cannot make
+    /// this server fetch in a loop (default 30s).
+    pub failure_cache_lifetime: HumanDuration,
+    /// Most documents (and failures) cached (default 1000; least recently used go first).
+    pub cache_capacity: usize,
+    /// The scopes such a client may have: the document's `scope` is narrowed to this list
+    /// (default `openid`, `profile`, `email`, `offline_access`).
+    pub allowed_scopes: Vec<String>,
+    /// The resources (RFC 8707 `resource`, absolute URIs) such a client may request tokens for;
+    /// their access tokens' audiences (default none: the issuer).
+    pub audiences: Vec<String>,
+}
+
+impl Default for MetadataDocumentSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            public_roots: true,
+            ca_file: None,
+            allow_private_addresses: false,
+            timeout: HumanDuration::from_secs(5),
+            max_document_size: 5120,
+            min_cache_lifetime: HumanDuration::from_secs(60),
+            max_cache_lifetime: HumanDuration::from_secs(DAY),
+            failure_cache_lifetime: HumanDuration::from_secs(30),
+            cache_capacity: 1000,
+            allowed_scopes: ["openid", "profile", "email", "offline_access"]
+                .map(str::to_owned)
+                .to_vec(),
+            audiences: Vec::new(),
+        }
+    }
+}
+
 impl RegistrationSettings {
     fn validate(&self, v: &mut Validator) {
         v.check(
@@ -577,6 +645,51 @@ impl RegistrationSettings {
             (60..=365 * DAY).contains(&lifetime),
             "must be between 1m and 365d",
         );
+    }
+}
+
+impl MetadataDocumentSettings {
+    fn validate(&self, v: &mut Validator) {
+        let key = |k: &str| format!("client_id_metadata_documents.{k}");
+        v.check(
+            &key("timeout"),
+            (1..=30_000).contains(&self.timeout.get().as_millis()),
+            "must be between 1ms and 30s",
+        );
+        v.check(
+            &key("max_document_size"),
+            (256..=65_536).contains(&self.max_document_size),
+            "must be between 256 and 65536",
+        );
+        let min = self.min_cache_lifetime.get();
+        let max = self.max_cache_lifetime.get();
+        v.check(
+            &key("max_cache_lifetime"),
+            max.as_secs() <= 7 * DAY && min <= max,
+            "must be at most 7d and not less than min_cache_lifetime",
+        );
+        v.check(
+            &key("failure_cache_lifetime"),
+            (1..=3600).contains(&self.failure_cache_lifetime.get().as_secs()),
+            "must be between 1s and 1h",
+        );
+        v.check(
+            &key("cache_capacity"),
+            (1..=1_000_000).contains(&self.cache_capacity),
+            "must be between 1 and 1000000",
+        );
+        v.check(
+            &key("public_roots"),
+            !self.enabled || self.public_roots || self.ca_file.is_some(),
+            "with public_roots off, set ca_file",
+        );
+        for (i, audience) in self.audiences.iter().enumerate() {
+            v.check(
+                &format!("client_id_metadata_documents.audiences[{i}]"),
+                url::Url::parse(audience).is_ok_and(|u| u.fragment().is_none()),
+                "must be an absolute URI without fragment",
+            );
+        }
     }
 }
 

@@ -574,3 +574,107 @@ pub fn client_metadata_seeds() -> Vec<Vec<u8>> {
     .map(|v| v.to_string().into_bytes())
     .collect()
 }
+
+/// The `client_id` the `client_metadata_document` target's documents are fetched from.
+pub const DOCUMENT_CLIENT_ID: &str = "https://client.example/oauth/client.json";
+
+/// A client ID metadata document body through [`crate::metadata_document::document::parse`]
+/// (the parser the fetch feeds, after its size cap), with a fixed `client_id` and scope policy.
+/// An accepted document is a public or `private_key_jwt` client of exactly that id, with
+/// redirect URIs, only the code and refresh grants, no secret and only allowed scopes.
+pub fn client_metadata_document(data: &[u8]) {
+    use crate::metadata_document::document::{DocumentPolicy, parse};
+    if data.len() > 64 * 1024 {
+        return;
+    }
+    let allowed = ["openid".to_owned(), "profile".to_owned()];
+    let policy = DocumentPolicy {
+        allowed_scopes: &allowed,
+        audiences: &[],
+    };
+    let Ok(parsed) = parse(data, DOCUMENT_CLIENT_ID, policy, OffsetDateTime::UNIX_EPOCH) else {
+        return;
+    };
+    let client = &parsed.client;
+    let m = &client.metadata;
+    assert_eq!(
+        client.client_id, DOCUMENT_CLIENT_ID,
+        "another client id accepted"
+    );
+    assert!(client.secrets.is_empty(), "a document client with a secret");
+    assert!(!m.redirect_uris.is_empty(), "no redirect URI");
+    assert!(
+        m.grant_types
+            .iter()
+            .all(|g| matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken)),
+        "a grant beyond code and refresh"
+    );
+    assert!(
+        m.scope.iter().all(|s| allowed.contains(s)),
+        "a scope beyond the policy"
+    );
+    match m.token_endpoint_auth_method {
+        ClientAuthMethod::None => assert!(m.jwks.is_none() && parsed.jwks_uri.is_none()),
+        ClientAuthMethod::PrivateKeyJwt => {
+            assert!(
+                m.jwks.is_some() != parsed.jwks_uri.is_some(),
+                "keys inline xor by URI"
+            );
+        }
+        other => panic!("{other:?} accepted"),
+    }
+    for uri in &m.redirect_uris {
+        let url = url::Url::parse(uri).expect("an accepted redirect URI parses");
+        assert!(url.fragment().is_none(), "a redirect URI with a fragment");
+        assert!(
+            !matches!(url.scheme(), "javascript" | "data" | "file"),
+            "a dangerous redirect scheme"
+        );
+    }
+}
+
+/// Seed inputs for `client_metadata_document`: a minimal document, a full one, a
+/// `private_key_jwt` one with inline keys and one with `jwks_uri`, and refused ones (secret,
+/// wrong id, bad redirect).
+pub fn client_metadata_document_seeds() -> Vec<Vec<u8>> {
+    use serde_json::json;
+    let key = Jwk::from_okp_private_bytes(OkpCurve::Ed25519, &[0x44; 32])
+        .expect("fixed Ed25519 key")
+        .to_public()
+        .expect("public form");
+    let id = DOCUMENT_CLIENT_ID;
+    [
+        json!({"client_id": id, "redirect_uris": ["https://client.example/cb"]}),
+        json!({
+            "client_id": id,
+            "client_name": "Example",
+            "client_uri": "https://client.example",
+            "logo_uri": "https://client.example/logo.png",
+            "redirect_uris": ["https://client.example/cb", "http://127.0.0.1:3000/cb", "com.example.app:/cb"],
+            "post_logout_redirect_uris": ["https://client.example/bye"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "openid profile email",
+            "dpop_bound_access_tokens": true,
+        }),
+        json!({
+            "client_id": id,
+            "redirect_uris": ["https://client.example/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.to_value(false)]},
+        }),
+        json!({
+            "client_id": id,
+            "redirect_uris": ["https://client.example/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://client.example/jwks.json",
+        }),
+        json!({"client_id": id, "client_secret": "x", "redirect_uris": ["https://client.example/cb"]}),
+        json!({"client_id": "https://client.example/other.json", "redirect_uris": ["https://client.example/cb"]}),
+        json!({"client_id": id, "redirect_uris": ["javascript:alert(1)"]}),
+    ]
+    .iter()
+    .map(|doc| doc.to_string().into_bytes())
+    .collect()
+}

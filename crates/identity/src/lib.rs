@@ -28,6 +28,7 @@ pub mod dpop;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod metadata_document;
 pub mod model;
 pub mod oauth;
 pub mod paths;

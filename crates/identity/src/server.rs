@@ -12,6 +12,7 @@ use crate::api::{self, AppState};
 use crate::config::IdentitySettings;
 use crate::dpop::DpopGuard;
 use crate::dpop::replay::StoreReplayCache;
+use crate::metadata_document::MetadataDocuments;
 use crate::oauth::client_auth::ClientAuthConfig;
 use crate::registration::{RegistrationPolicy, RegistrationService};
 use crate::revocation::RevocationList;
@@ -152,6 +153,24 @@ fn key_encryption_key(settings: &IdentitySettings) -> Result<KeyEncryptionKey, S
     }
 }
 
+/// Client ID metadata documents when configured, or with `--demo` (which turns them on with the
+/// configured, safe, settings: private addresses stay refused unless configured).
+fn metadata_documents(
+    settings: &IdentitySettings,
+    demo: bool,
+) -> Result<Option<MetadataDocuments>, StartError> {
+    let documents = &settings.client_id_metadata_documents;
+    if !(documents.enabled || demo) {
+        return Ok(None);
+    }
+    let resolver = MetadataDocuments::new(documents).map_err(StartError::Config)?;
+    tracing::info!(
+        allow_private_addresses = documents.allow_private_addresses,
+        "client ID metadata documents: https client ids are fetched"
+    );
+    Ok(Some(resolver))
+}
+
 /// Opens storage and keys, seeds when asked, and starts both listeners.
 pub async fn start(
     mut settings: IdentitySettings,
@@ -208,7 +227,11 @@ pub async fn start(
     );
     let grace = time::Duration::try_from(settings.clients.secret_rotation_grace.get())
         .unwrap_or(time::Duration::DAY);
-    let clients = Arc::new(ClientRegistry::new(store.clone(), grace));
+    let mut registry = ClientRegistry::new(store.clone(), grace);
+    if let Some(documents) = metadata_documents(&settings, seeding.is_some())? {
+        registry = registry.with_metadata_documents(Arc::new(documents));
+    }
+    let clients = Arc::new(registry);
     let auth = ClientAuthConfig {
         cache: cryptoutil_realm::CacheConfig {
             ttl: settings.clients.credential_cache_ttl.get(),

@@ -45,13 +45,30 @@ pub async fn consent_page(
         Ok(None) => String::new(),
         Err(_) => return unavailable(),
     };
+    // A metadata document client is who its URL's host says (the server fetched it from
+    // there); its name is only what that document claims.
+    let (asker, about) = match authorization.client_document_host(&request.client_id) {
+        Some(host) => (
+            format!("<strong class=\"client-host\">{}</strong>", escape(&host)),
+            format!(
+                "<p class=\"muted\">Client <code>{id}</code>, which calls itself \
+                 \u{201c}{name}\u{201d} (not verified).</p>",
+                id = escape(&request.client_id),
+                name = escape(&client_name),
+            ),
+        ),
+        None => (
+            format!("<strong>{}</strong>", escape(&client_name)),
+            String::new(),
+        ),
+    };
     let scopes: String = request
         .scopes
         .iter()
         .map(|s| format!("<li>{}</li>", escape(&describe_scope(s))))
         .collect();
     let body = format!(
-        "<p id=\"consent-question\"><strong>{client}</strong> asks to:</p>\
+        "<p id=\"consent-question\">{asker} asks to:</p>{about}\
          <ul aria-labelledby=\"consent-question\">{scopes}</ul>{signed_in_as}\
          <form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
@@ -59,7 +76,6 @@ pub async fn consent_page(
          <button type=\"submit\" class=\"primary\" name=\"decision\" value=\"allow\">Allow</button>\
          <button type=\"submit\" class=\"secondary\" name=\"decision\" value=\"deny\">Deny</button>\
          </div></form>",
-        client = escape(&client_name),
         action = paths::CONSENT,
         csrf = escape(&session.csrf_token),
     );

@@ -13,7 +13,7 @@ use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
 use crate::paths;
 use crate::registration::RegistrationService;
-use crate::services::{IssuerCell, SigningKeyService};
+use crate::services::{ClientService, IssuerCell, SigningKeyService};
 
 /// Algorithms accepted for `private_key_jwt` assertions.
 pub const ASSERTION_ALGORITHMS: [&str; 10] = [
@@ -26,6 +26,7 @@ fn metadata(
     signing: &SigningKeyService,
     dpop: &DpopGuard,
     registration: &RegistrationService,
+    clients: &ClientService,
 ) -> Result<Value, OAuthError> {
     let issuer = issuer.get()?;
     let url = |path: &str| issuer.endpoint(path);
@@ -78,6 +79,9 @@ fn metadata(
     if registration.enabled() {
         doc["registration_endpoint"] = url(paths::REGISTER).into();
     }
+    if clients.metadata_documents_enabled() {
+        doc["client_id_metadata_document_supported"] = Value::Bool(true);
+    }
     Ok(doc)
 }
 
@@ -95,8 +99,9 @@ pub async fn openid_configuration(
     State(signing): State<Arc<SigningKeyService>>,
     State(dpop): State<Arc<DpopGuard>>,
     State(registration): State<Arc<RegistrationService>>,
+    State(clients): State<Arc<ClientService>>,
 ) -> Response {
-    match metadata(&issuer, &signing, &dpop, &registration) {
+    match metadata(&issuer, &signing, &dpop, &registration, &clients) {
         Ok(doc) => cacheable(doc, "public, max-age=300"),
         Err(e) => e.into_response(),
     }
@@ -108,8 +113,9 @@ pub async fn oauth_authorization_server(
     signing: State<Arc<SigningKeyService>>,
     dpop: State<Arc<DpopGuard>>,
     registration: State<Arc<RegistrationService>>,
+    clients: State<Arc<ClientService>>,
 ) -> Response {
-    openid_configuration(issuer, signing, dpop, registration).await
+    openid_configuration(issuer, signing, dpop, registration, clients).await
 }
 
 /// `GET /oauth2/v1/jwks` and `/.well-known/jwks.json`: every published public signing key.

@@ -107,6 +107,12 @@ impl AuthorizationService {
         self.clients.get(client_id).await
     }
 
+    /// The host of a metadata document client's `client_id` (shown on the consent page),
+    /// `None` for registered clients.
+    pub fn client_document_host(&self, client_id: &str) -> Option<String> {
+        self.clients.document_host(client_id)
+    }
+
     /// The scopes `user_id` already approved for `client_id` (none yet: empty).
     pub async fn remembered_consent(
         &self,

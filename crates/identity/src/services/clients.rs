@@ -11,6 +11,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::issuer::IssuerCell;
+use crate::metadata_document::MetadataDocuments;
 use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret};
 use crate::oauth::client_auth::{
     AuthenticatedClient, BoxFuture, ClientAuthConfig, ClientAuthenticator, ClientDirectory,
@@ -30,6 +31,8 @@ pub struct ClientRegistry {
     store: Store,
     cache: Mutex<LruCache<String, (Instant, Arc<Client>)>>,
     grace: time::Duration,
+    /// When client ID metadata documents are enabled: where `https://` client ids resolve.
+    documents: Option<Arc<MetadataDocuments>>,
 }
 
 impl std::fmt::Debug for ClientRegistry {
@@ -78,11 +81,37 @@ impl ClientRegistry {
             store,
             cache: Mutex::new(LruCache::new(CLIENT_CAPACITY)),
             grace,
+            documents: None,
         }
     }
 
-    /// The client with this id (cached for a few seconds).
+    /// Resolves `https://` client ids through `documents` (client ID metadata documents)
+    /// instead of the database.
+    pub fn with_metadata_documents(mut self, documents: Arc<MetadataDocuments>) -> Self {
+        self.documents = Some(documents);
+        self
+    }
+
+    /// True when `https://` client ids are resolved as metadata documents.
+    pub fn metadata_documents_enabled(&self) -> bool {
+        self.documents.is_some()
+    }
+
+    /// The host of `client_id` when it is a metadata document client (the consent page shows
+    /// it as the client's verified identity), `None` for registered clients.
+    pub fn document_host(&self, client_id: &str) -> Option<String> {
+        self.documents.as_ref()?;
+        crate::metadata_document::client_id::host(client_id)
+    }
+
+    /// The client with this id (cached for a few seconds). With metadata documents enabled, an
+    /// `https://` id is the client its document describes (`None` when it cannot be used).
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(documents) = &self.documents
+            && crate::metadata_document::is_url(client_id)
+        {
+            return Ok(documents.client(client_id).await);
+        }
         if let Ok(mut cache) = self.cache.lock()
             && let Some((at, client)) = cache.get(client_id)
             && at.elapsed() < CLIENT_TTL
@@ -266,6 +295,12 @@ impl ClientService {
     /// The client with this id (cached for a few seconds), enabled or not.
     pub async fn get(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         self.registry.get(client_id).await
+    }
+
+    /// True when `https://` client ids are resolved as metadata documents (discovery's
+    /// `client_id_metadata_document_supported`).
+    pub fn metadata_documents_enabled(&self) -> bool {
+        self.registry.metadata_documents_enabled()
     }
 
     /// Authenticates the client of a request from `source` (the TCP peer) to the endpoint at

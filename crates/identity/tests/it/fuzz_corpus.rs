@@ -28,6 +28,39 @@ fn dpop_corpus() {
     replay_corpus("dpop", cryptoutil_identity::fuzzing::dpop);
 }
 
+#[test]
+fn client_metadata_document_corpus() {
+    replay_corpus(
+        "client_metadata_document",
+        cryptoutil_identity::fuzzing::client_metadata_document,
+    );
+}
+
+/// The `client_metadata_document` seeds: the first four are accepted, the rest refused.
+#[test]
+fn client_metadata_document_seeds_are_judged() {
+    use cryptoutil_identity::fuzzing::{DOCUMENT_CLIENT_ID, client_metadata_document_seeds};
+    use cryptoutil_identity::metadata_document::document::{DocumentPolicy, parse};
+    let allowed = ["openid".to_owned()];
+    let policy = DocumentPolicy {
+        allowed_scopes: &allowed,
+        audiences: &[],
+    };
+    let judged: Vec<bool> = client_metadata_document_seeds()
+        .iter()
+        .map(|seed| {
+            parse(
+                seed,
+                DOCUMENT_CLIENT_ID,
+                policy,
+                time::OffsetDateTime::UNIX_EPOCH,
+            )
+            .is_ok()
+        })
+        .collect();
+    assert_eq!(judged, [true, true, true, true, false, false, false]);
+}
+
 /// The `dpop` seeds' valid proofs are accepted (so the corpus starts past every check).
 #[test]
 fn dpop_seeds_reach_acceptance() {
@@ -66,6 +99,10 @@ fn write_seeds() {
     let targets = [
         ("oauth_forms", cryptoutil_identity::fuzzing::seeds()),
         ("dpop", cryptoutil_identity::fuzzing::dpop_seeds()),
+        (
+            "client_metadata_document",
+            cryptoutil_identity::fuzzing::client_metadata_document_seeds(),
+        ),
         (
             "client_metadata",
             cryptoutil_identity::fuzzing::client_metadata_seeds(),

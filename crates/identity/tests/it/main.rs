@@ -10,6 +10,7 @@ mod common;
 mod dpop;
 mod exchange;
 mod fuzz_corpus;
+mod metadata_document;
 mod multi_instance;
 mod pages;
 mod protocol;
