@@ -147,6 +147,16 @@ pub struct InventoryArgs {
     /// A file holding an access token with kms:admin (sent as a Bearer token).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Use the access token of `cryptoutil identity login` (refreshed when it is about to
+    /// expire) as the Bearer token; ISSUER picks the sign-in when there are several.
+    #[arg(
+        long,
+        value_name = "ISSUER",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with_all = ["username", "token_file", "admin"]
+    )]
+    pub login: Option<String>,
     /// Every tenant's keys, from the admin listener (--url names it; outside --dev it requires
     /// --client-cert and --client-key). Needs no user.
     #[arg(long, conflicts_with_all = ["username", "token_file"])]
@@ -203,6 +213,54 @@ pub enum IdentityCommand {
         #[command(subcommand)]
         command: RsCommand,
     },
+    /// Sign in from this terminal with the device authorization grant (RFC 8628): prints a code
+    /// and an address to open in a browser (and a QR code on a terminal), waits for the approval,
+    /// and stores the tokens in the user's configuration directory (tokens.json, mode 0600).
+    Login(LoginArgs),
+    /// Print a valid access token of a stored sign-in (refreshed first when it expires within
+    /// 30 seconds), for scripts: `curl -H "Authorization: Bearer $(cryptoutil identity token)"`.
+    Token(StoredLoginArgs),
+    /// Revoke a stored sign-in's tokens at the issuer (RFC 7009) and delete them; exit 1 if the
+    /// revocation failed (they are deleted all the same).
+    Logout(StoredLoginArgs),
+}
+
+/// Flags of `identity login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The authorization server's issuer identifier (https URL); its RFC 8414 metadata must
+    /// name exactly this issuer.
+    #[arg(long, value_name = "URL")]
+    pub issuer: String,
+    /// The public client to sign in as (registered for the device grant), e.g. demo-cli.
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// Scopes to ask for (repeatable, or several separated by spaces); none: the client's
+    /// default.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scope: Vec<String>,
+    /// RFC 8707 resource indicator: the API the tokens are for (repeatable).
+    #[arg(long = "resource", value_name = "URL")]
+    pub resource: Vec<String>,
+    /// CA certificate(s) that sign the issuer's certificate (repeatable); remembered for
+    /// `identity token`, `identity logout` and `--login`.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+    /// Also trust the operating system's trust store (for an issuer with a public certificate).
+    /// Without --ca-cert this is required.
+    #[arg(long)]
+    pub system_roots: bool,
+}
+
+/// Flags that pick a stored sign-in (needed only when there are several).
+#[derive(Debug, Args)]
+pub struct StoredLoginArgs {
+    /// The issuer of the sign-in.
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The client of the sign-in.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
 }
 
 /// `… server …`

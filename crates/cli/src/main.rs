@@ -3,6 +3,7 @@
 //! Exit codes (SPEC §8): 0 success, 1 runtime failure, 2 usage or configuration error.
 
 mod cli;
+mod client;
 mod commands;
 
 use std::process::ExitCode;

@@ -1,10 +1,11 @@
 //! `cryptoutil kms …` commands that talk to a running KMS: `inventory`.
 //!
 //! `kms inventory` GETs `/service/api/v1/crypto-inventory` (the tenant of the user or token,
-//! which needs `kms:admin`) or, with `--admin`, `/admin/v1/crypto-inventory` on the admin
-//! listener (every tenant), over TLS 1.3 with the certificate verified against `--ca-cert`, and
-//! prints a table, the JSON, or the CycloneDX CBOM. Exit 1 when the KMS refuses or cannot be
-//! reached, 2 for a malformed command line.
+//! which needs `kms:admin`: HTTP Basic, a token file, or with `--login` the stored token of
+//! `cryptoutil identity login`, refreshed when about to expire) or, with `--admin`,
+//! `/admin/v1/crypto-inventory` on the admin listener (every tenant), over TLS 1.3 with the
+//! certificate verified against `--ca-cert`, and prints a table, the JSON, or the CycloneDX
+//! CBOM. Exit 1 when the KMS refuses or cannot be reached, 2 for a malformed command line.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,6 +26,8 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 enum Auth {
     Basic(String, Zeroizing<String>),
     Bearer(Zeroizing<String>),
+    /// The stored sign-in of `identity login` (of this issuer, if given).
+    Login(Option<String>),
     None,
 }
 
@@ -48,6 +51,9 @@ fn auth(args: &InventoryArgs) -> Result<Auth, Failure> {
     if args.admin {
         return Ok(Auth::None);
     }
+    if let Some(issuer) = &args.login {
+        return Ok(Auth::Login(Some(issuer.clone()).filter(|i| !i.is_empty())));
+    }
     match (&args.username, &args.password_file, &args.token_file) {
         (Some(user), Some(file), None) => Ok(Auth::Basic(
             user.clone(),
@@ -55,8 +61,8 @@ fn auth(args: &InventoryArgs) -> Result<Auth, Failure> {
         )),
         (None, None, Some(file)) => Ok(Auth::Bearer(read_secret(file, "--token-file")?)),
         _ => Err(Failure::Usage(
-            "give --username with --password-file, or --token-file (or --admin for every tenant \
-             from the admin listener)"
+            "give --username with --password-file, --token-file, or --login (the token of \
+             `cryptoutil identity login`), or --admin for every tenant from the admin listener"
                 .to_owned(),
         )),
     }
@@ -88,7 +94,7 @@ fn client(args: &InventoryArgs, timeout: Duration) -> Result<reqwest::Client, Fa
 pub fn inventory(args: &InventoryArgs) -> Result<(), Failure> {
     let base = super::https_url(&args.url)?;
     let timeout = super::timeout(&args.timeout, MAX_TIMEOUT, "30s")?;
-    let auth = auth(args)?;
+    let mut auth = auth(args)?;
     let path = if args.admin {
         "/admin/v1/crypto-inventory"
     } else {
@@ -107,6 +113,15 @@ pub fn inventory(args: &InventoryArgs) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    if let Auth::Login(issuer) = &auth {
+        let store = crate::client::store::Store::from_env().map_err(Failure::Usage)?;
+        let token = runtime.block_on(super::identity::access_token(
+            &store,
+            issuer.as_deref(),
+            None,
+        ))?;
+        auth = Auth::Bearer(token);
+    }
     let document = runtime.block_on(fetch(&client, url, &auth))?;
     let text = match args.format {
         InventoryFormat::Table => table(&document),
@@ -132,7 +147,7 @@ async fn fetch(client: &reqwest::Client, url: url::Url, auth: &Auth) -> Result<V
     let request = match auth {
         Auth::Basic(user, password) => request.basic_auth(user, Some(password.as_str())),
         Auth::Bearer(token) => request.bearer_auth(token.as_str()),
-        Auth::None => request,
+        Auth::Login(_) | Auth::None => request,
     };
     let mut response = request
         .send()

@@ -4,6 +4,7 @@ mod barrier;
 mod config;
 mod demo;
 mod health;
+mod identity;
 mod kms;
 mod server;
 mod tls;
@@ -48,6 +49,15 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
                     command: RsCommand::Start(args),
                 },
         } => server::start_rs(&args),
+        Command::Identity {
+            command: IdentityCommand::Login(args),
+        } => identity::login(&args),
+        Command::Identity {
+            command: IdentityCommand::Token(args),
+        } => identity::token(&args),
+        Command::Identity {
+            command: IdentityCommand::Logout(args),
+        } => identity::logout(&args),
         Command::Demo { demo } => demo::run(demo),
         Command::Tls { command } => tls::run(command),
         Command::Config { command } => config::run(command),
@@ -62,8 +72,9 @@ fn starts_servers(command: &Command) -> bool {
         command,
         Command::Kms {
             command: KmsCommand::Server { .. }
-        } | Command::Identity { .. }
-            | Command::Demo { .. }
+        } | Command::Identity {
+            command: IdentityCommand::Server { .. } | IdentityCommand::Rs { .. }
+        } | Command::Demo { .. }
     )
 }
 

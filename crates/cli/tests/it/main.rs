@@ -12,6 +12,7 @@ mod demo;
 mod deployments;
 mod faults;
 mod inventory;
+mod login;
 mod security;
 mod telemetry;
 mod version;
