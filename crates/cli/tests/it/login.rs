@@ -627,3 +627,38 @@ fn a_server_naming_another_issuer_or_a_bad_command_line_is_refused() {
     }
     assert!(server.seen().device_requests.is_empty());
 }
+
+#[test]
+fn on_a_terminal_login_shows_a_qr_code_of_the_complete_uri() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` command to run the binary on a terminal");
+        return;
+    }
+    let server = AuthServer::start(&["ok"]);
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("cryptoutil");
+    let command = format!(
+        "'{}' identity login --issuer '{}' --client-id demo-cli --ca-cert '{}'",
+        env!("CARGO_BIN_EXE_cryptoutil"),
+        server.url,
+        server.ca()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("CRYPTOUTIL_CONFIG_DIR", &config)
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let qr_lines = text.lines().filter(|l| l.contains('█')).count();
+    assert!(qr_lines >= 15, "{text}");
+    assert!(text.contains("Signed in to"), "{text}");
+    assert!(config.join("tokens.json").exists());
+}
