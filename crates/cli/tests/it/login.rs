@@ -662,3 +662,25 @@ fn on_a_terminal_login_shows_a_qr_code_of_the_complete_uri() {
     assert!(text.contains("Signed in to"), "{text}");
     assert!(config.join("tokens.json").exists());
 }
+
+#[test]
+fn a_refresh_token_the_server_no_longer_takes_asks_to_sign_in_again() {
+    let server = AuthServer::start(&["ok"]);
+    server.seen().device_expires_in = 5;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("cryptoutil");
+    let out = login(&server, &config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The grant ended at the server (e.g. revoked elsewhere): the refresh is invalid_grant.
+    server.seen().refresh_token = None;
+    let out = run_in(&config, &["identity", "token"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid_grant") && err.contains("identity login"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+    // The stored tokens are unchanged (logout can still revoke them).
+    assert_eq!(stored(&config)["logins"][0]["access_token"], "at-1");
+}
