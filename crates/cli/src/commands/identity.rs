@@ -264,8 +264,8 @@ async fn revoke_all(login: &Login, endpoint: &str) -> Result<(), String> {
         system_roots: login.system_roots,
     })?;
     let mut failures = Vec::new();
-    if let Some(refresh) = &login.refresh_token {
-        if let Err(e) = revoke::revoke(
+    if let Some(refresh) = &login.refresh_token
+        && let Err(e) = revoke::revoke(
             &client,
             &endpoint,
             &login.client_id,
@@ -273,9 +273,8 @@ async fn revoke_all(login: &Login, endpoint: &str) -> Result<(), String> {
             "refresh_token",
         )
         .await
-        {
-            failures.push(format!("refresh token: {e}"));
-        }
+    {
+        failures.push(format!("refresh token: {e}"));
     }
     if let Err(e) = revoke::revoke(
         &client,

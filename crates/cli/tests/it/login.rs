@@ -627,3 +627,60 @@ fn a_server_naming_another_issuer_or_a_bad_command_line_is_refused() {
     }
     assert!(server.seen().device_requests.is_empty());
 }
+
+#[test]
+fn on_a_terminal_login_shows_a_qr_code_of_the_complete_uri() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no `script` command to run the binary on a terminal");
+        return;
+    }
+    let server = AuthServer::start(&["ok"]);
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("cryptoutil");
+    let command = format!(
+        "'{}' identity login --issuer '{}' --client-id demo-cli --ca-cert '{}'",
+        env!("CARGO_BIN_EXE_cryptoutil"),
+        server.url,
+        server.ca()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("CRYPTOUTIL_CONFIG_DIR", &config)
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let qr_lines = text.lines().filter(|l| l.contains('█')).count();
+    assert!(qr_lines >= 15, "{text}");
+    assert!(text.contains("Signed in to"), "{text}");
+    assert!(config.join("tokens.json").exists());
+}
+
+#[test]
+fn a_refresh_token_the_server_no_longer_takes_asks_to_sign_in_again() {
+    let server = AuthServer::start(&["ok"]);
+    server.seen().device_expires_in = 5;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("cryptoutil");
+    let out = login(&server, &config, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The grant ended at the server (e.g. revoked elsewhere): the refresh is invalid_grant.
+    server.seen().refresh_token = None;
+    let out = run_in(&config, &["identity", "token"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("invalid_grant") && err.contains("identity login"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+    // The stored tokens are unchanged (logout can still revoke them).
+    assert_eq!(stored(&config)["logins"][0]["access_token"], "at-1");
+}
