@@ -25,6 +25,7 @@ use crate::step_error::StepError;
 mod device;
 pub(crate) mod state;
 
+pub use device::approve_device;
 pub(crate) use state::Discovery;
 pub use state::IdentityState;
 

@@ -11,9 +11,9 @@ use url::Url;
 
 use super::{check_token_response, discovered, missing};
 use crate::context::RunContext;
-use crate::credentials::Secret;
+use crate::credentials::{Credentials, Secret};
 use crate::html;
-use crate::http::Reply;
+use crate::http::{Http, Reply};
 use crate::runner::StepFuture;
 use crate::step_error::StepError;
 
@@ -262,51 +262,67 @@ pub(super) fn device_approve(ctx: &mut RunContext) -> StepFuture<'_> {
             .device
             .as_ref()
             .ok_or_else(|| missing("the device authorization"))?;
-        let typed = device.user_code.replace('-', "").to_lowercase();
-        let credentials = &ctx.env.credentials;
-        let http = &ctx.env.http;
-        let browser = http.browser()?;
-        let mut details = Vec::new();
-        let mut url = device.verification_uri.clone();
-        let mut reply = http
-            .send_with(&browser, &format!("GET {}", url.path()), |c| {
-                c.get(url.clone())
-            })
-            .await?;
-        for _ in 0..MAX_PAGES {
-            if reply.status.is_redirection() {
-                url = super::location(&reply, &url)?;
-                reply = http
-                    .send_with(&browser, &format!("GET {}", url.path()), |c| {
-                        c.get(url.clone())
-                    })
-                    .await?;
-                continue;
-            }
-            let page = reply.clone().expect(200)?.text()?;
-            if page.contains("return to your device") {
-                details.push("\"You may return to your device.\"".to_owned());
-                return Ok(details);
-            }
-            let forms = html::forms(&page);
-            let Some((form, fields)) =
-                super::fill_page(&forms, credentials, Some(&typed), &mut details)
-            else {
-                let said = html::error_message(&page)
-                    .unwrap_or_else(|| "no code entry, login or consent form".to_owned());
-                return Err(StepError::with_cause(
-                    format!("GET {}: an unexpected page", url.path()),
-                    said,
-                ));
-            };
-            let (action, answer) = super::submit(http, &browser, &url, form, &fields).await?;
-            reply = answer;
-            url = action;
-        }
-        Err(StepError::new(format!(
-            "no \"return to your device\" page after {MAX_PAGES} pages"
-        )))
+        approve_device(
+            &ctx.env.http,
+            &ctx.env.credentials,
+            &device.verification_uri,
+            &device.user_code,
+        )
+        .await
     })
+}
+
+/// The user's side of RFC 8628 in a fresh browser session: opens `verification_uri`, types
+/// `user_code` (lower case, without the dash), signs in with `credentials` if asked and
+/// approves, until Identity says "You may return to your device". What each page was.
+pub async fn approve_device(
+    http: &Http,
+    credentials: &Credentials,
+    verification_uri: &Url,
+    user_code: &str,
+) -> Result<Vec<String>, StepError> {
+    let typed = user_code.replace('-', "").to_lowercase();
+    let browser = http.browser()?;
+    let mut details = Vec::new();
+    let mut url = verification_uri.clone();
+    let mut reply = http
+        .send_with(&browser, &format!("GET {}", url.path()), |c| {
+            c.get(url.clone())
+        })
+        .await?;
+    for _ in 0..MAX_PAGES {
+        if reply.status.is_redirection() {
+            url = super::location(&reply, &url)?;
+            reply = http
+                .send_with(&browser, &format!("GET {}", url.path()), |c| {
+                    c.get(url.clone())
+                })
+                .await?;
+            continue;
+        }
+        let page = reply.clone().expect(200)?.text()?;
+        if page.contains("return to your device") {
+            details.push("\"You may return to your device.\"".to_owned());
+            return Ok(details);
+        }
+        let forms = html::forms(&page);
+        let Some((form, fields)) =
+            super::fill_page(&forms, credentials, Some(&typed), &mut details)
+        else {
+            let said = html::error_message(&page)
+                .unwrap_or_else(|| "no code entry, login or consent form".to_owned());
+            return Err(StepError::with_cause(
+                format!("GET {}: an unexpected page", url.path()),
+                said,
+            ));
+        };
+        let (action, answer) = super::submit(http, &browser, &url, form, &fields).await?;
+        reply = answer;
+        url = action;
+    }
+    Err(StepError::new(format!(
+        "no \"return to your device\" page after {MAX_PAGES} pages"
+    )))
 }
 
 /// `identity-device-token`: the device polls (no sooner than the interval) and gets tokens for
