@@ -14,5 +14,6 @@ mod faults;
 mod inventory;
 mod login;
 mod security;
+mod sign_in;
 mod telemetry;
 mod version;
