@@ -26,3 +26,7 @@ pub const CONSENT: &str = "/oidc/v1/consent";
 pub const USERINFO: &str = "/oidc/v1/userinfo";
 /// RP-initiated logout.
 pub const LOGOUT: &str = "/oidc/v1/logout";
+/// Device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth2/v1/device_authorization";
+/// The device flow's verification URI (RFC 8628 §3.2): the user-code entry page, then consent.
+pub const DEVICE: &str = "/oidc/v1/device";

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
@@ -34,6 +35,8 @@ pub struct AppState {
     pub signing_keys: Arc<SigningKeyService>,
     /// DPoP proofs and nonces at the token and PAR endpoints.
     pub dpop: Arc<DpopGuard>,
+    /// The device authorization grant (RFC 8628): its endpoint and pages.
+    pub device: Arc<DeviceService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -56,6 +59,7 @@ sub_state! {
     clients: Arc<ClientService>,
     signing_keys: Arc<SigningKeyService>,
     dpop: Arc<DpopGuard>,
+    device: Arc<DeviceService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

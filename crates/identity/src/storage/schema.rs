@@ -146,6 +146,29 @@ pub(super) const PLAN: &[Migration] = &[
         expires_at BIGINT NOT NULL);
     CREATE INDEX dpop_proofs_expires ON dpop_proofs (expires_at)",
     ),
+    // The device authorization grant (RFC 8628): keyed by the SHA-256 of the device code
+    // (never stored), the user code (normal form) unique, the decision and the polling state.
+    Migration::portable(
+        4,
+        "device authorization grant",
+        "CREATE TABLE device_authorizations (
+        device_code_hash TEXT PRIMARY KEY,
+        user_code TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resources TEXT NOT NULL,
+        dpop_jkt TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied')),
+        user_id TEXT,
+        grant_id TEXT,
+        interval_secs BIGINT NOT NULL,
+        last_poll_at BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT);
+    CREATE UNIQUE INDEX device_authorizations_user_code ON device_authorizations (user_code);
+    CREATE INDEX device_authorizations_expires ON device_authorizations (expires_at)",
+    ),
 ];
 
 fn from_migration(e: MigrationError) -> StoreError {
@@ -242,7 +265,8 @@ mod tests {
             vec![
                 (1, String::new()),
                 (2, "session sign-in methods".to_owned()),
-                (3, "dpop, resources and token exchange".to_owned())
+                (3, "dpop, resources and token exchange".to_owned()),
+                (4, "device authorization grant".to_owned())
             ]
         );
     }
@@ -259,7 +283,8 @@ mod tests {
             vec![
                 (1, "every table".to_owned()),
                 (2, "session sign-in methods".to_owned()),
-                (3, "dpop, resources and token exchange".to_owned())
+                (3, "dpop, resources and token exchange".to_owned()),
+                (4, "device authorization grant".to_owned())
             ]
         );
         let mut conn = raw(&path).await;
@@ -273,12 +298,12 @@ mod tests {
         match Store::connect(&settings).await {
             Err(StoreError::NewerSchema(message)) => {
                 assert!(
-                    message.contains("version 999") && message.contains("up to 3"),
+                    message.contains("version 999") && message.contains("up to 4"),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(versions(&path).await.len(), 4);
+        assert_eq!(versions(&path).await.len(), 5);
     }
 }
