@@ -1,7 +1,8 @@
 // The sample single-page client in a real browser: Debian's headless Chromium driven by
 // playwright-core. Opens the client, signs in as demo-user through Identity's login and consent
 // pages, checks the claims, reads and writes the protected resource, signs out, and checks that
-// the Identity session has ended. TLS is verified: the demo CAs are trusted through the NSS
+// the Identity session has ended; then the device grant: a user code typed on Identity's device
+// page, sign-in, Allow, and the device's poll gets tokens. TLS is verified: the demo CAs are trusted through the NSS
 // database of the HOME given in BROWSER_HOME (certificate errors are never ignored).
 //
 // Environment (set by `cargo xtask browser`):
@@ -11,6 +12,7 @@
 //   BROWSER_HOME   a HOME whose .pki/nssdb trusts the demo CAs
 //   USER_DATA_DIR  a fresh, empty Chromium profile directory
 //   ARTIFACTS      where the screenshots go
+//   NODE_EXTRA_CA_CERTS  Identity's demo CA (the device steps call Identity from Node)
 //
 // Output: one `PASS step` / `FAIL step` line per step (the reason on the next, indented line),
 // then `browser: N passed, M failed`; exit 1 on any failure.
@@ -73,6 +75,26 @@ function expect(condition, message) {
 
 async function text(page, selector) {
   return (await page.locator(selector).textContent({ timeout: STEP_TIMEOUT }))?.trim() ?? "";
+}
+
+const DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code";
+
+/** POSTs a form from Node (TLS verified with NODE_EXTRA_CA_CERTS): { status, json }. */
+async function postForm(url, params) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+    body: new URLSearchParams(params).toString(),
+    signal: AbortSignal.timeout(STEP_TIMEOUT),
+  });
+  const text = await response.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, json };
 }
 
 async function resultJson(page) {
@@ -178,6 +200,34 @@ async function run() {
       await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
       await page.getByLabel("Password").waitFor();
       await screenshot(page, "identity-login-again");
+    });
+
+    await step("device grant: a user code typed on Identity's device page, sign in, Allow; the device gets tokens", async () => {
+      const started = await postForm(`${ISSUER}/oauth2/v1/device_authorization`, { client_id: "demo-cli", scope: "openid offline_access kms:read" });
+      expect(started.status === 200, `device authorization answered ${started.status}: ${JSON.stringify(started.json)}`);
+      const { user_code: userCode, device_code: deviceCode } = started.json;
+      const poll = () => postForm(`${ISSUER}/oauth2/v1/token`, { grant_type: DEVICE_CODE, client_id: "demo-cli", device_code: deviceCode });
+      const pending = await poll();
+      expect(pending.json?.error === "authorization_pending", `first poll: ${JSON.stringify(pending.json)}`);
+      await page.goto(`${ISSUER}/oidc/v1/device`);
+      // Typed as a person might: lower case, without the dash.
+      await page.getByLabel("Code", { exact: true }).fill(userCode.replace("-", "").toLowerCase());
+      await screenshot(page, "identity-device-code");
+      await page.getByRole("button", { name: "Continue" }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
+      await page.getByLabel("Username").fill("demo-user");
+      await page.getByLabel("Password").fill("demo-user-password");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL(`${ISSUER}/oidc/v1/device`);
+      const body = await page.locator("body").innerText();
+      expect(body.includes("demo-cli") && body.includes(userCode), "the device consent page names the client and the code");
+      await screenshot(page, "identity-device-consent");
+      await page.getByRole("button", { name: "Allow" }).click();
+      await page.getByText("You may return to your device.").waitFor();
+      await screenshot(page, "identity-device-done");
+      const tokens = await poll();
+      expect(tokens.status === 200 && tokens.json?.access_token, `the device's poll: ${tokens.status} ${JSON.stringify(tokens.json)}`);
+      expect(tokens.json.refresh_token, "no refresh token for offline_access");
     });
 
     await step("no script errors or CSP violations", async () => {

@@ -1,4 +1,4 @@
-// A minimal scripted "browser" for the login and consent pages: a cookie jar, a generic HTML
+// A minimal scripted "browser" for the login, consent and device pages: a cookie jar, a generic HTML
 // form parser, and form submission as a browser would do it (hidden inputs posted back, only
 // the clicked submit button's name/value). Deliberately tolerant of markup changes: it looks
 // for forms by what they contain (a password field, a submit button named `decision`), not by
@@ -151,6 +151,19 @@ export function findDecision(forms, decision) {
   return undefined;
 }
 
+/**
+ * The device flow's user-code entry form (RFC 8628 §3.3): the form with a text field named
+ * `user_code` (prefilled from `verification_uri_complete`), and its submit button. Returns
+ * { form, button } or undefined.
+ */
+export function findUserCodeForm(forms) {
+  for (const form of forms) {
+    const field = form.controls.find((c) => c.name === "user_code" && !isSubmit(c) && c.type !== "hidden");
+    if (field) return { form, field, button: form.controls.find(isSubmit) ?? null };
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Cookies (one origin; the jar keys cookies by name and path)
 
@@ -216,7 +229,9 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /**
  * Follows an authorization request as a browser would: redirects on the server's origin are
  * followed (cookies kept in `jar`), the login form is filled with `username`/`password`, and
- * the consent form is answered with `decision`. Stops at the first redirect that leaves the
+ * the consent form is answered with `decision`. A prefilled user-code entry form (the device
+ * flow's `verification_uri_complete`) is submitted as it is; the device flow ends on a page
+ * (its last page has no form), not on a redirect. Stops at the first redirect that leaves the
  * server's origin (normally to the client's redirect_uri: nothing is fetched there) or at a page
  * it does not know how to answer (an error page).
  *
@@ -259,7 +274,13 @@ export async function drive(startUrl, { jar = new CookieJar(), username, passwor
     let fields;
     const login = findLoginForm(forms);
     const consent = findDecision(forms, decision);
-    if (login && !answered.has("login")) {
+    const entry = findUserCodeForm(forms);
+    if (entry && !answered.has("user_code") && entry.field.value) {
+      // The device flow's entry page, prefilled from verification_uri_complete: submit it.
+      answered.add("user_code");
+      form = entry.form;
+      fields = formData(entry.form, entry.button);
+    } else if (login && !answered.has("login")) {
       answered.add("login");
       form = login;
       const submits = login.controls.filter(isSubmit);

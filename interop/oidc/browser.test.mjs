@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CookieJar, decodeEntities, drive, findDecision, findLoginForm, formData, parseAttributes, parseForms } from "./browser.mjs";
+import { CookieJar, decodeEntities, drive, findDecision, findLoginForm, findUserCodeForm, formData, parseAttributes, parseForms } from "./browser.mjs";
 
 const LOGIN = `<!doctype html><html><head><title>Sign in</title>
 <script>const x = "<form action='/evil'><input name=a></form>";</script></head><body>
@@ -170,4 +170,64 @@ test("drive: a login page shown again (wrong password) is returned, not retried 
   const out = await drive("https://as.test/oidc/v1/login", { username: "u", password: "bad", fetchImpl: fakeFetch(routes, seen) });
   assert.equal(out.kind, "page");
   assert.equal(seen.length, 2);
+});
+
+const DEVICE_ENTRY = `<html><body><h1>Connect a device</h1>
+<form method="post" action="/oidc/v1/device" novalidate>
+  <input type="hidden" name="csrf_token" value="d1">
+  <label for="user_code">Code</label>
+  <input type="text" id="user_code" name="user_code" value="BCDF-GHJK" autocomplete="off">
+  <button type="submit" class="primary">Continue</button>
+</form></body></html>`;
+
+const DEVICE_CONSENT = CONSENT.replace("/oidc/v1/consent", "/oidc/v1/device");
+
+test("drive: the device flow's prefilled entry -> login -> consent -> last page", async () => {
+  const seen = [];
+  const routes = {
+    "GET /oidc/v1/device": (u) =>
+      u.search
+        ? { status: 200, headers: { "content-type": "text/html" }, body: DEVICE_ENTRY, cookies: ["sid=s0; Path=/"] }
+        : { status: 200, headers: { "content-type": "text/html" }, body: DEVICE_CONSENT },
+    "POST /oidc/v1/device": (u, init) =>
+      new URLSearchParams(init.body).get("decision")
+        ? { status: 200, headers: { "content-type": "text/html" }, body: "<p>You may return to your device.</p>" }
+        : { status: 303, headers: { location: "/oidc/v1/login" } },
+    "GET /oidc/v1/login": { status: 200, headers: { "content-type": "text/html" }, body: LOGIN },
+    "POST /oidc/v1/login": { status: 303, headers: { location: "/oidc/v1/device" }, cookies: ["sid=s1; Path=/"] },
+  };
+  const out = await drive("https://as.test/oidc/v1/device?user_code=BCDF-GHJK", { username: "demo-user", password: "pw", fetchImpl: fakeFetch(routes, seen) });
+  assert.equal(out.kind, "page");
+  assert.equal(out.status, 200);
+  assert.match(out.body, /You may return to your device/);
+  assert.deepEqual(seen.map((s) => `${s.method} ${s.path}`), [
+    "GET /oidc/v1/device?user_code=BCDF-GHJK",
+    "POST /oidc/v1/device",
+    "GET /oidc/v1/login",
+    "POST /oidc/v1/login?request_id=abc&x=1",
+    "GET /oidc/v1/device",
+    "POST /oidc/v1/device",
+  ]);
+  const entry = new URLSearchParams(seen[1].body);
+  assert.equal(entry.get("user_code"), "BCDF-GHJK");
+  assert.equal(entry.get("csrf_token"), "d1");
+  assert.equal(seen[1].cookie, "sid=s0");
+  assert.equal(new URLSearchParams(seen[5].body).get("decision"), "allow");
+});
+
+test("drive: an empty entry form is not submitted", async () => {
+  const seen = [];
+  const routes = {
+    "GET /oidc/v1/device": { status: 200, headers: { "content-type": "text/html" }, body: DEVICE_ENTRY.replace(' value="BCDF-GHJK"', "") },
+  };
+  const out = await drive("https://as.test/oidc/v1/device", { username: "u", password: "p", fetchImpl: fakeFetch(routes, seen) });
+  assert.equal(out.kind, "page");
+  assert.equal(seen.length, 1);
+});
+
+test("the user-code form is found by its field, not by markup", () => {
+  const found = findUserCodeForm(parseForms(DEVICE_ENTRY));
+  assert.equal(found.field.value, "BCDF-GHJK");
+  assert.equal(found.form.action, "/oidc/v1/device");
+  assert.equal(findUserCodeForm(parseForms(CONSENT)), undefined);
 });

@@ -944,6 +944,79 @@ async function registrationCases() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Device authorization grant (RFC 8628)
+
+const CLI = { id: "demo-cli", scope: "openid profile offline_access kms:read", audience: "cryptoutil-kms" };
+const DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code";
+const USER_CODE = /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/;
+const cli = () => once("cli", () => configFor(CLI.id, client.None()));
+
+/** The user's side of a device authorization: verification_uri_complete through the pages. */
+async function userDecides(response, decision) {
+  const outcome = await drive(response.verification_uri_complete, { ...USER, decision });
+  if (outcome.kind !== "page" || outcome.status !== 200) {
+    throw new Error(`the device pages ended on ${outcome.kind} ${outcome.status ?? outcome.url}: ${snippet(outcome.body ?? "")} [${outcome.trail.join(", ")}]`);
+  }
+  return outcome;
+}
+
+async function deviceCases() {
+  await check("device grant: discovery lists device_authorization_endpoint and the grant", async () => {
+    for (const doc of [await metadata(), await getJson(`${ISSUER}/.well-known/oauth-authorization-server`)]) {
+      assertEqual(doc.device_authorization_endpoint, `${ISSUER}/oauth2/v1/device_authorization`, "device_authorization_endpoint");
+      assert(doc.grant_types_supported.includes(DEVICE_CODE), `grant_types_supported: ${doc.grant_types_supported}`);
+    }
+  });
+
+  await check("device grant (demo-cli, public): initiateDeviceAuthorization, the pages, pollDeviceAuthorizationGrant", async () => {
+    const config = await cli();
+    const response = await client.initiateDeviceAuthorization(config, { scope: CLI.scope });
+    assert(USER_CODE.test(response.user_code), `user_code ${response.user_code}`);
+    assertEqual(response.verification_uri, `${ISSUER}/oidc/v1/device`, "verification_uri");
+    assertEqual(response.verification_uri_complete, `${ISSUER}/oidc/v1/device?user_code=${response.user_code}`, "verification_uri_complete");
+    assert(response.expires_in > 0 && response.interval >= 1, `expires_in ${response.expires_in}, interval ${response.interval}`);
+    const page = await userDecides(response, "allow");
+    assert(page.body.includes("You may return to your device."), `last page: ${snippet(page.body)}`);
+    const tokens = await client.pollDeviceAuthorizationGrant(config, response);
+    assertEqual(tokens.token_type.toLowerCase(), "bearer", "token_type");
+    assert(tokens.refresh_token, "a refresh token (offline_access)");
+    const at = await verifyAccessToken(tokens.access_token, { audience: CLI.audience });
+    assertEqual(at.client_id, CLI.id, "client_id");
+    const id = tokens.claims();
+    assertEqual(id.sub, at.sub, "the ID token's subject");
+    assertEqual(id.aud, CLI.id, "the ID token's audience");
+    const again = await postForm(`${ISSUER}/oauth2/v1/token`, { grant_type: DEVICE_CODE, client_id: CLI.id, device_code: response.device_code });
+    assertEqual(again.json?.error, "invalid_grant", "a second redemption");
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    assert(refreshed.access_token, "refreshed");
+    return `user_code ${response.user_code}, trail ${page.trail.length} steps`;
+  });
+
+  await check("device grant: the user denies -> access_denied", async () => {
+    const config = await cli();
+    const response = await client.initiateDeviceAuthorization(config, { scope: "openid" });
+    const page = await userDecides(response, "deny");
+    assert(page.body.includes("Access denied. You may close this page."), `last page: ${snippet(page.body)}`);
+    await expectOAuthError(client.pollDeviceAuthorizationGrant(config, response), ["access_denied"], { status: 400 });
+  });
+
+  await check("device grant: authorization_pending, then slow_down (interval + 5 s), unknown code invalid_grant", async () => {
+    const config = await cli();
+    const response = await client.initiateDeviceAuthorization(config, { scope: "openid" });
+    const poll = (device_code) => postForm(`${ISSUER}/oauth2/v1/token`, { grant_type: DEVICE_CODE, client_id: CLI.id, device_code });
+    assertEqual((await poll(response.device_code)).json?.error, "authorization_pending", "first poll");
+    const slow = await poll(response.device_code);
+    assertEqual(slow.json?.error, "slow_down", "an immediate second poll");
+    assert(String(slow.json?.error_description).includes(`${response.interval + 5} seconds`), `slow_down description: ${slow.json?.error_description}`);
+    assertEqual((await poll(`unknown-${uuidv7()}`)).json?.error, "invalid_grant", "unknown device code");
+  });
+
+  await check("device grant: a public client without the grant is unauthorized_client", async () => {
+    await expectOAuthError(client.initiateDeviceAuthorization(await spa(), { scope: "openid" }), ["unauthorized_client"], { status: 400 });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   if (!ISSUER.startsWith("https://")) {
@@ -960,6 +1033,7 @@ async function main() {
   await resourceIndicatorCases();
   await tokenExchangeCases();
   await registrationCases();
+  await deviceCases();
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
   console.log(`oidc: ${passed} passed, ${failed} failed`);

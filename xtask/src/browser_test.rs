@@ -175,7 +175,9 @@ fn drive(
                 .env("CHROMIUM", CHROMIUM)
                 .env("BROWSER_HOME", &home)
                 .env("USER_DATA_DIR", &profile)
-                .env("ARTIFACTS", &artifacts),
+                .env("ARTIFACTS", &artifacts)
+                // The device steps call Identity's endpoints from Node (TLS verified).
+                .env("NODE_EXTRA_CA_CERTS", identity_ca),
         )
     });
     let _ = std::fs::remove_dir_all(&home);

@@ -50,6 +50,64 @@ pub struct IdentitySettings {
     /// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document): `https://`
     /// client ids fetched as the client's metadata (off by default; on with `--demo`).
     pub client_id_metadata_documents: MetadataDocumentSettings,
+    /// The device authorization grant (RFC 8628).
+    #[serde(default)]
+    pub device: DeviceSettings,
+}
+
+/// The device authorization grant (`device:`, RFC 8628): code lifetime, polling interval and
+/// the brute-force limits of the user-code entry page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// How long a device code and its user code live (default 10m; 1s to 1h).
+    pub code_lifetime: HumanDuration,
+    /// The least time between two polls of the token endpoint (default 5s; 1s to 1m); each
+    /// `slow_down` adds 5s for that device code.
+    pub interval: HumanDuration,
+    /// Wrong user codes per browser session before the entry page backs off (default 5).
+    pub user_code_failures_per_session: u32,
+    /// Wrong user codes per client address, over all sessions, before the entry page backs
+    /// off (default 20). The waits are those of `brute_force:`.
+    pub user_code_failures_per_address: u32,
+}
+
+impl Default for DeviceSettings {
+    fn default() -> Self {
+        Self {
+            code_lifetime: HumanDuration::from_secs(600),
+            interval: HumanDuration::from_secs(5),
+            user_code_failures_per_session: 5,
+            user_code_failures_per_address: 20,
+        }
+    }
+}
+
+impl DeviceSettings {
+    fn validate(&self, v: &mut Validator) {
+        let lifetime = self.code_lifetime.get();
+        v.check(
+            "device.code_lifetime",
+            lifetime.as_secs() >= 1 && lifetime.as_secs() <= 3600 && lifetime.subsec_nanos() == 0,
+            "must be whole seconds between 1s and 1h",
+        );
+        let interval = self.interval.get();
+        v.check(
+            "device.interval",
+            (1..=60).contains(&interval.as_secs()) && interval.subsec_nanos() == 0,
+            "must be whole seconds between 1s and 1m",
+        );
+        v.check(
+            "device.user_code_failures_per_session",
+            (1..=1000).contains(&self.user_code_failures_per_session),
+            "must be between 1 and 1000",
+        );
+        v.check(
+            "device.user_code_failures_per_address",
+            (1..=100_000).contains(&self.user_code_failures_per_address),
+            "must be between 1 and 100000",
+        );
+    }
 }
 
 /// Whether the token and PAR endpoints require a server nonce in DPoP proofs (RFC 9449 §8).
@@ -389,6 +447,7 @@ impl Default for IdentitySettings {
             dpop: DpopConfig::default(),
             registration: RegistrationSettings::default(),
             client_id_metadata_documents: MetadataDocumentSettings::default(),
+            device: DeviceSettings::default(),
         }
     }
 }
@@ -500,6 +559,7 @@ impl Settings for IdentitySettings {
             .validate("rate_limits.registration", v);
         self.registration.validate(v);
         self.client_id_metadata_documents.validate(v);
+        self.device.validate(v);
     }
 }
 

@@ -174,6 +174,17 @@ fn token_request(form: &FormParams) {
                 assert_eq!(e.code, crate::oauth::ErrorCode::InvalidTarget);
             }
         }
+        Some(GrantType::DeviceCode) => {
+            // The typed user code's normalisation never panics and accepts only normal codes.
+            if let Some(code) = form.get("device_code")
+                && let Some(normal) = crate::device::UserCode::parse(code)
+            {
+                assert_eq!(
+                    crate::device::UserCode::parse(&normal.display()),
+                    Some(normal)
+                );
+            }
+        }
         None => {}
     }
 }

@@ -5,6 +5,7 @@
 //! - [`storage`]: SQLite and PostgreSQL persistence.
 //! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
+//! - [`device`]: the device authorization grant (RFC 8628): user codes, polling, decisions.
 //! - [`dpop`]: DPoP (RFC 9449) at Identity, over the shared verifier in `cryptoutil_realm::dpop`.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 //! - [`services`]: the flows as services, free of HTTP types: authorization (requests, PAR,
@@ -24,6 +25,7 @@
 
 pub mod api;
 pub mod config;
+pub mod device;
 pub mod dpop;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

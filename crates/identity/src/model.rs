@@ -51,6 +51,9 @@ pub enum GrantType {
     /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
     #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
     TokenExchange,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
 
 impl GrantType {
@@ -61,6 +64,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::RefreshToken => "refresh_token",
             Self::TokenExchange => TOKEN_EXCHANGE,
+            Self::DeviceCode => DEVICE_CODE,
         }
     }
 
@@ -71,21 +75,26 @@ impl GrantType {
             "client_credentials" => Some(Self::ClientCredentials),
             "refresh_token" => Some(Self::RefreshToken),
             TOKEN_EXCHANGE => Some(Self::TokenExchange),
+            DEVICE_CODE => Some(Self::DeviceCode),
             _ => None,
         }
     }
 
     /// Every grant, in the order discovery lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::AuthorizationCode,
         Self::ClientCredentials,
         Self::RefreshToken,
         Self::TokenExchange,
+        Self::DeviceCode,
     ];
 }
 
 /// The wire name of the token exchange grant (RFC 8693 §2.1).
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// The wire name of the device authorization grant (RFC 8628 §3.4).
+pub const DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// One stored client secret (PBKDF2 hash). Several are valid at once during a rotation's grace
 /// period.

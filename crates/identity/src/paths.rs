@@ -29,3 +29,7 @@ pub const LOGOUT: &str = "/oidc/v1/logout";
 /// Dynamic client registration (RFC 7591); `{REGISTER}/{client_id}` is a client's
 /// registration_client_uri (RFC 7592).
 pub const REGISTER: &str = "/oauth2/v1/register";
+/// Device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION: &str = "/oauth2/v1/device_authorization";
+/// The device flow's verification URI (RFC 8628 §3.2): the user-code entry page, then consent.
+pub const DEVICE: &str = "/oidc/v1/device";

@@ -123,9 +123,13 @@ pub fn check_client(client: &Client) -> Result<(), String> {
     if code && c.redirect_uris.is_empty() {
         return Err("authorization_code needs redirect_uris".to_owned());
     }
-    if client.allows_grant(GrantType::RefreshToken) && !code {
+    if client.allows_grant(GrantType::RefreshToken)
+        && !code
+        && !client.allows_grant(GrantType::DeviceCode)
+    {
         return Err(
-            "refresh_token needs authorization_code (only the code flow issues refresh tokens)"
+            "refresh_token needs authorization_code (only the code flow and the device grant \
+             issue refresh tokens)"
                 .to_owned(),
         );
     }

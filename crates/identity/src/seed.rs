@@ -695,6 +695,7 @@ mod tests {
             [
                 "demo-confidential-client",
                 "demo-spa-client",
+                "demo-cli",
                 "demo-rs",
                 "demo-kms-client",
                 "demo-kms-readonly-client",
@@ -768,6 +769,29 @@ mod tests {
         );
         assert_eq!(spa.metadata.audiences, ["cryptoutil-rs"]);
         assert_eq!(spa.metadata.may_act, ["demo-rs"]);
+        let cli = client("demo-cli");
+        assert_eq!(
+            cli.metadata.token_endpoint_auth_method,
+            ClientAuthMethod::None
+        );
+        assert_eq!(
+            cli.metadata.grant_types,
+            [GrantType::DeviceCode, RefreshToken]
+        );
+        assert!(cli.metadata.redirect_uris.is_empty());
+        assert_eq!(
+            cli.metadata.scope,
+            strings(&[
+                "openid",
+                "profile",
+                "email",
+                "offline_access",
+                "kms:read",
+                "kms:write",
+                "kms:admin"
+            ])
+        );
+        assert_eq!(cli.metadata.audiences, ["cryptoutil-kms"]);
         let rs = client("demo-rs");
         assert_eq!(
             rs.metadata.token_endpoint_auth_method,
@@ -943,7 +967,7 @@ mod tests {
             report,
             SeedReport {
                 users_created: 2,
-                clients_created: 6,
+                clients_created: 7,
                 credentials_hashed: 7,
                 ..SeedReport::default()
             }
@@ -953,7 +977,7 @@ mod tests {
             store.user_by_username("demo-admin").await.unwrap().unwrap(),
         ];
         let clients = store.clients().await.unwrap();
-        assert_eq!(clients.len(), 6);
+        assert_eq!(clients.len(), 7);
 
         // A second run writes nothing and hashes nothing.
         let again = seed.apply(&store, false).await.unwrap();

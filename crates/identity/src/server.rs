@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::api::{self, AppState};
 use crate::config::IdentitySettings;
+use crate::device::service::{DeviceConfig, DeviceService};
 use crate::dpop::DpopGuard;
 use crate::dpop::replay::StoreReplayCache;
 use crate::metadata_document::MetadataDocuments;
@@ -280,6 +281,12 @@ pub async fn start(
             )
         })?,
     ));
+    let device = Arc::new(DeviceService::new(
+        store.clone(),
+        clients.clone(),
+        issuer.clone(),
+        device_config(&settings)?,
+    ));
     let services = AppState {
         issuer: issuer.clone(),
         authorization: Arc::new(AuthorizationService::new(
@@ -306,7 +313,8 @@ pub async fn start(
                 revocations.clone(),
                 lifetimes.refresh_token,
             )
-            .with_exchange(exchange),
+            .with_exchange(exchange)
+            .with_device(device.clone()),
         ),
         inspection,
         clients: client_service,
@@ -318,6 +326,7 @@ pub async fn start(
             issuer.clone(),
         )),
         registration,
+        device,
     };
     let core = Core {
         store: store.clone(),
@@ -408,4 +417,22 @@ async fn upkeep(core: Core) {
             }
         }
     }
+}
+
+/// The device grant's settings: `device:`, with the waits of `brute_force:` for the user-code
+/// entry page and its own free failures per session and per address.
+fn device_config(settings: &IdentitySettings) -> Result<DeviceConfig, StartError> {
+    let device = &settings.device;
+    let code_lifetime = time::Duration::try_from(device.code_lifetime.get())
+        .map_err(|_| StartError::Config("device.code_lifetime is too large".to_owned()))?;
+    let interval_secs = i64::try_from(device.interval.get().as_secs())
+        .map_err(|_| StartError::Config("device.interval is too large".to_owned()))?;
+    let mut entry_throttle = settings.brute_force.policy();
+    entry_throttle.account_free_failures = device.user_code_failures_per_session;
+    entry_throttle.address_free_failures = device.user_code_failures_per_address;
+    Ok(DeviceConfig {
+        code_lifetime,
+        interval_secs,
+        entry_throttle,
+    })
 }

@@ -15,7 +15,7 @@ use crate::common::{cryptoutil, start_server, stderr, stdout};
 /// The user code and verification URI `identity login` printed.
 fn read_prompt(lines: &mut impl Iterator<Item = String>) -> (String, url::Url) {
     let mut code = None;
-    let mut uri = None;
+    let mut uri: Option<url::Url> = None;
     for line in lines.by_ref() {
         for word in line.split_whitespace() {
             let bytes = word.as_bytes();
@@ -73,7 +73,7 @@ fn a_user_signs_the_cli_in_with_the_device_grant_and_the_kms_takes_the_stored_to
             "--client-id",
             "demo-cli",
         ])
-        .args(["--ca-cert", &identity_ca, "--resource", &kms_url])
+        .args(["--ca-cert", &identity_ca])
         .args(["--scope", "openid offline_access kms:admin"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

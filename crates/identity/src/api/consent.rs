@@ -83,7 +83,7 @@ pub async fn consent_page(
 }
 
 /// What a scope lets the client do, in words.
-fn describe_scope(scope: &str) -> String {
+pub(super) fn describe_scope(scope: &str) -> String {
     match scope {
         "openid" => "know who you are".to_owned(),
         "profile" => "see your name and username".to_owned(),

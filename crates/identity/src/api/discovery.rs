@@ -49,6 +49,7 @@ fn metadata(
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),
         "end_session_endpoint": url(paths::LOGOUT),
+        "device_authorization_endpoint": url(paths::DEVICE_AUTHORIZATION),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grants,

@@ -1,5 +1,5 @@
-//! What the authorization, login and consent pages share: the session's pending request and
-//! turning the sign-in flow's decision into a response.
+//! What the authorization, login, consent and device pages share: the session's pending
+//! interaction, the checked form, and turning the sign-in flow's decision into a response.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use super::session_cookie;
 use crate::oauth::{FormParams, OAuthError};
 use crate::paths;
 use crate::services::AuthorizationRequest;
-use crate::signin::{BrowserSession, Next, SignInService, Unavailable};
+use crate::signin::{BrowserSession, Next, PendingInteraction, SignInService, Unavailable};
 
 /// A 303 to `location`, optionally setting the session cookie.
 pub(super) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
@@ -50,6 +50,28 @@ pub(super) async fn pending(
     headers: &HeaderMap,
     now: OffsetDateTime,
 ) -> Result<(BrowserSession, AuthorizationRequest), Response> {
+    let (session, interaction) = pending_interaction(sign_in, headers, now).await?;
+    match interaction {
+        PendingInteraction::Authorization(request) => Ok((session, *request)),
+        _ => Err(nothing_in_progress()),
+    }
+}
+
+/// The page saying there is nothing to continue.
+fn nothing_in_progress() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "There is no sign-in in progress. Please start again from the application.",
+    )
+}
+
+/// The session and the interaction it is in the middle of (an authorization request or a
+/// device approval; the login page serves both), or the page to show instead.
+pub(super) async fn pending_interaction(
+    sign_in: &SignInService,
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+) -> Result<(BrowserSession, PendingInteraction), Response> {
     let session = match session_cookie::load(sign_in, headers, now).await {
         Ok(Some(session)) => session,
         Ok(None) => {
@@ -61,16 +83,38 @@ pub(super) async fn pending(
         }
         Err(_) => return Err(unavailable()),
     };
-    match session.pending.as_ref().and_then(|p| p.authorization()) {
-        Some(request) => {
-            let request = request.clone();
-            Ok((session, request))
+    match &session.pending {
+        Some(
+            interaction @ (PendingInteraction::Authorization(_)
+            | PendingInteraction::DeviceApproval { .. }),
+        ) => {
+            let interaction = interaction.clone();
+            Ok((session, interaction))
         }
-        None => Err(error_page(
-            StatusCode::BAD_REQUEST,
-            "There is no sign-in in progress. Please start again from the application.",
-        )),
+        _ => Err(nothing_in_progress()),
     }
+}
+
+/// The submitted form of a page (`what`: "sign-in", "consent") once it parsed and its CSRF
+/// token matched the session's; otherwise the page to show (boxed: a response is large).
+pub(super) fn checked_form(
+    what: &str,
+    session: &BrowserSession,
+    form: Result<OAuthForm, OAuthError>,
+) -> Result<FormParams, Box<Response>> {
+    let Ok(OAuthForm(form)) = form else {
+        return Err(Box::new(error_page(
+            StatusCode::BAD_REQUEST,
+            &format!("The {what} form was malformed."),
+        )));
+    };
+    if !session.csrf_ok(form.get("csrf_token")) {
+        return Err(Box::new(error_page(
+            StatusCode::FORBIDDEN,
+            &format!("The {what} form expired. Please go back to the application and start again."),
+        )));
+    }
+    Ok(form)
 }
 
 /// A submitted sign-in page (`what`: "sign-in", "consent"): the session, its pending request
@@ -83,17 +127,6 @@ pub(super) async fn submitted_form(
     now: OffsetDateTime,
 ) -> Result<(BrowserSession, AuthorizationRequest, FormParams), Response> {
     let (session, request) = pending(sign_in, headers, now).await?;
-    let Ok(OAuthForm(form)) = form else {
-        return Err(error_page(
-            StatusCode::BAD_REQUEST,
-            &format!("The {what} form was malformed."),
-        ));
-    };
-    if !session.csrf_ok(form.get("csrf_token")) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            &format!("The {what} form expired. Please go back to the application and start again."),
-        ));
-    }
+    let form = checked_form(what, &session, form).map_err(|page| *page)?;
     Ok((session, request, form))
 }

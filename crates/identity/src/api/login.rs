@@ -1,6 +1,6 @@
 //! The login page (`/oidc/v1/login`): username and password for the pending authorization
-//! request, with the error next to the field it concerns; a right password continues the
-//! request in a new session ([`crate::signin`]).
+//! request or device approval, with the error next to the field it concerns; a right password
+//! continues it in a new session ([`crate::signin`]; a device approval on the device page).
 
 use std::sync::Arc;
 
@@ -11,13 +11,15 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::html::{escape, page};
-use super::interaction::{follow, pending, submitted_form, unavailable};
+use super::interaction::{checked_form, follow, pending_interaction, see_other, unavailable};
 use super::session_cookie;
 use super::state::ClientAddr;
 use crate::oauth::OAuthError;
 use crate::paths;
 use crate::services::AuthorizationService;
-use crate::signin::{AuthorizationFlow, BrowserSession, SignInFailure, SignInService};
+use crate::signin::{
+    AuthorizationFlow, BrowserSession, PendingInteraction, SignInFailure, SignInService,
+};
 
 /// What went wrong with the last sign-in attempt, shown next to the field it concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +172,18 @@ async fn client_name(authorization: &AuthorizationService, client_id: &str) -> O
     }
 }
 
+/// The client name to show for the pending interaction (a device approval shows its client
+/// on the consent page that follows, not here).
+async fn interaction_client_name(
+    authorization: &AuthorizationService,
+    interaction: &PendingInteraction,
+) -> Option<String> {
+    match interaction.authorization() {
+        Some(request) => client_name(authorization, &request.client_id).await,
+        None => None,
+    }
+}
+
 /// `GET /oidc/v1/login`.
 pub async fn login_page(
     State(authorization): State<Arc<AuthorizationService>>,
@@ -177,9 +191,9 @@ pub async fn login_page(
     headers: HeaderMap,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    match pending(&sign_in, &headers, now).await {
-        Ok((session, request)) => {
-            let name = client_name(&authorization, &request.client_id).await;
+    match pending_interaction(&sign_in, &headers, now).await {
+        Ok((session, interaction)) => {
+            let name = interaction_client_name(&authorization, &interaction).await;
             login_page_html(&session, name.as_deref(), "", None)
         }
         Err(response) => response,
@@ -197,11 +211,14 @@ pub async fn login_submit(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, request, form) =
-        match submitted_form("sign-in", &sign_in, &headers, form, now).await {
-            Ok(submitted) => submitted,
-            Err(response) => return response,
-        };
+    let (session, interaction) = match pending_interaction(&sign_in, &headers, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let form = match checked_form("sign-in", &session, form) {
+        Ok(form) => form,
+        Err(response) => return *response,
+    };
     let username = form.get("username").unwrap_or_default().trim();
     let password = form.get("password").unwrap_or_default();
     let problem = if username.is_empty() {
@@ -228,7 +245,7 @@ pub async fn login_submit(
     let verified = match result {
         Ok(verified) => verified,
         Err(problem) => {
-            let name = client_name(&authorization, &request.client_id).await;
+            let name = interaction_client_name(&authorization, &interaction).await;
             let shown = if username.len() > 256 { "" } else { username };
             return login_page_html(&session, name.as_deref(), shown, Some(problem));
         }
@@ -237,9 +254,18 @@ pub async fn login_submit(
         return unavailable();
     };
     let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
-    let flow = AuthorizationFlow::new(&sign_in, &authorization);
-    follow(
-        flow.resume(started.session, request, true, now).await,
-        Some(cookie),
-    )
+    match interaction {
+        PendingInteraction::Authorization(request) => {
+            let flow = AuthorizationFlow::new(&sign_in, &authorization);
+            follow(
+                flow.resume(started.session, *request, true, now).await,
+                Some(cookie),
+            )
+        }
+        // A device approval continues on the device page (its consent step).
+        _ => match sign_in.save(&started.session).await {
+            Ok(()) => see_other(paths::DEVICE, Some(cookie)),
+            Err(_) => unavailable(),
+        },
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`authorize`], [`login`], [`consent`]: the authorization endpoint and the pages it hands
 //!   the browser to (HTML); the logic is [`crate::signin::flow`].
 //! - [`logout`]: RP-initiated logout.
+//! - [`device`]: the device authorization endpoint and the device verification pages
+//!   (RFC 8628).
 //! - [`admin`]: client registration and secret rotation on the admin listener.
 //! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592),
 //!   under the `registration` rate limit.
@@ -15,6 +17,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod consent;
+pub mod device;
 pub mod discovery;
 pub mod extract;
 mod html;
@@ -85,6 +88,10 @@ pub fn router(
             paths::LOGOUT,
             get(logout::logout_get).post(logout::logout_post),
         )
+        .route(
+            paths::DEVICE,
+            get(device::device_page).post(device::device_submit),
+        )
         .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(
@@ -116,6 +123,10 @@ pub fn router(
     let back_channel = Router::new()
         .route(paths::INTROSPECT, post(protocol::introspect))
         .route(paths::PAR, post(protocol::par))
+        .route(
+            paths::DEVICE_AUTHORIZATION,
+            post(device::device_authorization),
+        )
         .with_state(state);
     let page_limit = RateLimit::new(&rate_limits.pages).refusing_with(pages_refusal);
     let protocol_limit = RateLimit::new(&rate_limits.protocol);

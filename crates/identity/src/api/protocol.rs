@@ -19,7 +19,7 @@ use crate::paths;
 use crate::services::{AuthorizationService, ClientService, InspectionService, TokenService};
 
 /// A JSON body with `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
-fn no_store_json(status: StatusCode, body: &impl Serialize) -> Response {
+pub(super) fn no_store_json(status: StatusCode, body: &impl Serialize) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -35,7 +35,7 @@ fn respond<T: Serialize>(result: Result<T, OAuthError>) -> Response {
 }
 
 /// Authenticates the client of a request to the endpoint at `path`.
-async fn authenticate(
+pub(super) async fn authenticate(
     clients: &ClientService,
     headers: &HeaderMap,
     form: &FormParams,
@@ -53,7 +53,7 @@ async fn authenticate(
 }
 
 /// The request's `DPoP` header fields (RFC 9449 §4.1; more than one is refused).
-fn dpop_fields(headers: &HeaderMap) -> Vec<&[u8]> {
+pub(super) fn dpop_fields(headers: &HeaderMap) -> Vec<&[u8]> {
     headers
         .get_all(DPOP)
         .iter()
@@ -69,7 +69,7 @@ const DPOP_NONCE: &str = "dpop-nonce";
 /// Adds a fresh `DPoP-Nonce` (when nonces are required) to a response to a request that sent
 /// a DPoP proof, and to every DPoP error. Always the current nonce, not only when the last one
 /// is about to rotate: it costs one HMAC and saves clients a `use_dpop_nonce` round trip.
-fn with_dpop_nonce(
+pub(super) fn with_dpop_nonce(
     mut response: Response,
     dpop: &DpopGuard,
     sent_proof: bool,

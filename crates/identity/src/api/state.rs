@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
 use crate::registration::RegistrationService;
 use crate::services::{
@@ -37,6 +38,8 @@ pub struct AppState {
     pub dpop: Arc<DpopGuard>,
     /// Dynamic client registration (RFC 7591, RFC 7592) and initial access tokens.
     pub registration: Arc<RegistrationService>,
+    /// The device authorization grant (RFC 8628): its endpoint and pages.
+    pub device: Arc<DeviceService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -60,6 +63,7 @@ sub_state! {
     signing_keys: Arc<SigningKeyService>,
     dpop: Arc<DpopGuard>,
     registration: Arc<RegistrationService>,
+    device: Arc<DeviceService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

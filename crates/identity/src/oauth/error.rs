@@ -62,6 +62,12 @@ pub enum ErrorCode {
     /// The requested resource or audience is invalid, unknown or not allowed (RFC 8707 §2,
     /// RFC 8693 §2.2.2).
     InvalidTarget,
+    /// The user has not decided yet: poll again after the interval (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// Polled too fast: the interval grows by 5 seconds (RFC 8628 §3.5).
+    SlowDown,
+    /// The device code expired before the user decided (RFC 8628 §3.5).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -89,6 +95,9 @@ impl ErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidTarget => "invalid_target",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

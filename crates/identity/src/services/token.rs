@@ -1,6 +1,7 @@
 //! The token endpoint's grants: `authorization_code` (PKCE S256, single use, reuse revokes),
 //! `client_credentials`, and `refresh_token` (rotation, family revocation on reuse, narrowing
-//! only); token exchange is [`super::exchange`]. Every grant takes `resource` (RFC 8707, see
+//! only); token exchange is [`super::exchange`], the device grant's polling
+//! [`crate::device`]. Every grant takes `resource` (RFC 8707, see
 //! [`crate::oauth::resource`]): the access token's `aud`, narrowing what was granted.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tracing::Instrument;
 use super::errors::{internal, invalid_grant, storage};
 use super::exchange::TokenExchange;
 use super::minting::TokenMinter;
+use crate::device::service::DeviceService;
 use crate::model::{Client, GrantType, RefreshToken};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormParams, OAuthError, pkce, resource};
@@ -57,6 +59,7 @@ pub struct TokenService {
     revocations: Arc<RevocationList>,
     refresh_token_lifetime: time::Duration,
     exchange: Option<TokenExchange>,
+    device: Option<Arc<DeviceService>>,
 }
 
 impl TokenService {
@@ -73,7 +76,16 @@ impl TokenService {
             revocations,
             refresh_token_lifetime,
             exchange: None,
+            device: None,
         }
+    }
+
+    /// Enables the device authorization grant (RFC 8628); without it that grant is
+    /// unsupported.
+    #[must_use]
+    pub fn with_device(mut self, device: Arc<DeviceService>) -> Self {
+        self.device = Some(device);
+        self
     }
 
     /// Enables the token exchange grant (RFC 8693); without it that grant is unsupported.
@@ -103,10 +115,11 @@ impl TokenService {
         let grant_type = form.require("grant_type")?;
         let grant = GrantType::parse(grant_type)
             .filter(|g| *g != GrantType::TokenExchange || self.exchange.is_some())
+            .filter(|g| *g != GrantType::DeviceCode || self.device.is_some())
             .ok_or_else(|| {
                 OAuthError::new(
                     ErrorCode::UnsupportedGrantType,
-                    "grant_type must be authorization_code, client_credentials, refresh_token or urn:ietf:params:oauth:grant-type:token-exchange",
+                    "grant_type must be authorization_code, client_credentials, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange or urn:ietf:params:oauth:grant-type:device_code",
                 )
             })?;
         if !client.allows_grant(grant) {
@@ -161,6 +174,7 @@ impl TokenService {
                         "token exchange is not enabled",
                     )),
                 },
+                GrantType::DeviceCode => self.device_code(client, form, dpop_jkt, now).await,
             }
         }
         .instrument(span)
@@ -284,6 +298,51 @@ impl TokenService {
             &code.scopes,
             audience,
             code.nonce,
+            None,
+            dpop_jkt,
+            now,
+        )
+        .await
+    }
+
+    /// The device grant (RFC 8628 §3.4): the approved, now spent, device authorization's
+    /// grant gets the same tokens an authorization code would.
+    async fn device_code(
+        &self,
+        client: &Client,
+        form: &FormParams,
+        dpop_jkt: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<TokenResponse, OAuthError> {
+        let Some(device) = &self.device else {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "the device authorization grant is not enabled",
+            ));
+        };
+        let device_code = form.require("device_code")?;
+        let approved = device.redeem(client, device_code, dpop_jkt, now).await?;
+        let grant_id = approved
+            .grant_id
+            .as_deref()
+            .ok_or_else(|| internal("device grant", "an approved authorization has no grant"))?;
+        let grant = self
+            .store
+            .grant(grant_id)
+            .await
+            .map_err(storage)?
+            .filter(|g| g.revoked_at.is_none())
+            .ok_or_else(|| invalid_grant("the grant was revoked"))?;
+        let audience = Resources {
+            token: &approved.resources,
+            granted: &approved.resources,
+        };
+        self.issue_user_tokens(
+            client,
+            &grant,
+            &approved.scopes,
+            audience,
+            None,
             None,
             dpop_jkt,
             now,

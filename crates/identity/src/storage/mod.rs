@@ -15,6 +15,7 @@
 //! instances on one PostgreSQL agree.
 
 mod clients;
+mod device;
 mod grants;
 mod keys;
 mod registrations;
@@ -139,8 +140,8 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Deletes every expired code, refresh token, pushed request, session, assertion `jti`, DPoP proof and
-    /// access-token revocation. Returns the number of rows removed.
+    /// Deletes every expired code, refresh token, pushed request, session, assertion `jti`, DPoP proof,
+    /// access-token revocation and device authorization. Returns the number of rows removed.
     pub async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = nanos(now)?;
         let mut removed = 0;
@@ -153,6 +154,7 @@ impl Store {
             "dpop_proofs",
             "access_token_revocations",
             "grant_access_tokens",
+            "device_authorizations",
         ] {
             let sql = format!("DELETE FROM {table} WHERE expires_at < $1");
             // The table names are the constants above.

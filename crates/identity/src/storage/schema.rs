@@ -146,10 +146,29 @@ pub(super) const PLAN: &[Migration] = &[
         expires_at BIGINT NOT NULL);
     CREATE INDEX dpop_proofs_expires ON dpop_proofs (expires_at)",
     ),
-    // Placeholder on the registration branch only: version 4 is the device grant's (issue 27
-    // assigns 4 to it and 5 to registration); the merge keeps the device grant's migration 4
-    // and drops this one.
-    Migration::portable(4, "reserved for the device grant", "SELECT 1"),
+    // The device authorization grant (RFC 8628): keyed by the SHA-256 of the device code
+    // (never stored), the user code (normal form) unique, the decision and the polling state.
+    Migration::portable(
+        4,
+        "device authorization grant",
+        "CREATE TABLE device_authorizations (
+        device_code_hash TEXT PRIMARY KEY,
+        user_code TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        resources TEXT NOT NULL,
+        dpop_jkt TEXT,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied')),
+        user_id TEXT,
+        grant_id TEXT,
+        interval_secs BIGINT NOT NULL,
+        last_poll_at BIGINT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT);
+    CREATE UNIQUE INDEX device_authorizations_user_code ON device_authorizations (user_code);
+    CREATE INDEX device_authorizations_expires ON device_authorizations (expires_at)",
+    ),
     // Dynamic client registration (RFC 7591/7592): initial access tokens (SHA-256 of the
     // value, a cap and a count of clients created), and per registered client the SHA-256 of
     // its registration access token, how it was created and the metadata `clients` has no
@@ -271,7 +290,7 @@ mod tests {
                 (1, String::new()),
                 (2, "session sign-in methods".to_owned()),
                 (3, "dpop, resources and token exchange".to_owned()),
-                (4, "reserved for the device grant".to_owned()),
+                (4, "device authorization grant".to_owned()),
                 (5, "dynamic client registration".to_owned())
             ]
         );
@@ -290,7 +309,7 @@ mod tests {
                 (1, "every table".to_owned()),
                 (2, "session sign-in methods".to_owned()),
                 (3, "dpop, resources and token exchange".to_owned()),
-                (4, "reserved for the device grant".to_owned()),
+                (4, "device authorization grant".to_owned()),
                 (5, "dynamic client registration".to_owned())
             ]
         );

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+mod device;
 mod dpop;
 mod exchange;
 mod fuzz_corpus;
