@@ -128,8 +128,8 @@ pub fn check_client(client: &Client) -> Result<(), String> {
         && !client.allows_grant(GrantType::DeviceCode)
     {
         return Err(
-            "refresh_token needs authorization_code (only the code flow and the device grant \
-             issue refresh tokens)"
+            "refresh_token needs authorization_code or the device grant (only they issue \
+             refresh tokens)"
                 .to_owned(),
         );
     }

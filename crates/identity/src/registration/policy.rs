@@ -110,9 +110,11 @@ impl RegistrationPolicy {
         let method = self.auth_method(doc)?;
         let grant_types = self.grant_types(doc)?;
         let code = grant_types.contains(&GrantType::AuthorizationCode);
-        if grant_types.contains(&GrantType::RefreshToken) && !code {
+        let device = grant_types.contains(&GrantType::DeviceCode);
+        if grant_types.contains(&GrantType::RefreshToken) && !code && !device {
             return Err(MetadataError::metadata(
-                "refresh_token needs authorization_code (only the code flow issues refresh tokens)",
+                "refresh_token needs authorization_code or the device grant (only they issue \
+                 refresh tokens)",
             ));
         }
         check_response_types(doc, code)?;
@@ -462,6 +464,25 @@ mod tests {
             "redirect_uris": ["http://127.0.0.1:8765/cb"], "token_endpoint_auth_method": "none"}))
         .unwrap();
         assert!(native.metadata.redirect_uris[0].starts_with("http://127.0.0.1"));
+    }
+
+    #[test]
+    fn a_device_client_needs_no_redirect_uri_and_may_refresh() {
+        let cli = check(
+            json!({"application_type": "native", "token_endpoint_auth_method": "none",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "response_types": []}),
+        )
+        .unwrap();
+        assert!(cli.metadata.redirect_uris.is_empty());
+        assert_eq!(
+            cli.metadata.grant_types,
+            [GrantType::DeviceCode, GrantType::RefreshToken]
+        );
+        assert_eq!(
+            code(json!({"grant_types": ["refresh_token"], "response_types": []})),
+            MetadataErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]
