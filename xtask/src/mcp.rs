@@ -9,8 +9,10 @@
 //! scopes allowed) and the sample resource server (`identity rs start --dev`, trusting Identity,
 //! its own URL as `resource.identifier` so it publishes RFC 9728 metadata),
 //! runs `interop/mcp/mcp.mjs` (a client that knows only the resource's URL), always stops both
-//! servers, and fails when any step failed. `cimd` (the default, and the `ci` stage) identifies
-//! the client by a metadata document URL; `dcr` registers it dynamically (RFC 7591).
+//! servers, and fails when any step failed. `cimd` identifies the client by a metadata document
+//! URL; `dcr` registers it dynamically (RFC 7591; registered clients may name the resource
+//! server, `registration.audiences`). Without a mode (and in `ci`) both run, each against its own
+//! servers.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,12 +24,12 @@ use crate::{root, run};
 
 /// Runs the MCP client against freshly started release servers.
 pub fn mcp(args: &[String]) -> Result<(), String> {
-    let mode = match args {
-        [] => "cimd",
-        [mode] if mode == "cimd" || mode == "dcr" => mode.as_str(),
+    let modes: &[&str] = match args {
+        [] => &["cimd", "dcr"],
+        [mode] if mode == "cimd" => &["cimd"],
+        [mode] if mode == "dcr" => &["dcr"],
         other => return Err(format!("usage: cargo xtask mcp [cimd|dcr] (got {other:?})")),
     };
-    let started = Instant::now();
     let dir = root().join("interop").join("mcp");
     require_node()?;
     run(
@@ -43,8 +45,17 @@ pub fn mcp(args: &[String]) -> Result<(), String> {
             .current_dir(&dir),
     )?;
     let binary = build_release()?;
+    for mode in modes {
+        run_mode(&binary, &dir, mode)?;
+    }
+    Ok(())
+}
+
+/// One mode against its own freshly started servers.
+fn run_mode(binary: &Path, dir: &Path, mode: &str) -> Result<(), String> {
+    let started = Instant::now();
     let work = unique_temp_dir("cryptoutil-mcp")?;
-    let outcome = with_servers(&binary, &work, &dir, mode);
+    let outcome = with_servers(binary, &work, dir, mode);
     let _ = std::fs::remove_dir_all(&work);
     let outcome = outcome?;
     println!(
@@ -189,8 +200,9 @@ fn with_servers(
 fn identity_config(client_ca: &Path, rs_url: &str) -> String {
     format!(
         "client_id_metadata_documents:\n  enabled: true\n  public_roots: false\n  ca_file: \
-         {ca:?}\n  allow_private_addresses: true\n  allowed_scopes: [openid, profile, email, \
-         offline_access, \"read:resource\", \"write:resource\"]\n  audiences: [{rs_url:?}]\n",
+         {ca:?}\n  allow_private_addresses: true\n  allowed_scopes: [{scopes}]\n  audiences: \
+         [{rs_url:?}]\nregistration:\n  allowed_scopes: [{scopes}]\n  audiences: [{rs_url:?}]\n",
+        scopes = "openid, profile, email, offline_access, \"read:resource\", \"write:resource\"",
         ca = client_ca.display().to_string(),
     )
 }
@@ -232,6 +244,7 @@ mod tests {
             "  ca_file: \"/tmp/x/ca/root.pem\"",
             "  allow_private_addresses: true",
             "  audiences: [\"https://127.0.0.1:4242\"]",
+            "registration:",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in {text}");
         }

@@ -589,6 +589,10 @@ pub struct RegistrationSettings {
     pub software_statement_jwks: Option<serde_json::Value>,
     /// The longest lifetime the admin API gives an initial access token (default 30d).
     pub max_initial_access_token_lifetime: HumanDuration,
+    /// The resources (RFC 8707 `resource`, absolute URIs) a registered client may request
+    /// tokens for: its access tokens' audiences (default none: the issuer). An MCP server's
+    /// URL goes here, so that MCP clients that register themselves can call it.
+    pub audiences: Vec<String>,
 }
 
 /// The default allowed grant types of dynamic registration.
@@ -609,6 +613,7 @@ impl Default for RegistrationSettings {
                 .to_vec(),
             software_statement_jwks: None,
             max_initial_access_token_lifetime: HumanDuration::from_secs(30 * DAY),
+            audiences: Vec::new(),
         }
     }
 }
@@ -705,6 +710,13 @@ impl RegistrationSettings {
             (60..=365 * DAY).contains(&lifetime),
             "must be between 1m and 365d",
         );
+        for (i, audience) in self.audiences.iter().enumerate() {
+            v.check(
+                &format!("registration.audiences[{i}]"),
+                url::Url::parse(audience).is_ok_and(|u| u.fragment().is_none()),
+                "must be an absolute URI without fragment",
+            );
+        }
     }
 }
 

@@ -14,7 +14,8 @@
 //!   other scheme (`javascript:`, `data:` …).
 //! - Unknown grant types, response types other than `code`, and scopes outside the allowed list
 //!   are refused, not dropped; a client asking for no scope gets every allowed scope.
-//! - A registered client never gets the administrative fields (`introspect_any`, audiences,
+//! - A registered client never gets the administrative fields (`introspect_any`, its own
+//!   audiences (every registered client gets `registration.audiences`),
 //!   tenant, token exchange policy): those stay the admin API's.
 
 use cryptoutil_jose::jwk::JwkSet;
@@ -49,6 +50,9 @@ pub struct RegistrationPolicy {
     pub allowed_scopes: Vec<String>,
     /// Keys that sign trusted software statements (`None`: none are approved).
     pub statement_keys: Option<JwkSet>,
+    /// The resources (RFC 8707) every registered client may name: its audiences, from
+    /// configuration, never from the request.
+    pub audiences: Vec<String>,
 }
 
 /// A document that passed the policy: the client record's metadata (its `client_name` empty
@@ -91,6 +95,7 @@ impl RegistrationPolicy {
             allowed_grants,
             allowed_scopes: settings.allowed_scopes.clone(),
             statement_keys,
+            audiences: settings.audiences.clone(),
         })
     }
 
@@ -191,7 +196,7 @@ impl RegistrationPolicy {
             redirect_uris,
             post_logout_redirect_uris,
             scope,
-            audiences: Vec::new(),
+            audiences: self.audiences.clone(),
             tenant_id: None,
             introspect_any: false,
             dpop_bound_access_tokens: doc.dpop_bound_access_tokens.unwrap_or(false),
@@ -464,6 +469,22 @@ mod tests {
             "redirect_uris": ["http://127.0.0.1:8765/cb"], "token_endpoint_auth_method": "none"}))
         .unwrap();
         assert!(native.metadata.redirect_uris[0].starts_with("http://127.0.0.1"));
+    }
+
+    #[test]
+    fn registered_clients_get_the_configured_audiences_only() {
+        let settings = RegistrationSettings {
+            audiences: vec!["https://mcp.example/".to_owned()],
+            ..RegistrationSettings::default()
+        };
+        let policy = RegistrationPolicy::from_settings(&settings, true).unwrap();
+        let doc = read_document(
+            parse_object(br#"{"redirect_uris": ["https://app.example/cb"], "audiences": ["x"]}"#)
+                .unwrap(),
+        )
+        .unwrap();
+        let accepted = policy.check(&doc).unwrap();
+        assert_eq!(accepted.metadata.audiences, ["https://mcp.example/"]);
     }
 
     #[test]
