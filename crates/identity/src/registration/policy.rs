@@ -101,7 +101,13 @@ impl RegistrationPolicy {
 
     /// Checks `doc` and turns it into client metadata.
     pub fn check(&self, doc: &ClientMetadataDocument) -> Result<Accepted, MetadataError> {
+        let method = self.auth_method(doc)?;
+        // RFC 7591 has no `application_type` (OpenID Connect Dynamic Registration does, default
+        // web), and the clients of the MCP authorization spec register without it: a public
+        // client that does not say is a native app (RFC 8252: it cannot keep a secret), so its
+        // loopback redirect URIs are allowed. A client that says `web` stays web.
         let application_type = match doc.application_type.as_deref() {
+            None if method == ClientAuthMethod::None => "native",
             None | Some("web") => "web",
             Some("native") => "native",
             Some(other) => {
@@ -112,7 +118,6 @@ impl RegistrationPolicy {
             }
         };
         let native = application_type == "native";
-        let method = self.auth_method(doc)?;
         let grant_types = self.grant_types(doc)?;
         let code = grant_types.contains(&GrantType::AuthorizationCode);
         let device = grant_types.contains(&GrantType::DeviceCode);
@@ -485,6 +490,25 @@ mod tests {
         .unwrap();
         let accepted = policy.check(&doc).unwrap();
         assert_eq!(accepted.metadata.audiences, ["https://mcp.example/"]);
+    }
+
+    #[test]
+    fn a_public_client_that_does_not_say_is_native_and_may_use_loopback() {
+        let mcp = check(json!({"redirect_uris": ["http://127.0.0.1:33418/callback"],
+            "token_endpoint_auth_method": "none", "grant_types": ["authorization_code",
+            "refresh_token"], "response_types": ["code"]}))
+        .unwrap();
+        assert_eq!(mcp.extras.application_type, "native");
+        assert_eq!(
+            code(json!({"redirect_uris": ["http://127.0.0.1:33418/callback"],
+                "token_endpoint_auth_method": "none", "application_type": "web"})),
+            MetadataErrorCode::InvalidRedirectUri
+        );
+        assert_eq!(
+            code(json!({"redirect_uris": ["http://127.0.0.1:33418/callback"]})),
+            MetadataErrorCode::InvalidRedirectUri,
+            "a confidential client is web unless it says native"
+        );
     }
 
     #[test]
