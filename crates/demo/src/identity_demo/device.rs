@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::state::{DeviceAuthorization, Registered};
 use super::{check_token_response, discovered, missing};
 use crate::context::RunContext;
 use crate::credentials::{Credentials, Secret};
@@ -27,24 +28,6 @@ const USER_CODE_ALPHABET: &str = "BCDFGHJKLMNPQRSTVWXZ";
 const MAX_PAGES: usize = 10;
 /// Polls of the token endpoint after approval before the demo gives up.
 const MAX_POLLS: usize = 5;
-
-/// What the registration steps hand to later ones.
-#[derive(Debug)]
-pub(crate) struct Registered {
-    client_id: String,
-    registration_access_token: Secret,
-    registration_client_uri: Url,
-}
-
-/// What the device authorization hands to the browser and the polling steps.
-#[derive(Debug)]
-pub(crate) struct DeviceAuthorization {
-    device_code: Secret,
-    user_code: String,
-    verification_uri: Url,
-    interval: Duration,
-    last_poll: Instant,
-}
 
 #[derive(Deserialize)]
 struct RegistrationResponse {

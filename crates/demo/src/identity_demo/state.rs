@@ -1,6 +1,8 @@
 //! The Identity demo's state in the run context: what its steps hand to later ones, the
 //! discovery document among them.
 
+use std::time::{Duration, Instant};
+
 use serde::Deserialize;
 use url::Url;
 
@@ -19,8 +21,26 @@ pub struct IdentityState {
     pub(super) refresh_token: Option<Secret>,
     pub(super) subject: Option<String>,
     pub(super) machine_token: Option<Secret>,
-    pub(super) registered: Option<super::device::Registered>,
-    pub(super) device: Option<super::device::DeviceAuthorization>,
+    pub(super) registered: Option<Registered>,
+    pub(super) device: Option<DeviceAuthorization>,
+}
+
+/// What the registration steps hand to later ones (`device`).
+#[derive(Debug)]
+pub(super) struct Registered {
+    pub(super) client_id: String,
+    pub(super) registration_access_token: Secret,
+    pub(super) registration_client_uri: Url,
+}
+
+/// What the device authorization hands to the browser and the polling steps (`device`).
+#[derive(Debug)]
+pub(super) struct DeviceAuthorization {
+    pub(super) device_code: Secret,
+    pub(super) user_code: String,
+    pub(super) verification_uri: Url,
+    pub(super) interval: Duration,
+    pub(super) last_poll: Instant,
 }
 
 /// The discovery fields the demo uses.
