@@ -212,4 +212,28 @@ mod tests {
             assert!(CRATES.contains(package), "{package}");
         }
     }
+
+    /// The FIPS module's bindings are made by bindgen, which feeds its `syn` to prettyplease
+    /// (held at 0.2.37, on syn 2): `cargo add` of an unrelated crate once re-resolved bindgen
+    /// onto syn 3 and only this stage's build noticed. Cargo.lock must keep the two on one syn.
+    #[test]
+    fn bindgen_and_prettyplease_share_one_syn() {
+        let lock = std::fs::read_to_string(crate::root().join("Cargo.lock")).unwrap();
+        let syn_of = |package: &str| {
+            let block = lock
+                .split("[[package]]")
+                .find(|b| b.contains(&format!("name = \"{package}\"\n")))
+                .unwrap_or_else(|| panic!("{package} is not in Cargo.lock"));
+            block
+                .lines()
+                .find(|l| l.trim_start().starts_with("\"syn"))
+                .map(|l| l.trim().trim_end_matches(',').to_owned())
+                .unwrap_or_else(|| "\"syn\"".to_owned())
+        };
+        let (bindgen, prettyplease) = (syn_of("bindgen"), syn_of("prettyplease"));
+        assert_eq!(
+            bindgen, prettyplease,
+            "bindgen and prettyplease on different syn"
+        );
+    }
 }
