@@ -83,15 +83,7 @@ pub fn browser(args: &[String]) -> Result<(), String> {
         }
         (outcome, rs)
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    let (outcome, stopped_rs) = match outcome {
-        Ok((outcome, rs)) => (outcome, runtime.block_on(rs.shutdown())),
-        Err(e) => (Err(e), Ok(())),
-    };
-    let stopped_identity = runtime.block_on(identity.shutdown());
+    let (outcome, stopped) = crate::server::stop_identity_and_rs(identity, outcome);
 
     let artifacts = artifacts_dir();
     let mut shots: Vec<PathBuf> = std::fs::read_dir(&artifacts)
@@ -112,8 +104,7 @@ pub fn browser(args: &[String]) -> Result<(), String> {
     for name in &outcome.failed {
         println!("    FAIL {name}");
     }
-    stopped_rs?;
-    stopped_identity?;
+    stopped?;
     if !(outcome.success && outcome.failed.is_empty() && outcome.passed > 0) {
         return Err(format!(
             "{} browser step(s) failed",

@@ -178,18 +178,9 @@ fn with_servers(
         }
         (outcome, rs)
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    let (outcome, stopped_rs) = match outcome {
-        Ok((outcome, rs)) => (outcome, runtime.block_on(rs.shutdown())),
-        Err(e) => (Err(e), Ok(())),
-    };
-    let stopped_identity = runtime.block_on(identity.shutdown());
+    let (outcome, stopped) = crate::server::stop_identity_and_rs(identity, outcome);
     let outcome = outcome?;
-    stopped_rs?;
-    stopped_identity?;
+    stopped?;
     Ok(outcome)
 }
 

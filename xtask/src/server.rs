@@ -454,6 +454,34 @@ pub fn https_client(ca_cert: &Path, protocol: Protocol) -> Result<reqwest::Clien
         .map_err(|e| format!("cannot build an HTTPS client: {e}"))
 }
 
+/// What a run against Identity and the resource server ended with, the resource server (when it
+/// started) handed back: stops it, then Identity, whatever the run's outcome. The run's outcome
+/// and the first shutdown failure, kept apart so that the caller reports the outcome first.
+pub fn stop_identity_and_rs<O>(
+    identity: ServerProcess,
+    run: Result<(Result<O, String>, ServerProcess), String>,
+) -> (Result<O, String>, Result<(), String>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        // The servers are killed when dropped.
+        Err(e) => {
+            return (
+                run.and_then(|(outcome, _)| outcome),
+                Err(format!("cannot start a runtime: {e}")),
+            );
+        }
+    };
+    let (outcome, stopped_rs) = match run {
+        Ok((outcome, rs)) => (outcome, runtime.block_on(rs.shutdown())),
+        Err(e) => (Err(e), Ok(())),
+    };
+    let stopped_identity = runtime.block_on(identity.shutdown());
+    (outcome, stopped_rs.and(stopped_identity))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
