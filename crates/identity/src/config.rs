@@ -10,6 +10,7 @@ use cryptoutil_server::config::{
     TelemetrySettings, Validator, is_plain_https_origin,
 };
 
+use crate::mfa::MfaSettings;
 use crate::signing::SigningAlgorithm;
 use crate::storage::DatabaseSettings;
 
@@ -53,6 +54,9 @@ pub struct IdentitySettings {
     /// The device authorization grant (RFC 8628).
     #[serde(default)]
     pub device: DeviceSettings,
+    /// Multi-factor and passwordless sign-in: policy, TOTP, recovery codes, passkeys.
+    #[serde(default)]
+    pub mfa: MfaSettings,
 }
 
 /// The device authorization grant (`device:`, RFC 8628): code lifetime, polling interval and
@@ -448,6 +452,7 @@ impl Default for IdentitySettings {
             registration: RegistrationSettings::default(),
             client_id_metadata_documents: MetadataDocumentSettings::default(),
             device: DeviceSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -560,6 +565,7 @@ impl Settings for IdentitySettings {
         self.registration.validate(v);
         self.client_id_metadata_documents.validate(v);
         self.device.validate(v);
+        self.mfa.validate(v);
     }
 }
 

@@ -1,11 +1,13 @@
 //! Identity: OAuth 2.1 authorization server and OpenID Connect provider (SPEC §4).
 //!
+//! - [`audit`]: the audit trail of changes to a user's credentials.
 //! - [`config`]: `identity.yml` and `rs.yml`.
 //! - [`model`]: clients, users, grants, codes, refresh tokens, sessions, signing keys.
 //! - [`storage`]: SQLite and PostgreSQL persistence.
 //! - [`signing`]: signing keys sealed at rest, rotation with overlap, JWKS.
 //! - [`tokens`]: access tokens (RFC 9068), ID tokens, opaque secrets.
 //! - [`device`]: the device authorization grant (RFC 8628): user codes, polling, decisions.
+//! - [`mfa`]: multi-factor and passwordless sign-in: the MFA policy, `acr`/`amr`, settings.
 //! - [`dpop`]: DPoP (RFC 9449) at Identity, over the shared verifier in `cryptoutil_realm::dpop`.
 //! - [`oauth`]: protocol building blocks: RFC 6749 errors, client authentication, PKCE, forms.
 //! - [`services`]: the flows as services, free of HTTP types: authorization (requests, PAR,
@@ -24,6 +26,7 @@
 //! - [`throttle`]: brute-force protection (backoff per account and per client address).
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod device;
 pub mod dpop;
@@ -31,6 +34,7 @@ pub mod dpop;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metadata_document;
+pub mod mfa;
 pub mod model;
 pub mod oauth;
 pub mod paths;

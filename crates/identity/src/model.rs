@@ -364,3 +364,141 @@ pub struct SealedSigningKey {
     /// longest token lifetime).
     pub retire_at: Option<OffsetDateTime>,
 }
+
+/// A user's TOTP authenticator (RFC 6238), one per user. Enrolment stores it unconfirmed; the
+/// first right code confirms it, and only a confirmed one is a second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpFactor {
+    /// The user.
+    pub user_id: String,
+    /// The shared secret, sealed under the key-encryption key (compact JWE).
+    pub sealed_secret: String,
+    /// The HMAC: `SHA1` (what authenticator apps use) or `SHA256`.
+    pub algorithm: String,
+    /// Digits per code (6 or 8).
+    pub digits: u32,
+    /// Seconds per time step (30).
+    pub period_secs: u32,
+    /// When the first right code confirmed the enrolment (`None`: still being enrolled).
+    pub confirmed_at: Option<OffsetDateTime>,
+    /// The latest time step a code was accepted for: a code of this step or an earlier one is
+    /// refused (each code is usable once).
+    pub last_used_step: Option<i64>,
+    /// When it was enrolled.
+    pub created_at: OffsetDateTime,
+    /// When a code was last accepted.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// One single-use recovery code, stored hashed (PBKDF2, as passwords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryCode {
+    /// The user.
+    pub user_id: String,
+    /// The code's public lookup id (part of the code shown to the user, not secret), unique per
+    /// user: a submitted code costs one PBKDF2 check, not one per stored code.
+    pub id: String,
+    /// `pbkdf2-sha256$…` of the code's secret part.
+    pub code_hash: String,
+    /// When the set it belongs to was generated.
+    pub created_at: OffsetDateTime,
+    /// When it was used (`None`: still usable).
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// A WebAuthn credential (a passkey or a security key) registered by a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The user (its id is also the WebAuthn user handle).
+    pub user_id: String,
+    /// The name the user gave it.
+    pub name: String,
+    /// The credential public key, a COSE_Key, base64url.
+    pub public_key: String,
+    /// Its COSE algorithm (-7 ES256, -257 RS256, …).
+    pub algorithm: i64,
+    /// The latest signature counter seen (0: the authenticator keeps none).
+    pub sign_count: u32,
+    /// The transports the browser reported (`internal`, `usb`, `hybrid` …).
+    pub transports: Vec<String>,
+    /// The authenticator's AAGUID (UUID text; all zeros when not attested).
+    pub aaguid: String,
+    /// The attestation statement format it was registered with (`none`, `packed`).
+    pub attestation_format: String,
+    /// A discoverable credential (usable for passwordless sign-in without a username), as far
+    /// as the browser told (`credProps`).
+    pub discoverable: bool,
+    /// Backup eligible (flag BE): a synced passkey rather than a device-bound key.
+    pub backup_eligible: bool,
+    /// Backed up (flag BS), as of the last use.
+    pub backed_up: bool,
+    /// When it was registered.
+    pub created_at: OffsetDateTime,
+    /// When it was last used to sign in.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// What a WebAuthn challenge was issued for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengePurpose {
+    /// Creating a credential (`navigator.credentials.create`).
+    Registration,
+    /// Signing in with one (`navigator.credentials.get`).
+    Authentication,
+}
+
+impl ChallengePurpose {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Authentication => "authentication",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "registration" => Some(Self::Registration),
+            "authentication" => Some(Self::Authentication),
+            _ => None,
+        }
+    }
+}
+
+/// A WebAuthn challenge handed to a browser session, usable once and only by that session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnChallenge {
+    /// base64url(SHA-256(challenge)).
+    pub challenge_hash: String,
+    /// The browser session it was issued to (its `id_hash`).
+    pub session_hash: String,
+    /// What it is for.
+    pub purpose: ChallengePurpose,
+    /// The user it was issued for (`None`: passwordless sign-in, the user is not known yet).
+    pub user_id: Option<String>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Which factors a user has, beyond the password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactorSummary {
+    /// A confirmed TOTP authenticator.
+    pub totp: bool,
+    /// Registered WebAuthn credentials.
+    pub passkeys: usize,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: usize,
+}
+
+impl FactorSummary {
+    /// True when the user has a second factor (TOTP or a passkey; recovery codes only stand in
+    /// for one).
+    pub fn any_second_factor(&self) -> bool {
+        self.totp || self.passkeys > 0
+    }
+}

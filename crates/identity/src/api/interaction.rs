@@ -1,5 +1,6 @@
-//! What the authorization, login, consent and device pages share: the session's pending
-//! interaction, the checked form, and turning the sign-in flow's decision into a response.
+//! What the authorization, login, second-factor, consent, device and account pages share: the
+//! session's pending interaction, the checked form, turning the sign-in flow's decision into a
+//! response, and continuing whatever was pending once the user has signed in.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,8 +11,11 @@ use super::html::error_page;
 use super::session_cookie;
 use crate::oauth::{FormParams, OAuthError};
 use crate::paths;
-use crate::services::AuthorizationRequest;
-use crate::signin::{BrowserSession, Next, PendingInteraction, SignInService, Unavailable};
+use crate::services::{AuthorizationRequest, AuthorizationService};
+use crate::signin::{
+    AuthorizationFlow, BrowserSession, Next, PendingInteraction, SignInService, SignInState,
+    Unavailable,
+};
 
 /// A 303 to `location`, optionally setting the session cookie.
 pub(super) fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
@@ -65,8 +69,9 @@ fn nothing_in_progress() -> Response {
     )
 }
 
-/// The session and the interaction it is in the middle of (an authorization request or a
-/// device approval; the login page serves both), or the page to show instead.
+/// The session and the interaction it is in the middle of (an authorization request, a device
+/// approval or an account visit; the login page serves them all), or the page to show
+/// instead.
 pub(super) async fn pending_interaction(
     sign_in: &SignInService,
     headers: &HeaderMap,
@@ -86,7 +91,8 @@ pub(super) async fn pending_interaction(
     match &session.pending {
         Some(
             interaction @ (PendingInteraction::Authorization(_)
-            | PendingInteraction::DeviceApproval { .. }),
+            | PendingInteraction::DeviceApproval { .. }
+            | PendingInteraction::AccountAction { .. }),
         ) => {
             let interaction = interaction.clone();
             Ok((session, interaction))
@@ -129,4 +135,32 @@ pub(super) async fn submitted_form(
     let (session, request) = pending(sign_in, headers, now).await?;
     let form = checked_form(what, &session, form).map_err(|page| *page)?;
     Ok((session, request, form))
+}
+
+/// After a sign-in step (password, second factor, passkey) that produced `session` (to be
+/// stored; `cookie` names it when it is new): the second-factor page while one is owed,
+/// otherwise whatever `interaction` was waiting for: the authorization request continues
+/// (consent, then the code), a device approval goes back to the device page, an account visit
+/// to the account page.
+pub(super) async fn continue_signed_in(
+    sign_in: &SignInService,
+    authorization: &AuthorizationService,
+    session: BrowserSession,
+    interaction: PendingInteraction,
+    cookie: Option<HeaderValue>,
+    now: OffsetDateTime,
+) -> Response {
+    let location = match (&session.state, interaction) {
+        (SignInState::SecondFactorRequired { .. }, _) => paths::LOGIN_SECOND_FACTOR,
+        (_, PendingInteraction::Authorization(request)) => {
+            let flow = AuthorizationFlow::new(sign_in, authorization);
+            return follow(flow.resume(session, *request, true, now).await, cookie);
+        }
+        (_, PendingInteraction::DeviceApproval { .. }) => paths::DEVICE,
+        (_, PendingInteraction::AccountAction { .. }) => paths::ACCOUNT,
+    };
+    match sign_in.save(&session).await {
+        Ok(()) => see_other(location, cookie),
+        Err(_) => unavailable(),
+    }
 }

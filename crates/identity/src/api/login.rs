@@ -1,6 +1,7 @@
 //! The login page (`/oidc/v1/login`): username and password for the pending authorization
-//! request or device approval, with the error next to the field it concerns; a right password
-//! continues it in a new session ([`crate::signin`]; a device approval on the device page).
+//! request, device approval or account visit, with the error next to the field it concerns; a
+//! right password continues it in a new session ([`crate::signin`]): on the second-factor page
+//! when the user has a second factor, else where the interaction continues.
 
 use std::sync::Arc;
 
@@ -11,15 +12,13 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::html::{escape, page};
-use super::interaction::{checked_form, follow, pending_interaction, see_other, unavailable};
+use super::interaction::{checked_form, continue_signed_in, pending_interaction, unavailable};
 use super::session_cookie;
 use super::state::ClientAddr;
 use crate::oauth::OAuthError;
 use crate::paths;
 use crate::services::AuthorizationService;
-use crate::signin::{
-    AuthorizationFlow, BrowserSession, PendingInteraction, SignInFailure, SignInService,
-};
+use crate::signin::{BrowserSession, PendingInteraction, SignInFailure, SignInService};
 
 /// What went wrong with the last sign-in attempt, shown next to the field it concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,18 +253,13 @@ pub async fn login_submit(
         return unavailable();
     };
     let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
-    match interaction {
-        PendingInteraction::Authorization(request) => {
-            let flow = AuthorizationFlow::new(&sign_in, &authorization);
-            follow(
-                flow.resume(started.session, *request, true, now).await,
-                Some(cookie),
-            )
-        }
-        // A device approval continues on the device page (its consent step).
-        _ => match sign_in.save(&started.session).await {
-            Ok(()) => see_other(paths::DEVICE, Some(cookie)),
-            Err(_) => unavailable(),
-        },
-    }
+    continue_signed_in(
+        &sign_in,
+        &authorization,
+        started.session,
+        interaction,
+        Some(cookie),
+        now,
+    )
+    .await
 }

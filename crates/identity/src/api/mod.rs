@@ -8,12 +8,14 @@
 //! - [`logout`]: RP-initiated logout.
 //! - [`device`]: the device authorization endpoint and the device verification pages
 //!   (RFC 8628).
+//! - [`account`]: the signed-in user's account pages (`/account`).
 //! - [`admin`]: client registration and secret rotation on the admin listener.
 //! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592),
 //!   under the `registration` rate limit.
 //! - [`extract`]: form and query extractors whose rejections are `invalid_request`;
 //!   `oauth_error`: OAuth errors as responses.
 
+pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod consent;

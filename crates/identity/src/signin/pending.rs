@@ -38,6 +38,8 @@ pub struct DeviceApproval {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountAction {
+    /// Open the account page (`/account`) once signed in.
+    Overview,
     /// Change the password.
     ChangePassword,
     /// Add or remove second factors.

@@ -52,18 +52,16 @@ pub struct SignInService {
     store: Store,
     throttle: Throttle,
     session_lifetime: Duration,
-    second_factor: SecondFactorPolicy,
 }
 
 impl SignInService {
     /// Sessions over `store` living `session_lifetime`; failed passwords back off per
-    /// `throttle`. No user needs a second factor yet.
+    /// `throttle`.
     pub fn new(store: Store, throttle: ThrottlePolicy, session_lifetime: Duration) -> Self {
         Self {
             store,
             throttle: Throttle::new(throttle),
             session_lifetime,
-            second_factor: SecondFactorPolicy::NotRequired,
         }
     }
 
@@ -170,17 +168,32 @@ impl SignInService {
         }
     }
 
+    /// Whether `user_id` owes a second factor after the password: yes when they enrolled one.
+    pub async fn second_factor_policy(
+        &self,
+        user_id: &str,
+    ) -> Result<SecondFactorPolicy, StoreError> {
+        let factors = self.store.factor_summary(user_id).await?;
+        Ok(if factors.any_second_factor() {
+            SecondFactorPolicy::Required
+        } else {
+            SecondFactorPolicy::NotRequired
+        })
+    }
+
     /// After a verified password: a new session (the pre-login session id is never reused)
-    /// that carries `previous`'s pending interaction and the concluded sign-in state; the
-    /// previous session is ended. The new session is not stored yet.
+    /// that carries `previous`'s pending interaction and the concluded sign-in state (waiting
+    /// for a second factor when the user has one); the previous session is ended. The new
+    /// session is not stored yet.
     pub async fn after_password(
         &self,
         previous: BrowserSession,
         verified: PasswordVerified,
         now: OffsetDateTime,
     ) -> Result<StartedSession, SessionError> {
+        let policy = self.second_factor_policy(&verified.user_id).await?;
         let mut started = self.start(now)?;
-        started.session.state = verified.conclude(self.second_factor);
+        started.session.state = verified.conclude(policy);
         started.session.pending = previous.pending.clone();
         self.end(&previous).await?;
         Ok(started)

@@ -24,9 +24,18 @@ pub enum AuthMethod {
     /// A one-time password (`otp`).
     #[serde(rename = "otp")]
     OneTimePassword,
-    /// A hardware-secured key, e.g. a passkey (`hwk`).
+    /// A device-bound key: a security key or a passkey that cannot leave its device (`hwk`).
     #[serde(rename = "hwk")]
     HardwareKey,
+    /// A synced passkey: backup eligible, its key leaves the device (`swk`).
+    #[serde(rename = "swk")]
+    SoftwareKey,
+    /// The authenticator tested the user's presence (`user`).
+    #[serde(rename = "user")]
+    UserPresence,
+    /// One method proved two factors by itself: a passkey with user verification (`mfa`).
+    #[serde(rename = "mfa")]
+    MultiFactor,
 }
 
 impl AuthMethod {
@@ -36,6 +45,9 @@ impl AuthMethod {
             Self::Password => "pwd",
             Self::OneTimePassword => "otp",
             Self::HardwareKey => "hwk",
+            Self::SoftwareKey => "swk",
+            Self::UserPresence => "user",
+            Self::MultiFactor => "mfa",
         }
     }
 
@@ -45,6 +57,9 @@ impl AuthMethod {
             "pwd" => Some(Self::Password),
             "otp" => Some(Self::OneTimePassword),
             "hwk" => Some(Self::HardwareKey),
+            "swk" => Some(Self::SoftwareKey),
+            "user" => Some(Self::UserPresence),
+            "mfa" => Some(Self::MultiFactor),
             _ => None,
         }
     }
@@ -53,7 +68,8 @@ impl AuthMethod {
 /// Whether a second factor is required after the password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecondFactorPolicy {
-    /// The password alone signs in (every user today).
+    /// The password alone signs in (a user without a second factor, under the `optional`
+    /// policy).
     NotRequired,
     /// A second factor must follow the password.
     Required,
@@ -143,6 +159,18 @@ impl SignInState {
         }
     }
 
+    /// Step-up: a signed-in session whose sign-in is too weak for a request goes back to
+    /// waiting for a second factor, keeping the methods already used (the next factor adds to
+    /// them and sets a new `auth_time`).
+    pub fn step_up(self) -> Result<Self, OutOfOrder> {
+        match self {
+            Self::SignedIn {
+                user_id, methods, ..
+            } => Ok(Self::SecondFactorRequired { user_id, methods }),
+            _ => Err(OutOfOrder),
+        }
+    }
+
     /// Completes a sign-in waiting for a second factor with `method`, verified at `now`.
     pub fn second_factor_verified(
         self,
@@ -221,11 +249,30 @@ mod tests {
     }
 
     #[test]
+    fn a_step_up_keeps_the_methods_and_the_next_factor_adds_to_them() {
+        let signed_in = verified().conclude(SecondFactorPolicy::NotRequired);
+        let waiting = signed_in.step_up().unwrap();
+        assert_eq!(waiting.signed_in(), None);
+        let done = waiting
+            .second_factor_verified(AuthMethod::OneTimePassword, at(500))
+            .unwrap();
+        assert_eq!(done.signed_in(), Some(("u", at(500))));
+        assert_eq!(
+            done.methods(),
+            &[AuthMethod::Password, AuthMethod::OneTimePassword]
+        );
+        assert_eq!(SignInState::Anonymous.step_up(), Err(OutOfOrder));
+    }
+
+    #[test]
     fn amr_values_round_trip() {
         for m in [
             AuthMethod::Password,
             AuthMethod::OneTimePassword,
             AuthMethod::HardwareKey,
+            AuthMethod::SoftwareKey,
+            AuthMethod::UserPresence,
+            AuthMethod::MultiFactor,
         ] {
             assert_eq!(AuthMethod::parse(m.as_str()), Some(m));
         }

@@ -16,6 +16,7 @@
 
 mod clients;
 mod device;
+mod factors;
 mod grants;
 mod keys;
 mod registrations;
@@ -141,7 +142,7 @@ impl Store {
     }
 
     /// Deletes every expired code, refresh token, pushed request, session, assertion `jti`, DPoP proof,
-    /// access-token revocation and device authorization. Returns the number of rows removed.
+    /// access-token revocation, device authorization and WebAuthn challenge. Returns the number of rows removed.
     pub async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let now = nanos(now)?;
         let mut removed = 0;
@@ -155,6 +156,7 @@ impl Store {
             "access_token_revocations",
             "grant_access_tokens",
             "device_authorizations",
+            "webauthn_challenges",
         ] {
             let sql = format!("DELETE FROM {table} WHERE expires_at < $1");
             // The table names are the constants above.

@@ -193,6 +193,62 @@ pub(super) const PLAN: &[Migration] = &[
         created_at BIGINT NOT NULL,
         updated_at BIGINT NOT NULL)",
     ),
+    // Multi-factor and passwordless sign-in: TOTP authenticators (secret sealed under the
+    // key-encryption key; the last accepted time step makes each code single-use), recovery
+    // codes (PBKDF2, found by a public id), WebAuthn credentials and the challenges handed to
+    // browser sessions; the `amr`/`acr` of a grant's sign-in, a client's MFA policy, and what
+    // the account page shows of a session (a public id, when it started, the browser).
+    Migration::portable(
+        6,
+        "multi-factor sign-in",
+        "CREATE TABLE totp_factors (
+        user_id TEXT PRIMARY KEY,
+        sealed_secret TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        digits BIGINT NOT NULL,
+        period_secs BIGINT NOT NULL,
+        confirmed_at BIGINT,
+        last_used_step BIGINT,
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT);
+    CREATE TABLE recovery_codes (
+        user_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        code_hash TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        used_at BIGINT,
+        PRIMARY KEY (user_id, id));
+    CREATE TABLE webauthn_credentials (
+        credential_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        algorithm BIGINT NOT NULL,
+        sign_count BIGINT NOT NULL,
+        transports TEXT NOT NULL,
+        aaguid TEXT NOT NULL,
+        attestation_format TEXT NOT NULL,
+        discoverable BIGINT NOT NULL CHECK (discoverable IN (0, 1)),
+        backup_eligible BIGINT NOT NULL CHECK (backup_eligible IN (0, 1)),
+        backed_up BIGINT NOT NULL CHECK (backed_up IN (0, 1)),
+        created_at BIGINT NOT NULL,
+        last_used_at BIGINT);
+    CREATE INDEX webauthn_credentials_user ON webauthn_credentials (user_id);
+    CREATE TABLE webauthn_challenges (
+        challenge_hash TEXT PRIMARY KEY,
+        session_hash TEXT NOT NULL,
+        purpose TEXT NOT NULL CHECK (purpose IN ('registration', 'authentication')),
+        user_id TEXT,
+        expires_at BIGINT NOT NULL);
+    CREATE INDEX webauthn_challenges_expires ON webauthn_challenges (expires_at);
+    ALTER TABLE grants ADD COLUMN amr TEXT;
+    ALTER TABLE grants ADD COLUMN acr TEXT;
+    ALTER TABLE clients ADD COLUMN mfa TEXT;
+    ALTER TABLE sessions ADD COLUMN public_id TEXT;
+    ALTER TABLE sessions ADD COLUMN created_at BIGINT;
+    ALTER TABLE sessions ADD COLUMN user_agent TEXT;
+    CREATE INDEX sessions_user ON sessions (user_id)",
+    ),
 ];
 
 fn from_migration(e: MigrationError) -> StoreError {
@@ -291,7 +347,8 @@ mod tests {
                 (2, "session sign-in methods".to_owned()),
                 (3, "dpop, resources and token exchange".to_owned()),
                 (4, "device authorization grant".to_owned()),
-                (5, "dynamic client registration".to_owned())
+                (5, "dynamic client registration".to_owned()),
+                (6, "multi-factor sign-in".to_owned())
             ]
         );
     }
@@ -310,7 +367,8 @@ mod tests {
                 (2, "session sign-in methods".to_owned()),
                 (3, "dpop, resources and token exchange".to_owned()),
                 (4, "device authorization grant".to_owned()),
-                (5, "dynamic client registration".to_owned())
+                (5, "dynamic client registration".to_owned()),
+                (6, "multi-factor sign-in".to_owned())
             ]
         );
         let mut conn = raw(&path).await;
@@ -324,12 +382,12 @@ mod tests {
         match Store::connect(&settings).await {
             Err(StoreError::NewerSchema(message)) => {
                 assert!(
-                    message.contains("version 999") && message.contains("up to 5"),
+                    message.contains("version 999") && message.contains("up to 6"),
                     "{message}"
                 );
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(versions(&path).await.len(), 6);
+        assert_eq!(versions(&path).await.len(), 7);
     }
 }
