@@ -1,5 +1,7 @@
 //! Identity: OAuth 2.1 authorization server and OpenID Connect provider (SPEC §4).
 //!
+//! - [`account`]: account self-service (factors overview, password change, sessions) and an
+//!   administrator's reset of a user's factors.
 //! - [`audit`]: the audit trail of changes to a user's credentials.
 //! - [`config`]: `identity.yml` and `rs.yml`.
 //! - [`model`]: clients, users, grants, codes, refresh tokens, sessions, signing keys.
@@ -25,6 +27,7 @@
 //! - [`server`]: assembles and starts a server.
 //! - [`throttle`]: brute-force protection (backoff per account and per client address).
 
+pub mod account;
 pub mod api;
 pub mod audit;
 pub mod config;

@@ -345,6 +345,16 @@ pub struct Session {
     pub csrf_token: String,
     /// Expiry.
     pub expires_at: OffsetDateTime,
+    /// The id the account page shows and ends the session by (a UUIDv7; never the cookie's
+    /// hash). `None` in sessions stored before it existed.
+    #[serde(default)]
+    pub public_id: Option<String>,
+    /// When the session started (`None` in sessions stored before it was recorded).
+    #[serde(default)]
+    pub created_at: Option<OffsetDateTime>,
+    /// The browser's `User-Agent` at sign-in, cut to 256 characters (`None`: unknown).
+    #[serde(default)]
+    pub user_agent: Option<String>,
 }
 
 /// A signing key as persisted: the private JWK sealed (JWE) under the key-encryption key.

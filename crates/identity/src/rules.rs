@@ -159,6 +159,34 @@ pub fn check_client(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
+/// Fewest characters (Unicode scalar values) in a new password a user chooses.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// Most bytes in a password (what the login form checks, and what PBKDF2 is given).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Why a new password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordRule {
+    /// Fewer than [`MIN_PASSWORD_CHARS`] characters.
+    #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
+    TooShort,
+    /// More than [`MAX_PASSWORD_BYTES`] bytes.
+    #[error("the password must have at most {MAX_PASSWORD_BYTES} bytes")]
+    TooLong,
+}
+
+/// The rule for a password a user chooses: 12 characters or more (length is what makes a
+/// password strong; no composition rules, NIST SP 800-63B §3.1.1.2), 1024 bytes at most.
+pub fn check_new_password(password: &str) -> Result<(), PasswordRule> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(PasswordRule::TooLong);
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordRule::TooShort);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -252,5 +280,26 @@ mod tests {
         let text = public_jwks(serde_json::Value::String(public.to_string())).unwrap();
         assert!(!text.contains("\"d\""));
         assert!(public_jwks(serde_json::json!({"keys": []})).is_err());
+    }
+
+    #[test]
+    fn a_new_password_has_12_characters_to_1024_bytes() {
+        assert_eq!(check_new_password("short"), Err(PasswordRule::TooShort));
+        assert_eq!(
+            check_new_password("elevenchars"),
+            Err(PasswordRule::TooShort)
+        );
+        assert_eq!(check_new_password("twelve chars"), Ok(()));
+        // Characters, not bytes: 12 two-byte characters are enough, 11 are not.
+        assert_eq!(check_new_password(&"é".repeat(12)), Ok(()));
+        assert_eq!(
+            check_new_password(&"é".repeat(11)),
+            Err(PasswordRule::TooShort)
+        );
+        assert_eq!(check_new_password(&"x".repeat(1024)), Ok(()));
+        assert_eq!(
+            check_new_password(&"x".repeat(1025)),
+            Err(PasswordRule::TooLong)
+        );
     }
 }

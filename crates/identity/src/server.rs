@@ -8,6 +8,7 @@ use std::time::Duration;
 use cryptoutil_server::{DevPki, ReadinessCheck, RunningServer, ServerSpec, TlsRuntime};
 use time::OffsetDateTime;
 
+use crate::account::AccountService;
 use crate::api::{self, AppState};
 use crate::config::IdentitySettings;
 use crate::device::service::{DeviceConfig, DeviceService};
@@ -287,6 +288,16 @@ pub async fn start(
         issuer.clone(),
         device_config(&settings)?,
     ));
+    let sign_in = Arc::new(SignInService::new(
+        store.clone(),
+        auth.throttle,
+        lifetimes.session,
+    ));
+    let account = Arc::new(AccountService::new(
+        store.clone(),
+        sign_in.clone(),
+        reauthentication_window(&settings)?,
+    ));
     let services = AppState {
         issuer: issuer.clone(),
         authorization: Arc::new(AuthorizationService::new(
@@ -296,11 +307,7 @@ pub async fn start(
             lifetimes.code,
             lifetimes.pushed_request,
         )),
-        sign_in: Arc::new(SignInService::new(
-            store.clone(),
-            auth.throttle,
-            lifetimes.session,
-        )),
+        sign_in: sign_in.clone(),
         tokens: Arc::new(
             TokenService::new(
                 store.clone(),
@@ -327,6 +334,7 @@ pub async fn start(
         )),
         registration,
         device,
+        account,
     };
     let core = Core {
         store: store.clone(),
@@ -417,6 +425,12 @@ async fn upkeep(core: Core) {
             }
         }
     }
+}
+
+/// How recent a sign-in must be for the account page's changes (`mfa.reauthentication_window`).
+fn reauthentication_window(settings: &IdentitySettings) -> Result<time::Duration, StartError> {
+    time::Duration::try_from(settings.mfa.reauthentication_window.get())
+        .map_err(|_| StartError::Config("mfa.reauthentication_window is too large".to_owned()))
 }
 
 /// The device grant's settings: `device:`, with the waits of `brute_force:` for the user-code

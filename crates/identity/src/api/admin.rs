@@ -3,23 +3,27 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
-use cryptoutil_server::Problem;
+use cryptoutil_server::{ClientCertificate, Problem};
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::state::AppState;
+use crate::account::AccountService;
 use crate::registration::{RegistrationError as RegistrationError2, RegistrationService};
 use crate::services::{ClientRegistration, ClientService, RegistrationError, SigningKeyService};
 
 /// `POST /admin/v1/clients`, `POST /admin/v1/clients/{client_id}/secret`,
 /// `DELETE /admin/v1/clients/{client_id}`, `POST /admin/v1/signing-keys/rotate`;
 /// `POST`/`GET /admin/v1/initial-access-tokens`, `DELETE /admin/v1/initial-access-tokens/{id}`
-/// (dynamic registration's initial access tokens, RFC 7591 §3).
+/// (dynamic registration's initial access tokens, RFC 7591 §3);
+/// `DELETE /admin/v1/users/{username}/factors` (removes every second factor of a user and ends
+/// their sessions, audited).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/v1/clients", post(register))
@@ -34,6 +38,7 @@ pub fn router(state: AppState) -> Router {
             "/admin/v1/initial-access-tokens/{id}",
             delete(revoke_initial_access_token),
         )
+        .route("/admin/v1/users/{username}/factors", delete(reset_factors))
         .with_state(state)
 }
 
@@ -230,5 +235,49 @@ async fn revoke_initial_access_token(
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => registration_problem(e),
+    }
+}
+
+/// Who called the admin API, for the audit trail: the subject of the client certificate
+/// (mutual TLS, required outside `--dev`), else `admin`.
+fn admin_name(certificate: Option<&ClientCertificate>) -> String {
+    certificate
+        .and_then(|chain| chain.0.first())
+        .and_then(|leaf| cryptoutil_tls::CertInfo::from_der(leaf).ok())
+        .map(|info| info.subject)
+        .filter(|subject| !subject.is_empty())
+        .unwrap_or_else(|| "admin".to_owned())
+}
+
+/// Removes every second factor of the user (TOTP, recovery codes, passkeys) and ends their
+/// sessions: the way back for a user who lost their factors. `{"username", "removed": n}`.
+async fn reset_factors(
+    State(account): State<Arc<AccountService>>,
+    certificate: Option<Extension<ClientCertificate>>,
+    Path(username): Path<String>,
+) -> Response {
+    if username.is_empty() || username.len() > crate::rules::MAX_NAME_LEN {
+        return Problem::not_found()
+            .with_detail("no such user")
+            .into_response();
+    }
+    let admin = admin_name(certificate.as_ref().map(|Extension(c)| c));
+    match account.reset_factors(&username, &admin).await {
+        Ok(Some(reset)) => {
+            tracing::info!(%username, removed = reset.removed, "factors reset by the administrator");
+            axum::Json(json!({
+                "username": username,
+                "removed": reset.removed,
+                "sessions_ended": reset.sessions_ended,
+            }))
+            .into_response()
+        }
+        Ok(None) => Problem::not_found()
+            .with_detail("no such user")
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "factor reset failed");
+            Problem::unavailable("storage failed").into_response()
+        }
     }
 }

@@ -249,9 +249,14 @@ pub async fn login_submit(
             return login_page_html(&session, name.as_deref(), shown, Some(problem));
         }
     };
-    let Ok(started) = sign_in.after_password(session, verified, now).await else {
+    let Ok(mut started) = sign_in.after_password(session, verified, now).await else {
         return unavailable();
     };
+    started.session.set_user_agent(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok()),
+    );
     let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
     continue_signed_in(
         &sign_in,

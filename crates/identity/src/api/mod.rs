@@ -94,6 +94,19 @@ pub fn router(
             paths::DEVICE,
             get(device::device_page).post(device::device_submit),
         )
+        .route(paths::ACCOUNT, get(account::overview::account_page))
+        .route(
+            paths::ACCOUNT_PASSWORD,
+            get(account::password::password_form).post(account::password::password_submit),
+        )
+        .route(
+            paths::ACCOUNT_SESSIONS,
+            get(account::sessions::sessions_page).post(account::sessions::end_other_sessions),
+        )
+        .route(
+            &format!("{}/{{id}}/end", paths::ACCOUNT_SESSIONS),
+            post(account::sessions::end_session),
+        )
         .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::account::AccountService;
 use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
 use crate::registration::RegistrationService;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub registration: Arc<RegistrationService>,
     /// The device authorization grant (RFC 8628): its endpoint and pages.
     pub device: Arc<DeviceService>,
+    /// Account self-service (`/account`) and the admin reset of a user's factors.
+    pub account: Arc<AccountService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -64,6 +67,7 @@ sub_state! {
     dpop: Arc<DpopGuard>,
     registration: Arc<RegistrationService>,
     device: Arc<DeviceService>,
+    account: Arc<AccountService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

@@ -19,5 +19,5 @@ pub mod state;
 pub use flow::{AuthorizationFlow, Decision, Next, Unavailable};
 pub use pending::{AccountAction, DeviceApproval, PendingInteraction};
 pub use service::{SessionError, SignInFailure, SignInService, StartedSession};
-pub use session::BrowserSession;
+pub use session::{BrowserSession, MAX_USER_AGENT_CHARS, SessionListing};
 pub use state::{AuthMethod, OutOfOrder, PasswordVerified, SecondFactorPolicy, SignInState};

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use time::{Duration, OffsetDateTime};
 
-use super::session::BrowserSession;
+use super::session::{BrowserSession, SessionListing};
 use super::state::{PasswordVerified, SecondFactorPolicy, SignInState};
 use crate::model::User;
 use crate::storage::{Store, StoreError};
@@ -93,6 +93,9 @@ impl SignInService {
                 pending: None,
                 csrf_token: tokens::opaque_secret()?,
                 expires_at: now + self.session_lifetime,
+                public_id: Some(uuid::Uuid::now_v7().to_string()),
+                created_at: Some(now),
+                user_agent: None,
             },
             cookie_value,
         })
@@ -195,7 +198,69 @@ impl SignInService {
         let mut started = self.start(now)?;
         started.session.state = verified.conclude(policy);
         started.session.pending = previous.pending.clone();
+        started.session.user_agent = previous.user_agent.clone();
         self.end(&previous).await?;
         Ok(started)
+    }
+
+    /// The same session under a new id (cookie value) and CSRF token, stored; the old id ends.
+    /// What a password change does to the session that made it.
+    pub async fn renew(
+        &self,
+        session: BrowserSession,
+        now: OffsetDateTime,
+    ) -> Result<StartedSession, SessionError> {
+        let mut started = self.start(now)?;
+        started.session = BrowserSession {
+            id_hash: started.session.id_hash,
+            csrf_token: started.session.csrf_token,
+            ..session.clone()
+        };
+        self.save(&started.session).await?;
+        self.end(&session).await?;
+        Ok(started)
+    }
+
+    /// The user's signed-in sessions as the account page lists them, `current` marked (at
+    /// most [`crate::storage::MAX_USER_SESSIONS`], the latest sign-in first).
+    pub async fn user_sessions(
+        &self,
+        user_id: &str,
+        current: &BrowserSession,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        Ok(self
+            .store
+            .user_sessions(user_id, now)
+            .await?
+            .into_iter()
+            .filter_map(|record| BrowserSession::from_record(record).listing(&current.id_hash))
+            .collect())
+    }
+
+    /// Ends the user's session with this public id; false when they have none by that id.
+    pub async fn end_user_session(
+        &self,
+        user_id: &str,
+        public_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.store.delete_user_session(user_id, public_id).await
+    }
+
+    /// Ends every session of `current`'s user but `current`. Returns how many ended.
+    pub async fn end_other_sessions(&self, current: &BrowserSession) -> Result<u64, StoreError> {
+        match current.state.user_id() {
+            Some(user_id) => {
+                self.store
+                    .delete_user_sessions(user_id, Some(&current.id_hash))
+                    .await
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Ends every session of the user (an administrator's reset). Returns how many ended.
+    pub async fn end_all_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.store.delete_user_sessions(user_id, None).await
     }
 }

@@ -266,6 +266,28 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("user vanished after upsert".to_owned()))
     }
 
+    /// Replaces the user's password hash if the user is still at `version` (compare-and-set:
+    /// two concurrent changes cannot both win), bumping the version. False when the user is
+    /// gone or changed meanwhile.
+    pub async fn set_password_hash(
+        &self,
+        user_id: &str,
+        version: i64,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET password_hash = $1, version = version + 1 \
+             WHERE id = $2 AND version = $3",
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .bind(version)
+        .execute(&self.pool)
+        .await
+        .map_err(map)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Deletes a user by username. False when there was none.
     pub async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM users WHERE username = $1")

@@ -24,6 +24,8 @@ mod schema;
 mod sessions;
 mod settings;
 
+pub use sessions::MAX_USER_SESSIONS;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;

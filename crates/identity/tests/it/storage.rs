@@ -128,6 +128,8 @@ suite!(all:
     dpop_proofs_are_remembered_once,
     pushed_requests_are_taken_once,
     sessions_save_get_expire_delete,
+    user_sessions_are_listed_and_ended,
+    a_password_hash_is_replaced_once_per_version,
     consent_is_saved_and_replaced,
     signing_keys_race_and_order,
     purge_removes_only_expired_rows,
@@ -294,6 +296,9 @@ fn session(expires_at: OffsetDateTime) -> Session {
         pending_request: Some(r#"{"client_id":"c"}"#.to_owned()),
         csrf_token: unique("csrf"),
         expires_at,
+        public_id: Some(uuid::Uuid::now_v7().to_string()),
+        created_at: Some(at(0)),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".to_owned()),
     }
 }
 
@@ -1041,6 +1046,126 @@ async fn sessions_save_get_expire_delete(db: Db) {
         store.session(&other.id_hash, at(0)).await.unwrap(),
         Some(other)
     );
+}
+
+async fn user_sessions_are_listed_and_ended(db: Db) {
+    let store = db.store().await;
+    let (user, stranger) = (uid(), uid());
+    let signed_in = |user: &str, auth_time: i64| Session {
+        user_id: Some(user.to_owned()),
+        auth_time: Some(at(auth_time)),
+        amr: strings(&["pwd", "otp"]),
+        pending_request: None,
+        ..session(at(3600))
+    };
+    let older = signed_in(&user, 10);
+    let newer = signed_in(&user, 20);
+    let expired = Session {
+        expires_at: at(50),
+        ..signed_in(&user, 30)
+    };
+    let waiting = Session {
+        auth_time: None,
+        ..signed_in(&user, 0)
+    };
+    let theirs = signed_in(&stranger, 40);
+    let legacy = Session {
+        public_id: None,
+        created_at: None,
+        user_agent: None,
+        ..signed_in(&user, 5)
+    };
+    for s in [&older, &newer, &expired, &waiting, &theirs, &legacy] {
+        store.save_session(s).await.unwrap();
+    }
+
+    // Live and signed in only, the latest sign-in first; every column read back.
+    let listed = store.user_sessions(&user, at(100)).await.unwrap();
+    assert_eq!(listed, vec![newer.clone(), older.clone(), legacy.clone()]);
+
+    // A public id and start time, once stored, stay; a legacy session gets them on its next
+    // save.
+    store
+        .save_session(&Session {
+            public_id: Some(unique("pid")),
+            created_at: Some(at(99)),
+            user_agent: Some("changed".to_owned()),
+            ..older.clone()
+        })
+        .await
+        .unwrap();
+    let reread = store.session(&older.id_hash, at(0)).await.unwrap().unwrap();
+    assert_eq!(reread.public_id, older.public_id);
+    assert_eq!(reread.created_at, older.created_at);
+    assert_eq!(reread.user_agent.as_deref(), Some("changed"));
+    let upgraded = Session {
+        public_id: Some(unique("pid")),
+        created_at: Some(at(7)),
+        ..legacy.clone()
+    };
+    store.save_session(&upgraded).await.unwrap();
+    assert_eq!(
+        store.session(&legacy.id_hash, at(0)).await.unwrap(),
+        Some(upgraded)
+    );
+
+    // One session by public id, only the owner's.
+    let newer_id = newer.public_id.clone().unwrap();
+    assert!(
+        !store
+            .delete_user_session(&stranger, &newer_id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_user_session(&user, &newer_id).await.unwrap());
+    assert!(!store.delete_user_session(&user, &newer_id).await.unwrap());
+    assert_eq!(store.session(&newer.id_hash, at(0)).await.unwrap(), None);
+
+    // All but one (the part-way and expired ones too); the stranger's stay.
+    let ended = store
+        .delete_user_sessions(&user, Some(&older.id_hash))
+        .await
+        .unwrap();
+    assert_eq!(ended, 3);
+    assert_eq!(
+        store.user_sessions(&user, at(100)).await.unwrap(),
+        vec![store.session(&older.id_hash, at(0)).await.unwrap().unwrap()]
+    );
+    assert_eq!(store.delete_user_sessions(&user, None).await.unwrap(), 1);
+    assert!(
+        store
+            .user_sessions(&user, at(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.user_sessions(&stranger, at(100)).await.unwrap(),
+        vec![theirs]
+    );
+}
+
+async fn a_password_hash_is_replaced_once_per_version(db: Db) {
+    let store = db.store().await;
+    let stored = store.upsert_user(&user(&unique("user"))).await.unwrap();
+    assert!(
+        store
+            .set_password_hash(&stored.id, stored.version, "pbkdf2-sha256$600000$bmV3$bmV3")
+            .await
+            .unwrap()
+    );
+    let changed = store.user(&stored.id).await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "pbkdf2-sha256$600000$bmV3$bmV3");
+    assert_eq!(changed.version, stored.version + 1);
+    // A change made from the old version loses; an unknown user changes nothing.
+    assert!(
+        !store
+            .set_password_hash(&stored.id, stored.version, "pbkdf2-sha256$600000$b2xk$b2xk")
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_password_hash(&uid(), 1, "x").await.unwrap());
+    assert_eq!(store.user(&stored.id).await.unwrap().unwrap(), changed);
 }
 
 async fn consent_is_saved_and_replaced(db: Db) {

@@ -3,6 +3,11 @@
 //! ([`account_session`]); adding or removing a factor, changing the password or ending other
 //! sessions needs a recent sign-in ([`recent_account_session`]). Every form is CSRF-protected.
 
+pub mod overview;
+pub mod password;
+pub mod sessions;
+mod view;
+
 use axum::http::HeaderMap;
 use axum::response::Response;
 use time::{Duration, OffsetDateTime};
@@ -18,7 +23,6 @@ use crate::signin::{
 /// The signed-in session and user of an account page, or the response to send instead: a
 /// browser that is not signed in (or still owes a second factor) is sent to the login page,
 /// which brings it back to `/account`.
-#[allow(dead_code)] // TEMPORARY (issue 28 contract): the account pages use it; remove with the first page
 pub(crate) async fn account_session(
     sign_in: &SignInService,
     headers: &HeaderMap,
@@ -61,25 +65,37 @@ pub(crate) async fn account_session(
 /// Like [`account_session`], for a change that needs a recent sign-in: a sign-in older than
 /// `window` (`mfa.reauthentication_window`) is asked again (the login page, then every factor
 /// the user has), and comes back to the account page.
-#[allow(dead_code)] // TEMPORARY (issue 28 contract): remove with the first page that uses it
 pub(crate) async fn recent_account_session(
     sign_in: &SignInService,
     headers: &HeaderMap,
     window: Duration,
     now: OffsetDateTime,
 ) -> Result<(BrowserSession, User), Response> {
-    let (mut session, user) = account_session(sign_in, headers, now).await?;
-    match session.state.signed_in() {
-        Some((_, auth_time)) if now - auth_time <= window => Ok((session, user)),
-        _ => {
-            session.state = SignInState::Anonymous;
-            session.pending = Some(PendingInteraction::AccountAction {
-                account_action: AccountAction::Overview,
-            });
-            match sign_in.save(&session).await {
-                Ok(()) => Err(see_other(paths::LOGIN, None)),
-                Err(_) => Err(unavailable()),
-            }
-        }
+    let (session, user) = account_session(sign_in, headers, now).await?;
+    if is_recent(&session, window, now) {
+        Ok((session, user))
+    } else {
+        Err(sign_in_again(sign_in, session).await)
+    }
+}
+
+/// True when `session`'s sign-in completed within `window` of `now`.
+pub(crate) fn is_recent(session: &BrowserSession, window: Duration, now: OffsetDateTime) -> bool {
+    matches!(session.state.signed_in(), Some((_, auth_time)) if now - auth_time <= window)
+}
+
+/// Asks a session whose sign-in is too old for a change to sign in again (the login page,
+/// then every factor the user has), coming back to the account page.
+pub(crate) async fn sign_in_again(
+    sign_in: &SignInService,
+    mut session: BrowserSession,
+) -> Response {
+    session.state = SignInState::Anonymous;
+    session.pending = Some(PendingInteraction::AccountAction {
+        account_action: AccountAction::Overview,
+    });
+    match sign_in.save(&session).await {
+        Ok(()) => see_other(paths::LOGIN, None),
+        Err(_) => unavailable(),
     }
 }
