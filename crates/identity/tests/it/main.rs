@@ -6,6 +6,7 @@
 // In a test a failed unwrap is a failed test, with the value in the message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod common;
 mod device;
 mod dpop;
