@@ -585,3 +585,60 @@ async fn an_admin_reset_removes_the_factors_ends_the_sessions_and_is_audited() {
     );
     idp.stop().await;
 }
+
+#[tokio::test]
+async fn a_pending_authorization_request_is_offered_to_continue() {
+    let idp = Idp::demo().await;
+    let user = new_user(&idp).await;
+    let browser = idp.browser();
+    account_sign_in(&idp, &browser, &user, PASSWORD, FIREFOX).await;
+    // A request the signed-in session cannot answer at once (`prompt=login`) stays pending in
+    // it, as when a policy sends the user to set up a second factor first.
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &idp,
+        CONFIDENTIAL,
+        CONFIDENTIAL_REDIRECT,
+        "openid",
+        &challenge,
+    );
+    let response = browser
+        .get(format!("{url}&prompt=login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/oidc/v1/login");
+    let html = idp.page(&browser, "/account").await;
+    assert!(html.contains("<div role=\"status\""), "{html}");
+    assert!(html.contains("<form method=\"post\" action=\"/oidc/v1/login/continue\">"));
+    assert!(
+        html.contains("Continue to Demo confidential client</button>"),
+        "{html}"
+    );
+
+    // Ending this very session from the sessions page signs this browser out.
+    let session = idp
+        .identity
+        .store()
+        .user_sessions(&user.id, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(session.len(), 1);
+    let public_id = session[0].public_id.clone().unwrap();
+    let response = post(
+        &idp,
+        &browser,
+        &format!("/account/sessions/{public_id}/end"),
+        &[("csrf_token", &csrf(&html))],
+    )
+    .await;
+    assert_eq!(location(&response), "/account");
+    assert!(
+        response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert!(!signed_in(&idp, &browser).await);
+    idp.stop().await;
+}
