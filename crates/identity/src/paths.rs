@@ -47,7 +47,8 @@ pub const PASSKEY_SCRIPT: &str = "/oidc/v1/assets/passkey.js";
 pub const ACCOUNT: &str = "/account";
 /// Change the password (current password required).
 pub const ACCOUNT_PASSWORD: &str = "/account/password";
-/// The user's signed-in browser sessions; `{ACCOUNT_SESSIONS}/{id}/end` signs one out.
+/// The user's signed-in browser sessions (a POST signs out all but the current one);
+/// `{ACCOUNT_SESSIONS}/{id}/end` signs one out.
 pub const ACCOUNT_SESSIONS: &str = "/account/sessions";
 /// TOTP enrolment (QR code, confirm with a first code) and removal (`{ACCOUNT_TOTP}/remove`).
 pub const ACCOUNT_TOTP: &str = "/account/totp";

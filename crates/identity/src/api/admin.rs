@@ -250,7 +250,8 @@ fn admin_name(certificate: Option<&ClientCertificate>) -> String {
 }
 
 /// Removes every second factor of the user (TOTP, recovery codes, passkeys) and ends their
-/// sessions: the way back for a user who lost their factors. `{"username", "removed": n}`.
+/// sessions: the way back for a user who lost their factors.
+/// `{"username", "removed": n, "sessions_ended": n}`; an unknown user is a 404 problem.
 async fn reset_factors(
     State(account): State<Arc<AccountService>>,
     certificate: Option<Extension<ClientCertificate>>,

@@ -214,6 +214,9 @@ impl SignInService {
         started.session = BrowserSession {
             id_hash: started.session.id_hash,
             csrf_token: started.session.csrf_token,
+            // A session stored before public ids existed gets one now.
+            public_id: session.public_id.clone().or(started.session.public_id),
+            created_at: session.created_at.or(started.session.created_at),
             ..session.clone()
         };
         self.save(&started.session).await?;
