@@ -642,3 +642,62 @@ async fn a_pending_authorization_request_is_offered_to_continue() {
     assert!(!signed_in(&idp, &browser).await);
     idp.stop().await;
 }
+
+#[tokio::test]
+async fn guessing_the_current_password_backs_off_like_the_login() {
+    let idp = Idp::demo().await;
+    let user = new_user(&idp).await;
+    let browser = idp.browser();
+    account_sign_in(&idp, &browser, &user, PASSWORD, FIREFOX).await;
+    let token = csrf(&idp.page(&browser, "/account/password").await);
+    let new = "correct horse battery staple";
+    let mut statuses = Vec::new();
+    for guess in 0..7 {
+        let wrong = format!("guess number {guess}");
+        let response = post(
+            &idp,
+            &browser,
+            "/account/password",
+            &[
+                ("csrf_token", token.as_str()),
+                ("current_password", wrong.as_str()),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
+        .await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            let html = response.text().await.unwrap();
+            assert!(html.contains("Too many wrong passwords."), "{html}");
+            break;
+        }
+    }
+    // The demo's `brute_force` allows 5 free failures per account, then locks.
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
+    );
+    // While locked, even the right password is refused unchecked.
+    let response = post(
+        &idp,
+        &browser,
+        "/account/password",
+        &[
+            ("csrf_token", token.as_str()),
+            ("current_password", PASSWORD),
+            ("new_password", new),
+            ("confirm_password", new),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    idp.stop().await;
+}
