@@ -12,6 +12,8 @@ mod authenticator_data;
 mod cbor;
 mod client_data;
 mod cose;
+#[cfg(test)]
+mod vectors;
 
 use aws_lc_rs::digest::{SHA256, digest};
 
