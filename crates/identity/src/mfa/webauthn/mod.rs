@@ -13,6 +13,8 @@ mod cbor;
 mod client_data;
 mod cose;
 #[cfg(test)]
+mod tests;
+#[cfg(test)]
 mod vectors;
 
 use aws_lc_rs::digest::{SHA256, digest};
