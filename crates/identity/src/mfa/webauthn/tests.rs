@@ -538,3 +538,28 @@ fn supported_algorithms_are_what_the_verifier_accepts() {
     sorted.sort_unstable();
     assert_eq!(sorted, [-257, -37, -35, -8, -7]);
 }
+
+#[test]
+fn relying_party_origins_are_serialized_as_browsers_send_them() {
+    let urls = [
+        url::Url::parse("https://id.example/").unwrap(),
+        url::Url::parse("https://ID.Example:443/path?q").unwrap(),
+        url::Url::parse("https://id.example:8443").unwrap(),
+        url::Url::parse("data:text/plain,x").unwrap(),
+    ];
+    let rp = RelyingParty::new("id.example", &urls, AttestationPolicy::PackedOnly);
+    assert_eq!(rp.id, "id.example");
+    assert_eq!(
+        rp.origins,
+        [
+            "https://id.example",
+            "https://id.example",
+            "https://id.example:8443"
+        ]
+    );
+    assert_eq!(rp.attestation, AttestationPolicy::PackedOnly);
+    // And such an origin is the one a registration from `https://id.example` matches.
+    let authenticator = Authenticator::new();
+    let create = client_data("webauthn.create");
+    assert!(register(&rp, false, &create, &authenticator.packed_self(UP, -7)).is_ok());
+}
