@@ -12,10 +12,19 @@ use serde_json::Value as Json;
 
 use super::*;
 
+/// Where `cargo xtask interop` points [`fido2_fixtures`] at freshly generated fixtures.
+const FIDO2_FIXTURES_ENV: &str = "CRYPTOUTIL_WEBAUTHN_FIDO2_FIXTURES";
+
 fn fixtures(kind: &str) -> Vec<(String, Json)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/webauthn")
-        .join(kind);
+    let fresh = std::env::var_os(FIDO2_FIXTURES_ENV).filter(|_| kind == "fido2");
+    let dir = fresh.map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/webauthn")
+                .join(kind)
+        },
+        PathBuf::from,
+    );
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
