@@ -20,8 +20,8 @@ pub(super) const PS256: i64 = -37;
 /// RSASSA-PKCS1-v1_5 with SHA-256.
 pub(super) const RS256: i64 = -257;
 
-/// The algorithms this module verifies.
-const SUPPORTED: [i64; 5] = [ES256, EDDSA, ES384, PS256, RS256];
+/// The algorithms this module verifies, preferred first.
+pub(super) const SUPPORTED: [i64; 5] = [ES256, EDDSA, ES384, PS256, RS256];
 /// COSE key types.
 const KTY_OKP: i64 = 1;
 const KTY_EC2: i64 = 2;

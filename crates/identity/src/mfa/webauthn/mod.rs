@@ -40,13 +40,7 @@ pub const MAX_X5C_CERTIFICATES: usize = 4;
 
 /// The COSE algorithms accepted for credentials, preferred first (for `pubKeyCredParams`):
 /// ES256, EdDSA (Ed25519), ES384, PS256, RS256.
-pub const SUPPORTED_ALGORITHMS: &[i64] = &[
-    cose::ES256,
-    cose::EDDSA,
-    cose::ES384,
-    cose::PS256,
-    cose::RS256,
-];
+pub const SUPPORTED_ALGORITHMS: &[i64] = &cose::SUPPORTED;
 
 /// The relying party a ceremony is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
