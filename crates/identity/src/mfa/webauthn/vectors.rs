@@ -639,3 +639,89 @@ fn fido2_fixtures() {
         "five algorithms × three formats, and an RSA attestation leaf"
     );
 }
+
+/// The W3C packed x5c vectors with their chain rearranged: the published root after the leaf
+/// is accepted (the chain's other certificates are not judged), the root first is refused (a
+/// CA as the leaf), and five certificates are too many.
+#[test]
+fn w3c_x5c_chains_are_judged_by_their_leaf() {
+    let root_json: Json = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/webauthn/w3c-attestation-root.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let root = ciborium::Value::Bytes(hex(root_json["attestation_ca_cert"].as_str().unwrap()));
+    let all = fixtures("w3c");
+    let mut checked = 0;
+    for name in [
+        "packed-es256",
+        "packed-es384",
+        "packed-rs256",
+        "packed-eddsa",
+    ] {
+        let (_, json) = all.iter().find(|(n, _)| n == name).unwrap();
+        let case = w3c_case(name, json);
+        let with_chain = |arrange: &dyn Fn(ciborium::Value) -> Vec<ciborium::Value>| {
+            let mut object: ciborium::Value =
+                ciborium::de::from_reader(case.attestation_object.as_slice()).unwrap();
+            let ciborium::Value::Map(entries) = &mut object else {
+                panic!("{name}: not a map")
+            };
+            let statement = entries
+                .iter_mut()
+                .find(|(k, _)| *k == ciborium::Value::Text("attStmt".into()))
+                .map(|(_, v)| v)
+                .unwrap();
+            let ciborium::Value::Map(statement) = statement else {
+                panic!("{name}: statement")
+            };
+            let x5c = statement
+                .iter_mut()
+                .find(|(k, _)| *k == ciborium::Value::Text("x5c".into()))
+                .map(|(_, v)| v)
+                .unwrap();
+            let ciborium::Value::Array(certificates) = x5c else {
+                panic!("{name}: x5c")
+            };
+            assert_eq!(
+                certificates.len(),
+                1,
+                "{name}: the vectors carry the leaf only"
+            );
+            *certificates = arrange(certificates[0].clone());
+            let mut bytes = Vec::new();
+            ciborium::ser::into_writer(&object, &mut bytes).unwrap();
+            case.register_with(
+                &case.rp,
+                &case.create_challenge,
+                &case.create_client_data,
+                &bytes,
+            )
+        };
+        assert!(
+            with_chain(&|leaf| vec![leaf]).is_ok(),
+            "{name}: re-encoded as published"
+        );
+        assert!(
+            with_chain(&|leaf| vec![leaf, root.clone()]).is_ok(),
+            "{name}: leaf, root"
+        );
+        assert!(
+            matches!(
+                with_chain(&|leaf| vec![root.clone(), leaf]),
+                Err(WebAuthnError::InvalidAttestation(_))
+            ),
+            "{name}: root first"
+        );
+        assert_eq!(
+            with_chain(&|leaf| vec![leaf; 5]),
+            Err(WebAuthnError::TooLarge("x5c chain")),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+}
