@@ -181,6 +181,22 @@ impl SignInService {
         })
     }
 
+    /// After a sign-in step that produced `state` (a passkey, a second factor): a new
+    /// session carrying `previous`'s pending interaction (the session id changes whenever who
+    /// is signed in, or how, changes); the previous session is ended. Not stored yet.
+    pub async fn renewed(
+        &self,
+        previous: BrowserSession,
+        state: SignInState,
+        now: OffsetDateTime,
+    ) -> Result<StartedSession, SessionError> {
+        let mut started = self.start(now)?;
+        started.session.state = state;
+        started.session.pending = previous.pending.clone();
+        self.end(&previous).await?;
+        Ok(started)
+    }
+
     /// After a verified password: a new session (the pre-login session id is never reused)
     /// that carries `previous`'s pending interaction and the concluded sign-in state (waiting
     /// for a second factor when the user has one); the previous session is ended. The new
