@@ -4,9 +4,11 @@
 //! - [`policy`]: the MFA policy (`optional | required | passkey_required`) and the
 //!   authentication context classes (`acr`) a sign-in reaches, from its `amr` methods.
 //! - [`settings`]: the `mfa:` section of `identity.yml`.
+//! - [`webauthn`]: the WebAuthn relying-party checks (registration and assertion verification).
 
 pub mod policy;
 pub mod settings;
+pub mod webauthn;
 
 pub use policy::{Acr, MfaPolicy};
 pub use settings::{AttestationPolicy, MfaSettings, TotpAlgorithm, TotpSettings, WebAuthnSettings};
