@@ -1,5 +1,5 @@
-// cryptoutil Identity: passkey sign-in and registration (WebAuthn). Ours, no dependencies.
-// Buttons: data-passkey="sign-in" | "register", data-csrf="<token>". Served from the binary.
+// cryptoutil Identity passkeys (WebAuthn): buttons data-passkey="sign-in"|"register" with
+// data-csrf; answers are posted as forms. No dependencies.
 (function () {
   "use strict";
   var buttons = document.querySelectorAll("[data-passkey]");
@@ -59,9 +59,9 @@
   function options(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) {
-        return r.json().then(function (body) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
           if (r.status === 401 && body.location) window.location.assign(body.location);
-          if (!r.ok) throw new Error(body.error_description || "The passkey request failed.");
+          if (!r.ok) throw new Error(body.error_description || "The passkey request failed. Please try again.");
           return body;
         });
       });
