@@ -143,24 +143,9 @@ async function passkeySteps(context, page, subject) {
     await screenshot(page, "identity-passkeys-added");
   });
 
-  await step("passkeys: signed out, the sample client signs in with the passkey, no password", async () => {
-    await context.clearCookies();
-    await page.goto(`${RS_URL}/`);
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
-    const button = page.getByRole("button", { name: "Use a passkey" });
-    await button.waitFor();
-    await screenshot(page, "identity-login-passkey");
-    // Conditional UI may already have answered with the virtual authenticator.
-    if (page.url().startsWith(`${ISSUER}/oidc/v1/login`)) {
-      await button.click().catch(() => {});
-    }
-    await page.waitForURL((url) => !url.href.startsWith(`${ISSUER}/oidc/v1/login`));
-    if (page.url().startsWith(`${ISSUER}/oidc/v1/consent`)) {
-      await page.getByRole("button", { name: "Allow" }).click();
-    }
+  const signedInAs = async () => {
     await page.waitForURL(`${RS_URL}/`);
-    await page.getByRole("heading", { name: "Signed in" }).waitFor();
+    await page.getByRole("heading", { name: "Signed in", exact: true }).waitFor();
     const signedIn = await text(page, "#claim-sub");
     expect(signedIn === subject, `signed in as ${signedIn}, not ${subject}`);
     const amr = page.locator("#claim-amr");
@@ -168,7 +153,31 @@ async function passkeySteps(context, page, subject) {
       const methods = await amr.innerText();
       expect(/hwk|swk/.test(methods) && methods.includes("user"), `amr is ${methods}`);
     }
+  };
+
+  await step("passkeys: signed out, conditional UI signs in to the sample client with the passkey, no password", async () => {
+    await context.clearCookies();
+    await page.goto(`${RS_URL}/`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    // The login page's username field offers passkeys (autocomplete="username webauthn"); the
+    // virtual authenticator answers the conditional request at once, nothing typed or clicked.
+    await signedInAs();
     await screenshot(page, "sample-client-signed-in-with-passkey");
+  });
+
+  await step("passkeys: without conditional UI, the login page's Use a passkey button signs in", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByText("You have signed out.").waitFor();
+    await page.addInitScript(() => {
+      if (window.PublicKeyCredential) {
+        window.PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+      }
+    });
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
+    await screenshot(page, "identity-login-passkey-button");
+    await page.getByRole("button", { name: "Use a passkey" }).click();
+    await signedInAs();
   });
 
   await step("passkeys: the account page shows the passkey as used", async () => {
