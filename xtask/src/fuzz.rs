@@ -25,6 +25,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("dpop", &[]),
     ("client_metadata_document", &[]),
     ("client_metadata", &[]),
+    ("webauthn", &[]),
 ];
 
 /// cargo-fuzz version installed when missing.

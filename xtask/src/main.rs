@@ -4,7 +4,8 @@
 //! - `ci`      — `fmt --check`, `clippy -D warnings`, `test`, `interop`, `oidc`, `api-fuzz`, `bench-compare`,
 //!   the benchmark record (artifacts), then `browser`: what `.ci/run` calls.
 //! - `interop` — JOSE interop with panva's `jose` on Node (`interop/node/`), and ML-DSA/ML-KEM
-//!   with Python `cryptography` (`interop/python/`), both directions.
+//!   with Python `cryptography` (`interop/python/`), both directions; then WebAuthn responses
+//!   from the Python `fido2` software authenticator checked by Identity.
 //! - `oidc`    — the Identity server checked by panva's `openid-client` on Node (`interop/oidc/`).
 //! - `mcp`     — the MCP authorization path with the official `@modelcontextprotocol/sdk`
 //!   (`interop/mcp/`): `cimd` (default) or `dcr`.
@@ -43,6 +44,7 @@ mod soak;
 mod startup;
 mod verdict;
 mod wall_compare;
+mod webauthn_interop;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -348,6 +350,7 @@ fn schemas() -> Result<(), String> {
 /// X25519), general JSON with several recipients, plus tampered variants that must be rejected.
 /// Then ML-DSA and ML-KEM against Python's `cryptography` (OpenSSL) and npm
 /// `@noble/post-quantum`, both directions ([`pq_interop`]): Node `jose` on Node 20 has neither.
+/// Last, fresh WebAuthn responses of the `fido2` software authenticator ([`webauthn_interop`]).
 fn interop() -> Result<(), String> {
     let started = Instant::now();
     let node_dir = root().join("interop").join("node");
@@ -413,10 +416,11 @@ fn interop() -> Result<(), String> {
         run("node produces", &mut node("produce", &theirs))?;
         let rust_checked = capture("rust checks node's vectors", &mut example("check", &theirs))?;
         let pq = pq_interop::run_pq(&dir)?;
-        Ok::<_, String>((node_checked, rust_checked, pq))
+        let webauthn = webauthn_interop::run_webauthn(&dir)?;
+        Ok::<_, String>((node_checked, rust_checked, pq, webauthn))
     })();
     match result {
-        Ok((node_checked, rust_checked, pq)) => {
+        Ok((node_checked, rust_checked, pq, webauthn)) => {
             let _ = std::fs::remove_dir_all(&dir);
             println!("==> interop summary ({:.0?}):", started.elapsed());
             // "<who> checked <producer>: <counts>" → "<counts>".
@@ -430,6 +434,7 @@ fn interop() -> Result<(), String> {
             println!("    python -> rust (ML-DSA, ML-KEM): {}", pq.python_rust);
             println!("    rust -> noble  (ML-DSA, ML-KEM): {}", pq.rust_noble);
             println!("    noble -> rust  (ML-DSA, ML-KEM): {}", pq.noble_rust);
+            println!("    python fido2 -> rust (WebAuthn): {webauthn}");
             Ok(())
         }
         Err(e) => Err(format!("{e}; vectors kept in {}", dir.display())),

@@ -108,7 +108,7 @@ pub fn run_pq(dir: &Path) -> Result<Summary, String> {
 
 /// The venv's python, (re)created when the requirements changed (their text is kept in the venv
 /// as a stamp) or when it no longer runs.
-fn ensure_venv(requirements: &Path) -> Result<PathBuf, String> {
+pub(crate) fn ensure_venv(requirements: &Path) -> Result<PathBuf, String> {
     let wanted = std::fs::read_to_string(requirements)
         .map_err(|e| format!("cannot read {}: {e}", requirements.display()))?;
     let venv = crate::target_dir()?.join("interop").join("venv");

@@ -689,3 +689,118 @@ pub fn client_metadata_document_seeds() -> Vec<Vec<u8>> {
     .map(|doc| doc.to_string().into_bytes())
     .collect()
 }
+
+/// One `webauthn` fuzz input: byte 0 picks `'0'` registration or `'1'` assertion, then the RP
+/// id, the expected challenge and the client data JSON, each as a big-endian `u16` length and
+/// its bytes; a registration ends with the attestation object; an assertion with the
+/// authenticator data and the signature (length-prefixed), then the stored COSE key.
+pub fn webauthn_input(
+    kind: u8,
+    rp_id: &[u8],
+    challenge: &[u8],
+    client_data: &[u8],
+    rest: &[&[u8]],
+) -> Vec<u8> {
+    let mut out = vec![kind];
+    let fields = [rp_id, challenge, client_data];
+    let (last, middle) = rest
+        .split_last()
+        .map_or((&[][..], &[][..]), |(l, m)| (*l, m));
+    for field in fields.iter().chain(middle) {
+        let len = u16::try_from(field.len()).expect("a field under 64 KiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(field);
+    }
+    out.extend_from_slice(last);
+    out
+}
+
+/// What the WebAuthn checks decided on one [`webauthn_input`]: `None` when the framing does not
+/// parse, else whether the response was accepted. The invariants: an accepted registration
+/// yields a credential id of 1 to 1023 bytes and a supported algorithm, and the same object
+/// with a byte appended is refused; an accepted
+/// assertion reports the authenticator data's counter, and one bit flipped in the signature
+/// fails.
+pub fn webauthn_verdict(data: &[u8]) -> Option<bool> {
+    use crate::mfa::AttestationPolicy;
+    use crate::mfa::webauthn::{
+        AssertionResponse, MAX_CREDENTIAL_ID, RegistrationResponse, RelyingParty,
+        SUPPORTED_ALGORITHMS, StoredCredential, verify_assertion, verify_registration,
+    };
+    let (&kind, mut rest) = data.split_first()?;
+    let mut field = || {
+        let (len, tail) = rest.split_first_chunk::<2>()?;
+        let (value, tail) = tail.split_at_checked(usize::from(u16::from_be_bytes(*len)))?;
+        rest = tail;
+        Some(value)
+    };
+    let rp_id = std::str::from_utf8(field()?).ok()?;
+    let challenge = field()?;
+    let client_data_json = field()?;
+    let rp = RelyingParty {
+        id: rp_id.to_owned(),
+        origins: vec![format!("https://{rp_id}")],
+        attestation: AttestationPolicy::NoneOrPacked,
+    };
+    match kind {
+        b'0' => {
+            let attestation_object = rest;
+            let response = RegistrationResponse {
+                client_data_json,
+                attestation_object,
+            };
+            let Ok(credential) = verify_registration(&rp, challenge, false, &response) else {
+                return Some(false);
+            };
+            assert!((1..=MAX_CREDENTIAL_ID).contains(&credential.credential_id.len()));
+            assert!(SUPPORTED_ALGORITHMS.contains(&credential.algorithm));
+            let mut longer = attestation_object.to_vec();
+            longer.push(0);
+            let response = RegistrationResponse {
+                client_data_json,
+                attestation_object: &longer,
+            };
+            assert!(verify_registration(&rp, challenge, false, &response).is_err());
+            Some(true)
+        }
+        b'1' => {
+            let authenticator_data = field()?;
+            let signature = field()?;
+            let public_key = rest;
+            let mut accepted = false;
+            for &algorithm in SUPPORTED_ALGORITHMS {
+                let stored = StoredCredential {
+                    public_key,
+                    algorithm,
+                    sign_count: 0,
+                };
+                let response = AssertionResponse {
+                    client_data_json,
+                    authenticator_data,
+                    signature,
+                };
+                if let Ok(verified) = verify_assertion(&rp, challenge, false, &stored, &response) {
+                    let counter = authenticator_data.get(33..37).expect("37 bytes at least");
+                    assert_eq!(verified.sign_count.to_be_bytes(), counter);
+                    let mut flipped = signature.to_vec();
+                    if let Some(last) = flipped.last_mut() {
+                        *last ^= 1;
+                    }
+                    let response = AssertionResponse {
+                        signature: &flipped,
+                        ..response
+                    };
+                    assert!(verify_assertion(&rp, challenge, false, &stored, &response).is_err());
+                    accepted = true;
+                }
+            }
+            Some(accepted)
+        }
+        _ => None,
+    }
+}
+
+/// The `webauthn` fuzz target: [`webauthn_verdict`] on untrusted bytes.
+pub fn webauthn(data: &[u8]) {
+    let _ = webauthn_verdict(data);
+}

@@ -78,7 +78,7 @@ impl AuthenticatorData {
         }
         if !rest.is_empty() {
             return Err(WebAuthnError::Malformed(
-                "authenticator data (trailing bytes)",
+                "trailing bytes after the authenticator data",
             ));
         }
         Ok(Self {
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(
             AuthenticatorData::parse(&trailing, false),
             Err(WebAuthnError::Malformed(
-                "authenticator data (trailing bytes)"
+                "trailing bytes after the authenticator data"
             ))
         );
         let mut after_key = attested(UP, 4);

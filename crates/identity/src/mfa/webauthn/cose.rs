@@ -20,8 +20,8 @@ pub(super) const PS256: i64 = -37;
 /// RSASSA-PKCS1-v1_5 with SHA-256.
 pub(super) const RS256: i64 = -257;
 
-/// The algorithms this module verifies.
-const SUPPORTED: [i64; 5] = [ES256, EDDSA, ES384, PS256, RS256];
+/// The algorithms this module verifies, preferred first.
+pub(super) const SUPPORTED: [i64; 5] = [ES256, EDDSA, ES384, PS256, RS256];
 /// COSE key types.
 const KTY_OKP: i64 = 1;
 const KTY_EC2: i64 = 2;
@@ -83,6 +83,18 @@ impl PublicKey {
                 .find(|(l, _)| *l == Label::Int(label))
                 .map(|(_, value)| value)
         };
+        let key = Self::from_parameters(kty, algorithm, param)?;
+        key.check_usable()?;
+        Ok(key)
+    }
+
+    /// The key of type `kty` for `algorithm` from its COSE parameters.
+    fn from_parameters<'k>(
+        kty: i64,
+        algorithm: i64,
+        param: impl Fn(i64) -> Option<&'k Value>,
+    ) -> Result<Self, WebAuthnError> {
+        let malformed = || WebAuthnError::Malformed("credential public key");
         let bytes = |label: i64| match param(label) {
             Some(Value::Bytes(bytes)) => Ok(bytes.as_slice()),
             _ => Err(malformed()),
@@ -148,6 +160,23 @@ impl PublicKey {
             }
             _ => Err(WebAuthnError::UnsupportedAlgorithm),
         }
+    }
+
+    /// Parses the key with aws-lc-rs once, so a key that could never verify (an EC point off
+    /// its curve, an inconsistent RSA key) is refused at registration rather than stored.
+    fn check_usable(&self) -> Result<(), WebAuthnError> {
+        let parsed = match self {
+            Self::Ecdsa { algorithm, point } => {
+                signature::ParsedPublicKey::new(ecdsa_verifier(*algorithm)?, point).map(drop)
+            }
+            Self::Ed25519(key) => {
+                signature::ParsedPublicKey::new(&signature::ED25519, key).map(drop)
+            }
+            Self::Rsa { algorithm, n, e } => RsaPublicKeyComponents { n, e }
+                .to_parsed_public_key(rsa_verifier(*algorithm)?)
+                .map(drop),
+        };
+        parsed.map_err(|_| WebAuthnError::Malformed("credential public key"))
     }
 
     /// The COSE algorithm the key is bound to.
@@ -346,6 +375,11 @@ mod tests {
     #[test]
     fn malformed_keys_are_refused() {
         assert!(PublicKey::from_cose(ec2(ES256, CRV_P256, vec![1; 31], vec![2; 32])).is_err());
+        // The right sizes, but not a point of P-256.
+        assert_eq!(
+            PublicKey::from_cose(ec2(ES256, CRV_P256, vec![1; 32], vec![2; 32])),
+            Err(WebAuthnError::Malformed("credential public key"))
+        );
         assert!(PublicKey::from_cose(int(1)).is_err());
         let private = map(vec![
             (1, int(KTY_EC2)),

@@ -12,6 +12,10 @@ mod authenticator_data;
 mod cbor;
 mod client_data;
 mod cose;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod vectors;
 
 use aws_lc_rs::digest::{SHA256, digest};
 
@@ -36,23 +40,41 @@ pub const MAX_X5C_CERTIFICATES: usize = 4;
 
 /// The COSE algorithms accepted for credentials, preferred first (for `pubKeyCredParams`):
 /// ES256, EdDSA (Ed25519), ES384, PS256, RS256.
-pub const SUPPORTED_ALGORITHMS: &[i64] = &[
-    cose::ES256,
-    cose::EDDSA,
-    cose::ES384,
-    cose::PS256,
-    cose::RS256,
-];
+pub const SUPPORTED_ALGORITHMS: &[i64] = &cose::SUPPORTED;
 
 /// The relying party a ceremony is checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelyingParty {
     /// The RP id (a registrable domain suffix of the origins' hosts).
     pub id: String,
-    /// The origins ceremonies may come from, compared exactly (`https://host[:port]`).
+    /// The origins ceremonies may come from, compared exactly (`https://host[:port]`, no
+    /// trailing slash: see [`RelyingParty::new`]).
     pub origins: Vec<String>,
     /// Which attestation statements registration accepts.
     pub attestation: AttestationPolicy,
+}
+
+impl RelyingParty {
+    /// The relying party `id` for `origins` given as URLs (such as `mfa.webauthn.origins`): each
+    /// becomes its ASCII origin serialization, `scheme://host[:port]` without a trailing slash,
+    /// as browsers put it in the client data. URLs without a tuple origin are left out.
+    pub fn new(
+        id: impl Into<String>,
+        origins: &[url::Url],
+        attestation: AttestationPolicy,
+    ) -> Self {
+        let origins = origins
+            .iter()
+            .map(url::Url::origin)
+            .filter(url::Origin::is_tuple)
+            .map(|origin| origin.ascii_serialization())
+            .collect();
+        Self {
+            id: id.into(),
+            origins,
+            attestation,
+        }
+    }
 }
 
 /// A registration response (`AuthenticatorAttestationResponse`), decoded from base64url.
