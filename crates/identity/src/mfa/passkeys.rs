@@ -264,19 +264,11 @@ impl PasskeyService {
             None => issuer.host_str().ok_or(PasskeyError::NoIssuer)?.to_owned(),
         };
         let origins = if self.settings.origins.is_empty() {
-            vec![issuer.origin().ascii_serialization()]
+            std::slice::from_ref(&issuer)
         } else {
-            self.settings
-                .origins
-                .iter()
-                .map(|o| o.origin().ascii_serialization())
-                .collect()
+            self.settings.origins.as_slice()
         };
-        Ok(RelyingParty {
-            id,
-            origins,
-            attestation: self.settings.attestation,
-        })
+        Ok(RelyingParty::new(id, origins, self.settings.attestation))
     }
 
     /// A fresh challenge for `session_hash`, stored hashed; returned base64url.

@@ -313,6 +313,29 @@ async fn session_csrf(idp: &Idp, jar: &reqwest::cookie::Jar) -> String {
     session.csrf_token
 }
 
+/// The `amr` methods the jar's session recorded.
+async fn session_amr(idp: &Idp, jar: &reqwest::cookie::Jar) -> Vec<String> {
+    use reqwest::cookie::CookieStore;
+    let cookies = jar.cookies(&url::Url::parse(&idp.issuer).unwrap()).unwrap();
+    let value = cookies
+        .to_str()
+        .unwrap()
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("__Host-cryptoutil-identity="))
+        .unwrap()
+        .to_owned();
+    let hash = cryptoutil_identity::tokens::secret_hash(&value);
+    let now = time::OffsetDateTime::now_utc();
+    let session = idp
+        .identity
+        .store()
+        .session(&hash, now)
+        .await
+        .unwrap()
+        .unwrap();
+    session.amr
+}
+
 /// Follows consent to the code and redeems it; returns the ID token's claims.
 async fn finish_code_flow(
     idp: &Idp,
@@ -379,7 +402,7 @@ async fn a_registered_passkey_signs_in_without_a_password_to_tokens() {
     assert!(html.contains("data-passkey=\"register\""), "{html}");
 
     // Another browser, passwordless: no allowCredentials, user verification required.
-    let browser = idp.browser();
+    let (browser, jar) = idp.browser_with_jar();
     let (csrf_token, verifier) = at_login(&idp, &browser).await;
     let (status, options) = json(&browser, &idp.url("/oidc/v1/login/passkey")).await;
     assert_eq!(status, 200, "{options}");
@@ -390,6 +413,8 @@ async fn a_registered_passkey_signs_in_without_a_password_to_tokens() {
     // A new session (the cookie changes) continues the authorization request.
     assert!(response.headers().contains_key(header::SET_COOKIE));
     let next = location(&response);
+    // A synced passkey with user verification: swk, user presence, and two factors in one.
+    assert_eq!(session_amr(&idp, &jar).await, ["swk", "user", "mfa"]);
     // The same answer replayed by another browser signs nobody in: the challenge is gone.
     let other = idp.browser();
     let (other_csrf, _) = at_login(&idp, &other).await;
@@ -456,6 +481,8 @@ async fn a_passkey_is_the_second_factor_after_the_password() {
     let assertion = authenticator.assert(&options, UP, &user_handle);
     let response = post(&idp, &browser, &csrf_token, &assertion).await;
     let next = location(&response);
+    // The password, then a device-bound key with presence only.
+    assert_eq!(session_amr(&idp, &jar).await, ["pwd", "hwk", "user"]);
     let claims = finish_code_flow(&idp, &browser, next, &verifier).await;
     assert!(claims["sub"].is_string());
 
