@@ -636,6 +636,121 @@ impl PasskeyService {
 mod tests {
     use super::*;
 
+    use crate::storage::DatabaseSettings;
+
+    async fn service(settings: &MfaSettings, issuer: Option<&str>) -> PasskeyService {
+        let store = Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
+            .await
+            .unwrap();
+        let cell = IssuerCell::new();
+        if let Some(url) = issuer {
+            cell.set(url.to_owned());
+        }
+        PasskeyService::new(store, cell, settings)
+    }
+
+    fn user() -> User {
+        let id = uuid::Uuid::now_v7().to_string();
+        User {
+            username: format!("user-{id}"),
+            id,
+            password_hash: String::new(),
+            enabled: true,
+            roles: Vec::new(),
+            tenant_id: None,
+            name: Some("A User".to_owned()),
+            given_name: None,
+            family_name: None,
+            email: None,
+            email_verified: false,
+            version: 1,
+            created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_relying_party_defaults_to_the_issuer_and_takes_the_settings() {
+        let settings = MfaSettings::default();
+        let unbound = service(&settings, None).await;
+        assert!(matches!(
+            unbound.relying_party(),
+            Err(PasskeyError::NoIssuer)
+        ));
+        let bound = service(&settings, Some("https://id.example.com:8443")).await;
+        let rp = bound.relying_party().unwrap();
+        assert_eq!(rp.id, "id.example.com");
+        assert_eq!(rp.origins, ["https://id.example.com:8443"]);
+
+        let mut settings = MfaSettings::default();
+        settings.webauthn.rp_id = Some("example.com".to_owned());
+        settings.webauthn.origins = vec![
+            url::Url::parse("https://id.example.com").unwrap(),
+            url::Url::parse("https://login.example.com:444/").unwrap(),
+        ];
+        let rp = service(&settings, Some("https://id.example.com"))
+            .await
+            .relying_party()
+            .unwrap();
+        assert_eq!(rp.id, "example.com");
+        assert_eq!(
+            rp.origins,
+            ["https://id.example.com", "https://login.example.com:444"]
+        );
+    }
+
+    #[tokio::test]
+    async fn options_carry_fresh_challenges_stored_hashed_for_the_session() {
+        let mut settings = MfaSettings::default();
+        settings.webauthn.attestation = AttestationPolicy::PackedOnly;
+        let passkeys = service(&settings, Some("https://id.example.com")).await;
+        let user = user();
+        let now = OffsetDateTime::now_utc();
+        let create = passkeys
+            .creation_options(&user, "session-a", now)
+            .await
+            .unwrap();
+        assert_eq!(create["rp"]["id"], "id.example.com");
+        assert_eq!(create["user"]["id"], b64::encode(user.id.as_bytes()));
+        assert_eq!(create["user"]["displayName"], "A User");
+        assert_eq!(create["attestation"], "direct");
+        assert_eq!(create["authenticatorSelection"]["residentKey"], "preferred");
+        assert_eq!(
+            create["pubKeyCredParams"].as_array().unwrap().len(),
+            SUPPORTED_ALGORITHMS.len()
+        );
+        let challenge = b64::decode(create["challenge"].as_str().unwrap().as_bytes(), "c").unwrap();
+        assert_eq!(challenge.len(), 32);
+
+        let get = passkeys
+            .request_options(None, "session-a", now)
+            .await
+            .unwrap();
+        assert_ne!(get["challenge"], create["challenge"]);
+        assert_eq!(get["userVerification"], "required");
+
+        // Stored hashed, bound to the session and purpose, taken once.
+        let hash = challenge_hash(&challenge);
+        let store = &passkeys.store;
+        let other = store
+            .take_webauthn_challenge(&hash, "session-b", ChallengePurpose::Registration, now)
+            .await
+            .unwrap();
+        assert!(other.is_none());
+        let taken = store
+            .take_webauthn_challenge(&hash, "session-a", ChallengePurpose::Registration, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(taken.user_id.as_deref(), Some(user.id.as_str()));
+        assert!(
+            store
+                .take_webauthn_challenge(&hash, "session-a", ChallengePurpose::Registration, now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn methods_follow_the_flags() {
         assert_eq!(
