@@ -336,6 +336,42 @@ async fn session_amr(idp: &Idp, jar: &reqwest::cookie::Jar) -> Vec<String> {
     session.amr
 }
 
+/// The audit operations recorded for `subject` (the admin listener's ring is process-wide:
+/// filtered by the user's id, unique per server).
+async fn audited(idp: &Idp, subject: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut after = 0;
+    loop {
+        let page: Value = idp
+            .http
+            .get(format!(
+                "{}/admin/v1/audit?after={after}&limit=1000",
+                idp.admin
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let events = page["events"].as_array().unwrap();
+        if events.is_empty() {
+            return found;
+        }
+        found.extend(
+            events
+                .iter()
+                .filter(|e| e["fields"]["subject"] == subject)
+                .map(|e| {
+                    let field =
+                        |name: &str| e["fields"][name].as_str().unwrap_or_default().to_owned();
+                    (field("operation"), field("outcome"))
+                }),
+        );
+        after = page["next_after"].as_u64().unwrap();
+    }
+}
+
 /// Follows consent to the code and redeems it; returns the ID token's claims.
 async fn finish_code_flow(
     idp: &Idp,
@@ -681,6 +717,19 @@ async fn refused_passkeys_are_clear_pages_and_the_user_can_still_sign_in() {
     authenticator.counter = stored.sign_count - 1;
     let a = authenticator.assert(&login_options(&idp, &browser).await, UP | UV, &user_handle);
     assert_refused(post(&idp, &browser, &csrf_token, &a).await, 401, "counter").await;
+    let user_id = String::from_utf8(user_handle.clone()).unwrap();
+    let events = audited(&idp, &user_id).await;
+    for expected in [
+        ("passkey_registered", "success"),
+        ("passkey_counter_regression", "refused"),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|(o, r)| (o.as_str(), r.as_str()) == expected),
+            "{expected:?} in {events:?}"
+        );
+    }
     authenticator.counter = stored.sign_count + 10;
 
     // Malformed base64, malformed client data, an oversized field, a missing field.
