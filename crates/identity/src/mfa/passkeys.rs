@@ -271,7 +271,9 @@ impl PasskeyService {
         Ok(RelyingParty::new(id, origins, self.settings.attestation))
     }
 
-    /// A fresh challenge for `session_hash`, stored hashed; returned base64url.
+    /// A fresh challenge for `session_hash`, stored hashed, replacing the session's earlier one
+    /// for `purpose` (one live challenge per session and purpose: bounded, and the conditional
+    /// request dies when the button starts a new one); returned base64url.
     async fn issue_challenge(
         &self,
         session_hash: &str,
@@ -281,6 +283,9 @@ impl PasskeyService {
     ) -> Result<String, PasskeyError> {
         let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(&mut bytes[..]).map_err(|_| PasskeyError::Random)?;
+        self.store
+            .delete_webauthn_challenges(session_hash, purpose)
+            .await?;
         self.store
             .insert_webauthn_challenge(&WebAuthnChallenge {
                 challenge_hash: challenge_hash(&bytes[..]),
@@ -727,6 +732,25 @@ mod tests {
             .unwrap();
         assert_ne!(get["challenge"], create["challenge"]);
         assert_eq!(get["userVerification"], "required");
+        // A new request replaces the session's earlier one (of the same purpose only).
+        let first = b64::decode(get["challenge"].as_str().unwrap().as_bytes(), "c").unwrap();
+        passkeys
+            .request_options(None, "session-a", now)
+            .await
+            .unwrap();
+        assert!(
+            passkeys
+                .store
+                .take_webauthn_challenge(
+                    &challenge_hash(&first),
+                    "session-a",
+                    ChallengePurpose::Authentication,
+                    now
+                )
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Stored hashed, bound to the session and purpose, taken once.
         let hash = challenge_hash(&challenge);
