@@ -793,6 +793,21 @@ async fn refused_passkeys_are_clear_pages_and_the_user_can_still_sign_in() {
     let response = post(&idp, &browser, &csrf_token, &a).await;
     let claims = finish_code_flow(&idp, &browser, location(&response), &verifier).await;
     assert!(claims["sub"].is_string());
+
+    // A disabled user's passkey signs nobody in.
+    let store = idp.identity.store();
+    let mut user = store.user_by_username("demo-user").await.unwrap().unwrap();
+    user.enabled = false;
+    store.upsert_user(&user).await.unwrap();
+    let late = idp.browser();
+    let (late_csrf, _) = at_login(&idp, &late).await;
+    let a = authenticator.assert(&login_options(&idp, &late).await, UP | UV, &user_handle);
+    assert_refused(
+        post(&idp, &late, &late_csrf, &a).await,
+        403,
+        "cannot sign in",
+    )
+    .await;
     idp.stop().await;
 }
 
