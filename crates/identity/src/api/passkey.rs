@@ -279,7 +279,7 @@ pub async fn login_submit(
             "This passkey does not belong to the account signing in. Please start again.",
         );
     };
-    let Ok(started) = sign_in.renewed(session, state, now).await else {
+    let Ok(started) = sign_in.after_sign_in_step(session, state, now).await else {
         return unavailable();
     };
     let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);

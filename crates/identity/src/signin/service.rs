@@ -184,7 +184,7 @@ impl SignInService {
     /// After a sign-in step that produced `state` (a passkey, a second factor): a new
     /// session carrying `previous`'s pending interaction (the session id changes whenever who
     /// is signed in, or how, changes); the previous session is ended. Not stored yet.
-    pub async fn renewed(
+    pub async fn after_sign_in_step(
         &self,
         previous: BrowserSession,
         state: SignInState,
