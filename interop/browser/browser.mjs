@@ -101,6 +101,94 @@ async function resultJson(page) {
   return JSON.parse(await text(page, "#result"));
 }
 
+/**
+ * Passkeys (issue 28): a virtual authenticator through the DevTools protocol (CTAP2, internal
+ * transport, resident keys, user verification). demo-user, signed in, adds a passkey on
+ * /account/passkeys; then, signed out, signs in to the sample client with the passkey button
+ * (passwordless: no password typed) and gets the same subject.
+ */
+async function passkeySteps(context, page, subject) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  const name = `Browser test passkey ${Date.now()}`;
+
+  await step("passkeys: add a passkey on the account page (virtual authenticator)", async () => {
+    await page.goto(`${ISSUER}/account/passkeys`);
+    if (page.url().startsWith(`${ISSUER}/oidc/v1/login`)) {
+      await page.getByLabel("Username").fill("demo-user");
+      await page.getByLabel("Password").fill("demo-user-password");
+      await page.getByRole("button", { name: "Sign in", exact: true }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/account`));
+      await page.goto(`${ISSUER}/account/passkeys`);
+    }
+    await page.getByLabel("Name for the new passkey (optional)").fill(name);
+    await screenshot(page, "identity-passkeys-empty");
+    await page.getByRole("button", { name: "Add a passkey" }).click();
+    await page.getByRole("heading", { name }).waitFor();
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    expect(credentials.length === 1, `the authenticator holds ${credentials.length} credentials`);
+    expect(credentials[0].isResidentCredential, "the passkey is not discoverable");
+    const body = await page.locator("body").innerText();
+    expect(body.includes("last used never"), "the new passkey is not listed as unused");
+    await screenshot(page, "identity-passkeys-added");
+  });
+
+  const signedInAs = async () => {
+    await page.waitForURL(`${RS_URL}/`);
+    await page.getByRole("heading", { name: "Signed in", exact: true }).waitFor();
+    const signedIn = await text(page, "#claim-sub");
+    expect(signedIn === subject, `signed in as ${signedIn}, not ${subject}`);
+    const amr = page.locator("#claim-amr");
+    if ((await amr.count()) > 0) {
+      const methods = await amr.innerText();
+      expect(/hwk|swk/.test(methods) && methods.includes("user"), `amr is ${methods}`);
+    }
+  };
+
+  await step("passkeys: signed out, conditional UI signs in to the sample client with the passkey, no password", async () => {
+    await context.clearCookies();
+    await page.goto(`${RS_URL}/`);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    // The login page's username field offers passkeys (autocomplete="username webauthn"); the
+    // virtual authenticator answers the conditional request at once, nothing typed or clicked.
+    await signedInAs();
+    await screenshot(page, "sample-client-signed-in-with-passkey");
+  });
+
+  await step("passkeys: without conditional UI, the login page's Use a passkey button signs in", async () => {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByText("You have signed out.").waitFor();
+    await page.addInitScript(() => {
+      if (window.PublicKeyCredential) {
+        window.PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+      }
+    });
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL((url) => url.href.startsWith(`${ISSUER}/oidc/v1/login`));
+    await screenshot(page, "identity-login-passkey-button");
+    await page.getByRole("button", { name: "Use a passkey" }).click();
+    await signedInAs();
+  });
+
+  await step("passkeys: the account page shows the passkey as used", async () => {
+    await page.goto(`${ISSUER}/account/passkeys`);
+    await page.getByRole("heading", { name }).waitFor();
+    const body = await page.locator("body").innerText();
+    expect(!body.includes("last used never"), "the passkey's last use is not shown");
+  });
+  await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
+}
+
 async function run() {
   await mkdir(ARTIFACTS, { recursive: true });
   const context = await chromium.launchPersistentContext(env("USER_DATA_DIR"), {
@@ -229,6 +317,8 @@ async function run() {
       expect(tokens.status === 200 && tokens.json?.access_token, `the device's poll: ${tokens.status} ${JSON.stringify(tokens.json)}`);
       expect(tokens.json.refresh_token, "no refresh token for offline_access");
     });
+
+    await passkeySteps(context, page, subject);
 
     await step("no script errors or CSP violations", async () => {
       expect(problems.length === 0, problems.join("\n"));

@@ -1,7 +1,8 @@
 //! `cargo xtask browser`: the sample single-page client in headless Chromium (Debian's package,
 //! driven by npm `playwright-core` from `interop/browser/`, pinned by its package-lock.json).
 //!
-//! Builds the release binary, starts `identity server start --dev --demo` on free ports and
+//! Builds the release binary, starts `identity server start --dev --demo` on free ports (its
+//! issuer `https://localhost:<port>`: WebAuthn refuses IP-address origins) and
 //! `identity rs start --dev --public-port 8084 --trust-issuer … --trust-issuer-ca …` (8084
 //! because `demo-spa-client`'s registered redirect URI is `https://localhost:8084/callback`),
 //! trusts both demo CAs in the NSS database of a temporary HOME (certificate errors are never
@@ -53,8 +54,26 @@ pub fn browser(args: &[String]) -> Result<(), String> {
     )?;
     port_is_free(RS_PORT)?;
     let binary = build_release()?;
-    let identity = ServerProcess::start(&binary, "identity")?;
-    let issuer = identity.ready.public_url.clone();
+    // WebAuthn refuses IP-address origins: Identity is reached as https://localhost:<port>
+    // (its demo certificate names localhost), so the passkey steps can run.
+    let identity_port = free_port()?.to_string();
+    let issuer = format!("https://localhost:{identity_port}");
+    let identity = ServerProcess::start_command_with_env(
+        &binary,
+        "identity",
+        &[
+            "identity",
+            "server",
+            "start",
+            "--dev",
+            "--demo",
+            "--public-port",
+            &identity_port,
+            "--admin-port",
+            "0",
+        ],
+        &[("CRYPTOUTIL_IDENTITY__ISSUER", PathBuf::from(&issuer))],
+    )?;
     let identity_ca = identity.ready.ca_cert.display().to_string();
     let port = RS_PORT.to_string();
     let rs = ServerProcess::start_command(
@@ -122,6 +141,14 @@ pub fn browser(args: &[String]) -> Result<(), String> {
         println!("==> copied {} to {}", signed_in.display(), target.display());
     }
     Ok(())
+}
+
+/// A free TCP port on the loopback interface (bound, read, released).
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .map_err(|e| format!("no free port: {e}"))
 }
 
 /// `target/browser-artifacts/` of the repository, emptied for each run.

@@ -15,6 +15,7 @@ use crate::device::service::{DeviceConfig, DeviceService};
 use crate::dpop::DpopGuard;
 use crate::dpop::replay::StoreReplayCache;
 use crate::metadata_document::MetadataDocuments;
+use crate::mfa::passkeys::PasskeyService;
 use crate::oauth::client_auth::ClientAuthConfig;
 use crate::registration::{RegistrationPolicy, RegistrationService};
 use crate::revocation::RevocationList;
@@ -335,6 +336,11 @@ pub async fn start(
         registration,
         device,
         account,
+        passkeys: Arc::new(PasskeyService::new(
+            store.clone(),
+            issuer.clone(),
+            &settings.mfa,
+        )),
     };
     let core = Core {
         store: store.clone(),

@@ -1,4 +1,5 @@
-//! Server-rendered pages: one small layout, every value HTML-escaped, no script.
+//! Server-rendered pages: one small layout, every value HTML-escaped, no inline script: the
+//! only script is ours, served from this server (`/oidc/v1/assets/passkey.js`, for passkeys).
 //!
 //! The stylesheet is inline and allowed by its CSP hash (no `'unsafe-inline'`): one response
 //! per page, nothing else to serve. Colours meet WCAG AA contrast (text ≥ 4.5:1, borders and
@@ -26,14 +27,17 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margi
      :focus-visible{outline:3px solid #1a1a1a;outline-offset:2px}ul{padding-left:1.2rem}\
      .muted{color:#4a4a4a}";
 
-/// Pages allow only their own stylesheet (by hash) and forms posting to this server (whose
-/// answers redirect to registered client URIs); no script, no frames.
+/// Pages allow only their own stylesheet (by hash), scripts served by this server (the
+/// passkey script: no inline script, no `eval`) fetching from this server only (the passkey
+/// options), and forms posting to this server (whose answers redirect to registered client
+/// URIs); no frames, no plugins, no other fetches.
 static PAGE_CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
     let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
     let csp = format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self' https:; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'sha256-{hash}'; script-src 'self'; \
+         connect-src 'self'; form-action 'self' https:; frame-ancestors 'none'; \
+         base-uri 'none'"
     );
     HeaderValue::from_str(&csp).unwrap_or(HeaderValue::from_static("default-src 'none'"))
 });
@@ -77,6 +81,21 @@ pub fn page(status: StatusCode, heading: &str, error: bool, body: &str) -> Respo
     response
 }
 
+/// The button of a page that offers a passkey (`kind`: `sign-in` or `register`); the script
+/// ([`SCRIPT_TAG`]) gives it its behaviour and hides it where WebAuthn is missing.
+pub fn passkey_button(kind: &str, label: &str, csrf: &str, autofocus: bool) -> String {
+    format!(
+        "<button type=\"button\" class=\"secondary\" data-passkey=\"{kind}\" \
+         data-csrf=\"{csrf}\"{focus}>{label}</button>",
+        csrf = escape(csrf),
+        label = escape(label),
+        focus = if autofocus { " autofocus" } else { "" },
+    )
+}
+
+/// The script tag of pages that offer a passkey.
+pub const SCRIPT_TAG: &str = "<script src=\"/oidc/v1/assets/passkey.js\" defer></script>";
+
 /// A page explaining an error to the user.
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     page(
@@ -96,13 +115,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csp_allows_exactly_the_served_stylesheet() {
+    fn csp_allows_exactly_the_served_stylesheet_and_same_origin_script() {
         let csp = PAGE_CSP.to_str().unwrap();
-        assert!(!csp.contains("unsafe-inline"), "{csp}");
-        assert!(!csp.contains("script-src"), "{csp}");
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, STYLE.as_bytes());
         let hash = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());
-        assert!(csp.contains(&format!("style-src 'sha256-{hash}'")), "{csp}");
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert_eq!(
+            directives,
+            [
+                "default-src 'none'",
+                &format!("style-src 'sha256-{hash}'"),
+                "script-src 'self'",
+                "connect-src 'self'",
+                "form-action 'self' https:",
+                "frame-ancestors 'none'",
+                "base-uri 'none'",
+            ],
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+    }
+
+    #[test]
+    fn the_passkey_button_escapes_its_token() {
+        let html = passkey_button("sign-in", "Use a passkey", "a\"b", false);
+        assert_eq!(
+            html,
+            "<button type=\"button\" class=\"secondary\" data-passkey=\"sign-in\" \
+             data-csrf=\"a&quot;b\">Use a passkey</button>"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::response::Response;
 use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
-use super::html::{escape, page};
+use super::html::{SCRIPT_TAG, escape, page, passkey_button};
 use super::interaction::{checked_form, continue_signed_in, pending_interaction, unavailable};
 use super::session_cookie;
 use super::state::ClientAddr;
@@ -84,19 +84,27 @@ fn field(
     )
 }
 
+/// A refused passkey sign-in: its status and message, shown above the form with focus on the
+/// passkey button.
+type PasskeyProblem<'a> = (StatusCode, &'a str);
+
 /// The login page: an error summary (`role=alert`) above the form, the message again next to
-/// the field it concerns, focus on that field (else on the first empty one).
+/// the field it concerns, focus on that field (else on the first empty one, or on the passkey
+/// button after a refused passkey). The username field offers passkeys too (conditional UI).
 fn login_page_html(
     session: &BrowserSession,
     client_name: Option<&str>,
     username: &str,
     problem: Option<LoginProblem>,
+    passkey_problem: Option<PasskeyProblem<'_>>,
 ) -> Response {
     let summary = problem
-        .map(|p| {
+        .map(|p| p.message())
+        .or(passkey_problem.map(|(_, m)| m.to_owned()))
+        .map(|message| {
             format!(
                 "<div class=\"alert\" role=\"alert\" id=\"form-error\"><p>{}</p></div>",
-                escape(&p.message())
+                escape(&message)
             )
         })
         .unwrap_or_default();
@@ -121,7 +129,7 @@ fn login_page_html(
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
          {username_field}{password_field}\
          <div class=\"actions\"><button type=\"submit\" class=\"primary\"{described}>\
-         Sign in</button></div></form>",
+         Sign in</button></div></form><div class=\"actions\">{passkey}</div>{script}",
         action = paths::LOGIN,
         csrf = escape(&session.csrf_token),
         username_field = field(
@@ -129,9 +137,9 @@ fn login_page_html(
             "Username",
             "text",
             username,
-            "username",
+            "username webauthn",
             username_error,
-            !focus_password
+            !focus_password && passkey_problem.is_none()
         ),
         password_field = field(
             "password",
@@ -140,18 +148,30 @@ fn login_page_html(
             "",
             "current-password",
             password_error,
-            focus_password
+            focus_password && passkey_problem.is_none()
         ),
+        passkey = passkey_button(
+            "sign-in",
+            "Use a passkey",
+            &session.csrf_token,
+            passkey_problem.is_some()
+        ),
+        script = SCRIPT_TAG,
         described = if locked {
             " aria-describedby=\"form-error\""
         } else {
             ""
         },
     );
+    let status = match (problem, passkey_problem) {
+        (Some(problem), _) => problem.status(),
+        (None, Some((status, _))) => status,
+        (None, None) => StatusCode::OK,
+    };
     let mut response = page(
-        problem.map_or(StatusCode::OK, LoginProblem::status),
+        status,
         "Sign in",
-        problem.is_some(),
+        problem.is_some() || passkey_problem.is_some(),
         &body,
     );
     if let Some(LoginProblem::Locked { retry_after_secs }) = problem {
@@ -183,6 +203,18 @@ async fn interaction_client_name(
     }
 }
 
+/// The login page again after a refused passkey sign-in, saying why (`status`, `message`).
+pub(super) async fn passkey_failed_login_page(
+    authorization: &AuthorizationService,
+    session: &BrowserSession,
+    interaction: &PendingInteraction,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let name = interaction_client_name(authorization, interaction).await;
+    login_page_html(session, name.as_deref(), "", None, Some((status, message)))
+}
+
 /// `GET /oidc/v1/login`.
 pub async fn login_page(
     State(authorization): State<Arc<AuthorizationService>>,
@@ -193,7 +225,7 @@ pub async fn login_page(
     match pending_interaction(&sign_in, &headers, now).await {
         Ok((session, interaction)) => {
             let name = interaction_client_name(&authorization, &interaction).await;
-            login_page_html(&session, name.as_deref(), "", None)
+            login_page_html(&session, name.as_deref(), "", None, None)
         }
         Err(response) => response,
     }
@@ -246,7 +278,7 @@ pub async fn login_submit(
         Err(problem) => {
             let name = interaction_client_name(&authorization, &interaction).await;
             let shown = if username.len() > 256 { "" } else { username };
-            return login_page_html(&session, name.as_deref(), shown, Some(problem));
+            return login_page_html(&session, name.as_deref(), shown, Some(problem), None);
         }
     };
     let Ok(mut started) = sign_in.after_password(session, verified, now).await else {

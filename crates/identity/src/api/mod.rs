@@ -9,6 +9,7 @@
 //! - [`device`]: the device authorization endpoint and the device verification pages
 //!   (RFC 8628).
 //! - [`account`]: the signed-in user's account pages (`/account`).
+//! - [`passkey`]: the passkey script and passkey sign-in (passwordless or second factor).
 //! - [`admin`]: client registration and secret rotation on the admin listener.
 //! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592),
 //!   under the `registration` rate limit.
@@ -27,6 +28,7 @@ mod interaction;
 pub mod login;
 pub mod logout;
 mod oauth_error;
+pub mod passkey;
 pub mod protocol;
 pub mod registration;
 mod session_cookie;
@@ -106,6 +108,27 @@ pub fn router(
         .route(
             &format!("{}/{{id}}/end", paths::ACCOUNT_SESSIONS),
             post(account::sessions::end_session),
+        )
+        .route(paths::PASSKEY_SCRIPT, get(passkey::script))
+        .route(
+            paths::LOGIN_PASSKEY,
+            get(passkey::login_options).post(passkey::login_submit),
+        )
+        .route(
+            paths::ACCOUNT_PASSKEYS,
+            get(account::passkeys::passkeys_get).post(account::passkeys::passkeys_add),
+        )
+        .route(
+            &format!("{}/options", paths::ACCOUNT_PASSKEYS),
+            get(account::passkeys::creation_options),
+        )
+        .route(
+            &format!("{}/{{id}}/rename", paths::ACCOUNT_PASSKEYS),
+            post(account::passkeys::passkeys_rename),
+        )
+        .route(
+            &format!("{}/{{id}}/remove", paths::ACCOUNT_PASSKEYS),
+            post(account::passkeys::passkeys_remove),
         )
         .with_state(state.clone());
     let cross_origin_routes = Router::new()

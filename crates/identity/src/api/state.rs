@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use crate::account::AccountService;
 use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
+use crate::mfa::passkeys::PasskeyService;
 use crate::registration::RegistrationService;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
@@ -43,6 +44,8 @@ pub struct AppState {
     pub device: Arc<DeviceService>,
     /// Account self-service (`/account`) and the admin reset of a user's factors.
     pub account: Arc<AccountService>,
+    /// Passkey ceremonies and a user's passkeys.
+    pub passkeys: Arc<PasskeyService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -68,6 +71,7 @@ sub_state! {
     registration: Arc<RegistrationService>,
     device: Arc<DeviceService>,
     account: Arc<AccountService>,
+    passkeys: Arc<PasskeyService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

@@ -4,8 +4,10 @@
 //! - [`policy`]: the MFA policy (`optional | required | passkey_required`) and the
 //!   authentication context classes (`acr`) a sign-in reaches, from its `amr` methods.
 //! - [`settings`]: the `mfa:` section of `identity.yml`.
+//! - [`passkeys`]: the passkey ceremonies (options, finishing them, a user's credentials).
 //! - [`webauthn`]: the WebAuthn relying-party checks (registration and assertion verification).
 
+pub mod passkeys;
 pub mod policy;
 pub mod settings;
 pub mod webauthn;

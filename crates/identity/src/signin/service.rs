@@ -184,6 +184,23 @@ impl SignInService {
         })
     }
 
+    /// After a sign-in step that produced `state` (a passkey, a second factor): a new
+    /// session carrying `previous`'s pending interaction (the session id changes whenever who
+    /// is signed in, or how, changes); the previous session is ended. Not stored yet.
+    pub async fn after_sign_in_step(
+        &self,
+        previous: BrowserSession,
+        state: SignInState,
+        now: OffsetDateTime,
+    ) -> Result<StartedSession, SessionError> {
+        let mut started = self.start(now)?;
+        started.session.state = state;
+        started.session.pending = previous.pending.clone();
+        started.session.user_agent = previous.user_agent.clone();
+        self.end(&previous).await?;
+        Ok(started)
+    }
+
     /// After a verified password: a new session (the pre-login session id is never reused)
     /// that carries `previous`'s pending interaction and the concluded sign-in state (waiting
     /// for a second factor when the user has one); the previous session is ended. The new
@@ -195,12 +212,8 @@ impl SignInService {
         now: OffsetDateTime,
     ) -> Result<StartedSession, SessionError> {
         let policy = self.second_factor_policy(&verified.user_id).await?;
-        let mut started = self.start(now)?;
-        started.session.state = verified.conclude(policy);
-        started.session.pending = previous.pending.clone();
-        started.session.user_agent = previous.user_agent.clone();
-        self.end(&previous).await?;
-        Ok(started)
+        self.after_sign_in_step(previous, verified.conclude(policy), now)
+            .await
     }
 
     /// The same session under a new id (cookie value) and CSRF token, stored; the old id ends.

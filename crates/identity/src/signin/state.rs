@@ -4,6 +4,7 @@
 //! Anonymous ──password──▶ PasswordVerified ──policy──▶ SignedIn
 //!                                  │                      ▲
 //!                                  └──▶ SecondFactorRequired ──second factor──┘
+//! Anonymous ──passkey (passwordless)──────────────────────────────────────▶ SignedIn
 //! ```
 //!
 //! [`PasswordVerified`] lives only within the request that checked the password: the same
@@ -192,6 +193,48 @@ impl SignInState {
             _ => Err(OutOfOrder),
         }
     }
+
+    /// Completes a sign-in with a passkey that proved `methods` for `user_id` (key method
+    /// first, then `user`, `mfa`), verified at `now`: passwordless from a session nobody has
+    /// signed in to, or as the second factor of a sign-in waiting for one for that same user
+    /// (the first method completes it, the others are added).
+    pub fn passkey_verified(
+        self,
+        user_id: &str,
+        methods: &[AuthMethod],
+        now: OffsetDateTime,
+    ) -> Result<Self, OutOfOrder> {
+        let (&key, others) = methods.split_first().ok_or(OutOfOrder)?;
+        let state = match self {
+            Self::Anonymous => Self::SignedIn {
+                user_id: user_id.to_owned(),
+                auth_time: now,
+                methods: Vec::new(),
+            },
+            waiting @ Self::SecondFactorRequired { .. } if waiting.user_id() == Some(user_id) => {
+                waiting.second_factor_verified(key, now)?
+            }
+            _ => return Err(OutOfOrder),
+        };
+        let Self::SignedIn {
+            user_id,
+            auth_time,
+            methods: mut used,
+        } = state
+        else {
+            return Err(OutOfOrder);
+        };
+        for &m in std::iter::once(&key).chain(others) {
+            if !used.contains(&m) {
+                used.push(m);
+            }
+        }
+        Ok(Self::SignedIn {
+            user_id,
+            auth_time,
+            methods: used,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +305,51 @@ mod tests {
             &[AuthMethod::Password, AuthMethod::OneTimePassword]
         );
         assert_eq!(SignInState::Anonymous.step_up(), Err(OutOfOrder));
+    }
+
+    #[test]
+    fn a_passkey_signs_in_passwordless_or_completes_a_second_factor() {
+        let proved = [
+            AuthMethod::SoftwareKey,
+            AuthMethod::UserPresence,
+            AuthMethod::MultiFactor,
+        ];
+        let done = SignInState::Anonymous
+            .passkey_verified("u", &proved, at(200))
+            .unwrap();
+        assert_eq!(done.signed_in(), Some(("u", at(200))));
+        assert_eq!(done.methods(), &proved);
+
+        let waiting = verified().conclude(SecondFactorPolicy::Required);
+        let done = waiting
+            .passkey_verified(
+                "u",
+                &[AuthMethod::HardwareKey, AuthMethod::UserPresence],
+                at(300),
+            )
+            .unwrap();
+        assert_eq!(done.signed_in(), Some(("u", at(300))));
+        let amr: Vec<&str> = done.methods().iter().map(|m| m.as_str()).collect();
+        assert_eq!(amr, ["pwd", "hwk", "user"]);
+    }
+
+    #[test]
+    fn a_passkey_for_another_user_or_a_signed_in_session_is_out_of_order() {
+        let proved = [AuthMethod::HardwareKey, AuthMethod::UserPresence];
+        let waiting = verified().conclude(SecondFactorPolicy::Required);
+        assert_eq!(
+            waiting.passkey_verified("someone-else", &proved, at(1)),
+            Err(OutOfOrder)
+        );
+        let signed_in = verified().conclude(SecondFactorPolicy::NotRequired);
+        assert_eq!(
+            signed_in.passkey_verified("u", &proved, at(1)),
+            Err(OutOfOrder)
+        );
+        assert_eq!(
+            SignInState::Anonymous.passkey_verified("u", &[], at(1)),
+            Err(OutOfOrder)
+        );
     }
 
     #[test]

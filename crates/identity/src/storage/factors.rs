@@ -388,6 +388,24 @@ impl Store {
         .map_err(map)
     }
 
+    /// Forgets the challenges issued to this session for `purpose` (a new ceremony replaces
+    /// the one before: a session holds at most one live challenge per purpose); returns how
+    /// many there were.
+    pub async fn delete_webauthn_challenges(
+        &self,
+        session_hash: &str,
+        purpose: ChallengePurpose,
+    ) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM webauthn_challenges WHERE session_hash = $1 AND purpose = $2")
+                .bind(session_hash)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(map)?;
+        Ok(done.rows_affected())
+    }
+
     /// Takes (deletes and returns) the live challenge with this hash issued to this session
     /// for `purpose`: a challenge answers one ceremony, once.
     pub async fn take_webauthn_challenge(
@@ -679,6 +697,30 @@ mod tests {
             Some(challenge.clone())
         );
         assert_eq!(take("s", ChallengePurpose::Authentication, 500).await, None);
+
+        // A session's challenges of one purpose can be forgotten at once, not the others.
+        for (hash, purpose) in [
+            ("a", ChallengePurpose::Authentication),
+            ("b", ChallengePurpose::Authentication),
+            ("c", ChallengePurpose::Registration),
+        ] {
+            let mut c = challenge.clone();
+            c.challenge_hash = format!("{hash}-{}", uuid::Uuid::now_v7());
+            c.purpose = purpose;
+            store.insert_webauthn_challenge(&c).await.unwrap();
+        }
+        let forgotten = store
+            .delete_webauthn_challenges("s", ChallengePurpose::Authentication)
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 2);
+        assert_eq!(
+            store
+                .delete_webauthn_challenges("s", ChallengePurpose::Registration)
+                .await
+                .unwrap(),
+            1
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ mod fuzz_corpus;
 mod metadata_document;
 mod multi_instance;
 mod pages;
+mod passkeys;
 mod protocol;
 mod registration;
 mod resource_server;

@@ -452,8 +452,9 @@ async fn login_and_consent_pages_are_accessible() {
         .unwrap()
         .to_owned();
     assert!(csp.contains("style-src 'sha256-"), "{csp}");
+    // The only script is ours, from this origin (the passkey button); nothing inline.
     assert!(
-        !csp.contains("unsafe-inline") && !csp.contains("script"),
+        !csp.contains("unsafe-inline") && csp.contains("script-src 'self';"),
         "{csp}"
     );
     let html = page.text().await.unwrap();
@@ -462,14 +463,18 @@ async fn login_and_consent_pages_are_accessible() {
         "<title>Sign in · cryptoutil Identity</title>",
         "<label for=\"username\">Username</label>",
         "<label for=\"password\">Password</label>",
-        "autocomplete=\"username\" required autofocus>",
+        "autocomplete=\"username webauthn\" required autofocus>",
         "<button type=\"submit\" class=\"primary\">Sign in</button>",
         "to continue to <strong>",
         ":focus-visible{outline:3px solid",
     ] {
         assert!(html.contains(expected), "{expected} in {html}");
     }
-    assert!(!html.contains("<script"), "{html}");
+    assert!(
+        html.contains("<script src=\"/oidc/v1/assets/passkey.js\" defer></script>"),
+        "{html}"
+    );
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
     assert!(!html.contains("aria-invalid=\"true\""), "{html}");
 
     // A wrong password: the summary is an alert, the message sits next to the password field,

@@ -4,6 +4,7 @@
 //! sessions needs a recent sign-in ([`recent_account_session`]). Every form is CSRF-protected.
 
 pub mod overview;
+pub mod passkeys;
 pub mod password;
 pub mod sessions;
 mod view;
