@@ -359,7 +359,11 @@ pub async fn device_submit(
             _ => return error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
         };
         let user_id = user_id.to_owned();
-        let outcome = match device.decide(&code, &user_id, auth_time, allow, now).await {
+        let methods = session.state.methods().to_vec();
+        let outcome = match device
+            .decide(&code, &user_id, auth_time, &methods, allow, now)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(_) => return unavailable(),
         };

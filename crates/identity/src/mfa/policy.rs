@@ -133,6 +133,14 @@ pub fn amr(methods: &[AuthMethod]) -> Vec<&'static str> {
     out
 }
 
+/// What a grant records of a sign-in with these methods: its `amr` values and its `acr`.
+pub fn grant_context(methods: &[AuthMethod]) -> (Vec<String>, String) {
+    (
+        amr(methods).into_iter().map(str::to_owned).collect(),
+        Acr::of(methods).as_str().to_owned(),
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

@@ -105,7 +105,7 @@ impl<'a> AuthorizationFlow<'a> {
         }
         let location = self
             .authorization
-            .issue_code(&request, &user.id, auth_time, now)
+            .issue_code(&request, &user.id, auth_time, session.state.methods(), now)
             .await
             .map_err(|_| Unavailable)?;
         session.pending = None;
@@ -132,7 +132,7 @@ impl<'a> AuthorizationFlow<'a> {
                     .await
                     .map_err(|_| Unavailable)?;
                 self.authorization
-                    .issue_code(request, user_id, auth_time, now)
+                    .issue_code(request, user_id, auth_time, session.state.methods(), now)
                     .await
                     .map_err(|_| Unavailable)?
             }
@@ -212,6 +212,7 @@ mod tests {
                     dpop_bound_access_tokens: false,
                     may_act: Vec::new(),
                     impersonation: false,
+                    mfa: None,
                 },
                 enabled: true,
                 secrets: Vec::new(),
@@ -270,6 +271,7 @@ mod tests {
             max_age: None,
             dpop_jkt: None,
             resources: Vec::new(),
+            acr_values: Vec::new(),
         }
     }
 
