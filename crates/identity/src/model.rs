@@ -512,4 +512,17 @@ impl FactorSummary {
     pub fn any_second_factor(&self) -> bool {
         self.totp || self.passkeys > 0
     }
+
+    /// The strongest class these factors reach with the password: a passkey reaches
+    /// phishing-resistant, TOTP two factors, nothing else one.
+    pub fn reachable_acr(&self) -> crate::mfa::policy::Acr {
+        use crate::mfa::policy::Acr;
+        if self.passkeys > 0 {
+            Acr::PhishingResistant
+        } else if self.totp {
+            Acr::MultiFactor
+        } else {
+            Acr::SingleFactor
+        }
+    }
 }

@@ -296,11 +296,10 @@ pub async fn start(
             lifetimes.code,
             lifetimes.pushed_request,
         )),
-        sign_in: Arc::new(SignInService::new(
-            store.clone(),
-            auth.throttle,
-            lifetimes.session,
-        )),
+        sign_in: Arc::new(
+            SignInService::new(store.clone(), auth.throttle, lifetimes.session)
+                .with_mfa_policy(settings.mfa.policy),
+        ),
         tokens: Arc::new(
             TokenService::new(
                 store.clone(),

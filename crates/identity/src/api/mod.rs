@@ -29,6 +29,7 @@ pub mod logout;
 mod oauth_error;
 pub mod protocol;
 pub mod registration;
+pub mod resume;
 mod session_cookie;
 mod state;
 
@@ -94,6 +95,7 @@ pub fn router(
             paths::DEVICE,
             get(device::device_page).post(device::device_submit),
         )
+        .route(paths::LOGIN_CONTINUE, post(resume::continue_submit))
         .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(

@@ -516,14 +516,28 @@ mod tests {
         let user_code = UserCode::parse(&started.user_code).unwrap();
         let outcome = w
             .device
-            .decide(&user_code, &w.user_id, at(40), &[AuthMethod::Password], true, at(40))
+            .decide(
+                &user_code,
+                &w.user_id,
+                at(40),
+                &[AuthMethod::Password],
+                true,
+                at(40),
+            )
             .await
             .unwrap();
         assert_eq!(outcome, DecisionOutcome::Approved);
         // Deciding again changes nothing.
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, at(40), &[AuthMethod::Password], false, at(41))
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    at(40),
+                    &[AuthMethod::Password],
+                    false,
+                    at(41)
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::NoLongerPending
@@ -551,7 +565,14 @@ mod tests {
         let user_code = UserCode::parse(&started.user_code).unwrap();
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, t0, &[AuthMethod::Password], false, t0)
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    t0,
+                    &[AuthMethod::Password],
+                    false,
+                    t0
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::Denied
@@ -578,7 +599,14 @@ mod tests {
         );
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, late, &[AuthMethod::Password], true, late)
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    late,
+                    &[AuthMethod::Password],
+                    true,
+                    late
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::NoLongerPending

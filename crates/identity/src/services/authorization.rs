@@ -18,8 +18,8 @@ use crate::mfa::policy::{self, Acr};
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce, resource};
-use crate::storage::{Store, StoreError};
 use crate::signin::state::AuthMethod;
+use crate::storage::{Store, StoreError};
 use crate::tokens;
 
 /// The URN prefix of PAR `request_uri` values.
@@ -91,7 +91,9 @@ pub fn parse_acr_values(text: &str) -> Result<Vec<String>, OAuthError> {
     }
     let values: Vec<&str> = text.split(' ').filter(|v| !v.is_empty()).collect();
     if values.len() > MAX_ACR_VALUES {
-        return Err(OAuthError::invalid_request("acr_values has too many values"));
+        return Err(OAuthError::invalid_request(
+            "acr_values has too many values",
+        ));
     }
     let mut known: Vec<String> = Vec::new();
     for acr in values.into_iter().filter_map(Acr::parse) {

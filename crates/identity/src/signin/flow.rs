@@ -1,12 +1,15 @@
 //! An authorization request through the sign-in: sign in (unless the session's sign-in is
-//! recent enough for the request), consent (unless remembered), then the code. The HTTP layer
-//! shows the page or follows the redirect this decides.
+//! recent enough for the request), reach the class the deployment, the client and the
+//! request's `acr_values` need (step-up, or setting up a factor), consent (unless remembered),
+//! then the code. The HTTP layer shows the page or follows the redirect this decides.
 
 use time::OffsetDateTime;
 
 use super::pending::PendingInteraction;
 use super::service::SignInService;
 use super::session::BrowserSession;
+use super::state::SignInState;
+use crate::mfa::policy::Requirement;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::services::authorization::{AuthorizationRequest, AuthorizationService, Prompt};
 
@@ -19,6 +22,13 @@ pub enum Next {
     Login,
     /// The consent page (the request is kept in the session).
     Consent,
+    /// The second-factor page: the session stepped up and owes a second factor (the request
+    /// is kept in the session).
+    SecondFactor,
+    /// The account page, to set up a factor the deployment or the client requires (the
+    /// user is signed in with what they have; the request is kept in the session and
+    /// continues through `POST /oidc/v1/login/continue`).
+    SetUpSecondFactor,
 }
 
 /// The service cannot answer now (database, randomness, issuer not known yet).
@@ -51,8 +61,12 @@ impl<'a> AuthorizationFlow<'a> {
         }
     }
 
-    /// Continues `request` in `session`: sign-in, then consent, then the code. A user who just
-    /// signed in (`just_signed_in`) is not asked again whatever `prompt` and `max_age` say.
+    /// Continues `request` in `session`: sign-in, then the class the request needs, then
+    /// consent, then the code. A user who just signed in (`just_signed_in`) is not asked for
+    /// the password again whatever `prompt` and `max_age` say; a sign-in weaker than the
+    /// request needs steps up to the second-factor page when the user has a factor that
+    /// reaches it, or goes to the account page to set one up when the deployment or client
+    /// requires it. With `prompt=none` either is `interaction_required`.
     pub async fn resume(
         &self,
         mut session: BrowserSession,
@@ -88,6 +102,44 @@ impl<'a> AuthorizationFlow<'a> {
             }
             return self.park(session, request, Next::Login).await;
         };
+        let client_mfa = self
+            .authorization
+            .client(&request.client_id)
+            .await
+            .map_err(|_| Unavailable)?
+            .and_then(|client| client.metadata.mfa);
+        let requirement = self
+            .sign_in
+            .requirement(
+                &user.id,
+                session.state.methods(),
+                client_mfa,
+                request.requested_acr(),
+            )
+            .await
+            .map_err(|_| Unavailable)?;
+        let next = match requirement {
+            Requirement::Met => None,
+            Requirement::StepUp => Some(Next::SecondFactor),
+            Requirement::SetUp => Some(Next::SetUpSecondFactor),
+        };
+        if let Some(next) = next {
+            if request.prompt.contains(&Prompt::None) {
+                return self.fail(
+                    &request,
+                    OAuthError::new(
+                        ErrorCode::InteractionRequired,
+                        "the sign-in needs another factor",
+                    ),
+                );
+            }
+            if next == Next::SecondFactor {
+                session.state = std::mem::replace(&mut session.state, SignInState::Anonymous)
+                    .step_up()
+                    .map_err(|_| Unavailable)?;
+            }
+            return self.park(session, request, next).await;
+        }
         let remembered = self
             .authorization
             .remembered_consent(&user.id, &request.client_id)

@@ -73,7 +73,10 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             dpop_bound_access_tokens: flag(row, "dpop_bound_access_tokens")?,
             may_act: list_from_text(&text("may_act")?)?,
             impersonation: flag(row, "impersonation")?,
-            mfa: match row.try_get::<Option<String>, _>("mfa").map_err(super::map)? {
+            mfa: match row
+                .try_get::<Option<String>, _>("mfa")
+                .map_err(super::map)?
+            {
                 Some(name) => Some(MfaPolicy::parse(&name).ok_or_else(|| {
                     StoreError::Corrupt(format!("unknown client mfa policy {name:?}"))
                 })?),
