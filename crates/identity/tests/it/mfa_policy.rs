@@ -192,7 +192,7 @@ async fn acr_values_step_a_password_session_up_to_the_users_totp() {
     assert_eq!(location(&response), "/oidc/v1/login");
 
     // Too many values, or too long: invalid_request back to the client.
-    let many = vec![MFA; 9].join("+");
+    let many = [MFA; 9].join("+");
     let response = browser
         .get(format!("{url}&acr_values={many}"))
         .send()

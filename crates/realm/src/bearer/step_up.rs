@@ -61,7 +61,7 @@ impl StepUpPolicy {
             return Err(StepUpShortfall::Acr);
         }
         if let Some(max_age) = self.max_age
-            && !auth_time.is_some_and(|at| now.saturating_sub(at) <= max_age)
+            && auth_time.is_none_or(|at| now.saturating_sub(at) > max_age)
         {
             return Err(StepUpShortfall::TooOld);
         }
