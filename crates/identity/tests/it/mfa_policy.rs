@@ -365,3 +365,134 @@ async fn prompt_none_with_a_required_factor_missing_is_interaction_required() {
     assert_eq!(query(&location(&response))["error"], "interaction_required");
     idp.stop().await;
 }
+
+/// Signs `user` in on the login page the browser was just sent to; returns the next location.
+async fn password(idp: &Idp, browser: &reqwest::Client, user: &str) -> String {
+    let html = idp.page(browser, "/oidc/v1/login").await;
+    let password = format!("{user}-password");
+    let response = browser
+        .post(idp.url("/oidc/v1/login"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("username", user),
+            ("password", &password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    location(&response)
+}
+
+/// The demo CLI's device authorization (RFC 8628) and the user code entered in `browser`;
+/// returns the device code and where the entry sent the browser.
+async fn device_entered(idp: &Idp, browser: &reqwest::Client) -> (String, String) {
+    let (status, started) = idp
+        .post_form(
+            "/oauth2/v1/device_authorization",
+            None,
+            &[("client_id", "demo-cli"), ("scope", "kms:read")],
+        )
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let user_code = started["user_code"].as_str().unwrap();
+    let html = idp
+        .page(browser, &format!("/oidc/v1/device?user_code={user_code}"))
+        .await;
+    let response = browser
+        .post(idp.url("/oidc/v1/device"))
+        .form(&[
+            ("csrf_token", csrf(&html).as_str()),
+            ("user_code", user_code),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (
+        started["device_code"].as_str().unwrap().to_owned(),
+        location(&response),
+    )
+}
+
+#[tokio::test]
+async fn the_device_approval_applies_the_deployment_policy_before_consent() {
+    let idp = Idp::demo_with(|settings| {
+        settings.mfa.policy = cryptoutil_identity::mfa::MfaPolicy::Required;
+    })
+    .await;
+    let (browser, jar) = idp.browser_with_jar();
+    let (_, next) = device_entered(&idp, &browser).await;
+    assert_eq!(next, "/oidc/v1/login");
+    assert_eq!(
+        password(&idp, &browser, "demo-user").await,
+        "/oidc/v1/device"
+    );
+    // No factor: the approval page sends the user to set one up, and so does an Allow posted
+    // around it.
+    let response = browser
+        .get(idp.url("/oidc/v1/device"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/account");
+    let csrf = session_csrf(&idp, &jar).await;
+    let response = browser
+        .post(idp.url("/oidc/v1/device"))
+        .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/account");
+    // With a factor: the approval steps up to it first.
+    enrol_totp(&idp, &demo_user_id(&idp).await).await;
+    let response = browser
+        .post(idp.url("/oidc/v1/login/continue"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/oidc/v1/device");
+    let response = browser
+        .get(idp.url("/oidc/v1/device"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/oidc/v1/login/second-factor");
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_grant_records_the_sign_in() {
+    let idp = Idp::demo().await;
+    let browser = idp.browser();
+    let (device_code, next) = device_entered(&idp, &browser).await;
+    assert_eq!(next, "/oidc/v1/login");
+    assert_eq!(
+        password(&idp, &browser, "demo-user").await,
+        "/oidc/v1/device"
+    );
+    let html = idp.page(&browser, "/oidc/v1/device").await;
+    let response = browser
+        .post(idp.url("/oidc/v1/device"))
+        .form(&[("csrf_token", csrf(&html).as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, tokens) = idp
+        .post_form(
+            "/oauth2/v1/token",
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", "demo-cli"),
+                ("device_code", &device_code),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = jwt_part(tokens["access_token"].as_str().unwrap(), 1);
+    assert_eq!(amr(&access), ["pwd"]);
+    assert_eq!(access["acr"], SFA);
+    assert!(access["auth_time"].is_i64());
+    idp.stop().await;
+}
