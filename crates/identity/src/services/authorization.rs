@@ -543,3 +543,60 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
         format!("{uri}?{query}")
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_values_keep_our_classes_and_are_bounded() {
+        assert_eq!(
+            parse_acr_values("urn:other phr  urn:cryptoutil:acr:mfa phr").unwrap(),
+            ["phr", "urn:cryptoutil:acr:mfa"]
+        );
+        assert!(parse_acr_values("urn:other").unwrap().is_empty());
+        assert!(parse_acr_values("").unwrap().is_empty());
+        let eight = vec!["phr"; MAX_ACR_VALUES].join(" ");
+        assert!(parse_acr_values(&eight).is_ok());
+        let nine = vec!["phr"; MAX_ACR_VALUES + 1].join(" ");
+        assert_eq!(
+            parse_acr_values(&nine).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let long = "x".repeat(MAX_ACR_VALUES_LEN + 1);
+        assert_eq!(
+            parse_acr_values(&long).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn the_weakest_known_value_is_what_a_request_asks_for() {
+        let request = |values: &[&str]| AuthorizationRequest {
+            client_id: "c".to_owned(),
+            redirect_uri: "https://c.example/cb".to_owned(),
+            scopes: Vec::new(),
+            state: None,
+            nonce: None,
+            code_challenge: String::new(),
+            prompt: Vec::new(),
+            max_age: None,
+            dpop_jkt: None,
+            resources: Vec::new(),
+            acr_values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        assert_eq!(request(&[]).requested_acr(), None);
+        assert_eq!(
+            request(&["phr", "urn:cryptoutil:acr:mfa"]).requested_acr(),
+            Some(Acr::MultiFactor)
+        );
+        // A session stored before acr_values existed still reads.
+        let old: AuthorizationRequest = serde_json::from_str(
+            r#"{"client_id":"c","redirect_uri":"https://c.example/cb","scopes":[],"state":null,
+            "nonce":null,"code_challenge":"","prompt":[],"max_age":null}"#,
+        )
+        .unwrap();
+        assert!(old.acr_values.is_empty());
+    }
+}
