@@ -2,7 +2,9 @@
 //! up a factor their sign-in required. It continues the session's pending interaction from
 //! where the sign-in left it: an authorization request goes back through
 //! [`crate::signin::AuthorizationFlow::resume`] (which now steps up to the factor just added),
-//! a device approval to the device page.
+//! a device approval to the device page. The sign-in this interaction began with counts as
+//! fresh (as after any sign-in step: `prompt=login` and `max_age` asked for it already), so
+//! the user is not sent back to the password.
 
 use std::sync::Arc;
 

@@ -557,9 +557,9 @@ mod tests {
         );
         assert!(parse_acr_values("urn:other").unwrap().is_empty());
         assert!(parse_acr_values("").unwrap().is_empty());
-        let eight = vec!["phr"; MAX_ACR_VALUES].join(" ");
+        let eight = ["phr"; MAX_ACR_VALUES].join(" ");
         assert!(parse_acr_values(&eight).is_ok());
-        let nine = vec!["phr"; MAX_ACR_VALUES + 1].join(" ");
+        let nine = ["phr"; MAX_ACR_VALUES + 1].join(" ");
         assert_eq!(
             parse_acr_values(&nine).unwrap_err().code,
             ErrorCode::InvalidRequest
