@@ -2,7 +2,8 @@
 //! tokens and introspection; discovery's classes; `acr_values` stepping a password session up
 //! to the user's TOTP (and `interaction_required` under `prompt=none`); a client requiring MFA
 //! sending a user without a factor to the account page, and `POST /oidc/v1/login/continue`
-//! resuming the request once a factor exists.
+//! resuming the request once a factor exists; pushed requests' `acr_values`; the device approval
+//! under the deployment policy, and a device grant's `amr`/`acr`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -494,5 +495,63 @@ async fn a_device_grant_records_the_sign_in() {
     assert_eq!(amr(&access), ["pwd"]);
     assert_eq!(access["acr"], SFA);
     assert!(access["auth_time"].is_i64());
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn a_pushed_request_keeps_its_acr_values_and_bounds_them() {
+    let idp = Idp::demo().await;
+    let (_, challenge) = pkce();
+    let base = [
+        ("response_type", "code"),
+        ("client_id", CONFIDENTIAL),
+        ("redirect_uri", CONFIDENTIAL_REDIRECT),
+        ("scope", "openid"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let many = [MFA; 9].join(" ");
+    let mut too_many = base.to_vec();
+    too_many.push(("acr_values", &many));
+    let (status, body) = idp
+        .post_form(
+            "/oauth2/v1/par",
+            Some((CONFIDENTIAL, CONFIDENTIAL_SECRET)),
+            &too_many,
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+
+    // A pushed request asking for two factors steps the TOTP user's password session up.
+    let browser = idp.browser();
+    let url = authorize_url(
+        &idp,
+        CONFIDENTIAL,
+        CONFIDENTIAL_REDIRECT,
+        "openid",
+        &challenge,
+    );
+    sign_in(&idp, &browser, &url, "demo-user").await;
+    enrol_totp(&idp, &demo_user_id(&idp).await).await;
+    let mut asking = base.to_vec();
+    asking.push(("acr_values", MFA));
+    let (status, pushed) = idp
+        .post_form(
+            "/oauth2/v1/par",
+            Some((CONFIDENTIAL, CONFIDENTIAL_SECRET)),
+            &asking,
+        )
+        .await;
+    assert_eq!(status, 201, "{pushed}");
+    let mut authorize = url::Url::parse(&idp.url("/oauth2/v1/authorize")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", CONFIDENTIAL)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+    let response = browser.get(authorize.as_str()).send().await.unwrap();
+    assert_eq!(location(&response), "/oidc/v1/login/second-factor");
     idp.stop().await;
 }
