@@ -309,6 +309,8 @@ async function discoveryCases() {
     }
     assert(!oidc.id_token_signing_alg_values_supported.includes("none"), 'ID token alg "none" advertised');
     if (oidc.scopes_supported !== undefined) assert(oidc.scopes_supported.includes("openid"), "scopes_supported lacks openid");
+    for (const acr of ["urn:cryptoutil:acr:sfa", "urn:cryptoutil:acr:mfa", "phr"]) assert((oidc.acr_values_supported ?? []).includes(acr), `acr_values_supported lacks ${acr}`);
+    for (const claim of ["acr", "amr"]) assert((oidc.claims_supported ?? []).includes(claim), `claims_supported lacks ${claim}`);
     // openid-client's own discovery, both well-known algorithms.
     const viaOidc = await confidential();
     const viaOauth = await client.discovery(new URL(ISSUER), CONFIDENTIAL.id, undefined, client.ClientSecretBasic(CONFIDENTIAL.secret), { algorithm: "oauth2" });
@@ -357,6 +359,12 @@ async function codeFlowCases() {
     const at = await verifyAccessToken(tokens.access_token);
     assertEqual(at.client_id, CONFIDENTIAL.id, "access token client_id");
     assertEqual(at.sub, claims.sub, "access token sub = ID token sub");
+    // RFC 8176 amr and the acr class, the same in both tokens (RFC 9068 §2.2.1).
+    assert(Array.isArray(claims.amr) && claims.amr.includes("pwd"), `ID token amr ${JSON.stringify(claims.amr)}`);
+    assert((await metadata()).acr_values_supported.includes(claims.acr), `ID token acr ${claims.acr}`);
+    assertEqual(at.acr, claims.acr, "access token acr = ID token acr");
+    assertEqual(JSON.stringify(at.amr), JSON.stringify(claims.amr), "access token amr = ID token amr");
+    assertEqual(at.auth_time, claims.auth_time, "access token auth_time = ID token auth_time");
     for (const s of scopes(CONFIDENTIAL.scope)) assert(scopes(at.scope).has(s), `access token scope lacks ${s} (${at.scope})`);
     assert(tokens.refresh_token, "no refresh token although offline_access was granted");
     assert(config.serverMetadata().issuer === ISSUER, "configuration issuer");

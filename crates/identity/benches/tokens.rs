@@ -31,6 +31,8 @@ fn claims(now: OffsetDateTime) -> AccessTokenClaims {
         exp: now.unix_timestamp() + 300,
         tenant_id: Some("demo-tenant".into()),
         auth_time: None,
+        acr: None,
+        amr: None,
         roles: None,
         cnf: None,
         act: None,

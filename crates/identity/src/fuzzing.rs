@@ -91,6 +91,7 @@ pub fn fixed_client() -> &'static (Client, Jwk) {
                 dpop_bound_access_tokens: false,
                 may_act: Vec::new(),
                 impersonation: false,
+                mfa: None,
             },
             enabled: true,
             secrets: Vec::new(),

@@ -154,6 +154,11 @@ pub struct ClientMetadata {
     /// Token exchange: this client may impersonate (get a token for a subject with no `act`).
     #[serde(default)]
     pub impersonation: bool,
+    /// The client's MFA policy (`optional`, `required`, `passkey_required`): its sign-ins
+    /// reach at least the class it names, on top of the deployment's `mfa.policy`. Unset: the
+    /// deployment's alone (dynamic registration and metadata documents leave it unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<crate::mfa::policy::MfaPolicy>,
 }
 
 impl ClientMetadata {
@@ -255,6 +260,12 @@ pub struct Grant {
     pub scopes: Vec<String>,
     /// When the user authenticated (`auth_time`).
     pub auth_time: OffsetDateTime,
+    /// How the user authenticated (`amr`, RFC 8176 values; `["pwd"]` for grants stored before
+    /// it was recorded).
+    pub amr: Vec<String>,
+    /// The authentication context class reached (`acr`; the single-factor class for grants
+    /// stored before it was recorded).
+    pub acr: Option<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// Set once revoked (code reuse, refresh reuse, revocation endpoint, logout).
@@ -510,5 +521,18 @@ impl FactorSummary {
     /// for one).
     pub fn any_second_factor(&self) -> bool {
         self.totp || self.passkeys > 0
+    }
+
+    /// The strongest class these factors reach with the password: a passkey reaches
+    /// phishing-resistant, TOTP two factors, nothing else one.
+    pub fn reachable_acr(&self) -> crate::mfa::policy::Acr {
+        use crate::mfa::policy::Acr;
+        if self.passkeys > 0 {
+            Acr::PhishingResistant
+        } else if self.totp {
+            Acr::MultiFactor
+        } else {
+            Acr::SingleFactor
+        }
     }
 }

@@ -210,6 +210,7 @@ mod tests {
                 dpop_bound_access_tokens: false,
                 may_act: Vec::new(),
                 impersonation: false,
+                mfa: None,
             },
             enabled: true,
             secrets: Vec::new(),

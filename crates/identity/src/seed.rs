@@ -23,6 +23,7 @@ use zeroize::Zeroizing;
 use cryptoutil_realm::PasswordHash;
 use cryptoutil_realm::password::hash_password;
 
+use crate::mfa::policy::MfaPolicy;
 use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret, GrantType, User};
 use crate::rules::{check_client, check_name, check_text, check_unique, public_jwks};
 use crate::storage::{Store, StoreError};
@@ -197,6 +198,8 @@ struct RawClient {
     may_act: Vec<String>,
     #[serde(default)]
     impersonation: bool,
+    #[serde(default)]
+    mfa: Option<MfaPolicy>,
     #[serde(default = "enabled_by_default")]
     enabled: bool,
 }
@@ -328,6 +331,7 @@ impl TryFrom<RawClient> for SeedClient {
                 dpop_bound_access_tokens: raw.dpop_bound_access_tokens,
                 may_act: raw.may_act,
                 impersonation: raw.impersonation,
+                mfa: raw.mfa,
             },
             client_id: raw.client_id,
             secret,

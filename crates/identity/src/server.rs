@@ -289,11 +289,10 @@ pub async fn start(
         issuer.clone(),
         device_config(&settings)?,
     ));
-    let sign_in = Arc::new(SignInService::new(
-        store.clone(),
-        auth.throttle,
-        lifetimes.session,
-    ));
+    let sign_in = Arc::new(
+        SignInService::new(store.clone(), auth.throttle, lifetimes.session)
+            .with_mfa_policy(settings.mfa.policy),
+    );
     let account = Arc::new(AccountService::new(
         store.clone(),
         sign_in.clone(),

@@ -131,6 +131,12 @@ pub struct AccessTokenClaims {
     /// When the user authenticated (user tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The user's authentication context class (`acr`, RFC 9068 §2.2.1; user grants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user authenticated (`amr`, RFC 8176; user grants only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
     /// The user's roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
@@ -199,6 +205,12 @@ pub struct IdTokenClaims {
     pub nonce: Option<String>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// The authentication context class reached (`acr`, OpenID Connect Core §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user authenticated (`amr`, RFC 8176 values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// [`at_hash`] of the access token issued with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
@@ -480,6 +492,8 @@ mod tests {
             exp: t(300).unix_timestamp(),
             tenant_id: Some("demo-tenant".into()),
             auth_time: None,
+            acr: None,
+            amr: None,
             roles: None,
             cnf: None,
             act: None,
@@ -494,6 +508,8 @@ mod tests {
             azp: "demo-spa-client".into(),
             nonce: Some("n-0S6_WzA2Mj".into()),
             auth_time: t(-5).unix_timestamp(),
+            acr: Some("urn:cryptoutil:acr:mfa".into()),
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
             at_hash: Some("x".into()),
             iat: t(0).unix_timestamp(),
             exp: t(300).unix_timestamp(),

@@ -26,10 +26,13 @@ use super::state::ClientAddr;
 use crate::device::service::{DecisionOutcome, DeviceService, EntryProblem, PendingDevice};
 use crate::device::user_code::{MAX_INPUT_LEN, UserCode};
 use crate::dpop::DpopGuard;
+use crate::mfa::policy::Requirement;
 use crate::oauth::OAuthError;
 use crate::paths;
 use crate::services::ClientService;
-use crate::signin::{BrowserSession, DeviceApproval, PendingInteraction, SignInService};
+use crate::signin::{
+    BrowserSession, DeviceApproval, PendingInteraction, SignInService, SignInState,
+};
 
 /// `POST /oauth2/v1/device_authorization` (RFC 8628 §3.1): client authentication as at the
 /// token endpoint (a public client names itself with `client_id`); a `DPoP` proof binds the
@@ -292,6 +295,11 @@ pub async fn device_page(
         let user_id = user_id.to_owned();
         match device.pending(&code, now).await {
             Ok(pending) => {
+                match mfa_detour(&sign_in, &mut session, &user_id, &pending).await {
+                    Ok(None) => {}
+                    Ok(Some(location)) => return see_other(location, cookie),
+                    Err(()) => return unavailable(),
+                }
                 let username = match sign_in.user(&user_id).await {
                     Ok(Some(user)) => user.username,
                     Ok(None) => return see_other(paths::LOGIN, cookie),
@@ -316,6 +324,39 @@ pub async fn device_page(
         entry_page(&session, typed.as_deref().unwrap_or_default(), None),
         cookie,
     )
+}
+
+/// Where a signed-in session must go before it may approve `pending` under the deployment's
+/// and the device client's MFA policy: nowhere (`None`) when its sign-in reaches the class they
+/// require; the second-factor page when the user has a factor that reaches it (the session
+/// steps up and is saved); else the account page to set one up (the approval stays pending
+/// in the session).
+async fn mfa_detour(
+    sign_in: &SignInService,
+    session: &mut BrowserSession,
+    user_id: &str,
+    pending: &PendingDevice,
+) -> Result<Option<&'static str>, ()> {
+    let requirement = sign_in
+        .requirement(
+            user_id,
+            session.state.methods(),
+            pending.client.metadata.mfa,
+            None,
+        )
+        .await
+        .map_err(|_| ())?;
+    match requirement {
+        Requirement::Met => Ok(None),
+        Requirement::SetUp => Ok(Some(paths::ACCOUNT)),
+        Requirement::StepUp => {
+            session.state = std::mem::replace(&mut session.state, SignInState::Anonymous)
+                .step_up()
+                .map_err(|_| ())?;
+            sign_in.save(session).await.map_err(|_| ())?;
+            Ok(Some(paths::LOGIN_SECOND_FACTOR))
+        }
+    }
 }
 
 /// `POST /oidc/v1/device`: `user_code` checks a typed code (brute-force limits per session
@@ -359,7 +400,18 @@ pub async fn device_submit(
             _ => return error_page(StatusCode::BAD_REQUEST, "Choose Allow or Deny."),
         };
         let user_id = user_id.to_owned();
-        let outcome = match device.decide(&code, &user_id, auth_time, allow, now).await {
+        if allow && let Ok(pending) = device.pending(&code, now).await {
+            match mfa_detour(&sign_in, &mut session, &user_id, &pending).await {
+                Ok(None) => {}
+                Ok(Some(location)) => return see_other(location, None),
+                Err(()) => return unavailable(),
+            }
+        }
+        let methods = session.state.methods().to_vec();
+        let outcome = match device
+            .decide(&code, &user_id, auth_time, &methods, allow, now)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(_) => return unavailable(),
         };

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::dpop::DpopGuard;
+use crate::mfa::policy::Acr;
 use crate::model::{ClientAuthMethod, GrantType};
 use crate::oauth::OAuthError;
 use crate::paths;
@@ -39,6 +40,7 @@ fn metadata(
         .map(|m| m.as_str())
         .collect();
     let grants: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+    let classes: Vec<&str> = Acr::ALL.iter().map(|a| a.as_str()).collect();
     let mut doc = json!({
         "issuer": issuer.url,
         "authorization_endpoint": url(paths::AUTHORIZE),
@@ -64,10 +66,11 @@ fn metadata(
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "claims_supported": [
-            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
-            "name", "given_name", "family_name", "preferred_username", "email", "email_verified"
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash", "acr",
+            "amr", "name", "given_name", "family_name", "preferred_username", "email", "email_verified"
         ],
         "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": classes,
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

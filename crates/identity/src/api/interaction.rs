@@ -37,13 +37,15 @@ pub(super) fn unavailable() -> Response {
     )
 }
 
-/// The flow's decision as a 303 (to the client, or to the login or consent page), setting
-/// `cookie` when the session is new.
+/// The flow's decision as a 303 (to the client, or to the login, consent or second-factor
+/// page, or the account page to set up a factor), setting `cookie` when the session is new.
 pub(super) fn follow(next: Result<Next, Unavailable>, cookie: Option<HeaderValue>) -> Response {
     match next {
         Ok(Next::Redirect(location)) => see_other(&location, cookie),
         Ok(Next::Login) => see_other(paths::LOGIN, cookie),
         Ok(Next::Consent) => see_other(paths::CONSENT, cookie),
+        Ok(Next::SecondFactor) => see_other(paths::LOGIN_SECOND_FACTOR, cookie),
+        Ok(Next::SetUpSecondFactor) => see_other(paths::ACCOUNT, cookie),
         Err(Unavailable) => unavailable(),
     }
 }

@@ -31,6 +31,7 @@ mod oauth_error;
 pub mod passkey;
 pub mod protocol;
 pub mod registration;
+pub mod resume;
 mod session_cookie;
 mod state;
 
@@ -130,6 +131,7 @@ pub fn router(
             &format!("{}/{{id}}/remove", paths::ACCOUNT_PASSKEYS),
             post(account::passkeys::passkeys_remove),
         )
+        .route(paths::LOGIN_CONTINUE, post(resume::continue_submit))
         .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(

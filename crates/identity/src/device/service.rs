@@ -10,12 +10,14 @@ use time::OffsetDateTime;
 
 use super::authorization::{DeviceAuthorization, DeviceState, PollResult};
 use super::user_code::UserCode;
+use crate::mfa::policy;
 use crate::model::{Client, Grant, GrantType};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormParams, OAuthError, resource};
 use crate::paths;
 use crate::services::clients::ClientRegistry;
 use crate::services::issuer::IssuerCell;
+use crate::signin::state::AuthMethod;
 use crate::storage::{Store, StoreError};
 use crate::throttle::{Locked, Throttle, ThrottlePolicy};
 use crate::tokens;
@@ -306,12 +308,13 @@ impl DeviceService {
     }
 
     /// The signed-in user's decision on `code`: approving records a grant (the user, the
-    /// scopes, `auth_time`) for the device's next poll; denying makes it `access_denied`.
+    /// scopes, `auth_time`, the sign-in's `amr` and `acr`) for the device's next poll; denying makes it `access_denied`.
     pub async fn decide(
         &self,
         code: &UserCode,
         user_id: &str,
         auth_time: OffsetDateTime,
+        methods: &[AuthMethod],
         allow: bool,
         now: OffsetDateTime,
     ) -> Result<DecisionOutcome, StoreError> {
@@ -331,12 +334,15 @@ impl DeviceService {
                 },
             );
         }
+        let (amr, acr) = policy::grant_context(methods);
         let grant = Grant {
             id: uuid::Uuid::now_v7().to_string(),
             client_id: authorization.client_id.clone(),
             user_id: user_id.to_owned(),
             scopes: authorization.scopes.clone(),
             auth_time,
+            amr,
+            acr: Some(acr),
             created_at: now,
             revoked_at: None,
         };
@@ -413,6 +419,7 @@ mod tests {
                 dpop_bound_access_tokens: false,
                 may_act: Vec::new(),
                 impersonation: false,
+                mfa: None,
             },
             enabled: true,
             secrets: Vec::new(),
@@ -509,14 +516,28 @@ mod tests {
         let user_code = UserCode::parse(&started.user_code).unwrap();
         let outcome = w
             .device
-            .decide(&user_code, &w.user_id, at(40), true, at(40))
+            .decide(
+                &user_code,
+                &w.user_id,
+                at(40),
+                &[AuthMethod::Password],
+                true,
+                at(40),
+            )
             .await
             .unwrap();
         assert_eq!(outcome, DecisionOutcome::Approved);
         // Deciding again changes nothing.
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, at(40), false, at(41))
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    at(40),
+                    &[AuthMethod::Password],
+                    false,
+                    at(41)
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::NoLongerPending
@@ -544,7 +565,14 @@ mod tests {
         let user_code = UserCode::parse(&started.user_code).unwrap();
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, t0, false, t0)
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    t0,
+                    &[AuthMethod::Password],
+                    false,
+                    t0
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::Denied
@@ -571,7 +599,14 @@ mod tests {
         );
         assert_eq!(
             w.device
-                .decide(&user_code, &w.user_id, late, true, late)
+                .decide(
+                    &user_code,
+                    &w.user_id,
+                    late,
+                    &[AuthMethod::Password],
+                    true,
+                    late
+                )
                 .await
                 .unwrap(),
             DecisionOutcome::NoLongerPending

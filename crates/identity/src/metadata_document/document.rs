@@ -195,6 +195,7 @@ pub fn parse(
                 dpop_bound_access_tokens: doc.dpop_bound_access_tokens.unwrap_or(false),
                 may_act: Vec::new(),
                 impersonation: false,
+                mfa: None,
             },
             enabled: true,
             secrets: Vec::new(),

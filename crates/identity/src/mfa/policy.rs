@@ -133,6 +133,57 @@ pub fn amr(methods: &[AuthMethod]) -> Vec<&'static str> {
     out
 }
 
+/// What a signed-in session still needs before a request may continue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// The sign-in is strong enough.
+    Met,
+    /// The user has a factor that reaches the class needed: ask for it (step-up).
+    StepUp,
+    /// The deployment or the client requires a class no factor of the user reaches: the user
+    /// enrols one first (signed in with what they have).
+    SetUp,
+}
+
+/// What a sign-in that `reached` a class needs for a request. `enforced` is the class the
+/// deployment's and the client's policies require; `requested` the weakest known class of the
+/// request's `acr_values`; `reachable` the strongest class the user's factors can reach.
+///
+/// An enforced class is never waived: a user who cannot reach it sets up a factor. A requested
+/// class is voluntary (OpenID Connect Core §3.1.2.1): the user steps up as far as their factors
+/// go, and the tokens then say the class reached.
+pub fn requirement(
+    reached: Acr,
+    enforced: Acr,
+    requested: Option<Acr>,
+    reachable: Acr,
+) -> Requirement {
+    if reached < enforced && reachable < enforced {
+        return Requirement::SetUp;
+    }
+    let wanted = enforced.max(requested.unwrap_or(Acr::SingleFactor).min(reachable));
+    if reached < wanted {
+        Requirement::StepUp
+    } else {
+        Requirement::Met
+    }
+}
+
+/// The class the deployment's policy and a client's (if it has one) require together.
+pub fn enforced(deployment: MfaPolicy, client: Option<MfaPolicy>) -> Acr {
+    deployment
+        .minimum_acr()
+        .max(client.map_or(Acr::SingleFactor, MfaPolicy::minimum_acr))
+}
+
+/// What a grant records of a sign-in with these methods: its `amr` values and its `acr`.
+pub fn grant_context(methods: &[AuthMethod]) -> (Vec<String>, String) {
+    (
+        amr(methods).into_iter().map(str::to_owned).collect(),
+        Acr::of(methods).as_str().to_owned(),
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -163,6 +214,91 @@ mod tests {
             amr(&[HardwareKey, UserPresence, MultiFactor]),
             ["hwk", "user", "mfa"]
         );
+    }
+
+    #[test]
+    fn an_enforced_class_out_of_reach_sends_the_user_to_set_up_a_factor() {
+        use Acr::*;
+        // Required, no factor: set up (whatever was asked).
+        assert_eq!(
+            requirement(SingleFactor, MultiFactor, None, SingleFactor),
+            Requirement::SetUp
+        );
+        // Passkey required, only TOTP: set up a passkey, even after the TOTP.
+        assert_eq!(
+            requirement(MultiFactor, PhishingResistant, None, MultiFactor),
+            Requirement::SetUp
+        );
+        // Required and within reach: step up.
+        assert_eq!(
+            requirement(SingleFactor, MultiFactor, None, MultiFactor),
+            Requirement::StepUp
+        );
+        assert_eq!(
+            requirement(SingleFactor, PhishingResistant, None, PhishingResistant),
+            Requirement::StepUp
+        );
+        // Reached: met, even when the user could go further.
+        assert_eq!(
+            requirement(MultiFactor, MultiFactor, None, PhishingResistant),
+            Requirement::Met
+        );
+    }
+
+    #[test]
+    fn a_requested_class_steps_up_as_far_as_the_factors_go() {
+        use Acr::*;
+        assert_eq!(
+            requirement(SingleFactor, SingleFactor, Some(MultiFactor), MultiFactor),
+            Requirement::StepUp
+        );
+        // Asked phr, only TOTP: step up to mfa, then it is met.
+        assert_eq!(
+            requirement(
+                SingleFactor,
+                SingleFactor,
+                Some(PhishingResistant),
+                MultiFactor
+            ),
+            Requirement::StepUp
+        );
+        assert_eq!(
+            requirement(
+                MultiFactor,
+                SingleFactor,
+                Some(PhishingResistant),
+                MultiFactor
+            ),
+            Requirement::Met
+        );
+        // Asked mfa, no factor at all: not forced.
+        assert_eq!(
+            requirement(SingleFactor, SingleFactor, Some(MultiFactor), SingleFactor),
+            Requirement::Met
+        );
+        assert_eq!(
+            requirement(SingleFactor, SingleFactor, None, PhishingResistant),
+            Requirement::Met
+        );
+    }
+
+    #[test]
+    fn the_client_can_only_raise_the_deployment_policy() {
+        use MfaPolicy::*;
+        assert_eq!(enforced(Optional, None), Acr::SingleFactor);
+        assert_eq!(enforced(Optional, Some(Required)), Acr::MultiFactor);
+        assert_eq!(enforced(Required, Some(Optional)), Acr::MultiFactor);
+        assert_eq!(
+            enforced(Required, Some(PasskeyRequired)),
+            Acr::PhishingResistant
+        );
+    }
+
+    #[test]
+    fn a_grant_records_amr_and_acr() {
+        let (amr, acr) = grant_context(&[Password, OneTimePassword]);
+        assert_eq!(amr, ["pwd", "otp", "mfa"]);
+        assert_eq!(acr, "urn:cryptoutil:acr:mfa");
     }
 
     #[test]

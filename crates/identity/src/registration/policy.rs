@@ -207,6 +207,7 @@ impl RegistrationPolicy {
             dpop_bound_access_tokens: doc.dpop_bound_access_tokens.unwrap_or(false),
             may_act: Vec::new(),
             impersonation: false,
+            mfa: None,
         };
         Ok(Accepted { metadata, extras })
     }

@@ -14,9 +14,11 @@ use time::OffsetDateTime;
 use super::clients::ClientRegistry;
 use super::errors::{internal, storage};
 use super::issuer::IssuerCell;
+use crate::mfa::policy::{self, Acr};
 use crate::model::{AuthorizationCode, Client, Grant, GrantType, PushedRequest};
 use crate::oauth::scope::Scopes;
 use crate::oauth::{ErrorCode, FormLimits, FormParams, OAuthError, pkce, resource};
+use crate::signin::state::AuthMethod;
 use crate::storage::{Store, StoreError};
 use crate::tokens;
 
@@ -61,6 +63,45 @@ pub struct AuthorizationRequest {
     /// `resource` values (RFC 8707), each one of the client's audiences; stored on the code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<String>,
+    /// The `acr_values` this server knows ([`Acr`]), in the order asked; unknown values are
+    /// dropped (OpenID Connect Core §3.1.2.1: the request is voluntary).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values: Vec<String>,
+}
+
+impl AuthorizationRequest {
+    /// The class the request asks for: the weakest of its known `acr_values` (any of them
+    /// satisfies it), `None` when it asks for none.
+    pub fn requested_acr(&self) -> Option<Acr> {
+        self.acr_values.iter().filter_map(|v| Acr::parse(v)).min()
+    }
+}
+
+/// Most `acr_values` a request may carry.
+pub const MAX_ACR_VALUES: usize = 8;
+
+/// Longest `acr_values` parameter, in bytes.
+pub const MAX_ACR_VALUES_LEN: usize = 512;
+
+/// The known classes of an `acr_values` parameter (space-separated), unknown ones dropped;
+/// refused when it has more than [`MAX_ACR_VALUES`] values or [`MAX_ACR_VALUES_LEN`] bytes.
+pub fn parse_acr_values(text: &str) -> Result<Vec<String>, OAuthError> {
+    if text.len() > MAX_ACR_VALUES_LEN {
+        return Err(OAuthError::invalid_request("acr_values is too long"));
+    }
+    let values: Vec<&str> = text.split(' ').filter(|v| !v.is_empty()).collect();
+    if values.len() > MAX_ACR_VALUES {
+        return Err(OAuthError::invalid_request(
+            "acr_values has too many values",
+        ));
+    }
+    let mut known: Vec<String> = Vec::new();
+    for acr in values.into_iter().filter_map(Acr::parse) {
+        if !known.iter().any(|k| k == acr.as_str()) {
+            known.push(acr.as_str().to_owned());
+        }
+    }
+    Ok(known)
 }
 
 /// Why an authorization request failed.
@@ -263,20 +304,25 @@ impl AuthorizationService {
         ))
     }
 
-    /// Issues a code for a signed-in user who approved `request`: returns the redirect URL.
+    /// Issues a code for a signed-in user who approved `request` after signing in at
+    /// `auth_time` with `methods` (the grant's `amr` and `acr`): returns the redirect URL.
     pub async fn issue_code(
         &self,
         request: &AuthorizationRequest,
         user_id: &str,
         auth_time: OffsetDateTime,
+        methods: &[AuthMethod],
         now: OffsetDateTime,
     ) -> Result<String, OAuthError> {
+        let (amr, acr) = policy::grant_context(methods);
         let grant = Grant {
             id: uuid::Uuid::now_v7().to_string(),
             client_id: request.client_id.clone(),
             user_id: user_id.to_owned(),
             scopes: request.scopes.clone(),
             auth_time,
+            amr,
+            acr: Some(acr),
             created_at: now,
             revoked_at: None,
         };
@@ -376,7 +422,8 @@ pub(crate) fn is_client_auth_param(name: &str) -> bool {
     )
 }
 
-/// Checks everything after the redirect URI: response type, grant, PKCE, scope, prompt, max_age.
+/// Checks everything after the redirect URI: response type, grant, PKCE, scope, prompt,
+/// max_age, acr_values.
 pub(crate) fn validate(
     client: &Client,
     redirect_uri: &str,
@@ -458,6 +505,10 @@ pub(crate) fn validate(
         }
         None => None,
     };
+    let acr_values = match params.get("acr_values") {
+        Some(text) => parse_acr_values(text)?,
+        None => Vec::new(),
+    };
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -469,6 +520,7 @@ pub(crate) fn validate(
         max_age,
         dpop_jkt,
         resources,
+        acr_values,
     })
 }
 
@@ -489,5 +541,62 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
         format!("{uri}&{query}")
     } else {
         format!("{uri}?{query}")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_values_keep_our_classes_and_are_bounded() {
+        assert_eq!(
+            parse_acr_values("urn:other phr  urn:cryptoutil:acr:mfa phr").unwrap(),
+            ["phr", "urn:cryptoutil:acr:mfa"]
+        );
+        assert!(parse_acr_values("urn:other").unwrap().is_empty());
+        assert!(parse_acr_values("").unwrap().is_empty());
+        let eight = ["phr"; MAX_ACR_VALUES].join(" ");
+        assert!(parse_acr_values(&eight).is_ok());
+        let nine = ["phr"; MAX_ACR_VALUES + 1].join(" ");
+        assert_eq!(
+            parse_acr_values(&nine).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        let long = "x".repeat(MAX_ACR_VALUES_LEN + 1);
+        assert_eq!(
+            parse_acr_values(&long).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn the_weakest_known_value_is_what_a_request_asks_for() {
+        let request = |values: &[&str]| AuthorizationRequest {
+            client_id: "c".to_owned(),
+            redirect_uri: "https://c.example/cb".to_owned(),
+            scopes: Vec::new(),
+            state: None,
+            nonce: None,
+            code_challenge: String::new(),
+            prompt: Vec::new(),
+            max_age: None,
+            dpop_jkt: None,
+            resources: Vec::new(),
+            acr_values: values.iter().map(|v| (*v).to_owned()).collect(),
+        };
+        assert_eq!(request(&[]).requested_acr(), None);
+        assert_eq!(
+            request(&["phr", "urn:cryptoutil:acr:mfa"]).requested_acr(),
+            Some(Acr::MultiFactor)
+        );
+        // A session stored before acr_values existed still reads.
+        let old: AuthorizationRequest = serde_json::from_str(
+            r#"{"client_id":"c","redirect_uri":"https://c.example/cb","scopes":[],"state":null,
+            "nonce":null,"code_challenge":"","prompt":[],"max_age":null}"#,
+        )
+        .unwrap();
+        assert!(old.acr_values.is_empty());
     }
 }

@@ -169,6 +169,9 @@ impl TokenExchange {
             &targets,
             now,
         )?;
+        // The subject's sign-in travels with it (RFC 9068 §2.2.1).
+        claims.acr = subject.acr.clone();
+        claims.amr = subject.amr.clone();
         claims.exp = lifetime_end(claims.exp, &subject, actor.as_ref(), now);
         claims.act = act;
         claims.cnf = TokenMinter::confirmation(dpop_jkt);
@@ -332,6 +335,7 @@ mod tests {
                 dpop_bound_access_tokens: false,
                 may_act: may_act.iter().map(|c| (*c).to_owned()).collect(),
                 impersonation,
+                mfa: None,
             },
             enabled: true,
             secrets: Vec::new(),
@@ -351,6 +355,8 @@ mod tests {
             exp: 1_000,
             tenant_id: None,
             auth_time: None,
+            acr: None,
+            amr: None,
             roles: None,
             cnf: None,
             act,

@@ -59,6 +59,15 @@ pub struct Introspection {
     /// The actor of a delegated token (RFC 8693 §4.1, nested for chains).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<tokens::Actor>,
+    /// When the user signed in (user tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The authentication context class the user's sign-in reached (user tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// How the user signed in (`amr`, RFC 8176; user tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Introspection {
@@ -193,6 +202,9 @@ impl InspectionService {
                 tenant_id: claims.tenant_id,
                 cnf: claims.cnf,
                 act: claims.act,
+                auth_time: claims.auth_time,
+                acr: claims.acr,
+                amr: claims.amr,
             });
         }
         if token.len() > MAX_TOKEN_LEN || token.contains('.') {
@@ -227,6 +239,9 @@ impl InspectionService {
             iat: Some(grant.created_at.unix_timestamp()),
             sub: Some(grant.user_id),
             iss: self.issuer.url().map(str::to_owned),
+            auth_time: Some(grant.auth_time.unix_timestamp()),
+            acr: grant.acr,
+            amr: Some(grant.amr),
             ..Introspection::default()
         })
     }

@@ -38,7 +38,8 @@ impl TokenMinter {
 
     /// The claims of an access token for `subject`, unsigned: `aud` is `resources` when given
     /// (RFC 8707), else every audience of the client, else the issuer. The caller may adjust
-    /// them (`cnf`, `act`, an earlier `exp`) before [`Self::sign_access_token`].
+    /// them (`cnf`, `act`, an earlier `exp`, a user's `acr` and `amr`) before
+    /// [`Self::sign_access_token`].
     #[allow(clippy::too_many_arguments)]
     pub fn access_claims(
         &self,
@@ -63,6 +64,8 @@ impl TokenMinter {
             exp: (now + self.access_token_lifetime).unix_timestamp(),
             tenant_id: tenant_id.map(str::to_owned),
             auth_time: auth_time.map(OffsetDateTime::unix_timestamp),
+            acr: None,
+            amr: None,
             roles: None,
             cnf: None,
             act: None,
@@ -90,7 +93,7 @@ impl TokenMinter {
         self.keys.ring().verify_id_token_hint(token)
     }
 
-    /// Signs an ID token for a user grant.
+    /// Signs an ID token for a user grant (its `auth_time`, `acr` and `amr`).
     pub fn id_token(
         &self,
         grant: &Grant,
@@ -114,6 +117,8 @@ impl TokenMinter {
             azp: grant.client_id.clone(),
             nonce,
             auth_time: grant.auth_time.unix_timestamp(),
+            acr: grant.acr.clone(),
+            amr: grant.amr.clone(),
             at_hash: Some(tokens::at_hash(alg, access_token)),
             iat: now.unix_timestamp(),
             exp: (now + self.id_token_lifetime).unix_timestamp(),

@@ -479,6 +479,8 @@ impl TokenService {
             resources.token,
             now,
         )?;
+        claims.acr = grant.acr.clone();
+        claims.amr = Some(grant.amr.clone());
         claims.cnf = TokenMinter::confirmation(dpop_jkt);
         let access_token = self.minter.sign_access_token(&claims)?;
         let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).unwrap_or(now);

@@ -1,12 +1,15 @@
 //! An authorization request through the sign-in: sign in (unless the session's sign-in is
-//! recent enough for the request), consent (unless remembered), then the code. The HTTP layer
-//! shows the page or follows the redirect this decides.
+//! recent enough for the request), reach the class the deployment, the client and the
+//! request's `acr_values` need (step-up, or setting up a factor), consent (unless remembered),
+//! then the code. The HTTP layer shows the page or follows the redirect this decides.
 
 use time::OffsetDateTime;
 
 use super::pending::PendingInteraction;
 use super::service::SignInService;
 use super::session::BrowserSession;
+use super::state::SignInState;
+use crate::mfa::policy::Requirement;
 use crate::oauth::{ErrorCode, OAuthError};
 use crate::services::authorization::{AuthorizationRequest, AuthorizationService, Prompt};
 
@@ -19,6 +22,13 @@ pub enum Next {
     Login,
     /// The consent page (the request is kept in the session).
     Consent,
+    /// The second-factor page: the session stepped up and owes a second factor (the request
+    /// is kept in the session).
+    SecondFactor,
+    /// The account page, to set up a factor the deployment or the client requires (the
+    /// user is signed in with what they have; the request is kept in the session and
+    /// continues through `POST /oidc/v1/login/continue`).
+    SetUpSecondFactor,
 }
 
 /// The service cannot answer now (database, randomness, issuer not known yet).
@@ -51,8 +61,12 @@ impl<'a> AuthorizationFlow<'a> {
         }
     }
 
-    /// Continues `request` in `session`: sign-in, then consent, then the code. A user who just
-    /// signed in (`just_signed_in`) is not asked again whatever `prompt` and `max_age` say.
+    /// Continues `request` in `session`: sign-in, then the class the request needs, then
+    /// consent, then the code. A user who just signed in (`just_signed_in`) is not asked for
+    /// the password again whatever `prompt` and `max_age` say; a sign-in weaker than the
+    /// request needs steps up to the second-factor page when the user has a factor that
+    /// reaches it, or goes to the account page to set one up when the deployment or client
+    /// requires it. With `prompt=none` either is `interaction_required`.
     pub async fn resume(
         &self,
         mut session: BrowserSession,
@@ -88,6 +102,44 @@ impl<'a> AuthorizationFlow<'a> {
             }
             return self.park(session, request, Next::Login).await;
         };
+        let client_mfa = self
+            .authorization
+            .client(&request.client_id)
+            .await
+            .map_err(|_| Unavailable)?
+            .and_then(|client| client.metadata.mfa);
+        let requirement = self
+            .sign_in
+            .requirement(
+                &user.id,
+                session.state.methods(),
+                client_mfa,
+                request.requested_acr(),
+            )
+            .await
+            .map_err(|_| Unavailable)?;
+        let next = match requirement {
+            Requirement::Met => None,
+            Requirement::StepUp => Some(Next::SecondFactor),
+            Requirement::SetUp => Some(Next::SetUpSecondFactor),
+        };
+        if let Some(next) = next {
+            if request.prompt.contains(&Prompt::None) {
+                return self.fail(
+                    &request,
+                    OAuthError::new(
+                        ErrorCode::InteractionRequired,
+                        "the sign-in needs another factor",
+                    ),
+                );
+            }
+            if next == Next::SecondFactor {
+                session.state = std::mem::replace(&mut session.state, SignInState::Anonymous)
+                    .step_up()
+                    .map_err(|_| Unavailable)?;
+            }
+            return self.park(session, request, next).await;
+        }
         let remembered = self
             .authorization
             .remembered_consent(&user.id, &request.client_id)
@@ -105,7 +157,7 @@ impl<'a> AuthorizationFlow<'a> {
         }
         let location = self
             .authorization
-            .issue_code(&request, &user.id, auth_time, now)
+            .issue_code(&request, &user.id, auth_time, session.state.methods(), now)
             .await
             .map_err(|_| Unavailable)?;
         session.pending = None;
@@ -132,7 +184,7 @@ impl<'a> AuthorizationFlow<'a> {
                     .await
                     .map_err(|_| Unavailable)?;
                 self.authorization
-                    .issue_code(request, user_id, auth_time, now)
+                    .issue_code(request, user_id, auth_time, session.state.methods(), now)
                     .await
                     .map_err(|_| Unavailable)?
             }
@@ -175,8 +227,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Client, ClientAuthMethod, ClientMetadata, GrantType, User};
+    use crate::mfa::policy::MfaPolicy;
+    use crate::model::{Client, ClientAuthMethod, ClientMetadata, GrantType, TotpFactor, User};
     use crate::services::{ClientRegistry, IssuerCell};
+    use crate::signin::state::AuthMethod;
     use crate::signin::state::{PasswordVerified, SecondFactorPolicy, SignInState};
     use crate::storage::{DatabaseSettings, Store};
     use crate::throttle::ThrottlePolicy;
@@ -186,11 +240,17 @@ mod tests {
     struct World {
         sign_in: SignInService,
         authorization: AuthorizationService,
+        store: Store,
         user_id: String,
         now: OffsetDateTime,
     }
 
     async fn world() -> World {
+        world_with(MfaPolicy::Optional, None).await
+    }
+
+    /// A world whose deployment policy is `deployment` and whose client's is `client_mfa`.
+    async fn world_with(deployment: MfaPolicy, client_mfa: Option<MfaPolicy>) -> World {
         let store = Store::connect(&DatabaseSettings::with_url("sqlite::memory:"))
             .await
             .unwrap();
@@ -212,6 +272,7 @@ mod tests {
                     dpop_bound_access_tokens: false,
                     may_act: Vec::new(),
                     impersonation: false,
+                    mfa: client_mfa,
                 },
                 enabled: true,
                 secrets: Vec::new(),
@@ -245,17 +306,274 @@ mod tests {
                 store.clone(),
                 ThrottlePolicy::default(),
                 time::Duration::hours(1),
-            ),
+            )
+            .with_mfa_policy(deployment),
             authorization: AuthorizationService::new(
-                store,
+                store.clone(),
                 clients,
                 issuer,
                 time::Duration::minutes(10),
                 time::Duration::minutes(1),
             ),
+            store,
             user_id: user.id,
             now,
         }
+    }
+
+    /// Gives the test user a confirmed TOTP authenticator (the secret is never read here).
+    async fn enrol_totp(w: &World) {
+        w.store
+            .put_totp_factor(&TotpFactor {
+                user_id: w.user_id.clone(),
+                sealed_secret: "sealed".to_owned(),
+                algorithm: "SHA1".to_owned(),
+                digits: 6,
+                period_secs: 30,
+                confirmed_at: Some(w.now),
+                last_used_step: None,
+                created_at: w.now,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A stored session signed in with `methods` a minute ago.
+    async fn signed_in(w: &World, methods: Vec<AuthMethod>) -> BrowserSession {
+        let mut started = w.sign_in.start(w.now).unwrap();
+        started.session.state = SignInState::SignedIn {
+            user_id: w.user_id.clone(),
+            auth_time: w.now - time::Duration::minutes(1),
+            methods,
+        };
+        w.sign_in.save(&started.session).await.unwrap();
+        started.session
+    }
+
+    fn asking(acr_values: &[&str], prompt: Vec<Prompt>) -> AuthorizationRequest {
+        AuthorizationRequest {
+            acr_values: acr_values.iter().map(|v| (*v).to_owned()).collect(),
+            ..request(prompt)
+        }
+    }
+
+    async fn stored(w: &World, session: &BrowserSession) -> BrowserSession {
+        w.store
+            .session(&session.id_hash, w.now)
+            .await
+            .unwrap()
+            .map(BrowserSession::from_record)
+            .unwrap()
+    }
+
+    fn error_of(next: Next) -> String {
+        let Next::Redirect(location) = next else {
+            panic!("expected a redirect, got {next:?}");
+        };
+        query(&location)
+            .into_iter()
+            .find(|(k, _)| k == "error")
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn acr_values_step_a_password_session_up_to_the_users_totp() {
+        let w = world().await;
+        enrol_totp(&w).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let wanted = asking(&["urn:cryptoutil:acr:mfa"], Vec::new());
+        let next = flow
+            .resume(session.clone(), wanted.clone(), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SecondFactor);
+        let parked = stored(&w, &session).await;
+        assert_eq!(
+            parked.state,
+            SignInState::SecondFactorRequired {
+                user_id: w.user_id.clone(),
+                methods: vec![AuthMethod::Password],
+            }
+        );
+        assert_eq!(
+            parked.pending.as_ref().and_then(|p| p.authorization()),
+            Some(&wanted)
+        );
+        // The code: the step-up completes the sign-in, and the request continues to consent.
+        let mut done = parked;
+        done.state = done
+            .state
+            .second_factor_verified(AuthMethod::OneTimePassword, w.now)
+            .unwrap();
+        assert_eq!(
+            flow.resume(done.clone(), wanted.clone(), true, w.now)
+                .await
+                .unwrap(),
+            Next::Consent
+        );
+        let Next::Redirect(location) = flow
+            .decide(done, &wanted, Decision::Allow, w.now)
+            .await
+            .unwrap()
+        else {
+            panic!("expected the code");
+        };
+        assert!(location.contains("code="), "{location}");
+    }
+
+    #[tokio::test]
+    async fn a_needed_step_up_under_prompt_none_is_interaction_required() {
+        let w = world().await;
+        enrol_totp(&w).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let next = flow
+            .resume(
+                session.clone(),
+                asking(&["urn:cryptoutil:acr:mfa"], vec![Prompt::None]),
+                false,
+                w.now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(error_of(next), "interaction_required");
+        assert!(
+            stored(&w, &session).await.state.signed_in().is_some(),
+            "the session keeps its sign-in"
+        );
+    }
+
+    #[tokio::test]
+    async fn acr_values_out_of_the_users_reach_are_not_forced() {
+        let w = world().await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        // No factor at all: the password sign-in goes on (the tokens say `sfa`).
+        let next = flow
+            .resume(
+                session,
+                asking(&["phr", "urn:other"], Vec::new()),
+                false,
+                w.now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Consent);
+        // TOTP but `phr` asked: two factors are as far as the user can go.
+        enrol_totp(&w).await;
+        let session = signed_in(&w, vec![AuthMethod::Password, AuthMethod::OneTimePassword]).await;
+        let next = flow
+            .resume(session, asking(&["phr"], Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Consent);
+        // Unknown values alone ask for nothing.
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let next = flow
+            .resume(session, asking(&["urn:other"], Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Consent);
+    }
+
+    #[tokio::test]
+    async fn a_client_requiring_mfa_sends_a_user_without_a_factor_to_set_one_up() {
+        let w = world_with(MfaPolicy::Optional, Some(MfaPolicy::Required)).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let next = flow
+            .resume(session.clone(), request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SetUpSecondFactor);
+        let parked = stored(&w, &session).await;
+        assert!(
+            parked.state.signed_in().is_some(),
+            "signed in with what they have"
+        );
+        assert_eq!(
+            parked.pending.as_ref().and_then(|p| p.authorization()),
+            Some(&request(Vec::new()))
+        );
+        // Under prompt=none: interaction_required.
+        let next = flow
+            .resume(parked.clone(), request(vec![Prompt::None]), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(error_of(next), "interaction_required");
+        // Once the user has a factor, continuing steps up to it.
+        enrol_totp(&w).await;
+        let next = flow
+            .resume(parked, request(Vec::new()), true, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SecondFactor);
+    }
+
+    #[tokio::test]
+    async fn the_deployment_policy_applies_to_every_client() {
+        // `required` with a TOTP user signed in by password only (a session from before the
+        // policy): step up.
+        let w = world_with(MfaPolicy::Required, None).await;
+        enrol_totp(&w).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let next = flow
+            .resume(session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SecondFactor);
+        // Two factors meet it.
+        let session = signed_in(&w, vec![AuthMethod::Password, AuthMethod::OneTimePassword]).await;
+        let next = flow
+            .resume(session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Consent);
+
+        // `passkey_required` with only TOTP: even two factors go to set up a passkey.
+        let w = world_with(MfaPolicy::PasskeyRequired, None).await;
+        enrol_totp(&w).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password, AuthMethod::OneTimePassword]).await;
+        let next = flow
+            .resume(session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SetUpSecondFactor);
+        // A client asking for less cannot lower it.
+        let w = world_with(MfaPolicy::Required, Some(MfaPolicy::Optional)).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password]).await;
+        let next = flow
+            .resume(session, request(Vec::new()), false, w.now)
+            .await
+            .unwrap();
+        assert_eq!(next, Next::SetUpSecondFactor);
+    }
+
+    #[tokio::test]
+    async fn max_age_still_forces_a_new_sign_in() {
+        let w = world().await;
+        enrol_totp(&w).await;
+        let flow = AuthorizationFlow::new(&w.sign_in, &w.authorization);
+        let session = signed_in(&w, vec![AuthMethod::Password, AuthMethod::OneTimePassword]).await;
+        let next = flow
+            .resume(
+                session,
+                AuthorizationRequest {
+                    max_age: Some(30),
+                    ..request(Vec::new())
+                },
+                false,
+                w.now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(next, Next::Login);
     }
 
     fn request(prompt: Vec<Prompt>) -> AuthorizationRequest {
@@ -270,6 +588,7 @@ mod tests {
             max_age: None,
             dpop_jkt: None,
             resources: Vec::new(),
+            acr_values: Vec::new(),
         }
     }
 

@@ -84,6 +84,7 @@ mod tests {
             max_age: Some(60),
             dpop_jkt: None,
             resources: Vec::new(),
+            acr_values: Vec::new(),
         }
     }
 

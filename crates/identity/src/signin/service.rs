@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use time::{Duration, OffsetDateTime};
 
 use super::session::{BrowserSession, SessionListing};
-use super::state::{PasswordVerified, SecondFactorPolicy, SignInState};
+use super::state::{AuthMethod, PasswordVerified, SecondFactorPolicy, SignInState};
+use crate::mfa::policy::{self, Acr, MfaPolicy, Requirement};
 use crate::model::User;
 use crate::storage::{Store, StoreError};
 use crate::throttle::{Locked, Throttle, ThrottlePolicy};
@@ -52,6 +53,7 @@ pub struct SignInService {
     store: Store,
     throttle: Throttle,
     session_lifetime: Duration,
+    mfa_policy: MfaPolicy,
 }
 
 impl SignInService {
@@ -62,7 +64,39 @@ impl SignInService {
             store,
             throttle: Throttle::new(throttle),
             session_lifetime,
+            mfa_policy: MfaPolicy::Optional,
         }
+    }
+
+    /// The same service under the deployment's MFA policy (`mfa.policy`; default
+    /// `optional`).
+    pub fn with_mfa_policy(mut self, policy: MfaPolicy) -> Self {
+        self.mfa_policy = policy;
+        self
+    }
+
+    /// The deployment's MFA policy.
+    pub fn mfa_policy(&self) -> MfaPolicy {
+        self.mfa_policy
+    }
+
+    /// What `user_id`'s sign-in with `methods` still needs for a request of a client with
+    /// policy `client` asking for `requested` ([`policy::requirement`]: the deployment's and
+    /// the client's policies enforced, `acr_values` as far as the user's factors go).
+    pub async fn requirement(
+        &self,
+        user_id: &str,
+        methods: &[AuthMethod],
+        client: Option<MfaPolicy>,
+        requested: Option<Acr>,
+    ) -> Result<Requirement, StoreError> {
+        let reachable = self.store.factor_summary(user_id).await?.reachable_acr();
+        Ok(policy::requirement(
+            Acr::of(methods),
+            policy::enforced(self.mfa_policy, client),
+            requested,
+            reachable,
+        ))
     }
 
     /// How long a session lives (the cookie's `Max-Age`).

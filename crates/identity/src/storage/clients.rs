@@ -9,6 +9,7 @@ use super::{
     Store, StoreError, flag, flag_to_db, instant, list_from_text, list_to_text, map, nanos,
     opt_instant, opt_nanos,
 };
+use crate::mfa::policy::MfaPolicy;
 use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret, User};
 
 /// The stored form of a [`ClientSecret`].
@@ -52,7 +53,7 @@ fn auth_method_from_text(text: &str) -> Result<ClientAuthMethod, StoreError> {
 
 const CLIENT_COLUMNS: &str = "client_id, name, enabled, auth_method, secrets, jwks, grant_types, \
      redirect_uris, post_logout_redirect_uris, scopes, audiences, tenant_id, introspect_any, \
-     created_at, dpop_bound_access_tokens, may_act, impersonation";
+     created_at, dpop_bound_access_tokens, may_act, impersonation, mfa";
 
 fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
     let text = |name: &str| row.try_get::<String, _>(name).map_err(super::map);
@@ -72,6 +73,15 @@ fn client_from_row(row: &AnyRow) -> Result<Client, StoreError> {
             dpop_bound_access_tokens: flag(row, "dpop_bound_access_tokens")?,
             may_act: list_from_text(&text("may_act")?)?,
             impersonation: flag(row, "impersonation")?,
+            mfa: match row
+                .try_get::<Option<String>, _>("mfa")
+                .map_err(super::map)?
+            {
+                Some(name) => Some(MfaPolicy::parse(&name).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown client mfa policy {name:?}"))
+                })?),
+                None => None,
+            },
         },
         enabled: flag(row, "enabled")?,
         secrets: secrets_from_text(&text("secrets")?)?,
@@ -147,13 +157,14 @@ impl Store {
              tenant_id = excluded.tenant_id, introspect_any = excluded.introspect_any, \
              dpop_bound_access_tokens = excluded.dpop_bound_access_tokens, \
              may_act = excluded.may_act, impersonation = excluded.impersonation, \
+             mfa = excluded.mfa, \
              updated_at = excluded.updated_at"
         } else {
             ""
         };
         let sql = format!(
             "INSERT INTO clients ({CLIENT_COLUMNS}, updated_at) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              {conflict}"
         );
         let now = nanos(OffsetDateTime::now_utc())?;
@@ -175,6 +186,7 @@ impl Store {
             .bind(flag_to_db(c.metadata.dpop_bound_access_tokens))
             .bind(list_to_text(&c.metadata.may_act)?)
             .bind(flag_to_db(c.metadata.impersonation))
+            .bind(c.metadata.mfa.map(MfaPolicy::as_str))
             .bind(now)
             .execute(&self.pool)
             .await

@@ -138,14 +138,16 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, \
-             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            "INSERT INTO grants (id, client_id, user_id, scopes, auth_time, amr, acr, \
+             created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
         )
         .bind(&grant.id)
         .bind(&grant.client_id)
         .bind(&grant.user_id)
         .bind(list_to_text(&grant.scopes)?)
         .bind(nanos(grant.auth_time)?)
+        .bind(super::grants::opt_list_to_text(&grant.amr)?)
+        .bind(grant.acr.as_deref())
         .bind(nanos(grant.created_at)?)
         .execute(&mut *tx)
         .await

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use super::{
     Store, StoreError, instant, list_from_text, list_to_text, map, nanos, opt_instant, opt_nanos,
 };
+use crate::mfa::policy::Acr;
 use crate::model::{AuthorizationCode, Grant, PushedRequest, RefreshToken};
 
 /// The outcome of redeeming an authorization code.
@@ -39,6 +40,15 @@ fn grant_from_row(row: &AnyRow) -> Result<Grant, StoreError> {
         user_id: row.try_get("user_id").map_err(map)?,
         scopes: list_from_text(&row.try_get::<String, _>("scopes").map_err(map)?)?,
         auth_time: instant(row.try_get("auth_time").map_err(map)?)?,
+        amr: match opt_list(row, "amr")? {
+            amr if amr.is_empty() => vec!["pwd".to_owned()],
+            amr => amr,
+        },
+        acr: Some(
+            row.try_get::<Option<String>, _>("acr")
+                .map_err(map)?
+                .unwrap_or_else(|| Acr::SingleFactor.as_str().to_owned()),
+        ),
         created_at: instant(row.try_get("created_at").map_err(map)?)?,
         revoked_at: opt_instant(row.try_get("revoked_at").map_err(map)?)?,
     })
@@ -82,7 +92,7 @@ fn opt_list(row: &AnyRow, column: &str) -> Result<Vec<String>, StoreError> {
 }
 
 /// The stored form of a list that is NULL when empty.
-fn opt_list_to_text(items: &[String]) -> Result<Option<String>, StoreError> {
+pub(crate) fn opt_list_to_text(items: &[String]) -> Result<Option<String>, StoreError> {
     if items.is_empty() {
         Ok(None)
     } else {
@@ -94,14 +104,16 @@ impl Store {
     /// Stores a new grant.
     pub async fn insert_grant(&self, g: &Grant) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO grants (id, client_id, user_id, scopes, auth_time, created_at, \
-             revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO grants (id, client_id, user_id, scopes, auth_time, amr, acr, \
+             created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&g.id)
         .bind(&g.client_id)
         .bind(&g.user_id)
         .bind(list_to_text(&g.scopes)?)
         .bind(nanos(g.auth_time)?)
+        .bind(opt_list_to_text(&g.amr)?)
+        .bind(g.acr.as_deref())
         .bind(nanos(g.created_at)?)
         .bind(opt_nanos(g.revoked_at)?)
         .execute(&self.pool)
@@ -113,7 +125,7 @@ impl Store {
     /// The grant with this id.
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>, StoreError> {
         sqlx::query(
-            "SELECT id, client_id, user_id, scopes, auth_time, created_at, revoked_at \
+            "SELECT id, client_id, user_id, scopes, auth_time, amr, acr, created_at, revoked_at \
              FROM grants WHERE id = $1",
         )
         .bind(id)

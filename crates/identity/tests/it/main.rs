@@ -13,6 +13,7 @@ mod dpop;
 mod exchange;
 mod fuzz_corpus;
 mod metadata_document;
+mod mfa_policy;
 mod multi_instance;
 mod pages;
 mod passkeys;

@@ -179,6 +179,7 @@ fn full_client() -> Client {
             dpop_bound_access_tokens: true,
             may_act: strings(&["demo-rs", "other-actor"]),
             impersonation: true,
+            mfa: None,
         },
         enabled: false,
         secrets: vec![
@@ -212,6 +213,7 @@ fn minimal_client() -> Client {
             dpop_bound_access_tokens: false,
             may_act: Vec::new(),
             impersonation: false,
+            mfa: None,
         },
         enabled: true,
         secrets: Vec::new(),
@@ -244,6 +246,8 @@ fn grant(client_id: &str) -> Grant {
         user_id: uid(),
         scopes: strings(&["openid", "offline_access"]),
         auth_time: at(-5),
+        amr: strings(&["pwd", "otp", "mfa"]),
+        acr: Some("urn:cryptoutil:acr:mfa".to_owned()),
         created_at: at(0),
         revoked_at: None,
     }

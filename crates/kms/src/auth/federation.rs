@@ -17,13 +17,16 @@ use cryptoutil_jose::JwsAlgorithm;
 use cryptoutil_realm::bearer::{
     BearerError, BearerValidator, Challenge, HttpIntrospector, IntrospectionEndpoint, Introspector,
     IssuerTrust, JwksSource, Presented, ProtectedResource, ProtectedResourceConfig,
-    ProtectedResourceMetadata, RevocationCache, TokenDigest, TrustedIssuers, VerifiedTokens,
+    ProtectedResourceMetadata, RevocationCache, StepUpPolicy, StepUpShortfall, TokenDigest,
+    TrustedIssuers, VerifiedTokens, step_up,
 };
 use cryptoutil_server::ReadinessCheck;
 use cryptoutil_tls::{TrustConfig, client_config};
 
 use super::settings::TenantMapping;
-use super::settings::{FederationSettings, IssuerSettings, RevocationMode, RevocationSettings};
+use super::settings::{
+    FederationSettings, IssuerSettings, RevocationMode, RevocationSettings, StepUpSettings,
+};
 use crate::model::TenantId;
 use crate::scopes;
 
@@ -33,6 +36,17 @@ struct Issuer {
     tenant: TenantMapping,
     /// `None` when revocation checks are disabled.
     revocations: Option<RevocationCache>,
+    /// The operations whose user tokens need a stronger sign-in, and what they need.
+    step_up: Option<(StepUpSettings, StepUpPolicy)>,
+}
+
+/// A user token that falls short of its issuer's step-up policy (RFC 9470).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpRequired {
+    /// What falls short.
+    pub shortfall: StepUpShortfall,
+    /// The policy it falls short of.
+    pub policy: StepUpPolicy,
 }
 
 /// A validated token mapped onto the KMS: all a warm request needs.
@@ -54,6 +68,12 @@ pub(super) struct Verified {
     pub(super) jkt: Option<String>,
     /// The `act` chain as the audit shows it (`rs-client via gateway`), when delegated.
     pub(super) actor: Option<String>,
+    /// Whether the token carries a user's sign-in (not client credentials).
+    user: bool,
+    /// The user's `acr`.
+    acr: Option<String>,
+    /// The user's `auth_time`.
+    auth_time: Option<u64>,
 }
 
 impl Verified {
@@ -168,6 +188,10 @@ impl Federation {
             issuers.push(Issuer {
                 tenant: config.tenant_mapping(),
                 revocations,
+                step_up: config
+                    .step_up
+                    .as_ref()
+                    .map(|settings| (settings.clone(), settings.policy())),
             });
         }
         let protected = ProtectedResource::new(ProtectedResourceConfig {
@@ -279,10 +303,40 @@ impl Federation {
             expires_at: token.expires_at,
             jkt: token.jkt.clone(),
             actor: (!token.actors.is_empty()).then(|| token.actors.join(" via ")),
+            user: step_up::is_user_token(token),
+            acr: token.acr.clone(),
+            auth_time: token.auth_time,
         });
         self.verified
             .insert(digest, verified.clone(), token.expires_at);
         verified
+    }
+
+    /// The issuer's step-up policy (RFC 9470) for a request that needs `required` (`None`:
+    /// unknown): a user token used for a listed scope must carry an accepted `acr` and a recent
+    /// enough `auth_time`. Tokens without a user (client credentials) are not concerned.
+    pub(super) fn check_step_up(
+        &self,
+        verified: &Verified,
+        required: Option<&str>,
+        now: u64,
+    ) -> Result<(), StepUpRequired> {
+        let Some((settings, policy)) = self
+            .issuers
+            .get(verified.issuer)
+            .and_then(|i| i.step_up.as_ref())
+        else {
+            return Ok(());
+        };
+        if !verified.user || !settings.concerns(required) {
+            return Ok(());
+        }
+        policy
+            .check(verified.acr.as_deref(), verified.auth_time, now)
+            .map_err(|shortfall| StepUpRequired {
+                shortfall,
+                policy: policy.clone(),
+            })
     }
 
     /// The revocation check the mode asks for a request that needs `required` (`None`: unknown).

@@ -134,6 +134,72 @@ pub struct IssuerSettings {
     pub clock_skew: HumanDuration,
     /// How the KMS introspects this issuer's tokens (RFC 7662) for revocation checks.
     pub introspection: IntrospectionSettings,
+    /// Operations whose user tokens need a stronger or more recent sign-in (RFC 9470 step-up);
+    /// unset: none.
+    pub step_up: Option<StepUpSettings>,
+}
+
+/// `auth.federation.issuers[].step_up`: a user token (one with a user sign-in: `auth_time`, or
+/// a subject other than its client) used for a listed scope must carry one of `acr_values`,
+/// and an `auth_time` within `max_age` when set; otherwise 403
+/// `insufficient_user_authentication` with a challenge naming them. Client-credentials tokens
+/// have no user and are not affected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpSettings {
+    /// The scopes concerned: a request is when the scope it needs, or the coarse scope whose
+    /// group holds it (`kms:write`, `kms:read`, `kms:admin`), is listed, e.g. `[kms:admin]`.
+    pub scopes: Vec<String>,
+    /// Accepted `acr` values, e.g. `[urn:cryptoutil:acr:mfa, phr]` (Identity's classes).
+    pub acr_values: Vec<String>,
+    /// Oldest accepted sign-in (`auth_time`), e.g. `15m`; unset: any age.
+    #[serde(default)]
+    pub max_age: Option<HumanDuration>,
+}
+
+impl StepUpSettings {
+    /// Whether a request that needs `required` (`None`: unknown, concerned so it fails safe)
+    /// is concerned.
+    pub fn concerns(&self, required: Option<&str>) -> bool {
+        let Some(required) = required else {
+            return true;
+        };
+        let group = scopes::coarse_scope_of(required);
+        self.scopes.iter().any(|s| s == required || s == group)
+    }
+
+    /// The realm's policy of these settings.
+    pub fn policy(&self) -> cryptoutil_realm::bearer::StepUpPolicy {
+        cryptoutil_realm::bearer::StepUpPolicy {
+            acr_values: self.acr_values.clone(),
+            max_age: self.max_age.map(|age| age.get().as_secs()),
+        }
+    }
+
+    fn validate(&self, key: &str, v: &mut Validator) {
+        v.check(
+            &format!("{key}.scopes"),
+            !self.scopes.is_empty() && self.scopes.iter().all(|s| scopes::is_known(s)),
+            "name at least one KMS scope (kms:admin, kms:write, kms:read or a fine scope)",
+        );
+        v.check(
+            &format!("{key}.acr_values"),
+            !self.acr_values.is_empty()
+                && self.acr_values.len() <= 8
+                && self
+                    .acr_values
+                    .iter()
+                    .all(|a| !a.is_empty() && a.len() <= 256 && !a.contains(char::is_whitespace)),
+            "name 1 to 8 acr values, none empty or with whitespace",
+        );
+        if let Some(age) = self.max_age {
+            v.check(
+                &format!("{key}.max_age"),
+                (1..=30 * 86_400).contains(&age.get().as_secs()),
+                "must be between 1s and 30 days",
+            );
+        }
+    }
 }
 
 impl Default for IssuerSettings {
@@ -153,6 +219,7 @@ impl Default for IssuerSettings {
             jwks_refetch_interval: HumanDuration::from_secs(30),
             clock_skew: HumanDuration::from_secs(60),
             introspection: IntrospectionSettings::default(),
+            step_up: None,
         }
     }
 }
@@ -386,6 +453,9 @@ impl IssuerSettings {
             "required for revocation checks (e.g. file:///run/secrets/kms-introspection-client-secret), \
              unless auth.federation.revocation.mode is disabled",
         );
+        if let Some(step_up) = &self.step_up {
+            step_up.validate(&at("step_up"), v);
+        }
     }
 }
 
@@ -570,6 +640,59 @@ mod tests {
         assert_eq!(f.revocation.mode, RevocationMode::EveryRequest);
         assert!(
             serde_yaml_ng::from_str::<FederationSettings>("revocation: {mode: sometimes}").is_err()
+        );
+    }
+
+    #[test]
+    fn step_up_settings_are_read_and_checked() {
+        let f: FederationSettings = serde_yaml_ng::from_str(
+            "issuers:\n  - issuer: https://id.example\n    introspection: {client_secret: s}\n    \
+             step_up:\n      scopes: [kms:admin]\n      acr_values: [urn:cryptoutil:acr:mfa, phr]\n      \
+             max_age: 15m\n",
+        )
+        .unwrap();
+        assert_eq!(problems(&f), "");
+        let step_up = f.issuers[0].step_up.clone().unwrap();
+        assert!(step_up.concerns(Some("kms:admin")));
+        assert!(step_up.concerns(None), "unknown routes fail safe");
+        assert!(!step_up.concerns(Some("kms:encrypt")));
+        assert_eq!(step_up.policy().max_age, Some(900));
+        for (bad, field) in [
+            (
+                StepUpSettings {
+                    scopes: vec!["kms:everything".into()],
+                    ..step_up.clone()
+                },
+                "step_up.scopes",
+            ),
+            (
+                StepUpSettings {
+                    acr_values: Vec::new(),
+                    ..step_up.clone()
+                },
+                "step_up.acr_values",
+            ),
+            (
+                StepUpSettings {
+                    acr_values: vec!["a b".into()],
+                    ..step_up.clone()
+                },
+                "step_up.acr_values",
+            ),
+            (
+                StepUpSettings {
+                    max_age: Some(HumanDuration::from_secs(0)),
+                    ..step_up.clone()
+                },
+                "step_up.max_age",
+            ),
+        ] {
+            let mut f = f.clone();
+            f.issuers[0].step_up = Some(bad);
+            assert!(problems(&f).contains(field), "{field}: {}", problems(&f));
+        }
+        assert!(
+            serde_yaml_ng::from_str::<StepUpSettings>("scopes: [kms:admin]\nacr: [phr]\n").is_err()
         );
     }
 }

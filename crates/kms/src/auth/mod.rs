@@ -68,6 +68,8 @@ pub enum AuthFailure {
     Bearer(BearerError),
     /// A bearer token without the scope the route needs.
     InsufficientScope(&'static str),
+    /// A user token whose sign-in is too weak or too old for the route (RFC 9470).
+    InsufficientUserAuthentication(federation::StepUpRequired),
     /// A valid bearer token without a usable tenant (403 `invalid_tenant`).
     TokenTenant(String),
     /// Malformed, unknown, wrong or disabled credentials (one answer for all: no enumeration).
@@ -110,6 +112,22 @@ impl From<AuthFailure> for Problem {
                     "Bearer realm=\"cryptoutil-kms\", error=\"insufficient_scope\", \
                      error_description=\"this operation needs the scope {scope}\", scope=\"{scope}\""
                 )),
+            AuthFailure::InsufficientUserAuthentication(required) => {
+                let description = required.shortfall.description();
+                let mut problem = Problem::new(StatusCode::FORBIDDEN)
+                    .with_type(format!("{TYPE_BASE}insufficient_user_authentication"))
+                    .with_title("insufficient_user_authentication")
+                    .with_detail(description)
+                    .with_extension("error", "insufficient_user_authentication")
+                    .with_extension("acr_values", required.policy.acr_values.join(" "));
+                if let Some(max_age) = required.policy.max_age {
+                    problem = problem.with_extension("max_age", max_age);
+                }
+                problem.with_www_authenticate(format!(
+                    "Bearer realm=\"cryptoutil-kms\", {}",
+                    required.policy.challenge_params(required.shortfall)
+                ))
+            }
             AuthFailure::TokenTenant(detail) => Problem::new(StatusCode::FORBIDDEN)
                 .with_type(format!("{TYPE_BASE}invalid_tenant"))
                 .with_title("invalid_tenant")
@@ -368,6 +386,9 @@ impl<S: DirectoryStore> Authenticator<S> {
             return Err(audited_bearer(AuthFailure::InsufficientScope(scope)));
         }
         federation
+            .check_step_up(&verified, required, federation::unix_now())
+            .map_err(|r| audited_bearer(AuthFailure::InsufficientUserAuthentication(r)))?;
+        federation
             .check_revocation(&verified, token, &digest, required)
             .await
             .map_err(|e| audited_bearer(AuthFailure::Bearer(e)))?;
@@ -534,6 +555,9 @@ impl<S: DirectoryStore> Authenticator<S> {
             AuthFailure::Bearer(e) if e.is_unavailable() => AuditOutcome::Failed(e.code()),
             AuthFailure::Bearer(e) => AuditOutcome::Refused(e.code()),
             AuthFailure::InsufficientScope(_) => AuditOutcome::Refused("insufficient_scope"),
+            AuthFailure::InsufficientUserAuthentication(_) => {
+                AuditOutcome::Refused("insufficient_user_authentication")
+            }
             AuthFailure::TokenTenant(_) => AuditOutcome::Refused("invalid_tenant"),
             AuthFailure::Tenant(_) => AuditOutcome::Refused("tenant not allowed"),
             AuthFailure::Unavailable => AuditOutcome::Failed("unavailable"),

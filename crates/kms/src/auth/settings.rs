@@ -10,8 +10,8 @@ use cryptoutil_server::config::{HumanDuration, Validator};
 pub use super::federation_settings::{
     DEFAULT_AUDIENCE, DEFAULT_SENSITIVE_SCOPES, DEMO_INTROSPECTION_CLIENT,
     DEMO_INTROSPECTION_SECRET, DpopSettings, FederationSettings, IntrospectionSettings,
-    IssuerSettings, RevocationMode, RevocationSettings, SECRET_FILE_INTROSPECTION, TenantMapping,
-    TokenCacheSettings,
+    IssuerSettings, RevocationMode, RevocationSettings, SECRET_FILE_INTROSPECTION, StepUpSettings,
+    TenantMapping, TokenCacheSettings,
 };
 
 /// An authentication source, tried in the configured order.

@@ -17,6 +17,7 @@ mod federation;
 mod fuzz_corpus;
 mod inventory;
 mod pq;
+mod step_up;
 mod storage;
 mod storage_directory;
 mod swagger_ui;

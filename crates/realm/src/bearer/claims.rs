@@ -29,6 +29,13 @@ pub struct AccessToken {
     /// The `act` chain (RFC 8693 §4.1): the `sub` of the current actor first, then of the actors
     /// before it. Empty when the token was not issued by delegation.
     pub actors: Vec<String>,
+    /// `auth_time` (RFC 9068 §2.2.1): when the user signed in; `None` in tokens without a
+    /// user sign-in (client credentials).
+    pub auth_time: Option<u64>,
+    /// `acr`: the authentication context class the user's sign-in reached.
+    pub acr: Option<String>,
+    /// `amr` (RFC 8176): how the user signed in; empty when absent.
+    pub amr: Vec<String>,
     /// Every claim, for what the fields above do not cover.
     pub claims: Map<String, Value>,
 }
@@ -139,8 +146,34 @@ pub(super) fn check(
         expires_at,
         jkt: confirmation(&claims)?,
         actors: actors(&claims)?,
+        auth_time: time("auth_time")?,
+        acr: string("acr")?.filter(|acr| acr.len() <= MAX_CLAIM_VALUE_LEN),
+        amr: methods(&claims)?,
         claims,
     })
+}
+
+/// Most `amr` values accepted.
+pub const MAX_AMR_VALUES: usize = 16;
+
+/// Longest `acr` or `amr` value kept (a longer `acr` is treated as absent).
+pub const MAX_CLAIM_VALUE_LEN: usize = 256;
+
+/// `amr`: a list of strings (RFC 8176), bounded.
+fn methods(claims: &Map<String, Value>) -> Result<Vec<String>, BearerError> {
+    match claims.get("amr") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(list)) if list.len() <= MAX_AMR_VALUES => list
+            .iter()
+            .map(|m| {
+                m.as_str()
+                    .filter(|m| m.len() <= MAX_CLAIM_VALUE_LEN)
+                    .map(str::to_owned)
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or(BearerError::Malformed("amr")),
+        Some(_) => Err(BearerError::Malformed("amr")),
+    }
 }
 
 /// Deepest `act` nesting accepted.

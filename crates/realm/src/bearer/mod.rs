@@ -22,6 +22,7 @@ pub mod introspection;
 mod jwks;
 pub mod metadata;
 pub mod sender;
+pub mod step_up;
 pub mod verified;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub use sender::{
     Challenge, DpopBinding, Presented, ProtectedResource, ProtectedResourceConfig, Scheme,
     presented,
 };
+pub use step_up::{StepUpPolicy, StepUpShortfall};
 pub use verified::VerifiedTokens;
 
 use jwks::JwksCache;

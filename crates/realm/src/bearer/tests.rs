@@ -115,6 +115,8 @@ async fn a_valid_token_yields_its_claims() {
     assert!(t.has_scope("read:resource"));
     assert!(!t.has_scope("read"));
     assert_eq!(t.expires_at, NOW + 900);
+    assert_eq!((t.auth_time, t.acr.as_deref()), (None, None));
+    assert!(t.amr.is_empty());
     // An audience array and the media-type form of typ are accepted too.
     let list = json!({ "aud": ["other", AUDIENCE] });
     let t2 = sign_with(
@@ -510,6 +512,39 @@ async fn cnf_and_act_are_carried_and_checked() {
         let r = v.validate_at(&token(&key, bad.clone()), NOW).await;
         assert!(matches!(r, Err(BearerError::Malformed(_))), "{bad}: {r:?}");
     }
+}
+
+#[tokio::test]
+async fn the_users_sign_in_is_carried_and_bounded() {
+    let key = ec_key("k1");
+    let v = validator(&FakeIssuer::serving(&[&key]));
+    let signed_in = json!({
+        "auth_time": NOW - 60,
+        "acr": "urn:cryptoutil:acr:mfa",
+        "amr": ["pwd", "otp", "mfa"],
+    });
+    let t = v.validate_at(&token(&key, signed_in), NOW).await.unwrap();
+    assert_eq!(t.auth_time, Some(NOW - 60));
+    assert_eq!(t.acr.as_deref(), Some("urn:cryptoutil:acr:mfa"));
+    assert_eq!(t.amr, ["pwd", "otp", "mfa"]);
+    assert!(step_up::is_user_token(&t));
+    let too_many: Vec<String> = (0..=claims::MAX_AMR_VALUES)
+        .map(|i| format!("m{i}"))
+        .collect();
+    for bad in [
+        json!({"amr": "pwd"}),
+        json!({"amr": [1]}),
+        json!({"amr": too_many}),
+        json!({"acr": 5}),
+        json!({"auth_time": "yesterday"}),
+    ] {
+        let r = v.validate_at(&token(&key, bad.clone()), NOW).await;
+        assert!(matches!(r, Err(BearerError::Malformed(_))), "{bad}: {r:?}");
+    }
+    // A client-credentials token (sub = client_id, no auth_time) is no user token.
+    let service = json!({"sub": "demo-spa-client"});
+    let t = v.validate_at(&token(&key, service), NOW).await.unwrap();
+    assert!(!step_up::is_user_token(&t));
 }
 
 mod dpop_binding {

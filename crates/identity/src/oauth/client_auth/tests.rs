@@ -105,6 +105,7 @@ fn client(id: &str, method: ClientAuthMethod) -> Client {
             dpop_bound_access_tokens: false,
             may_act: Vec::new(),
             impersonation: false,
+            mfa: None,
         },
         enabled: true,
         secrets: Vec::new(),
