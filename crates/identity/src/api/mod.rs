@@ -8,6 +8,8 @@
 //! - [`logout`]: RP-initiated logout.
 //! - [`device`]: the device authorization endpoint and the device verification pages
 //!   (RFC 8628).
+//! - [`second_factor`]: the second-factor page after the password (TOTP, recovery code,
+//!   passkey button).
 //! - [`account`]: the signed-in user's account pages (`/account`).
 //! - [`admin`]: client registration and secret rotation on the admin listener.
 //! - [`registration`]: dynamic client registration (RFC 7591) and management (RFC 7592),
@@ -29,6 +31,7 @@ pub mod logout;
 mod oauth_error;
 pub mod protocol;
 pub mod registration;
+pub mod second_factor;
 mod session_cookie;
 mod state;
 
@@ -93,6 +96,22 @@ pub fn router(
         .route(
             paths::DEVICE,
             get(device::device_page).post(device::device_submit),
+        )
+        .route(
+            paths::LOGIN_SECOND_FACTOR,
+            get(second_factor::second_factor_page).post(second_factor::second_factor_submit),
+        )
+        .route(
+            paths::ACCOUNT_TOTP,
+            get(account::totp::totp_page).post(account::totp::totp_confirm),
+        )
+        .route(
+            &format!("{}/remove", paths::ACCOUNT_TOTP),
+            post(account::totp::totp_remove),
+        )
+        .route(
+            paths::ACCOUNT_RECOVERY_CODES,
+            post(account::recovery_codes::regenerate),
         )
         .with_state(state.clone());
     let cross_origin_routes = Router::new()

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 
 use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
+use crate::mfa::totp_service::TotpService;
 use crate::registration::RegistrationService;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
@@ -40,6 +41,8 @@ pub struct AppState {
     pub registration: Arc<RegistrationService>,
     /// The device authorization grant (RFC 8628): its endpoint and pages.
     pub device: Arc<DeviceService>,
+    /// TOTP authenticators and recovery codes.
+    pub totp: Arc<TotpService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -64,6 +67,7 @@ sub_state! {
     dpop: Arc<DpopGuard>,
     registration: Arc<RegistrationService>,
     device: Arc<DeviceService>,
+    totp: Arc<TotpService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

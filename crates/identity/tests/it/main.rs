@@ -12,6 +12,7 @@ mod dpop;
 mod exchange;
 mod fuzz_corpus;
 mod metadata_document;
+mod mfa_totp;
 mod multi_instance;
 mod pages;
 mod protocol;

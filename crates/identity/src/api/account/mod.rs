@@ -3,6 +3,9 @@
 //! ([`account_session`]); adding or removing a factor, changing the password or ending other
 //! sessions needs a recent sign-in ([`recent_account_session`]). Every form is CSRF-protected.
 
+pub mod recovery_codes;
+pub mod totp;
+
 use axum::http::HeaderMap;
 use axum::response::Response;
 use time::{Duration, OffsetDateTime};
@@ -18,7 +21,6 @@ use crate::signin::{
 /// The signed-in session and user of an account page, or the response to send instead: a
 /// browser that is not signed in (or still owes a second factor) is sent to the login page,
 /// which brings it back to `/account`.
-#[allow(dead_code)] // TEMPORARY (issue 28 contract): the account pages use it; remove with the first page
 pub(crate) async fn account_session(
     sign_in: &SignInService,
     headers: &HeaderMap,
@@ -61,7 +63,6 @@ pub(crate) async fn account_session(
 /// Like [`account_session`], for a change that needs a recent sign-in: a sign-in older than
 /// `window` (`mfa.reauthentication_window`) is asked again (the login page, then every factor
 /// the user has), and comes back to the account page.
-#[allow(dead_code)] // TEMPORARY (issue 28 contract): remove with the first page that uses it
 pub(crate) async fn recent_account_session(
     sign_in: &SignInService,
     headers: &HeaderMap,
