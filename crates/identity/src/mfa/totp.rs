@@ -158,7 +158,7 @@ pub fn base32_encode(bytes: &[u8]) -> String {
 pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let data = text.trim_end_matches('=');
     let padding = text.len() - data.len();
-    if padding > 0 && (text.len() % 8 != 0 || padding > 6) {
+    if padding > 0 && (!text.len().is_multiple_of(8) || padding > 6) {
         return None;
     }
     // Lengths mod 8 a real encoding leaves: 0, 2, 4, 5, 7 characters.
