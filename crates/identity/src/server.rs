@@ -200,7 +200,7 @@ pub async fn start(
     if let Some(seeding) = seeding {
         let seed = Seed::demo().map_err(|e| StartError::Config(e.to_string()))?;
         let report = seed
-            .apply(&store, seeding == Seeding::ResetDemo)
+            .apply(&store, seeding == Seeding::ResetDemo, &totp_sealer)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         tracing::info!(?report, "demo data seeded");

@@ -464,3 +464,25 @@ async fn malformed_codes_get_a_page_never_a_500() {
     finish(&idp, &signer, location(&response), &verifier).await;
     idp.stop().await;
 }
+
+#[tokio::test]
+async fn the_demo_mfa_user_signs_in_with_the_documented_secret() {
+    let idp = Idp::demo().await;
+    let user = idp
+        .identity
+        .store()
+        .user_by_username("demo-mfa-user")
+        .await
+        .unwrap()
+        .unwrap();
+    let signer = idp.browser();
+    let (html, verifier) = password_step(&idp, &signer, &user).await;
+    // The secret written in the demo seed and docs, as an authenticator app would use it.
+    let secret = base32_decode("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").unwrap();
+    let code = code_at_step(DEFAULT_PARAMS, &secret, now_step());
+    let response = submit(&idp, &signer, &html, "totp", &code).await;
+    let tokens = finish(&idp, &signer, location(&response), &verifier).await;
+    let claims = jwt_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["sub"], user.id.as_str());
+    idp.stop().await;
+}
