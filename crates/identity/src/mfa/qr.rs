@@ -57,9 +57,9 @@ mod tests {
                 period_secs: 30,
             },
         );
-        // 32-byte secret → 52 base32 characters; the whole URI is 172 bytes: more than level M
+        // 32-byte secret → 52 base32 characters; the whole URI is 171 bytes: more than level M
         // holds in version 8 (152 bytes in byte mode), within version 9 (180): 53 modules.
-        assert_eq!(uri.len(), 172);
+        assert_eq!(uri.len(), 171);
         let width = modules(&uri).unwrap();
         assert_eq!(width, 53, "version 9");
         let svg = svg(&uri).unwrap();
