@@ -313,6 +313,29 @@ async fn wrong_codes_back_off_and_a_recovery_code_still_signs_in_once() {
     // Another one works.
     let response = submit(&idp, &other, &html, "recovery", &codes[1]).await;
     assert!(location(&response).starts_with(CONFIDENTIAL_REDIRECT));
+
+    // Each use is audited with how many are left; no code is in the trail.
+    let trail = cryptoutil_server::audit::read(0, cryptoutil_server::audit::MAX_PAGE);
+    let mine: Vec<_> = trail
+        .events
+        .iter()
+        .filter(|e| e.fields.get("subject") == Some(&serde_json::json!(user.id)))
+        .collect();
+    let used: Vec<_> = mine
+        .iter()
+        .filter(|e| e.fields["operation"] == "recovery_code_used")
+        .map(|e| e.fields["detail"].clone())
+        .collect();
+    assert_eq!(
+        used,
+        [serde_json::json!("9 left"), serde_json::json!("8 left")]
+    );
+    assert!(
+        mine.iter()
+            .any(|e| e.fields["operation"] == "totp_enrolled")
+    );
+    let text = serde_json::to_string(&mine.iter().map(|e| &e.fields).collect::<Vec<_>>()).unwrap();
+    assert!(codes.iter().all(|code| !text.contains(code.as_str())));
     idp.stop().await;
 }
 
