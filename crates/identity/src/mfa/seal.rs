@@ -1,10 +1,11 @@
 //! TOTP secrets sealed at rest: AES-256-GCM under a key derived from the key-encryption key
-//! (the key hierarchy of the signing keys), with a random 96-bit nonce and the user id as
-//! additional data, so a sealed secret copied to another user's row does not open.
+//! (the key hierarchy of the signing keys), with a random 96-bit nonce drawn by AWS-LC itself
+//! (`RandomizedNonceKey`: the IV generation FIPS 140-3 approves) and the user id as additional
+//! data, so a sealed secret copied to another user's row does not open.
 //!
 //! Stored text: `v1.` + base64url(nonce ‖ ciphertext ‖ tag).
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
@@ -29,7 +30,7 @@ impl SealError {
 
 /// Seals and opens TOTP secrets. `Debug` never shows the key.
 pub struct SecretSealer {
-    key: LessSafeKey,
+    key: RandomizedNonceKey,
 }
 
 impl std::fmt::Debug for SecretSealer {
@@ -44,10 +45,8 @@ impl SecretSealer {
     /// # Errors
     /// When the key is not 32 bytes.
     pub fn new(key: &[u8]) -> Result<Self, SealError> {
-        let key = UnboundKey::new(&AES_256_GCM, key).map_err(|_| SealError("keyed"))?;
-        Ok(Self {
-            key: LessSafeKey::new(key),
-        })
+        let key = RandomizedNonceKey::new(&AES_256_GCM, key).map_err(|_| SealError("keyed"))?;
+        Ok(Self { key })
     }
 
     fn aad(user_id: &str) -> Vec<u8> {
@@ -59,17 +58,12 @@ impl SecretSealer {
     /// # Errors
     /// When the random generator fails.
     pub fn seal(&self, user_id: &str, secret: &[u8]) -> Result<String, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SealError("sealed"))?;
         let mut buffer = Zeroizing::new(secret.to_vec());
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(Self::aad(user_id)),
-                &mut *buffer,
-            )
+        let nonce = self
+            .key
+            .seal_in_place_append_tag(Aad::from(Self::aad(user_id)), &mut *buffer)
             .map_err(|_| SealError("sealed"))?;
-        let mut out = nonce.to_vec();
+        let mut out = nonce.as_ref().to_vec();
         out.extend_from_slice(&buffer);
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
