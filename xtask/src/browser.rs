@@ -1,4 +1,5 @@
-//! `cargo xtask setup-browser`: installs Debian's Chromium and the NSS tools (`certutil`) that
+//! `cargo xtask setup-browser`: installs Debian's Chromium, the NSS tools (`certutil`) and
+//! `zbarimg` (the browser test's independent QR decoder, package `zbar-tools`) that
 //! the Swagger UI browser test (`crates/server/tests/it/swagger_ui.rs`) and `cargo xtask browser`
 //! drive. `cargo xtask test`
 //! runs it first, so CI always runs that test; without Chromium the test skips loudly.
@@ -9,12 +10,16 @@ use std::process::Command;
 /// Debian's Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 const CERTUTIL: &str = "/usr/bin/certutil";
-const PACKAGES: [&str; 2] = ["chromium", "libnss3-tools"];
+const ZBARIMG: &str = "/usr/bin/zbarimg";
+const PACKAGES: [&str; 3] = ["chromium", "libnss3-tools", "zbar-tools"];
 
-/// Installs the packages unless both tools are already there.
+/// Installs the packages unless the tools are already there.
 pub fn setup_browser() -> Result<(), String> {
-    if Path::new(CHROMIUM).is_file() && Path::new(CERTUTIL).is_file() {
-        println!("==> browser: {CHROMIUM} and {CERTUTIL} present");
+    if [CHROMIUM, CERTUTIL, ZBARIMG]
+        .iter()
+        .all(|tool| Path::new(tool).is_file())
+    {
+        println!("==> browser: {CHROMIUM}, {CERTUTIL} and {ZBARIMG} present");
         return Ok(());
     }
     println!(

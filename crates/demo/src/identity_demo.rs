@@ -23,6 +23,7 @@ use crate::runner::{Step, StepFuture};
 use crate::step_error::StepError;
 
 mod device;
+mod mfa;
 pub(crate) mod state;
 
 pub use device::approve_device;
@@ -107,6 +108,13 @@ pub const STEPS: &[Step] = &[
         phase: "introspection",
         needs: &["identity-revoke"],
         run: introspect_inactive,
+    },
+    Step {
+        name: "identity-mfa-sign-in",
+        description: "demo-mfa-user signs in with a password and a TOTP code computed as an authenticator app would",
+        phase: "mfa",
+        needs: &["identity-discovery"],
+        run: mfa::mfa_sign_in,
     },
     Step {
         name: "identity-register",
@@ -503,6 +511,11 @@ pub(crate) struct SignIn<'a> {
     pub(crate) scope: &'a str,
     /// More parameters (e.g. `resource`).
     pub(crate) extra: &'a [(&'a str, &'a str)],
+    /// Who signs in instead of the demo user (e.g. demo-mfa-user).
+    pub(crate) user: Option<&'a Credentials>,
+    /// The user's TOTP secret (base32): the second-factor page is answered with the code an
+    /// authenticator app would show now ([`mfa::totp_now`]).
+    pub(crate) totp_secret: Option<&'a str>,
 }
 
 /// The result of a sign-in: the code with what redeeming it needs.
@@ -521,7 +534,7 @@ pub(crate) struct SignedIn {
 /// session (authorization code flow with PKCE S256, `state`, `nonce`, RFC 9207 `iss` checked).
 pub(crate) async fn sign_in(ctx: &RunContext, request: &SignIn<'_>) -> Result<SignedIn, StepError> {
     let discovery = discovered(ctx)?;
-    let credentials = &ctx.env.credentials;
+    let credentials = request.user.unwrap_or(&ctx.env.credentials);
     let redirect_uri = request.redirect_uri;
     let http = &ctx.env.http;
     let browser = http.browser()?;
@@ -557,7 +570,13 @@ pub(crate) async fn sign_in(ctx: &RunContext, request: &SignIn<'_>) -> Result<Si
         }
         let page = reply.expect(200)?.text()?;
         let forms = html::forms(&page);
-        let Some((form, fields)) = fill_page(&forms, credentials, None, &mut details) else {
+        let second_factor = match request.totp_secret {
+            Some(secret) => mfa::fill_second_factor(&forms, secret, &mut details)?,
+            None => None,
+        };
+        let Some((form, fields)) =
+            second_factor.or_else(|| fill_page(&forms, credentials, None, &mut details))
+        else {
             let said =
                 html::error_message(&page).unwrap_or_else(|| "no login or consent form".to_owned());
             return Err(StepError::with_cause(
@@ -618,6 +637,8 @@ fn authorize(ctx: &mut RunContext) -> StepFuture<'_> {
                 redirect_uri: &credentials.redirect_uri,
                 scope: SCOPE,
                 extra: &[],
+                user: None,
+                totp_secret: None,
             },
         )
         .await?;

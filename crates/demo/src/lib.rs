@@ -412,7 +412,7 @@ mod tests {
     fn steps_follow_the_spec_and_depend_only_on_earlier_steps() {
         for (kind, count) in [
             (DemoKind::Kms, 12),
-            (DemoKind::Identity, 15),
+            (DemoKind::Identity, 16),
             (DemoKind::All, 20),
         ] {
             let names: Vec<&str> = kind.steps().iter().map(|s| s.name).collect();

@@ -23,8 +23,13 @@ use zeroize::Zeroizing;
 use cryptoutil_realm::PasswordHash;
 use cryptoutil_realm::password::hash_password;
 
+use crate::mfa::TotpAlgorithm;
 use crate::mfa::policy::MfaPolicy;
-use crate::model::{Client, ClientAuthMethod, ClientMetadata, ClientSecret, GrantType, User};
+use crate::mfa::seal::SecretSealer;
+use crate::mfa::totp_service::seal_base32_secret;
+use crate::model::{
+    Client, ClientAuthMethod, ClientMetadata, ClientSecret, GrantType, TotpFactor, User,
+};
 use crate::rules::{check_client, check_name, check_text, check_unique, public_jwks};
 use crate::storage::{Store, StoreError};
 
@@ -111,6 +116,9 @@ pub struct SeedUser {
     pub email: Option<String>,
     /// `email_verified` claim.
     pub email_verified: bool,
+    /// A TOTP authenticator to enrol (confirmed), its secret in base32 (SHA-1, 6 digits, 30 s:
+    /// what authenticator apps assume). Demo only: the secret is public.
+    pub totp_secret: Option<String>,
 }
 
 /// A seeded client.
@@ -167,6 +175,7 @@ struct RawUser {
     email: Option<String>,
     #[serde(default)]
     email_verified: bool,
+    totp_secret: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +288,14 @@ impl TryFrom<RawUser> for SeedUser {
                 return Err(at(format!("email {email:?} has no @")));
             }
         }
+        if let Some(secret) = &raw.totp_secret {
+            let ok = crate::mfa::totp::base32_decode(secret).is_some_and(|bytes| bytes.len() >= 16);
+            if !ok {
+                return Err(at(
+                    "totp_secret must be upper-case base32 of at least 16 bytes".to_owned(),
+                ));
+            }
+        }
         Ok(Self {
             username: raw.username,
             credential,
@@ -289,6 +306,7 @@ impl TryFrom<RawUser> for SeedUser {
             family_name: raw.family_name,
             email: raw.email,
             email_verified: raw.email_verified,
+            totp_secret: raw.totp_secret,
         })
     }
 }
@@ -518,8 +536,15 @@ impl Seed {
     /// Seeds `store`: with `reset`, first deletes this seed's users and clients (and nothing
     /// else); then creates those missing, by username and `client_id`, leaving existing ones as
     /// they are. Credential files are read before anything changes; PBKDF2 runs only for records
-    /// being written. Safe to run from several instances at once.
-    pub async fn apply(&self, store: &Store, reset: bool) -> Result<SeedReport, SeedError> {
+    /// being written. Safe to run from several instances at once. A user's `totp_secret` is
+    /// sealed with `totp_sealer` and enrolled (confirmed) when the user has no authenticator;
+    /// `reset` removes the seed users' factors with them.
+    pub async fn apply(
+        &self,
+        store: &Store,
+        reset: bool,
+        totp_sealer: &SecretSealer,
+    ) -> Result<SeedReport, SeedError> {
         self.warn_plaintext();
         let user_credentials = self
             .users
@@ -540,6 +565,9 @@ impl Seed {
         let mut report = SeedReport::default();
         if reset {
             for user in &self.users {
+                if let Some(existing) = store.user_by_username(&user.username).await? {
+                    store.reset_factors(&existing.id).await?;
+                }
                 report.users_deleted += usize::from(store.delete_user(&user.username).await?);
             }
             for client in &self.clients {
@@ -611,6 +639,7 @@ impl Seed {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.enrol_totp(store, totp_sealer, now).await?;
         tracing::info!(
             users_deleted = report.users_deleted,
             clients_deleted = report.clients_deleted,
@@ -623,6 +652,42 @@ impl Seed {
     }
 
     /// Logs a loud warning naming the entries whose credentials are inline plaintext.
+    /// Enrols the seed users' `totp_secret`s, sealed, for users without an authenticator.
+    async fn enrol_totp(
+        &self,
+        store: &Store,
+        sealer: &SecretSealer,
+        now: OffsetDateTime,
+    ) -> Result<(), SeedError> {
+        for user in &self.users {
+            let Some(secret) = &user.totp_secret else {
+                continue;
+            };
+            let Some(record) = store.user_by_username(&user.username).await? else {
+                continue;
+            };
+            if store.totp_factor(&record.id).await?.is_some() {
+                continue;
+            }
+            let sealed = seal_base32_secret(sealer, &record.id, secret)
+                .map_err(|e| SeedError::Internal(e.to_string()))?;
+            store
+                .put_totp_factor(&TotpFactor {
+                    user_id: record.id.clone(),
+                    sealed_secret: sealed,
+                    algorithm: TotpAlgorithm::SHA1.as_str().to_owned(),
+                    digits: 6,
+                    period_secs: 30,
+                    confirmed_at: Some(now),
+                    last_used_step: None,
+                    created_at: now,
+                    last_used_at: None,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
     fn warn_plaintext(&self) {
         let users = self
             .users
@@ -662,6 +727,10 @@ mod tests {
         PasswordHash::parse(hash).unwrap().verify(password)
     }
 
+    fn sealer() -> SecretSealer {
+        SecretSealer::new(&[42u8; 32]).unwrap()
+    }
+
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
@@ -670,7 +739,12 @@ mod tests {
     fn the_shipped_seed_has_the_canonical_demo_data() {
         let seed = Seed::demo().unwrap();
         let users: Vec<_> = seed.users.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(users, ["demo-user", "demo-admin"]);
+        assert_eq!(users, ["demo-user", "demo-admin", "demo-mfa-user"]);
+        assert_eq!(
+            seed.users[2].totp_secret.as_deref(),
+            Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        );
+        assert!(seed.users[..2].iter().all(|u| u.totp_secret.is_none()));
         for user in &seed.users {
             let expected = format!("{}-password", user.username);
             assert_eq!(
@@ -966,25 +1040,33 @@ mod tests {
     async fn the_demo_seed_is_idempotent_and_its_credentials_verify() {
         let store = memory_store().await;
         let seed = Seed::demo().unwrap();
-        let report = seed.apply(&store, false).await.unwrap();
+        let report = seed.apply(&store, false, &sealer()).await.unwrap();
         assert_eq!(
             report,
             SeedReport {
-                users_created: 2,
+                users_created: 3,
                 clients_created: 7,
-                credentials_hashed: 7,
+                credentials_hashed: 8,
                 ..SeedReport::default()
             }
         );
         let users = [
             store.user_by_username("demo-user").await.unwrap().unwrap(),
             store.user_by_username("demo-admin").await.unwrap().unwrap(),
+            store
+                .user_by_username("demo-mfa-user")
+                .await
+                .unwrap()
+                .unwrap(),
         ];
+        let summary = store.factor_summary(&users[2].id).await.unwrap();
+        assert!(summary.totp);
+        assert!(!store.factor_summary(&users[0].id).await.unwrap().totp);
         let clients = store.clients().await.unwrap();
         assert_eq!(clients.len(), 7);
 
         // A second run writes nothing and hashes nothing.
-        let again = seed.apply(&store, false).await.unwrap();
+        let again = seed.apply(&store, false, &sealer()).await.unwrap();
         assert_eq!(again, SeedReport::default());
         assert_eq!(store.clients().await.unwrap(), clients);
         for user in &users {
@@ -1029,6 +1111,49 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_totp_secret_is_enrolled_sealed_once_and_reset_with_the_user() {
+        let store = memory_store().await;
+        let text = "users:\n  - username: demo-totp\n    password: demo-totp-password\n    \
+                    totp_secret: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n";
+        let seed = Seed::parse(text, Path::new("totp.yml")).unwrap();
+        seed.apply(&store, false, &sealer()).await.unwrap();
+        let user = store.user_by_username("demo-totp").await.unwrap().unwrap();
+        let factor = store.totp_factor(&user.id).await.unwrap().unwrap();
+        assert!(factor.confirmed_at.is_some());
+        assert_eq!(
+            (factor.algorithm.as_str(), factor.digits, factor.period_secs),
+            ("SHA1", 6, 30)
+        );
+        assert!(!factor.sealed_secret.contains("JBSWY3DP"));
+        let opened = sealer().open(&user.id, &factor.sealed_secret).unwrap();
+        assert_eq!(
+            crate::mfa::totp::base32_encode(&opened),
+            "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+        );
+        // Idempotent: a second run keeps the enrolment (and its spent steps).
+        store
+            .claim_totp_step(&user.id, 5, false, OffsetDateTime::now_utc())
+            .await
+            .unwrap();
+        seed.apply(&store, false, &sealer()).await.unwrap();
+        let again = store.totp_factor(&user.id).await.unwrap().unwrap();
+        assert_eq!(again.last_used_step, Some(5));
+        // Reset: a new user, a fresh enrolment, and nothing left of the old one.
+        seed.apply(&store, true, &sealer()).await.unwrap();
+        let fresh = store.user_by_username("demo-totp").await.unwrap().unwrap();
+        assert_ne!(fresh.id, user.id);
+        assert!(store.totp_factor(&user.id).await.unwrap().is_none());
+        let factor = store.totp_factor(&fresh.id).await.unwrap().unwrap();
+        assert_eq!(factor.last_used_step, None);
+        // A secret that is not strict base32, or too short, is refused at parse time.
+        for bad in ["jbswy3dpehpk3pxp", "JBSWY3DP", "JBSWY3DPEHPK3PX1"] {
+            let text =
+                format!("users:\n  - username: x\n    password: p\n    totp_secret: {bad}\n");
+            assert!(Seed::parse(&text, Path::new("bad.yml")).is_err(), "{bad}");
+        }
+    }
+
     const SMALL: &str = "users:\n  - username: demo-one\n    password: demo-one-password\n    \
         name: One\nclients:\n  - client_id: demo-one-client\n    auth_method: client_secret_post\n    \
         secret: demo-one-client-secret\n    grant_types: [client_credentials]\n    scopes: [a]\n";
@@ -1037,7 +1162,7 @@ mod tests {
     async fn existing_records_are_kept_and_reset_replaces_only_the_seeded_ones() {
         let store = memory_store().await;
         let seed = Seed::parse(SMALL, Path::new("small.yml")).unwrap();
-        seed.apply(&store, false).await.unwrap();
+        seed.apply(&store, false, &sealer()).await.unwrap();
         let original = store.user_by_username("demo-one").await.unwrap().unwrap();
 
         // Someone changes the seeded records and adds their own.
@@ -1067,7 +1192,7 @@ mod tests {
 
         // --demo leaves them all as they are.
         assert_eq!(
-            seed.apply(&store, false).await.unwrap(),
+            seed.apply(&store, false, &sealer()).await.unwrap(),
             SeedReport::default()
         );
         assert_eq!(
@@ -1080,7 +1205,7 @@ mod tests {
         );
 
         // --reset-demo restores the seeded ones and touches nothing else.
-        let report = seed.apply(&store, true).await.unwrap();
+        let report = seed.apply(&store, true, &sealer()).await.unwrap();
         assert_eq!(
             report,
             SeedReport {
@@ -1142,7 +1267,7 @@ mod tests {
         assert!(!debug.contains(&hash), "{debug}");
 
         let store = memory_store().await;
-        let report = seed.apply(&store, false).await.unwrap();
+        let report = seed.apply(&store, false, &sealer()).await.unwrap();
         assert_eq!(report.users_created, 2);
         assert_eq!(report.clients_created, 2);
         assert_eq!(report.credentials_hashed, 2);
@@ -1172,7 +1297,7 @@ mod tests {
                 file.display()
             );
             let seed = Seed::parse(&text, Path::new("s.yml")).unwrap();
-            match seed.apply(&store, true).await {
+            match seed.apply(&store, true, &sealer()).await {
                 Err(SeedError::Credential(message)) => {
                     assert!(message.contains("client c"), "{message}");
                     assert!(message.contains(expected), "{message}");

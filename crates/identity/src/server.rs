@@ -16,6 +16,8 @@ use crate::dpop::DpopGuard;
 use crate::dpop::replay::StoreReplayCache;
 use crate::metadata_document::MetadataDocuments;
 use crate::mfa::passkeys::PasskeyService;
+use crate::mfa::seal::SecretSealer;
+use crate::mfa::totp_service::TotpService;
 use crate::oauth::client_auth::ClientAuthConfig;
 use crate::registration::{RegistrationPolicy, RegistrationService};
 use crate::revocation::RevocationList;
@@ -188,6 +190,9 @@ pub async fn start(
     let kek = key_encryption_key(&settings)?;
     // Every instance shares the key-encryption key, so every instance derives the same nonce key.
     let dpop_nonce_key = kek.derive(b"cryptoutil-identity dpop-nonce key v1");
+    // TOTP secrets are sealed under a key of the same hierarchy, derived before the KEK moves.
+    let totp_sealer = SecretSealer::new(&kek.derive(crate::mfa::seal::KEY_LABEL)[..])
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let tls = cryptoutil_server::tls_setup::build(&settings.server, dev, dev_pki)
         .map_err(StartError::Config)?;
     let store = Store::connect(&settings.database)
@@ -197,7 +202,7 @@ pub async fn start(
     if let Some(seeding) = seeding {
         let seed = Seed::demo().map_err(|e| StartError::Config(e.to_string()))?;
         let report = seed
-            .apply(&store, seeding == Seeding::ResetDemo)
+            .apply(&store, seeding == Seeding::ResetDemo, &totp_sealer)
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
         tracing::info!(?report, "demo data seeded");
@@ -339,6 +344,12 @@ pub async fn start(
             store.clone(),
             issuer.clone(),
             &settings.mfa,
+        )),
+        totp: Arc::new(TotpService::new(
+            store.clone(),
+            totp_sealer,
+            settings.mfa.clone(),
+            auth.throttle,
         )),
     };
     let core = Core {

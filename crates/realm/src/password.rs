@@ -58,6 +58,19 @@ pub fn hash_password(password: &str) -> Result<String, RealmError> {
     Ok(PasswordHash::new(password, DEFAULT_ITERATIONS)?.to_string())
 }
 
+/// Hashes `secret` with fresh random salt and `iterations`, which must lie within the accepted
+/// bounds ([`MIN_ITERATIONS`]..=[`MAX_ITERATIONS`]): for high-entropy secrets (recovery codes)
+/// that need no more than the floor.
+///
+/// # Errors
+/// [`RealmError::InvalidHash`] when `iterations` is out of bounds.
+pub fn hash_password_with(secret: &str, iterations: u32) -> Result<String, RealmError> {
+    if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&iterations) {
+        return Err(RealmError::InvalidHash("iterations out of range"));
+    }
+    Ok(PasswordHash::new(secret, iterations)?.to_string())
+}
+
 /// Performs a PBKDF2 verification of the same cost as a real one against a fixed dummy hash, and
 /// throws the result away: call it when no user matches so unknown users cost what wrong passwords do.
 pub fn dummy_verify(password: &str) {
@@ -281,6 +294,17 @@ mod tests {
         );
         assert!(PasswordHash::parse(&at(10_000_000)).is_ok());
         assert!(PasswordHash::parse(&at(10_000_001)).is_err());
+    }
+
+    #[test]
+    fn hash_password_with_stays_within_the_bounds() {
+        let text = hash_password_with("abcd-efgh", MIN_ITERATIONS).unwrap();
+        let hash = PasswordHash::parse(&text).unwrap();
+        assert_eq!(hash.iterations(), MIN_ITERATIONS);
+        assert!(hash.verify("abcd-efgh"));
+        assert!(!hash.verify("abcd-efgi"));
+        assert!(hash_password_with("x", MIN_ITERATIONS - 1).is_err());
+        assert!(hash_password_with("x", MAX_ITERATIONS + 1).is_err());
     }
 
     #[test]

@@ -150,11 +150,11 @@ fn demo_identity_passes_with_human_output_and_no_secrets_even_verbose() {
     let out = run(&["demo", "identity", "--verbose"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
-    for i in 1..=15 {
-        assert!(text.contains(&format!("[{i}/15] ")), "step {i}: {text}");
+    for i in 1..=16 {
+        assert!(text.contains(&format!("[{i}/16] ")), "step {i}: {text}");
     }
     assert!(
-        text.contains("demo identity: all 15 steps passed"),
+        text.contains("demo identity: all 16 steps passed"),
         "{text}"
     );
     assert!(
@@ -167,7 +167,7 @@ fn demo_identity_passes_with_human_output_and_no_secrets_even_verbose() {
 
     let (code, document) = run_json(&["demo", "identity"]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "identity", 15);
+    check_document(&document, "identity", 16);
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn a_wrong_client_secret_from_a_file_fails_with_exit_1_naming_invalid_client() {
         secret.to_str().unwrap(),
     ]);
     assert_eq!(code, 1, "{document:#}");
-    check_document(&document, "identity", 15);
+    check_document(&document, "identity", 16);
     assert_eq!(step(&document, "identity-discovery")["status"], "passed");
     // The browser part does not use the secret; the token endpoint refuses it.
     assert_eq!(step(&document, "identity-authorize")["status"], "passed");
@@ -475,7 +475,7 @@ fn the_demos_validate_servers_running_in_other_processes() {
         identity.ready["ca_cert"].as_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{document:#}");
-    check_document(&document, "identity", 15);
+    check_document(&document, "identity", 16);
 
     // `demo all` against a KMS that trusts that Identity server, its admin listener requiring
     // client certificates as in production: every step passes, the audit events read over mTLS.

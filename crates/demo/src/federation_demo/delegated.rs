@@ -40,6 +40,8 @@ pub(super) fn user_token(ctx: &mut RunContext) -> StepFuture<'_> {
                 redirect_uri: &credentials.spa_redirect_uri,
                 scope: USER_SCOPE,
                 extra: &[],
+                user: None,
+                totp_secret: None,
             },
         )
         .await?;

@@ -8,6 +8,8 @@
 //! - [`logout`]: RP-initiated logout.
 //! - [`device`]: the device authorization endpoint and the device verification pages
 //!   (RFC 8628).
+//! - [`second_factor`]: the second-factor page after the password (TOTP, recovery code,
+//!   passkey button).
 //! - [`account`]: the signed-in user's account pages (`/account`).
 //! - [`passkey`]: the passkey script and passkey sign-in (passwordless or second factor).
 //! - [`admin`]: client registration and secret rotation on the admin listener.
@@ -32,6 +34,7 @@ pub mod passkey;
 pub mod protocol;
 pub mod registration;
 pub mod resume;
+pub mod second_factor;
 mod session_cookie;
 mod state;
 
@@ -132,6 +135,22 @@ pub fn router(
             post(account::passkeys::passkeys_remove),
         )
         .route(paths::LOGIN_CONTINUE, post(resume::continue_submit))
+        .route(
+            paths::LOGIN_SECOND_FACTOR,
+            get(second_factor::second_factor_page).post(second_factor::second_factor_submit),
+        )
+        .route(
+            paths::ACCOUNT_TOTP,
+            get(account::totp::totp_page).post(account::totp::totp_confirm),
+        )
+        .route(
+            &format!("{}/remove", paths::ACCOUNT_TOTP),
+            post(account::totp::totp_remove),
+        )
+        .route(
+            paths::ACCOUNT_RECOVERY_CODES,
+            post(account::recovery_codes::regenerate),
+        )
         .with_state(state.clone());
     let cross_origin_routes = Router::new()
         .route(

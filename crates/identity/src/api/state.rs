@@ -12,6 +12,7 @@ use crate::account::AccountService;
 use crate::device::service::DeviceService;
 use crate::dpop::DpopGuard;
 use crate::mfa::passkeys::PasskeyService;
+use crate::mfa::totp_service::TotpService;
 use crate::registration::RegistrationService;
 use crate::services::{
     AuthorizationService, ClientService, InspectionService, IssuerCell, SigningKeyService,
@@ -46,6 +47,8 @@ pub struct AppState {
     pub account: Arc<AccountService>,
     /// Passkey ceremonies and a user's passkeys.
     pub passkeys: Arc<PasskeyService>,
+    /// TOTP authenticators and recovery codes.
+    pub totp: Arc<TotpService>,
 }
 
 /// `impl FromRef<AppState>` for each service, so handlers take `State<Arc<TheService>>`.
@@ -72,6 +75,7 @@ sub_state! {
     device: Arc<DeviceService>,
     account: Arc<AccountService>,
     passkeys: Arc<PasskeyService>,
+    totp: Arc<TotpService>,
 }
 
 /// The TCP peer's address, as the HTTPS accept loop recorded it (forwarding headers are never

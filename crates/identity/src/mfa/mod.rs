@@ -6,10 +6,20 @@
 //! - [`settings`]: the `mfa:` section of `identity.yml`.
 //! - [`passkeys`]: the passkey ceremonies (options, finishing them, a user's credentials).
 //! - [`webauthn`]: the WebAuthn relying-party checks (registration and assertion verification).
+//! - [`totp`]: HOTP/TOTP codes, base32 secrets and the `otpauth://` URI.
+//! - [`qr`]: the enrolment QR code as inline SVG.
+//! - [`recovery`]: recovery code generation and parsing.
+//! - [`seal`]: TOTP secrets sealed at rest under a key derived from the key-encryption key.
+//! - [`totp_service`]: enrolment, sign-in checks, recovery codes and removal, for the pages.
 
 pub mod passkeys;
 pub mod policy;
+pub mod qr;
+pub mod recovery;
+pub mod seal;
 pub mod settings;
+pub mod totp;
+pub mod totp_service;
 pub mod webauthn;
 
 pub use policy::{Acr, MfaPolicy};

@@ -14,6 +14,7 @@ mod exchange;
 mod fuzz_corpus;
 mod metadata_document;
 mod mfa_policy;
+mod mfa_totp;
 mod multi_instance;
 mod pages;
 mod passkeys;

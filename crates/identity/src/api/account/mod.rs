@@ -6,7 +6,9 @@
 pub mod overview;
 pub mod passkeys;
 pub mod password;
+pub mod recovery_codes;
 pub mod sessions;
+pub mod totp;
 mod view;
 
 use axum::http::HeaderMap;

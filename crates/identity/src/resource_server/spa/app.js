@@ -214,10 +214,12 @@ function showError(message) {
 }
 
 function showSession(session) {
-  for (const name of ["sub", "preferred_username", "name", "email"]) {
+  for (const name of ["sub", "preferred_username", "name", "email", "acr"]) {
     const value = session.claims[name];
     $(`claim-${name}`).textContent = typeof value === "string" ? value : "(not given)";
   }
+  const amr = session.claims.amr;
+  $("claim-amr").textContent = Array.isArray(amr) ? amr.join(" ") : "(not given)";
   $("granted-scope").textContent = session.scope;
   show("signed-in");
 }

@@ -1,0 +1,49 @@
+//! `POST /account/recovery-codes`: a new set of recovery codes, shown once (the old set stops
+//! working). Needs a recent sign-in and a CSRF token.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use time::OffsetDateTime;
+
+use super::super::extract::OAuthForm;
+use super::super::html::page;
+use super::super::interaction::{checked_form, unavailable};
+use super::recent_account_session;
+use super::totp::{back_link, codes_html};
+use crate::mfa::totp_service::TotpService;
+use crate::oauth::OAuthError;
+use crate::signin::SignInService;
+
+/// `POST /account/recovery-codes`.
+pub async fn regenerate(
+    State(sign_in): State<Arc<SignInService>>,
+    State(totp): State<Arc<TotpService>>,
+    headers: HeaderMap,
+    form: Result<OAuthForm, OAuthError>,
+) -> Response {
+    let now = OffsetDateTime::now_utc();
+    let (session, user) =
+        match recent_account_session(&sign_in, &headers, totp.reauthentication_window(), now).await
+        {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
+    if let Err(response) = checked_form("recovery codes", &session, form) {
+        return *response;
+    }
+    match totp.regenerate_recovery_codes(&user.id, now).await {
+        Ok(codes) => {
+            let body = format!(
+                "<div role=\"status\"><p>A new set of recovery codes was made. The old codes no \
+                 longer work.</p></div>{}{}",
+                codes_html(&codes),
+                back_link()
+            );
+            page(StatusCode::OK, "New recovery codes", false, &body)
+        }
+        Err(_) => unavailable(),
+    }
+}
