@@ -1133,7 +1133,13 @@ mod tests {
         );
         // Idempotent: a second run keeps the enrolment (and its spent steps).
         store
-            .claim_totp_step(&user.id, 5, false, OffsetDateTime::now_utc())
+            .claim_totp_step(
+                &user.id,
+                &factor.sealed_secret,
+                5,
+                false,
+                OffsetDateTime::now_utc(),
+            )
             .await
             .unwrap();
         seed.apply(&store, false, &sealer()).await.unwrap();

@@ -253,7 +253,7 @@ impl TotpService {
         let spent = match step {
             Some(step) => {
                 self.store
-                    .claim_totp_step(user_id, step, confirm, now)
+                    .claim_totp_step(user_id, &factor.sealed_secret, step, confirm, now)
                     .await?
             }
             None => false,

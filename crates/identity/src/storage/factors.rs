@@ -107,13 +107,16 @@ impl Store {
         .transpose()
     }
 
-    /// Accepts a code of time `step` for the user: true when no code of this step or a later
-    /// one was accepted before (the code is then spent), false otherwise. Confirms an
-    /// enrolment (`confirm`) in the same statement; an unconfirmed authenticator accepts codes
-    /// only with `confirm`.
+    /// Accepts a code of time `step` for the user's authenticator whose secret is
+    /// `sealed_secret` (the one the code was checked against: an enrolment restarted meanwhile
+    /// in another tab does not match): true when no code of this step or a later one was
+    /// accepted before (the code is then spent), false otherwise. Confirms an enrolment
+    /// (`confirm`) in the same statement; an unconfirmed authenticator accepts codes only with
+    /// `confirm`.
     pub async fn claim_totp_step(
         &self,
         user_id: &str,
+        sealed_secret: &str,
         step: i64,
         confirm: bool,
         now: OffsetDateTime,
@@ -121,16 +124,18 @@ impl Store {
         let sql = if confirm {
             "UPDATE totp_factors SET last_used_step = $2, last_used_at = $3, \
              confirmed_at = COALESCE(confirmed_at, $3) \
-             WHERE user_id = $1 AND (last_used_step IS NULL OR last_used_step < $2)"
+             WHERE user_id = $1 AND sealed_secret = $4 \
+             AND (last_used_step IS NULL OR last_used_step < $2)"
         } else {
             "UPDATE totp_factors SET last_used_step = $2, last_used_at = $3 \
-             WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+             WHERE user_id = $1 AND sealed_secret = $4 AND confirmed_at IS NOT NULL \
              AND (last_used_step IS NULL OR last_used_step < $2)"
         };
         let done = sqlx::query(sql)
             .bind(user_id)
             .bind(step)
             .bind(nanos(now)?)
+            .bind(sealed_secret)
             .execute(&self.pool)
             .await
             .map_err(map)?;
@@ -560,14 +565,46 @@ mod tests {
         let u = user();
         store.put_totp_factor(&totp(&u)).await.unwrap();
         assert!(!store.factor_summary(&u).await.unwrap().totp);
-        assert!(!store.claim_totp_step(&u, 10, false, at(200)).await.unwrap());
-        assert!(store.claim_totp_step(&u, 10, true, at(200)).await.unwrap());
+        assert!(
+            !store
+                .claim_totp_step(&u, "sealed", 10, false, at(200))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_totp_step(&u, "another enrolment", 10, true, at(200))
+                .await
+                .unwrap(),
+            "a code checked against another secret confirms nothing"
+        );
+        assert!(
+            store
+                .claim_totp_step(&u, "sealed", 10, true, at(200))
+                .await
+                .unwrap()
+        );
         let stored = store.totp_factor(&u).await.unwrap().unwrap();
         assert_eq!(stored.confirmed_at, Some(at(200)));
         assert!(store.factor_summary(&u).await.unwrap().any_second_factor());
-        assert!(!store.claim_totp_step(&u, 10, false, at(201)).await.unwrap());
-        assert!(!store.claim_totp_step(&u, 9, false, at(201)).await.unwrap());
-        assert!(store.claim_totp_step(&u, 11, false, at(230)).await.unwrap());
+        assert!(
+            !store
+                .claim_totp_step(&u, "sealed", 10, false, at(201))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .claim_totp_step(&u, "sealed", 9, false, at(201))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .claim_totp_step(&u, "sealed", 11, false, at(230))
+                .await
+                .unwrap()
+        );
         assert!(store.delete_totp_factor(&u).await.unwrap());
         assert!(store.totp_factor(&u).await.unwrap().is_none());
     }
