@@ -940,7 +940,7 @@ fn identity_refuses_a_newer_database_schema_with_exit_2() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("version 999") && err.contains("up to 5"),
+        err.contains("version 999") && err.contains("up to 6"),
         "{err}"
     );
     assert_eq!(versions("SELECT 1"), vec![1, 999]);

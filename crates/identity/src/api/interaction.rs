@@ -14,7 +14,7 @@ use crate::paths;
 use crate::services::{AuthorizationRequest, AuthorizationService};
 use crate::signin::{
     AuthorizationFlow, BrowserSession, Next, PendingInteraction, SignInService, SignInState,
-    Unavailable,
+    StartedSession, Unavailable,
 };
 
 /// A 303 to `location`, optionally setting the session cookie.
@@ -165,4 +165,32 @@ pub(super) async fn continue_signed_in(
         Ok(()) => see_other(location, cookie),
         Err(_) => unavailable(),
     }
+}
+
+/// After a sign-in step (password, second factor, passkey) that `started` a new session: the
+/// browser's `User-Agent` is recorded on it (the account page lists it), the new cookie is set,
+/// and [`continue_signed_in`] decides what comes next.
+pub(super) async fn continue_in_new_session(
+    sign_in: &SignInService,
+    authorization: &AuthorizationService,
+    mut started: StartedSession,
+    interaction: PendingInteraction,
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+) -> Response {
+    started.session.set_user_agent(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok()),
+    );
+    let cookie = session_cookie::set_cookie(sign_in, &started.cookie_value);
+    continue_signed_in(
+        sign_in,
+        authorization,
+        started.session,
+        interaction,
+        Some(cookie),
+        now,
+    )
+    .await
 }

@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::html::{SCRIPT_TAG, escape, page, passkey_button};
-use super::interaction::{checked_form, continue_signed_in, pending_interaction, unavailable};
-use super::session_cookie;
+use super::interaction::{checked_form, continue_in_new_session, pending_interaction, unavailable};
 use super::state::ClientAddr;
 use crate::oauth::OAuthError;
 use crate::paths;
@@ -281,21 +280,15 @@ pub async fn login_submit(
             return login_page_html(&session, name.as_deref(), shown, Some(problem), None);
         }
     };
-    let Ok(mut started) = sign_in.after_password(session, verified, now).await else {
+    let Ok(started) = sign_in.after_password(session, verified, now).await else {
         return unavailable();
     };
-    started.session.set_user_agent(
-        headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok()),
-    );
-    let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
-    continue_signed_in(
+    continue_in_new_session(
         &sign_in,
         &authorization,
-        started.session,
+        started,
         interaction,
-        Some(cookie),
+        &headers,
         now,
     )
     .await

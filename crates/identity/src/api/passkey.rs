@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::extract::{OAuthForm, read_form};
 use super::html::{error_page, escape, page};
-use super::interaction::{checked_form, continue_signed_in, pending_interaction, unavailable};
+use super::interaction::{checked_form, continue_in_new_session, pending_interaction, unavailable};
 use super::login::passkey_failed_login_page;
 use super::session_cookie;
 use crate::mfa::passkeys::{PasskeyAssertion, PasskeyError, PasskeyService};
@@ -279,21 +279,15 @@ pub async fn login_submit(
             "This passkey does not belong to the account signing in. Please start again.",
         );
     };
-    let Ok(mut started) = sign_in.after_sign_in_step(session, state, now).await else {
+    let Ok(started) = sign_in.after_sign_in_step(session, state, now).await else {
         return unavailable();
     };
-    started.session.set_user_agent(
-        headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok()),
-    );
-    let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
-    continue_signed_in(
+    continue_in_new_session(
         &sign_in,
         &authorization,
-        started.session,
+        started,
         interaction,
-        Some(cookie),
+        &headers,
         now,
     )
     .await

@@ -13,8 +13,7 @@ use time::OffsetDateTime;
 
 use super::extract::OAuthForm;
 use super::html::{SCRIPT_TAG, error_page, escape, page, passkey_button};
-use super::interaction::{checked_form, continue_signed_in, pending_interaction, unavailable};
-use super::session_cookie;
+use super::interaction::{checked_form, continue_in_new_session, pending_interaction, unavailable};
 use super::state::ClientAddr;
 use crate::mfa::totp_service::{CodeFailure, TotpService};
 use crate::model::FactorSummary;
@@ -360,21 +359,15 @@ pub async fn second_factor_submit(
         return nothing_to_verify();
     };
     // A new session id for the completed sign-in, as after the password.
-    let Ok(mut started) = sign_in.start(now) else {
+    let Ok(started) = sign_in.after_sign_in_step(session, state, now).await else {
         return unavailable();
     };
-    started.session.state = state;
-    started.session.pending = session.pending.clone();
-    if sign_in.end(&session).await.is_err() {
-        return unavailable();
-    }
-    let cookie = session_cookie::set_cookie(&sign_in, &started.cookie_value);
-    continue_signed_in(
+    continue_in_new_session(
         &sign_in,
         &authorization,
-        started.session,
+        started,
         interaction,
-        Some(cookie),
+        &headers,
         now,
     )
     .await

@@ -15,9 +15,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use time::{Duration, OffsetDateTime};
 
-use super::interaction::{see_other, unavailable};
+use super::extract::OAuthForm;
+use super::interaction::{checked_form, see_other, unavailable};
 use super::session_cookie;
 use crate::model::User;
+use crate::oauth::{FormParams, OAuthError};
 use crate::paths;
 use crate::signin::{
     AccountAction, BrowserSession, PendingInteraction, SignInService, SignInState,
@@ -101,4 +103,20 @@ pub(crate) async fn sign_in_again(
         Ok(()) => see_other(paths::LOGIN, None),
         Err(_) => unavailable(),
     }
+}
+
+/// A submitted account form that changes something (`what` names it in errors): the recent
+/// signed-in session, its user and the form once its CSRF token matched; otherwise the
+/// response to send (the sign-in again, or the error page).
+pub(crate) async fn recent_account_form(
+    sign_in: &SignInService,
+    headers: &HeaderMap,
+    window: Duration,
+    what: &str,
+    form: Result<OAuthForm, OAuthError>,
+    now: OffsetDateTime,
+) -> Result<(BrowserSession, User, FormParams), Response> {
+    let (session, user) = recent_account_session(sign_in, headers, window, now).await?;
+    let form = checked_form(what, &session, form).map_err(|page| *page)?;
+    Ok((session, user, form))
 }

@@ -11,10 +11,10 @@ use axum::response::Response;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{account_session, recent_account_session};
+use super::{account_session, recent_account_form, recent_account_session};
 use crate::api::extract::OAuthForm;
 use crate::api::html::{SCRIPT_TAG, escape, page, passkey_button};
-use crate::api::interaction::{checked_form, see_other, unavailable};
+use crate::api::interaction::{see_other, unavailable};
 use crate::api::passkey::{PasskeyForm, field, json_error, json_failure, json_response};
 use crate::mfa::passkeys::{MAX_NAME_CHARS, NewPasskey, PasskeyError, PasskeyService};
 use crate::model::{User, WebAuthnCredential};
@@ -240,16 +240,6 @@ pub async fn creation_options(
     }
 }
 
-/// The session and user of a change (recent sign-in), or the response to send instead.
-async fn recent(
-    sign_in: &SignInService,
-    passkeys: &PasskeyService,
-    headers: &HeaderMap,
-    now: OffsetDateTime,
-) -> Result<(BrowserSession, User), Response> {
-    recent_account_session(sign_in, headers, passkeys.reauthentication_window(), now).await
-}
-
 /// `POST /account/passkeys`: registers the passkey the script created (CSRF-checked, bounded
 /// fields), then back to the list; a refusal shows the list with the reason.
 pub async fn passkeys_add(
@@ -259,14 +249,12 @@ pub async fn passkeys_add(
     PasskeyForm(form): PasskeyForm,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) = match recent(&sign_in, &passkeys, &headers, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let form = match checked_form("passkey", &session, form) {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
+    let window = passkeys.reauthentication_window();
+    let (session, user, form) =
+        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let transports: Option<Vec<String>> = match form.get("transports") {
         None | Some("") => Some(Vec::new()),
         Some(text) if text.len() <= MAX_TRANSPORTS_JSON => serde_json::from_str(text).ok(),
@@ -314,14 +302,12 @@ pub async fn passkeys_rename(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) = match recent(&sign_in, &passkeys, &headers, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let form = match checked_form("passkey", &session, form) {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
+    let window = passkeys.reauthentication_window();
+    let (session, user, form) =
+        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     let name = form.get("name").unwrap_or_default();
     match passkeys.rename(&user.id, &credential_id, name).await {
         Ok(()) => see_other(paths::ACCOUNT_PASSKEYS, None),
@@ -343,13 +329,12 @@ pub async fn passkeys_remove(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) = match recent(&sign_in, &passkeys, &headers, now).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    if let Err(response) = checked_form("passkey", &session, form) {
-        return *response;
-    }
+    let window = passkeys.reauthentication_window();
+    let (session, user, _) =
+        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        };
     match passkeys.remove(&user.id, &credential_id).await {
         Ok(()) => see_other(paths::ACCOUNT_PASSKEYS, None),
         Err(e) if e.is_unavailable() => unavailable(),

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 
 use super::super::extract::OAuthForm;
 use super::super::html::page;
-use super::super::interaction::{checked_form, unavailable};
-use super::recent_account_session;
+use super::super::interaction::unavailable;
+use super::recent_account_form;
 use super::totp::{back_link, codes_html};
 use crate::mfa::totp_service::TotpService;
 use crate::oauth::OAuthError;
@@ -25,15 +25,12 @@ pub async fn regenerate(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) =
-        match recent_account_session(&sign_in, &headers, totp.reauthentication_window(), now).await
-        {
+    let window = totp.reauthentication_window();
+    let (_, user, _) =
+        match recent_account_form(&sign_in, &headers, window, "recovery codes", form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
-    if let Err(response) = checked_form("recovery codes", &session, form) {
-        return *response;
-    }
     match totp.regenerate_recovery_codes(&user.id, now).await {
         Ok(codes) => {
             let body = format!(

@@ -11,10 +11,10 @@ use time::OffsetDateTime;
 
 use super::super::extract::OAuthForm;
 use super::super::html::{escape, page};
-use super::super::interaction::{checked_form, unavailable};
+use super::super::interaction::unavailable;
 use super::super::second_factor::{CodeProblem, code_field, error_summary};
 use super::super::state::ClientAddr;
-use super::recent_account_session;
+use super::{recent_account_form, recent_account_session};
 use crate::mfa::totp_service::{Enrolment, TotpService};
 use crate::oauth::OAuthError;
 use crate::paths;
@@ -136,16 +136,12 @@ pub async fn totp_confirm(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) =
-        match recent_account_session(&sign_in, &headers, totp.reauthentication_window(), now).await
-        {
+    let window = totp.reauthentication_window();
+    let (session, user, form) =
+        match recent_account_form(&sign_in, &headers, window, "authenticator", form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
-    let form = match checked_form("authenticator", &session, form) {
-        Ok(form) => form,
-        Err(response) => return *response,
-    };
     let code = form.get("code").unwrap_or_default();
     let result = if code.trim().is_empty() {
         Err(Some(CodeProblem::Missing))
@@ -195,15 +191,12 @@ pub async fn totp_remove(
     form: Result<OAuthForm, OAuthError>,
 ) -> Response {
     let now = OffsetDateTime::now_utc();
-    let (session, user) =
-        match recent_account_session(&sign_in, &headers, totp.reauthentication_window(), now).await
-        {
+    let window = totp.reauthentication_window();
+    let (_, user, _) =
+        match recent_account_form(&sign_in, &headers, window, "authenticator", form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
-    if let Err(response) = checked_form("authenticator", &session, form) {
-        return *response;
-    }
     match totp.remove(&user.id).await {
         Ok(removed) => {
             let text = if removed {
