@@ -149,6 +149,14 @@ async function totpSteps(context, page) {
   });
 
   await step("TOTP: the sample client's sign-in asks for a code after the password", async () => {
+    // The passkey steps left the sample client signed in (its tokens live in the tab's
+    // sessionStorage, which clearing cookies keeps): sign out of it first.
+    await page.goto(`${RS_URL}/`);
+    await page.locator("#signed-in:not([hidden]), #signed-out:not([hidden])").first().waitFor();
+    if (await page.locator("#signed-in").isVisible()) {
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByText("You have signed out.").waitFor();
+    }
     await context.clearCookies();
     await page.goto(`${RS_URL}/`);
     await page.getByRole("button", { name: "Sign in" }).click();
