@@ -145,22 +145,25 @@ pub(super) fn mfa_sign_in(ctx: &mut RunContext) -> StepFuture<'_> {
             &discovery.id_token_signing_alg_values_supported,
         )
         .map_err(|e| e.context("the ID token"))?;
-        match claims["amr"].as_array() {
-            Some(amr) => {
-                let amr: Vec<&str> = amr.iter().filter_map(|v| v.as_str()).collect();
-                if !["pwd", "otp", "mfa"].iter().all(|m| amr.contains(m)) {
-                    return Err(StepError::new(format!(
-                        "the ID token's amr is {amr:?}, expected pwd, otp and mfa"
-                    )));
-                }
-                details.push(format!("ID token verified: amr {}", amr.join(" ")));
-            }
-            None => details.push(
-                "ID token verified (this Identity does not issue amr yet): the sign-in completed \
-                 through the second-factor page"
-                    .to_owned(),
-            ),
+        let amr: Vec<&str> = claims["amr"]
+            .as_array()
+            .map(|amr| amr.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        if !["pwd", "otp", "mfa"].iter().all(|m| amr.contains(m)) {
+            return Err(StepError::new(format!(
+                "the ID token's amr is {amr:?}, expected pwd, otp and mfa"
+            )));
         }
+        let acr = claims["acr"].as_str().unwrap_or_default();
+        if acr != "urn:cryptoutil:acr:mfa" {
+            return Err(StepError::new(format!(
+                "the ID token's acr is {acr:?}, expected urn:cryptoutil:acr:mfa"
+            )));
+        }
+        details.push(format!(
+            "ID token verified: amr {}, acr {acr}",
+            amr.join(" ")
+        ));
         Ok(details)
     })
 }
