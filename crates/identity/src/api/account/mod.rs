@@ -16,7 +16,7 @@ use axum::response::Response;
 use time::{Duration, OffsetDateTime};
 
 use super::extract::OAuthForm;
-use super::interaction::{checked_form, see_other, unavailable};
+use super::interaction::{see_other, unavailable};
 use super::session_cookie;
 use crate::model::User;
 use crate::oauth::{FormParams, OAuthError};
@@ -105,18 +105,17 @@ pub(crate) async fn sign_in_again(
     }
 }
 
-/// A submitted account form that changes something (`what` names it in errors): the recent
-/// signed-in session, its user and the form once its CSRF token matched; otherwise the
-/// response to send (the sign-in again, or the error page).
+/// A submitted account form that changes something: the recent signed-in session, its user and
+/// the form once its CSRF token matched; otherwise the response to send (the sign-in again, or
+/// the account's error page).
 pub(crate) async fn recent_account_form(
     sign_in: &SignInService,
     headers: &HeaderMap,
     window: Duration,
-    what: &str,
     form: Result<OAuthForm, OAuthError>,
     now: OffsetDateTime,
 ) -> Result<(BrowserSession, User, FormParams), Response> {
     let (session, user) = recent_account_session(sign_in, headers, window, now).await?;
-    let form = checked_form(what, &session, form).map_err(|page| *page)?;
+    let form = view::checked(&session, form).map_err(|page| *page)?;
     Ok((session, user, form))
 }

@@ -251,7 +251,7 @@ pub async fn passkeys_add(
     let now = OffsetDateTime::now_utc();
     let window = passkeys.reauthentication_window();
     let (session, user, form) =
-        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
+        match recent_account_form(&sign_in, &headers, window, form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
@@ -304,7 +304,7 @@ pub async fn passkeys_rename(
     let now = OffsetDateTime::now_utc();
     let window = passkeys.reauthentication_window();
     let (session, user, form) =
-        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
+        match recent_account_form(&sign_in, &headers, window, form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
@@ -330,11 +330,11 @@ pub async fn passkeys_remove(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let window = passkeys.reauthentication_window();
-    let (session, user, _) =
-        match recent_account_form(&sign_in, &headers, window, "passkey", form, now).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+    let (session, user, _) = match recent_account_form(&sign_in, &headers, window, form, now).await
+    {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     match passkeys.remove(&user.id, &credential_id).await {
         Ok(()) => see_other(paths::ACCOUNT_PASSKEYS, None),
         Err(e) if e.is_unavailable() => unavailable(),

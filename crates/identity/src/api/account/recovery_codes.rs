@@ -26,11 +26,10 @@ pub async fn regenerate(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let window = totp.reauthentication_window();
-    let (_, user, _) =
-        match recent_account_form(&sign_in, &headers, window, "recovery codes", form, now).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+    let (_, user, _) = match recent_account_form(&sign_in, &headers, window, form, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     match totp.regenerate_recovery_codes(&user.id, now).await {
         Ok(codes) => {
             let body = format!(

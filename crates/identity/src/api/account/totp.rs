@@ -138,7 +138,7 @@ pub async fn totp_confirm(
     let now = OffsetDateTime::now_utc();
     let window = totp.reauthentication_window();
     let (session, user, form) =
-        match recent_account_form(&sign_in, &headers, window, "authenticator", form, now).await {
+        match recent_account_form(&sign_in, &headers, window, form, now).await {
             Ok(found) => found,
             Err(response) => return response,
         };
@@ -192,11 +192,10 @@ pub async fn totp_remove(
 ) -> Response {
     let now = OffsetDateTime::now_utc();
     let window = totp.reauthentication_window();
-    let (_, user, _) =
-        match recent_account_form(&sign_in, &headers, window, "authenticator", form, now).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        };
+    let (_, user, _) = match recent_account_form(&sign_in, &headers, window, form, now).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
     match totp.remove(&user.id).await {
         Ok(removed) => {
             let text = if removed {
